@@ -1,0 +1,248 @@
+//! Yjs wire protocol framing (y-protocols sync + awareness), with no I/O.
+//!
+//! Every frame carries exactly one message: stock y-websocket v2/v3 clients read only the first
+//! message of a frame, so the server never batches two messages into one frame.
+//! The layout is the one of `y-protocols` (`sync.js`, `awareness.js`) and of the `y-websocket`
+//! provider: a varuint message type, then a type-specific body.
+
+use thiserror::Error;
+use yrs::encoding::read::{Cursor, Read};
+use yrs::sync::awareness::AwarenessUpdate;
+use yrs::sync::{Message, SyncMessage};
+use yrs::updates::decoder::Decode;
+use yrs::updates::encoder::Encode;
+use yrs::StateVector;
+
+/// Message type of a sync message (step 1, step 2 or update).
+pub const MSG_SYNC: u64 = 0;
+/// Message type of an awareness update.
+pub const MSG_AWARENESS: u64 = 1;
+/// Message type of an auth message (permission denied / granted).
+pub const MSG_AUTH: u64 = 2;
+/// Message type of a query for all awareness states.
+pub const MSG_QUERY_AWARENESS: u64 = 3;
+
+/// A message received from a client, decoded far enough for the room to act on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    /// The client's state vector: it wants what it lacks (answered with SyncStep2).
+    SyncStep1(StateVector),
+    /// A v1 update that answers the server's SyncStep1.
+    SyncStep2(Vec<u8>),
+    /// A v1 update made by the client.
+    Update(Vec<u8>),
+    /// Presence of one or more awareness clients.
+    Awareness(AwarenessUpdate),
+    /// The client asks for every known awareness state.
+    QueryAwareness,
+    /// An auth message from a client; the protocol defines none in this direction.
+    Auth,
+}
+
+/// Why a frame could not be understood.
+#[derive(Debug, Error)]
+pub enum FrameError {
+    /// The frame is empty.
+    #[error("empty frame")]
+    Empty,
+    /// The message type is not one of the y-protocols types.
+    #[error("unknown message type {0}")]
+    UnknownType(u64),
+    /// The sync sub-type is not step 1, step 2 or update.
+    #[error("unknown sync message type {0}")]
+    UnknownSyncType(u64),
+    /// The frame ended early or held bytes that do not decode.
+    #[error("malformed message: {0}")]
+    Malformed(#[from] yrs::encoding::read::Error),
+}
+
+impl FrameError {
+    /// Whether the frame was well formed but of a type the server does not speak
+    /// (close code 1003), as opposed to malformed data (close code 1007).
+    pub fn is_unsupported(&self) -> bool {
+        matches!(
+            self,
+            FrameError::UnknownType(_) | FrameError::UnknownSyncType(_)
+        )
+    }
+}
+
+/// Decodes one binary frame into its messages, in order.
+///
+/// Stock clients send one message per frame; a frame holding several back to back (as some
+/// other Yjs clients write them) is read whole. Nothing is returned unless every message in the
+/// frame decodes, so a frame is acted on entirely or not at all.
+pub fn decode(frame: &[u8]) -> Result<Vec<Incoming>, FrameError> {
+    if frame.is_empty() {
+        return Err(FrameError::Empty);
+    }
+    let mut cur = Cursor::new(frame);
+    let mut out = Vec::with_capacity(1);
+    while cur.next < frame.len() {
+        out.push(decode_one(&mut cur)?);
+    }
+    Ok(out)
+}
+
+fn decode_one(cur: &mut Cursor<'_>) -> Result<Incoming, FrameError> {
+    let kind: u64 = cur.read_var()?;
+    Ok(match kind {
+        MSG_SYNC => {
+            let sub: u64 = cur.read_var()?;
+            match sub {
+                0 => Incoming::SyncStep1(StateVector::decode_v1(cur.read_buf()?)?),
+                1 => Incoming::SyncStep2(cur.read_buf()?.to_vec()),
+                2 => Incoming::Update(cur.read_buf()?.to_vec()),
+                other => return Err(FrameError::UnknownSyncType(other)),
+            }
+        }
+        MSG_AWARENESS => Incoming::Awareness(AwarenessUpdate::decode_v1(cur.read_buf()?)?),
+        MSG_QUERY_AWARENESS => Incoming::QueryAwareness,
+        MSG_AUTH => {
+            // y-protocols `auth.js`: a permission varuint, then a reason when denied.
+            let permission: u64 = cur.read_var()?;
+            if permission == 0 {
+                cur.read_string()?;
+            }
+            Incoming::Auth
+        }
+        other => return Err(FrameError::UnknownType(other)),
+    })
+}
+
+/// Encodes SyncStep1 carrying the server's state vector.
+pub fn sync_step1(sv: &StateVector) -> Vec<u8> {
+    Message::Sync(SyncMessage::SyncStep1(sv.clone())).encode_v1()
+}
+
+/// Encodes SyncStep2 carrying a v1 update.
+pub fn sync_step2(update: Vec<u8>) -> Vec<u8> {
+    Message::Sync(SyncMessage::SyncStep2(update)).encode_v1()
+}
+
+/// Encodes a sync Update carrying a v1 update.
+pub fn update(update: Vec<u8>) -> Vec<u8> {
+    Message::Sync(SyncMessage::Update(update)).encode_v1()
+}
+
+/// Encodes an awareness message.
+pub fn awareness(update: AwarenessUpdate) -> Vec<u8> {
+    Message::Awareness(update).encode_v1()
+}
+
+/// Encodes a query for every awareness state the client knows.
+pub fn query_awareness() -> Vec<u8> {
+    Message::AwarenessQuery.encode_v1()
+}
+
+/// Encodes the y-protocols "permission denied" auth message with a reason.
+pub fn permission_denied(reason: &str) -> Vec<u8> {
+    Message::Auth(Some(reason.to_owned())).encode_v1()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    use yrs::sync::awareness::AwarenessUpdateEntry;
+    use yrs::{ClientID, Doc, GetString, ReadTxn, Text, Transact};
+
+    fn text_update(client: u64, s: &str) -> Vec<u8> {
+        let doc = Doc::with_client_id(client);
+        let text = doc.get_or_insert_text("t");
+        let mut txn = doc.transact_mut();
+        text.insert(&mut txn, 0, s);
+        txn.encode_update_v1()
+    }
+
+    fn one(frame: &[u8]) -> Incoming {
+        let mut msgs = decode(frame).unwrap();
+        assert_eq!(msgs.len(), 1);
+        msgs.remove(0)
+    }
+
+    #[test]
+    fn round_trips_every_message_the_server_sends() {
+        let sv = StateVector::default();
+        assert_eq!(one(&sync_step1(&sv)), Incoming::SyncStep1(sv));
+        let u = text_update(1, "hi");
+        assert_eq!(one(&sync_step2(u.clone())), Incoming::SyncStep2(u.clone()));
+        assert_eq!(one(&update(u.clone())), Incoming::Update(u));
+        assert_eq!(one(&query_awareness()), Incoming::QueryAwareness);
+        let mut clients = HashMap::new();
+        clients.insert(
+            ClientID::new(7),
+            AwarenessUpdateEntry {
+                clock: 3,
+                json: Arc::from("{\"name\":\"ada\"}"),
+            },
+        );
+        let aw = AwarenessUpdate { clients };
+        assert_eq!(one(&awareness(aw.clone())), Incoming::Awareness(aw));
+        assert_eq!(one(&permission_denied("read-only")), Incoming::Auth);
+    }
+
+    #[test]
+    fn matches_the_bytes_of_y_protocols() {
+        // y-protocols writeSyncStep1 of an empty doc: [0 sync, 0 step1, len 1, 0 clients].
+        assert_eq!(sync_step1(&StateVector::default()), vec![0, 0, 1, 0]);
+        // messageQueryAwareness is a lone varuint 3.
+        assert_eq!(query_awareness(), vec![3]);
+    }
+
+    #[test]
+    fn rejects_unknown_types_as_unsupported() {
+        let err = decode(&[9, 0]).unwrap_err();
+        assert!(err.is_unsupported(), "{err}");
+        let err = decode(&[0, 7, 0]).unwrap_err();
+        assert!(err.is_unsupported(), "{err}");
+    }
+
+    #[test]
+    fn rejects_truncated_and_trailing_frames_as_malformed() {
+        for frame in [
+            &[][..],
+            &[0][..],
+            &[0, 2][..],
+            &[0, 2, 10, 1, 2][..],
+            &[1, 5, 1][..],
+            &[0xff][..],
+        ] {
+            let err = decode(frame).unwrap_err();
+            assert!(!err.is_unsupported(), "{frame:?}: {err}");
+        }
+        // A valid message followed by garbage: nothing of the frame is returned.
+        let mut frame = update(text_update(1, "x"));
+        frame.extend_from_slice(&[0, 2, 50]);
+        assert!(decode(&frame).is_err());
+    }
+
+    #[test]
+    fn reads_several_messages_of_one_frame_in_order() {
+        let mut frame = sync_step1(&StateVector::default());
+        frame.extend(query_awareness());
+        assert_eq!(
+            decode(&frame).unwrap(),
+            vec![
+                Incoming::SyncStep1(StateVector::default()),
+                Incoming::QueryAwareness
+            ]
+        );
+    }
+
+    #[test]
+    fn decoded_update_applies() {
+        let frame = update(text_update(1, "hello"));
+        let Incoming::Update(u) = one(&frame) else {
+            panic!("not an update")
+        };
+        let doc = Doc::with_client_id(2);
+        let text = doc.get_or_insert_text("t");
+        doc.transact_mut()
+            .apply_update(yrs::Update::decode_v1(&u).unwrap())
+            .unwrap();
+        assert_eq!(text.get_string(&doc.transact()), "hello");
+        assert_eq!(doc.transact().state_vector().get(&ClientID::new(1)), 5);
+    }
+}

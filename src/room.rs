@@ -1,0 +1,409 @@
+//! A room: one Yjs document, the presence of its connections, and the rules of the y-websocket
+//! server, with no I/O. The edge hands it frames and sends what it returns.
+//!
+//! The behaviour mirrors the reference server (`@y/websocket-server`, `utils.js`): greet with
+//! SyncStep1 and the known awareness states; answer SyncStep1 with SyncStep2; apply SyncStep2 and
+//! Update and send the resulting change to every other connection; re-broadcast awareness changes
+//! to every connection, the sender included; remove a connection's awareness states when it
+//! closes. One difference is deliberate: a change is written to the [`RoomStore`] before it is
+//! returned for sending, so nothing leaves the room that storage does not hold.
+
+use crate::presence::Presence;
+use crate::protocol::{self, FrameError, Incoming};
+use crate::storage::{RoomStore, StoreError, Stored};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap};
+use thiserror::Error;
+use yrs::updates::decoder::Decode;
+use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
+
+/// Limits a room enforces. Documented in `docs/protocol.md`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest frame accepted from a client, in bytes.
+    pub max_frame_bytes: usize,
+    /// Most connections one room holds at once.
+    pub max_connections: usize,
+    /// Compact the log into a snapshot after this many appended updates...
+    pub compact_after_updates: usize,
+    /// ...or after this many appended bytes, whichever comes first.
+    pub compact_after_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_bytes: 8 * 1024 * 1024,
+            max_connections: 1000,
+            compact_after_updates: 500,
+            compact_after_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// Per-connection state. The edge keeps it in the WebSocket attachment so that it survives
+/// hibernation; it must stay small (attachments are limited to 2 KiB).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connection {
+    /// Identifier of the connection, unique within the room.
+    pub id: u64,
+    /// Awareness client ids this connection introduced; removed when it closes.
+    #[serde(default)]
+    pub owned: BTreeSet<u64>,
+    /// Whether document updates from this connection are applied.
+    #[serde(default = "yes")]
+    pub can_write: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Connection {
+    /// A new writable connection.
+    pub fn new(id: u64) -> Self {
+        Connection {
+            id,
+            owned: BTreeSet::new(),
+            can_write: true,
+        }
+    }
+}
+
+/// A frame as it arrived on the socket.
+#[derive(Debug, Clone, Copy)]
+pub enum Frame<'a> {
+    /// A binary frame: one or more y-protocols messages.
+    Binary(&'a [u8]),
+    /// A text frame, which the protocol does not use.
+    Text(&'a str),
+}
+
+/// Frames to send after a message was handled, in order: replies, then the others, then all.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Outbox {
+    /// Frames for the connection that sent the message.
+    pub reply: Vec<Vec<u8>>,
+    /// Frames for every other connection.
+    pub others: Vec<Vec<u8>>,
+    /// Frames for every connection, the sender included.
+    pub everyone: Vec<Vec<u8>>,
+    /// Whether [`Connection`] changed and must be saved back to its attachment.
+    pub connection_changed: bool,
+}
+
+/// WebSocket close codes the room uses (RFC 6455 section 7.4.1).
+pub mod close {
+    /// The frame type or message type is not one the server speaks.
+    pub const UNSUPPORTED: u16 = 1003;
+    /// The message did not decode or the update did not apply.
+    pub const INVALID: u16 = 1007;
+    /// The frame is larger than the room accepts.
+    pub const TOO_BIG: u16 = 1009;
+    /// The room could not load or store the document.
+    pub const INTERNAL: u16 = 1011;
+}
+
+/// Why a connection is closed. The reason goes to the client; `detail` only to the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// WebSocket close code.
+    pub code: u16,
+    /// Short reason sent in the close frame (at most 123 bytes by RFC 6455).
+    pub reason: &'static str,
+    /// Full cause, for the log.
+    pub detail: String,
+}
+
+impl Rejection {
+    fn new(code: u16, reason: &'static str, detail: impl Into<String>) -> Self {
+        Rejection {
+            code,
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl From<FrameError> for Rejection {
+    fn from(e: FrameError) -> Self {
+        if e.is_unsupported() {
+            Rejection::new(
+                close::UNSUPPORTED,
+                "unsupported message type",
+                e.to_string(),
+            )
+        } else {
+            Rejection::new(close::INVALID, "malformed message", e.to_string())
+        }
+    }
+}
+
+/// Errors of loading and compacting a room.
+#[derive(Debug, Error)]
+pub enum RoomError {
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Stored bytes do not decode or apply: the room refuses to serve rather than overwrite them.
+    #[error("stored document is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// One collaborative document and the connections editing it.
+pub struct Room<S: RoomStore> {
+    doc: Doc,
+    presence: Presence,
+    /// Awareness client id -> connection id that owns it.
+    owners: HashMap<u64, u64>,
+    store: S,
+    limits: Limits,
+    log_updates: usize,
+    log_bytes: usize,
+}
+
+impl<S: RoomStore> Room<S> {
+    /// Loads the room from `store`. A stored blob that does not decode or apply is an error, and
+    /// the store is left as it was.
+    pub fn load(store: S, limits: Limits) -> Result<Self, RoomError> {
+        let stored = store.load()?;
+        let doc = doc_from(&stored)?;
+        Ok(Room {
+            doc,
+            presence: Presence::default(),
+            owners: HashMap::new(),
+            log_updates: stored.updates.len(),
+            log_bytes: stored.updates.iter().map(Vec::len).sum(),
+            store,
+            limits,
+        })
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The document (read it; change it only through [`Room::receive`]).
+    pub fn doc(&self) -> &Doc {
+        &self.doc
+    }
+
+    /// The store (for tests and diagnostics).
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Number of present awareness states.
+    pub fn presence_len(&self) -> usize {
+        self.presence.len()
+    }
+
+    /// Frames for a connection that just joined: SyncStep1, then every known awareness state.
+    pub fn greeting(&self) -> Vec<Vec<u8>> {
+        let sv = self.doc.transact().state_vector();
+        let mut out = vec![protocol::sync_step1(&sv)];
+        if let Some(states) = self.presence.snapshot() {
+            out.push(protocol::awareness(states));
+        }
+        out
+    }
+
+    /// Frames for connections that survived hibernation, sent when the room wakes: SyncStep1 so
+    /// each re-sends anything the room lacks, and a query so each re-announces awareness states
+    /// (the room's in-memory presence did not survive).
+    pub fn wake_greeting(&self) -> Vec<Vec<u8>> {
+        let sv = self.doc.transact().state_vector();
+        vec![protocol::sync_step1(&sv), protocol::query_awareness()]
+    }
+
+    /// Re-registers a connection that survived hibernation, so its awareness ids stay its own.
+    pub fn restore(&mut self, conn: &Connection) {
+        for id in &conn.owned {
+            self.owners.insert(*id, conn.id);
+        }
+    }
+
+    /// Handles one frame from `conn`. On `Err` the connection must be closed with the rejection;
+    /// the document, the store and every other connection are untouched.
+    pub fn receive(
+        &mut self,
+        conn: &mut Connection,
+        frame: Frame<'_>,
+        now_ms: u64,
+    ) -> Result<Outbox, Rejection> {
+        let bytes = match frame {
+            Frame::Text(_) => {
+                return Err(Rejection::new(
+                    close::UNSUPPORTED,
+                    "text frames are not supported",
+                    "text frame",
+                ))
+            }
+            Frame::Binary(b) => b,
+        };
+        if bytes.len() > self.limits.max_frame_bytes {
+            return Err(Rejection::new(
+                close::TOO_BIG,
+                "frame too large",
+                format!(
+                    "frame of {} bytes over the limit of {}",
+                    bytes.len(),
+                    self.limits.max_frame_bytes
+                ),
+            ));
+        }
+        let messages = protocol::decode(bytes)?;
+        // Decode every update before applying any, so a bad frame changes nothing.
+        let mut updates = Vec::new();
+        for msg in &messages {
+            if let Incoming::SyncStep2(u) | Incoming::Update(u) = msg {
+                let update = Update::decode_v1(u).map_err(|e| {
+                    Rejection::new(close::INVALID, "malformed update", e.to_string())
+                })?;
+                updates.push(Some(update));
+            }
+        }
+        let mut updates = updates.into_iter();
+        let mut out = Outbox::default();
+        for msg in messages {
+            match msg {
+                Incoming::SyncStep1(sv) => {
+                    let diff = self.doc.transact().encode_state_as_update_v1(&sv);
+                    out.reply.push(protocol::sync_step2(diff));
+                }
+                Incoming::SyncStep2(_) | Incoming::Update(_) => {
+                    let update = updates.next().flatten().expect("decoded above");
+                    if conn.can_write {
+                        if let Some(change) = self.apply(update, now_ms)? {
+                            out.others.push(protocol::update(change));
+                        }
+                    } else {
+                        out.reply
+                            .push(protocol::permission_denied("read-only connection"));
+                    }
+                }
+                Incoming::Awareness(update) => {
+                    let change = self.presence.apply(&update);
+                    for id in &change.added {
+                        let owner = *self.owners.entry(*id).or_insert(conn.id);
+                        if owner == conn.id {
+                            out.connection_changed |= conn.owned.insert(*id);
+                        }
+                    }
+                    for id in &change.removed {
+                        if self.owners.get(id) == Some(&conn.id) {
+                            self.owners.remove(id);
+                            out.connection_changed |= conn.owned.remove(id);
+                        }
+                    }
+                    if !change.is_empty() {
+                        out.everyone
+                            .push(protocol::awareness(self.presence.encode(&change.all())));
+                    }
+                }
+                Incoming::QueryAwareness => {
+                    if let Some(states) = self.presence.snapshot() {
+                        out.reply.push(protocol::awareness(states));
+                    }
+                }
+                Incoming::Auth => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Applies a decoded update, stores the change it made, and returns that change (`None` when
+    /// it added nothing new). If storing fails the in-memory document is reloaded from storage,
+    /// so memory never runs ahead of what is durable.
+    fn apply(&mut self, update: Update, now_ms: u64) -> Result<Option<Vec<u8>>, Rejection> {
+        let change = {
+            let mut txn = self.doc.transact_mut();
+            if let Err(e) = txn.apply_update(update) {
+                drop(txn);
+                self.reload_after_failure();
+                return Err(Rejection::new(
+                    close::INVALID,
+                    "update does not apply",
+                    e.to_string(),
+                ));
+            }
+            if txn.insert_set().is_empty() && txn.delete_set().is_empty() {
+                return Ok(None);
+            }
+            txn.encode_update_v1()
+        };
+        if let Err(e) = self.store.append(&change, now_ms) {
+            self.reload_after_failure();
+            return Err(Rejection::new(
+                close::INTERNAL,
+                "storage failure",
+                e.to_string(),
+            ));
+        }
+        self.log_updates += 1;
+        self.log_bytes += change.len();
+        Ok(Some(change))
+    }
+
+    fn reload_after_failure(&mut self) {
+        if let Ok(doc) = self
+            .store
+            .load()
+            .map_err(RoomError::from)
+            .and_then(|s| doc_from(&s))
+        {
+            self.doc = doc;
+        }
+    }
+
+    /// Called when `conn` has closed: forgets its awareness states and returns the frames that
+    /// tell every remaining connection.
+    pub fn leave(&mut self, conn: &Connection) -> Outbox {
+        let ids: Vec<u64> = conn.owned.iter().copied().collect();
+        for id in &ids {
+            if self.owners.get(id) == Some(&conn.id) {
+                self.owners.remove(id);
+            }
+        }
+        let mut out = Outbox::default();
+        if let Some(removal) = self.presence.remove(&ids) {
+            out.others.push(protocol::awareness(removal));
+        }
+        out
+    }
+
+    /// Whether the update log has grown enough to be folded into a snapshot.
+    pub fn compaction_due(&self) -> bool {
+        self.log_updates >= self.limits.compact_after_updates
+            || self.log_bytes >= self.limits.compact_after_bytes
+    }
+
+    /// Folds the log into one snapshot of the current state, atomically.
+    pub fn compact(&mut self) -> Result<(), RoomError> {
+        let snapshot = self
+            .doc
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
+        self.store.compact(&snapshot)?;
+        self.log_updates = 0;
+        self.log_bytes = 0;
+        Ok(())
+    }
+}
+
+/// Builds a document from stored bytes, failing on anything that does not decode or apply.
+fn doc_from(stored: &Stored) -> Result<Doc, RoomError> {
+    let doc = Doc::new();
+    {
+        let mut txn = doc.transact_mut();
+        let blobs = stored.snapshot.iter().chain(stored.updates.iter());
+        for (i, blob) in blobs.enumerate() {
+            let update = Update::decode_v1(blob)
+                .map_err(|e| RoomError::Corrupt(format!("blob {i}: {e}")))?;
+            txn.apply_update(update)
+                .map_err(|e| RoomError::Corrupt(format!("blob {i}: {e}")))?;
+        }
+    }
+    Ok(doc)
+}

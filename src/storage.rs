@@ -1,0 +1,148 @@
+//! Persistence of a room: a snapshot plus an append-only log of updates.
+//!
+//! The room writes through [`RoomStore`] before anything that depends on a write leaves the room.
+//! The edge implements it on the Durable Object's SQLite storage; [`MemoryStore`] backs tests.
+
+use thiserror::Error;
+
+/// Largest piece of a stored blob. Durable Object SQLite rows and values are limited to 2 MB
+/// (<https://developers.cloudflare.com/durable-objects/platform/limits/>), so snapshots and
+/// large updates are split into chunks well under it.
+pub const CHUNK_BYTES: usize = 512 * 1024;
+
+/// What a room finds in storage when it loads.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// The compacted state (a v1 update), if the room was ever compacted.
+    pub snapshot: Option<Vec<u8>>,
+    /// Updates appended since the snapshot, oldest first (v1 updates).
+    pub updates: Vec<Vec<u8>>,
+}
+
+impl Stored {
+    /// Total stored bytes of the snapshot and the log.
+    pub fn bytes(&self) -> usize {
+        self.snapshot.as_ref().map_or(0, Vec::len)
+            + self.updates.iter().map(Vec::len).sum::<usize>()
+    }
+}
+
+/// A storage failure.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The backend refused or failed the operation.
+    #[error("storage backend: {0}")]
+    Backend(String),
+    /// Stored chunks are missing or out of order.
+    #[error("stored data is inconsistent: {0}")]
+    Inconsistent(String),
+}
+
+/// Durable storage of one room.
+pub trait RoomStore {
+    /// Reads the snapshot and every update appended after it.
+    fn load(&self) -> Result<Stored, StoreError>;
+    /// Appends one update to the log; durable once the current event's writes commit.
+    fn append(&mut self, update: &[u8], at_ms: u64) -> Result<(), StoreError>;
+    /// Atomically replaces the snapshot and the whole log with `snapshot`.
+    fn compact(&mut self, snapshot: &[u8]) -> Result<(), StoreError>;
+}
+
+/// Splits `data` into pieces of at most [`CHUNK_BYTES`]; an empty blob is one empty chunk, so
+/// every stored blob has at least one row.
+pub fn chunks(data: &[u8]) -> Vec<&[u8]> {
+    if data.is_empty() {
+        return vec![data];
+    }
+    data.chunks(CHUNK_BYTES).collect()
+}
+
+/// Joins chunks read back as `(index, bytes)` rows, checking that none is missing.
+pub fn join_chunks(rows: Vec<(u32, Vec<u8>)>) -> Result<Vec<u8>, StoreError> {
+    let mut rows = rows;
+    rows.sort_by_key(|(idx, _)| *idx);
+    let mut out = Vec::with_capacity(rows.iter().map(|(_, b)| b.len()).sum());
+    for (expected, (idx, bytes)) in rows.into_iter().enumerate() {
+        if idx as usize != expected {
+            return Err(StoreError::Inconsistent(format!(
+                "chunk {expected} missing (found {idx})"
+            )));
+        }
+        out.extend_from_slice(&bytes);
+    }
+    Ok(out)
+}
+
+/// In-memory store for tests, with switchable failures.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryStore {
+    /// The current contents.
+    pub stored: Stored,
+    /// When set, every write fails (a full disk, a lost storage backend).
+    pub fail_writes: bool,
+    /// Number of successful appends.
+    pub appends: usize,
+    /// Number of successful compactions.
+    pub compactions: usize,
+}
+
+impl RoomStore for MemoryStore {
+    fn load(&self) -> Result<Stored, StoreError> {
+        Ok(self.stored.clone())
+    }
+
+    fn append(&mut self, update: &[u8], _at_ms: u64) -> Result<(), StoreError> {
+        if self.fail_writes {
+            return Err(StoreError::Backend("writes disabled".into()));
+        }
+        self.stored.updates.push(update.to_vec());
+        self.appends += 1;
+        Ok(())
+    }
+
+    fn compact(&mut self, snapshot: &[u8]) -> Result<(), StoreError> {
+        if self.fail_writes {
+            return Err(StoreError::Backend("writes disabled".into()));
+        }
+        self.stored = Stored {
+            snapshot: Some(snapshot.to_vec()),
+            updates: Vec::new(),
+        };
+        self.compactions += 1;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_round_trip_across_the_row_limit() {
+        let data: Vec<u8> = (0..(CHUNK_BYTES * 2 + 17))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let parts = chunks(&data);
+        assert_eq!(parts.len(), 3);
+        assert!(parts.iter().all(|p| p.len() <= CHUNK_BYTES));
+        let rows: Vec<(u32, Vec<u8>)> = parts
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(i, p)| (i as u32, p.to_vec()))
+            .collect();
+        assert_eq!(join_chunks(rows).unwrap(), data);
+    }
+
+    #[test]
+    fn empty_blob_is_one_chunk() {
+        assert_eq!(chunks(&[]), vec![&[0u8; 0][..]]);
+        assert_eq!(join_chunks(vec![(0, vec![])]).unwrap(), Vec::<u8>::new());
+    }
+
+    #[test]
+    fn a_missing_chunk_is_an_error_not_a_short_blob() {
+        let err = join_chunks(vec![(0, vec![1]), (2, vec![3])]).unwrap_err();
+        assert!(matches!(err, StoreError::Inconsistent(_)), "{err}");
+    }
+}

@@ -1,0 +1,483 @@
+//! The room against simulated clients: fixed client ids, a fixed clock, no I/O.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use tandemx::protocol::{self, Incoming};
+use tandemx::room::{close, Connection, Frame, Limits, Outbox, Room};
+use tandemx::storage::{MemoryStore, RoomStore, Stored};
+use yrs::sync::awareness::{AwarenessUpdate, AwarenessUpdateEntry};
+use yrs::types::ToJson;
+use yrs::updates::decoder::Decode;
+use yrs::{ClientID, Doc, GetString, Map, ReadTxn, StateVector, Text, Transact, Update, WriteTxn};
+
+const NOW: u64 = 1_700_000_000_000;
+
+/// A client replica: a doc with a fixed id and the frames it has received.
+struct Client {
+    conn: Connection,
+    doc: Doc,
+    inbox: Vec<Vec<u8>>,
+}
+
+struct Net {
+    room: Room<MemoryStore>,
+    clients: Vec<Client>,
+}
+
+impl Net {
+    fn new(limits: Limits) -> Self {
+        Net {
+            room: Room::load(MemoryStore::default(), limits).unwrap(),
+            clients: Vec::new(),
+        }
+    }
+
+    /// Connects a client and runs the handshake as y-websocket does: the server greets, the
+    /// client sends SyncStep1 and answers the server's SyncStep1 with SyncStep2.
+    fn join(&mut self, client_id: u64) -> usize {
+        let idx = self.clients.len();
+        self.clients.push(Client {
+            conn: Connection::new(1000 + idx as u64),
+            doc: Doc::with_client_id(client_id),
+            inbox: self.room.greeting(),
+        });
+        let sv = self.clients[idx].doc.transact().state_vector();
+        self.send(idx, protocol::sync_step1(&sv));
+        self.pump();
+        idx
+    }
+
+    fn send(&mut self, from: usize, frame: Vec<u8>) -> Outbox {
+        let out = self
+            .room
+            .receive(&mut self.clients[from].conn, Frame::Binary(&frame), NOW)
+            .expect("accepted");
+        self.deliver(from, &out);
+        out
+    }
+
+    fn deliver(&mut self, from: usize, out: &Outbox) {
+        for (i, c) in self.clients.iter_mut().enumerate() {
+            if i == from {
+                c.inbox.extend(out.reply.iter().cloned());
+            } else {
+                c.inbox.extend(out.others.iter().cloned());
+            }
+            c.inbox.extend(out.everyone.iter().cloned());
+        }
+    }
+
+    /// Lets every client read its inbox, replying as the y-websocket provider does.
+    fn pump(&mut self) {
+        loop {
+            let mut replies = Vec::new();
+            for (i, c) in self.clients.iter_mut().enumerate() {
+                for frame in std::mem::take(&mut c.inbox) {
+                    for msg in protocol::decode(&frame).unwrap() {
+                        match msg {
+                            Incoming::SyncStep1(sv) => {
+                                let diff = c.doc.transact().encode_state_as_update_v1(&sv);
+                                replies.push((i, protocol::sync_step2(diff)));
+                            }
+                            Incoming::SyncStep2(u) | Incoming::Update(u) => {
+                                c.doc
+                                    .transact_mut()
+                                    .apply_update(Update::decode_v1(&u).unwrap())
+                                    .unwrap();
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            if replies.is_empty() {
+                return;
+            }
+            for (i, frame) in replies {
+                self.send(i, frame);
+            }
+        }
+    }
+
+    /// Makes a local change on a client and sends it as the provider does.
+    fn edit(&mut self, idx: usize, f: impl FnOnce(&Doc, &mut yrs::TransactionMut)) {
+        let update = {
+            let doc = self.clients[idx].doc.clone();
+            let mut txn = doc.transact_mut();
+            f(&doc, &mut txn);
+            txn.encode_update_v1()
+        };
+        self.send(idx, protocol::update(update));
+    }
+
+    fn text(&self, idx: usize) -> String {
+        let doc = &self.clients[idx].doc;
+        let text = doc.get_or_insert_text("t");
+        text.get_string(&doc.transact())
+    }
+
+    fn room_text(&self) -> String {
+        let text = self.room.doc().get_or_insert_text("t");
+        text.get_string(&self.room.doc().transact())
+    }
+}
+
+fn insert(pos: u32, s: &'static str) -> impl FnOnce(&Doc, &mut yrs::TransactionMut) {
+    move |_, txn| txn.get_or_insert_text("t").insert(txn, pos, s)
+}
+
+fn aw(entries: &[(u64, u32, &str)]) -> Vec<u8> {
+    protocol::awareness(AwarenessUpdate {
+        clients: entries
+            .iter()
+            .map(|(id, clock, json)| {
+                (
+                    ClientID::new(*id),
+                    AwarenessUpdateEntry {
+                        clock: *clock,
+                        json: Arc::from(*json),
+                    },
+                )
+            })
+            .collect(),
+    })
+}
+
+fn awareness_in(frames: &[Vec<u8>]) -> HashMap<u64, (u32, String)> {
+    let mut seen = HashMap::new();
+    for f in frames {
+        for msg in protocol::decode(f).unwrap() {
+            if let Incoming::Awareness(u) = msg {
+                for (id, e) in u.clients {
+                    seen.insert(id.get(), (e.clock, e.json.to_string()));
+                }
+            }
+        }
+    }
+    seen
+}
+
+#[test]
+fn many_replicas_converge_through_the_room() {
+    let mut net = Net::new(Limits::default());
+    let a = net.join(1);
+    let b = net.join(2);
+    let c = net.join(3);
+    net.edit(a, insert(0, "hello"));
+    net.edit(b, insert(0, ">> "));
+    // Concurrent: c edits before it has seen the others.
+    net.edit(c, insert(0, "[c]"));
+    net.pump();
+    let expected = net.room_text();
+    assert_eq!(expected.len(), "hello>> [c]".len());
+    for i in [a, b, c] {
+        assert_eq!(net.text(i), expected, "client {i}");
+    }
+    // A late joiner gets everything in the handshake.
+    let d = net.join(4);
+    assert_eq!(net.text(d), expected);
+}
+
+#[test]
+fn maps_and_nested_types_converge() {
+    let mut net = Net::new(Limits::default());
+    let a = net.join(10);
+    let b = net.join(20);
+    net.edit(a, |_, txn| {
+        let m = txn.get_or_insert_map("m");
+        m.insert(txn, "title", "Design");
+        m.insert(txn, "count", 3);
+    });
+    net.edit(b, |_, txn| {
+        let m = txn.get_or_insert_map("m");
+        m.insert(txn, "owner", "bea");
+    });
+    net.pump();
+    let json = |doc: &Doc| {
+        let txn = doc.transact();
+        txn.get_map("m").unwrap().to_json(&txn)
+    };
+    assert_eq!(json(&net.clients[a].doc), json(&net.clients[b].doc));
+    assert_eq!(json(&net.clients[a].doc), json(net.room.doc()));
+    assert!(format!("{:?}", json(net.room.doc())).contains("bea"));
+}
+
+#[test]
+fn an_update_is_stored_before_it_is_returned_for_broadcast() {
+    let mut net = Net::new(Limits::default());
+    let a = net.join(1);
+    let _b = net.join(2);
+    let before = net.room.store().appends;
+    net.edit(a, insert(0, "x"));
+    assert_eq!(net.room.store().appends, before + 1);
+    // What is stored rebuilds the same document.
+    let stored = net.room.store().load().unwrap();
+    let reloaded = Room::load(
+        MemoryStore {
+            stored,
+            ..Default::default()
+        },
+        Limits::default(),
+    )
+    .unwrap();
+    let t = reloaded.doc().get_or_insert_text("t");
+    assert_eq!(t.get_string(&reloaded.doc().transact()), "x");
+}
+
+#[test]
+fn a_repeated_update_is_neither_stored_nor_broadcast() {
+    let mut net = Net::new(Limits::default());
+    let a = net.join(1);
+    let update = {
+        let doc = &net.clients[a].doc;
+        let mut txn = doc.transact_mut();
+        txn.get_or_insert_text("t").insert(&mut txn, 0, "once");
+        txn.encode_update_v1()
+    };
+    let first = net.send(a, protocol::update(update.clone()));
+    assert_eq!(first.others.len(), 1);
+    let appends = net.room.store().appends;
+    let again = net.send(a, protocol::update(update));
+    assert!(again.others.is_empty());
+    assert_eq!(net.room.store().appends, appends);
+}
+
+#[test]
+fn a_failed_write_broadcasts_nothing_and_keeps_memory_equal_to_storage() {
+    let mut net = Net::new(Limits::default());
+    let a = net.join(1);
+    net.edit(a, insert(0, "kept"));
+    let mut room = Room::load(
+        MemoryStore {
+            stored: net.room.store().load().unwrap(),
+            fail_writes: true,
+            ..Default::default()
+        },
+        Limits::default(),
+    )
+    .unwrap();
+    let doc = Doc::with_client_id(9);
+    let update = {
+        let mut txn = doc.transact_mut();
+        txn.get_or_insert_text("t").insert(&mut txn, 0, "lost ");
+        txn.encode_update_v1()
+    };
+    let mut conn = Connection::new(1);
+    let err = room
+        .receive(&mut conn, Frame::Binary(&protocol::update(update)), NOW)
+        .unwrap_err();
+    assert_eq!(err.code, close::INTERNAL);
+    let t = room.doc().get_or_insert_text("t");
+    assert_eq!(t.get_string(&room.doc().transact()), "kept");
+}
+
+#[test]
+fn awareness_is_relayed_to_everyone_and_removed_when_the_owner_leaves() {
+    let mut net = Net::new(Limits::default());
+    let a = net.join(1);
+    let b = net.join(2);
+    let out = net.send(a, aw(&[(111, 1, r#"{"user":"ada"}"#)]));
+    // Re-broadcast to everyone, the sender included, as the reference server does.
+    assert_eq!(awareness_in(&out.everyone)[&111].1, r#"{"user":"ada"}"#);
+    assert!(out.connection_changed);
+    assert!(net.clients[a].conn.owned.contains(&111));
+    // An outdated update changes nothing and is not re-broadcast.
+    let stale = net.send(b, aw(&[(111, 0, r#"{"user":"old"}"#)]));
+    assert!(stale.everyone.is_empty());
+    // A newcomer is greeted with the known states.
+    let greeting = net.room.greeting();
+    assert_eq!(awareness_in(&greeting)[&111].0, 1);
+    // The owner leaves: everyone else is told, with a clock they accept.
+    let conn = net.clients[a].conn.clone();
+    let out = net.room.leave(&conn);
+    assert_eq!(awareness_in(&out.others)[&111], (2, "null".to_string()));
+    assert_eq!(net.room.presence_len(), 0);
+    assert!(
+        net.room.greeting().len() == 1,
+        "no awareness left to greet with"
+    );
+}
+
+#[test]
+fn a_client_cannot_take_over_another_connections_awareness_id() {
+    let mut net = Net::new(Limits::default());
+    let a = net.join(1);
+    let b = net.join(2);
+    net.send(a, aw(&[(111, 1, "{}")]));
+    // After a wake, b answers the awareness query with every state it knows, a's included.
+    net.send(b, aw(&[(111, 2, "{}"), (222, 1, "{}")]));
+    assert!(!net.clients[b].conn.owned.contains(&111));
+    assert!(net.clients[b].conn.owned.contains(&222));
+    let conn_b = net.clients[b].conn.clone();
+    let out = net.room.leave(&conn_b);
+    let removed = awareness_in(&out.others);
+    assert!(removed.contains_key(&222) && !removed.contains_key(&111));
+}
+
+#[test]
+fn query_awareness_is_answered_with_every_state() {
+    let mut net = Net::new(Limits::default());
+    let a = net.join(1);
+    let b = net.join(2);
+    net.send(a, aw(&[(111, 1, "{}")]));
+    let out = net.send(b, protocol::query_awareness());
+    assert!(awareness_in(&out.reply).contains_key(&111));
+}
+
+#[test]
+fn bad_frames_are_rejected_and_change_nothing() {
+    let limits = Limits {
+        max_frame_bytes: 1024,
+        ..Limits::default()
+    };
+    let mut net = Net::new(limits);
+    let a = net.join(1);
+    net.edit(a, insert(0, "safe"));
+    let appends = net.room.store().appends;
+    let mut garbage_update = vec![0u8, 2, 40];
+    garbage_update.extend((0..40u8).map(|i| i.wrapping_mul(97).wrapping_add(13)));
+    let valid = {
+        let doc = Doc::with_client_id(5);
+        let mut txn = doc.transact_mut();
+        txn.get_or_insert_text("t").insert(&mut txn, 0, "never");
+        txn.encode_update_v1()
+    };
+    // A valid update followed by a truncated one in the same frame: neither applies.
+    let mut half_valid = protocol::update(valid);
+    half_valid.extend([0, 2, 10, 1]);
+    let cases: Vec<(Frame, u16)> = vec![
+        (Frame::Text("hello"), close::UNSUPPORTED),
+        (Frame::Binary(&[9, 0]), close::UNSUPPORTED),
+        (Frame::Binary(&[0, 5, 0]), close::UNSUPPORTED),
+        (Frame::Binary(&[0, 2, 10, 1, 2]), close::INVALID),
+        (Frame::Binary(&garbage_update), close::INVALID),
+        (Frame::Binary(&half_valid), close::INVALID),
+        (Frame::Binary(&[]), close::INVALID),
+    ];
+    let big = vec![0u8; 2048];
+    let mut conn = Connection::new(77);
+    for (frame, code) in cases
+        .into_iter()
+        .chain([(Frame::Binary(&big), close::TOO_BIG)])
+    {
+        let err = net.room.receive(&mut conn, frame, NOW).unwrap_err();
+        assert_eq!(err.code, code, "{frame:?}: {}", err.detail);
+        assert!(err.reason.len() <= 123);
+    }
+    assert_eq!(net.room_text(), "safe");
+    assert_eq!(net.room.store().appends, appends);
+}
+
+#[test]
+fn random_bytes_never_panic() {
+    let mut net = Net::new(Limits::default());
+    let a = net.join(1);
+    net.edit(a, insert(0, "steady"));
+    // xorshift: a fixed sequence of arbitrary frames, most starting like sync updates.
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut conn = Connection::new(5);
+    for round in 0..3000 {
+        let len = (next() % 64) as usize;
+        let mut frame: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        if round % 2 == 0 && len > 3 {
+            frame[0] = 0;
+            frame[1] = 2;
+            frame[2] = (len - 3) as u8;
+        }
+        let _ = net.room.receive(&mut conn, Frame::Binary(&frame), NOW);
+    }
+    assert!(net.room_text().contains("steady"));
+}
+
+#[test]
+fn read_only_connections_are_answered_with_permission_denied() {
+    let mut net = Net::new(Limits::default());
+    let a = net.join(1);
+    net.clients[a].conn.can_write = false;
+    let doc = Doc::with_client_id(3);
+    let update = {
+        let mut txn = doc.transact_mut();
+        txn.get_or_insert_text("t").insert(&mut txn, 0, "nope");
+        txn.encode_update_v1()
+    };
+    let out = net.send(a, protocol::update(update));
+    assert!(out.others.is_empty());
+    assert_eq!(
+        out.reply,
+        vec![protocol::permission_denied("read-only connection")]
+    );
+    assert_eq!(net.room_text(), "");
+}
+
+#[test]
+fn the_log_is_compacted_and_the_snapshot_loads() {
+    let limits = Limits {
+        compact_after_updates: 10,
+        ..Limits::default()
+    };
+    let mut net = Net::new(limits);
+    let a = net.join(1);
+    for _ in 0..25 {
+        net.edit(a, insert(0, "ab"));
+        if net.room.compaction_due() {
+            net.room.compact().unwrap();
+        }
+    }
+    assert_eq!(net.room.store().compactions, 2);
+    let stored = net.room.store().load().unwrap();
+    assert!(stored.snapshot.is_some());
+    assert_eq!(stored.updates.len(), 5);
+    let reloaded = Room::load(
+        MemoryStore {
+            stored,
+            ..Default::default()
+        },
+        limits,
+    )
+    .unwrap();
+    let t = reloaded.doc().get_or_insert_text("t");
+    assert_eq!(t.get_string(&reloaded.doc().transact()), "ab".repeat(25));
+}
+
+#[test]
+fn a_corrupt_store_fails_to_load_and_is_not_touched() {
+    let good = {
+        let doc = Doc::with_client_id(1);
+        let mut txn = doc.transact_mut();
+        txn.get_or_insert_text("t").insert(&mut txn, 0, "x");
+        txn.encode_update_v1()
+    };
+    let stored = Stored {
+        snapshot: Some(good),
+        updates: vec![vec![0xff, 0xff, 0xff]],
+    };
+    let store = MemoryStore {
+        stored: stored.clone(),
+        ..Default::default()
+    };
+    assert!(Room::load(store.clone(), Limits::default()).is_err());
+    assert_eq!(store.load().unwrap(), stored);
+}
+
+#[test]
+fn a_wake_greeting_asks_for_the_missing_state_and_awareness() {
+    let net = Net::new(Limits::default());
+    let frames = net.room.wake_greeting();
+    let kinds: Vec<Incoming> = frames
+        .iter()
+        .flat_map(|f| protocol::decode(f).unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            Incoming::SyncStep1(StateVector::default()),
+            Incoming::QueryAwareness
+        ]
+    );
+}
