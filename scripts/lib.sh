@@ -1,0 +1,68 @@
+# Shared by the scripts in this folder: install what is missing, reuse what is present.
+# shellcheck shell=bash
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+# There is nothing to phone home to: no telemetry, no remote lookups from local dev.
+export WRANGLER_SEND_METRICS=false
+export CLOUDFLARE_CF_FETCH_ENABLED=false
+export CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}"
+export PATH="$CARGO_HOME/bin:$ROOT/node_modules/.bin:$PATH"
+
+WORKER_BUILD_VERSION=0.8.7
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+
+# The exact wasm-bindgen the lock file resolved: the CLI must match it byte for byte.
+wasm_bindgen_version() {
+  awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock
+}
+
+# cargo_tool BIN CRATE VERSION: install CRATE@=VERSION unless BIN --version already says VERSION.
+cargo_tool() {
+  local bin=$1 crate=$2 version=$3
+  if command -v "$bin" >/dev/null 2>&1 && "$bin" --version 2>/dev/null | grep -qF "$version"; then
+    return
+  fi
+  step "installing $crate $version (once per machine; takes a while)"
+  cargo install "$crate" --version "=$version"
+}
+
+ensure_tools() {
+  step "checking tools"
+  command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup)"; exit 1; }
+  command -v npm >/dev/null || { echo "npm not found: install Node.js 20+"; exit 1; }
+  # rust-toolchain.toml pins the compiler and lists the wasm target; make sure it is present.
+  local toolchain
+  toolchain=$(awk -F'"' '/^channel/ { print $2 }' rust-toolchain.toml)
+  if ! rustup target list --installed --toolchain "$toolchain" 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+    rustup toolchain install "$toolchain" --profile minimal --component rustfmt,clippy
+    rustup target add wasm32-unknown-unknown --toolchain "$toolchain"
+  fi
+  cargo_tool wasm-bindgen wasm-bindgen-cli "$(wasm_bindgen_version)"
+  cargo_tool worker-build worker-build "$WORKER_BUILD_VERSION"
+  # npm packages (wrangler, esbuild, binaryen's wasm-opt, test clients) from package-lock.json.
+  if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    step "installing npm packages"
+    npm ci --no-audit --no-fund
+  fi
+}
+
+# Builds the worker into build/ in release mode, with local wasm-bindgen, wasm-opt and esbuild
+# (worker-build would otherwise download them).
+build_worker() {
+  step "building the worker (release)"
+  WASM_BINDGEN_BIN="$CARGO_HOME/bin/wasm-bindgen" \
+  WASM_OPT_BIN="$ROOT/node_modules/.bin/wasm-opt" \
+  ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild" \
+    worker-build --release
+}
+
+# Applies D1 migrations to the local database under PERSIST (default .wrangler/state).
+migrate_local() {
+  local persist=${1:-.wrangler/state}
+  step "applying D1 migrations locally"
+  CI=true wrangler d1 migrations apply DB --local --persist-to "$persist"
+}

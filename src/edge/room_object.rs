@@ -1,0 +1,256 @@
+//! The room's Durable Object: wires hibernatable WebSockets to a [`Room`] and persists it in the
+//! object's SQLite storage. All protocol decisions are the room's; this file only moves bytes.
+//!
+//! Hibernation (<https://developers.cloudflare.com/durable-objects/best-practices/websockets/>):
+//! sockets are accepted with `accept_web_socket`, so an idle room can be evicted from memory while
+//! its connections stay open. Per-connection state lives in each socket's attachment; on wake the
+//! room reloads from storage, re-registers the surviving connections and re-syncs them.
+
+use super::env;
+use super::http;
+use super::sql_store::SqlRoomStore;
+use crate::api::ApiError;
+use crate::room::{close, Connection, Frame, Outbox, Room};
+use std::cell::RefCell;
+use worker::js_sys::{Date, Math};
+use worker::{
+    durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket,
+    WebSocketIncomingMessage, WebSocketPair,
+};
+
+/// The Durable Object class bound as `ROOMS`.
+#[durable_object]
+pub struct RoomObject {
+    state: State,
+    env: Env,
+    room: RefCell<Loaded>,
+}
+
+enum Loaded {
+    /// Not read from storage yet (a new object, or one that woke from hibernation).
+    No,
+    Ready(Box<Room<SqlRoomStore>>),
+    /// Storage could not be read; the room serves nobody and writes nothing.
+    Failed,
+}
+
+fn now_ms() -> u64 {
+    Date::now() as u64
+}
+
+/// A connection id: random, and within JavaScript's safe integers so the attachment keeps it.
+fn new_connection_id() -> u64 {
+    (Math::random() * 9_007_199_254_740_991.0) as u64
+}
+
+fn same_socket(a: &WebSocket, b: &WebSocket) -> bool {
+    let a: &worker::web_sys::WebSocket = a.as_ref();
+    let b: &worker::web_sys::WebSocket = b.as_ref();
+    a == b
+}
+
+fn send(ws: &WebSocket, frame: &[u8]) {
+    // A socket may be closing while the room sends; its close event cleans it up.
+    if let Err(e) = ws.send_with_bytes(frame) {
+        worker::console_debug!("send to a closing socket failed: {e}");
+    }
+}
+
+impl RoomObject {
+    /// Loads the room on first use. On wake from hibernation the surviving connections are
+    /// re-registered and re-synced.
+    fn load(&self) {
+        if !matches!(*self.room.borrow(), Loaded::No) {
+            return;
+        }
+        let survivors = self.state.get_websockets();
+        let loaded = SqlRoomStore::open(self.state.storage().sql())
+            .map_err(Into::into)
+            .and_then(|store| Room::load(store, env::limits(&self.env)));
+        let next = match loaded {
+            Ok(mut room) => {
+                let greeting = room.wake_greeting();
+                for ws in &survivors {
+                    if let Ok(Some(conn)) = ws.deserialize_attachment::<Connection>() {
+                        room.restore(&conn);
+                    }
+                    for frame in &greeting {
+                        send(ws, frame);
+                    }
+                }
+                Loaded::Ready(Box::new(room))
+            }
+            Err(e) => {
+                worker::console_error!("room failed to load; serving nobody: {e}");
+                Loaded::Failed
+            }
+        };
+        *self.room.borrow_mut() = next;
+    }
+
+    fn deliver(&self, from: &WebSocket, out: &Outbox) {
+        for frame in &out.reply {
+            send(from, frame);
+        }
+        if out.others.is_empty() && out.everyone.is_empty() {
+            return;
+        }
+        for ws in self.state.get_websockets() {
+            if !same_socket(&ws, from) {
+                for frame in &out.others {
+                    send(&ws, frame);
+                }
+            }
+            for frame in &out.everyone {
+                send(&ws, frame);
+            }
+        }
+    }
+
+    /// Forgets a closed connection and tells the others its awareness states are gone.
+    fn leave(&self, ws: &WebSocket) {
+        self.load();
+        let conn = match ws.deserialize_attachment::<Connection>() {
+            Ok(Some(conn)) => conn,
+            _ => return,
+        };
+        let out = match &mut *self.room.borrow_mut() {
+            Loaded::Ready(room) => room.leave(&conn),
+            _ => return,
+        };
+        self.deliver(ws, &out);
+    }
+
+    fn health(&self) -> Result<Response> {
+        self.state.storage().sql().exec("SELECT 1", None)?;
+        Response::from_json(&serde_json::json!({ "ok": true }))
+    }
+}
+
+impl DurableObject for RoomObject {
+    fn new(state: State, env: Env) -> Self {
+        RoomObject {
+            state,
+            env,
+            room: RefCell::new(Loaded::No),
+        }
+    }
+
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        if req.path() == "/__health" {
+            return self.health();
+        }
+        if !http::is_websocket_upgrade(&req) {
+            return http::problem(&ApiError::UpgradeRequired);
+        }
+        self.load();
+        let room = self.room.borrow();
+        let room = match &*room {
+            Loaded::Ready(room) => room,
+            _ => return http::problem(&ApiError::RoomUnavailable),
+        };
+        let limit = room.limits().max_connections;
+        if self.state.get_websockets().len() >= limit {
+            worker::console_warn!("room full: refusing a connection over the limit of {limit}");
+            return http::problem(&ApiError::RoomFull { limit });
+        }
+        let pair = WebSocketPair::new()?;
+        self.state.accept_web_socket(&pair.server);
+        pair.server
+            .serialize_attachment(Connection::new(new_connection_id()))?;
+        for frame in room.greeting() {
+            send(&pair.server, &frame);
+        }
+        Response::from_websocket(pair.client)
+    }
+
+    async fn websocket_message(
+        &self,
+        ws: WebSocket,
+        message: WebSocketIncomingMessage,
+    ) -> Result<()> {
+        self.load();
+        let mut conn = match ws.deserialize_attachment::<Connection>()? {
+            Some(conn) => conn,
+            None => {
+                worker::console_error!("socket without attachment; closing it");
+                ws.close(Some(close::INTERNAL), Some("connection state lost"))?;
+                return Ok(());
+            }
+        };
+        let result = {
+            let mut loaded = self.room.borrow_mut();
+            let room = match &mut *loaded {
+                Loaded::Ready(room) => room,
+                Loaded::Failed | Loaded::No => {
+                    drop(loaded);
+                    ws.close(Some(close::INTERNAL), Some("room unavailable"))?;
+                    return Ok(());
+                }
+            };
+            let frame = match &message {
+                WebSocketIncomingMessage::Binary(b) => Frame::Binary(b),
+                WebSocketIncomingMessage::String(s) => Frame::Text(s),
+            };
+            room.receive(&mut conn, frame, now_ms())
+        };
+        match result {
+            Ok(out) => {
+                if out.connection_changed {
+                    ws.serialize_attachment(&conn)?;
+                }
+                self.deliver(&ws, &out);
+                self.compact_if_due();
+            }
+            Err(rejection) => {
+                worker::console_warn!(
+                    "rejected connection {}: close {} {}: {}",
+                    conn.id,
+                    rejection.code,
+                    rejection.reason,
+                    rejection.detail
+                );
+                ws.close(Some(rejection.code), Some(rejection.reason))?;
+                self.leave(&ws);
+            }
+        }
+        Ok(())
+    }
+
+    async fn websocket_close(
+        &self,
+        ws: WebSocket,
+        code: usize,
+        _reason: String,
+        _was_clean: bool,
+    ) -> Result<()> {
+        self.leave(&ws);
+        // Complete the closing handshake; the socket may already be closed.
+        let code = if code == 1005 || code == 1006 {
+            1000
+        } else {
+            code as u16
+        };
+        let _ = ws.close(Some(code), Some("closed"));
+        Ok(())
+    }
+
+    async fn websocket_error(&self, ws: WebSocket, error: worker::Error) -> Result<()> {
+        worker::console_warn!("websocket error: {error}");
+        self.leave(&ws);
+        Ok(())
+    }
+}
+
+impl RoomObject {
+    fn compact_if_due(&self) {
+        if let Loaded::Ready(room) = &mut *self.room.borrow_mut() {
+            if room.compaction_due() {
+                if let Err(e) = room.compact() {
+                    // The log still holds every update; compaction is retried on the next one.
+                    worker::console_error!("compaction failed: {e}");
+                }
+            }
+        }
+    }
+}

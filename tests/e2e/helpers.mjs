@@ -1,0 +1,186 @@
+// Client-side helpers: stock y-websocket providers over the `ws` package, raw
+// WebSocket clients for protocol-level tests, and small utilities.
+
+import crypto from 'node:crypto'
+import http from 'node:http'
+import WebSocket from 'ws'
+import * as Y from 'yjs'
+import { WebsocketProvider } from 'y-websocket'
+import { waitFor } from './server.mjs'
+
+const providers = new Set()
+const sockets = new Set()
+
+/** A room name that is unique per run: `${prefix}-<random hex>`. */
+export function roomName (prefix = 'room') {
+  return `${prefix}-${crypto.randomBytes(6).toString('hex')}`
+}
+
+/**
+ * Connects a stock y-websocket provider to `${wsUrl}/${room}`.
+ *
+ * BroadcastChannel is disabled: Node has a global BroadcastChannel and
+ * providers of the same room in one process would otherwise exchange updates
+ * directly, bypassing the server under test.
+ *
+ * @param {string} wsUrl
+ * @param {string} room
+ * @param {{ doc?: Y.Doc, params?: Record<string, string>, awareness?: any, connect?: boolean }} [opts]
+ * @returns {WebsocketProvider}
+ */
+export function connectProvider (wsUrl, room, { doc = new Y.Doc(), params = {}, awareness, connect = true } = {}) {
+  const opts = { WebSocketPolyfill: WebSocket, params, connect, disableBc: true }
+  if (awareness) opts.awareness = awareness
+  const provider = new WebsocketProvider(wsUrl, room, doc, opts)
+  // Count connection-level events so tests can assert "never reconnected".
+  provider.e2e = { closes: 0, opens: 0 }
+  provider.on('status', ({ status }) => { if (status === 'connected') provider.e2e.opens++ })
+  provider.on('connection-close', () => { provider.e2e.closes++ })
+  providers.add(provider)
+  return provider
+}
+
+/**
+ * Resolves once the provider has completed the initial sync with the server.
+ * @param {WebsocketProvider} provider
+ * @param {number} [timeout]
+ */
+export function waitSynced (provider, timeout = 15_000) {
+  return waitFor(() => provider.synced && provider.wsconnected, {
+    timeout,
+    description: `provider for room ${provider.roomname} to sync`
+  })
+}
+
+/**
+ * Destroys a provider (closing its socket) and forgets it.
+ * @param {WebsocketProvider} provider
+ */
+export function destroyProvider (provider) {
+  if (!providers.has(provider)) return
+  providers.delete(provider)
+  provider.destroy()
+  provider.awareness.destroy()
+}
+
+/**
+ * Opens a raw WebSocket (binaryType arraybuffer) and records what happens to it.
+ * `sock.e2e.closed` resolves with { code, reason } when the connection closes;
+ * `sock.e2e.messages` collects the binary frames received.
+ * @param {string} url
+ * @param {import('ws').ClientOptions} [options]
+ */
+export function openRaw (url, options) {
+  const sock = new WebSocket(url, options)
+  sock.binaryType = 'arraybuffer'
+  sockets.add(sock)
+  const messages = []
+  let closedResolve
+  const closed = new Promise((resolve) => { closedResolve = resolve })
+  sock.on('message', (data, isBinary) => messages.push(isBinary ? new Uint8Array(data) : data.toString()))
+  sock.on('close', (code, reason) => {
+    sockets.delete(sock)
+    closedResolve({ code, reason: reason.toString() })
+  })
+  sock.on('error', () => {}) // surfaced through 'close' / 'unexpected-response'
+  const opened = new Promise((resolve, reject) => {
+    sock.once('open', resolve)
+    sock.once('close', (code) => reject(new Error(`socket closed before opening (code ${code})`)))
+    sock.once('unexpected-response', (_req, res) => {
+      reject(Object.assign(new Error(`unexpected HTTP ${res.statusCode} on upgrade`), { statusCode: res.statusCode }))
+      res.resume()
+      sock.terminate()
+    })
+  })
+  opened.catch(() => {})
+  sock.e2e = { messages, closed, opened }
+  return sock
+}
+
+/**
+ * Attempts a WebSocket upgrade with a plain HTTP request and reports the
+ * outcome: `{ upgraded: true }` on 101 (socket closed right away), otherwise
+ * `{ upgraded: false, status, headers, body }`.
+ * @param {string} url http:// or ws:// URL
+ * @param {number} [timeout]
+ */
+export function tryUpgrade (url, timeout = 10_000) {
+  const target = new URL(url.replace(/^ws/, 'http'))
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: target.hostname,
+      port: target.port,
+      path: target.pathname + target.search,
+      method: 'GET',
+      headers: {
+        Connection: 'Upgrade',
+        Upgrade: 'websocket',
+        'Sec-WebSocket-Version': '13',
+        'Sec-WebSocket-Key': crypto.randomBytes(16).toString('base64')
+      },
+      timeout
+    })
+    req.on('upgrade', (res, socket) => {
+      socket.destroy()
+      resolve({ upgraded: true, status: res.statusCode })
+    })
+    req.on('response', (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (d) => { body += d })
+      res.on('end', () => resolve({ upgraded: false, status: res.statusCode, headers: res.headers, body }))
+      res.on('error', reject)
+    })
+    req.on('timeout', () => req.destroy(new Error(`upgrade attempt to ${url} timed out`)))
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+/** Destroys every provider and raw socket created through these helpers. */
+export function destroyAll () {
+  for (const p of [...providers]) {
+    try { destroyProvider(p) } catch {}
+  }
+  for (const s of [...sockets]) {
+    try { s.terminate() } catch {}
+  }
+  sockets.clear()
+}
+
+/** Plain-JSON view of the shared types used by the tests. */
+export function snapshot (doc) {
+  return {
+    text: doc.getText('text').toString(),
+    map: doc.getMap('map').toJSON()
+  }
+}
+
+/** JSON with object keys sorted, so equal content compares equal as strings. */
+export function canonical (value) {
+  return JSON.stringify(value, (_k, v) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, v[k]]))
+      : v)
+}
+
+/** True when both docs hold the same text and map content. */
+export function sameContent (docA, docB) {
+  return canonical(snapshot(docA)) === canonical(snapshot(docB))
+}
+
+/** Deterministic pseudo-random bytes (mulberry32). */
+export function seededBytes (seed, n) {
+  let a = seed >>> 0
+  const out = new Uint8Array(n)
+  for (let i = 0; i < n; i++) {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    out[i] = ((t ^ (t >>> 14)) >>> 0) & 0xff
+  }
+  return out
+}
+
+export { Y, WebSocket }

@@ -1,0 +1,359 @@
+// Test harness: starts the TandemX worker under `wrangler dev` (or, with
+// TANDEMX_E2E_SERVER=reference, the stock @y/websocket-server) and controls its
+// lifecycle: graceful stop, kill -9 of the whole process tree, restart on the
+// same persistence directory.
+
+import { spawn } from 'node:child_process'
+import fs from 'node:fs'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+/** Repository root (two levels above this file). */
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
+
+/** True when the tests run against the in-memory reference server. */
+export const IS_REFERENCE = process.env.TANDEMX_E2E_SERVER === 'reference'
+
+const WRANGLER = path.join(REPO_ROOT, 'node_modules', '.bin', 'wrangler')
+const REFERENCE_SERVER = path.join(REPO_ROOT, 'node_modules', '@y', 'websocket-server', 'src', 'server.js')
+
+const READY_TIMEOUT_MS = 60_000
+const STOP_TIMEOUT_MS = 15_000
+
+/** @param {number} ms */
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * Polls `fn` until it returns a truthy value (or a promise of one) and returns
+ * that value. Exceptions thrown by `fn` count as "not yet".
+ *
+ * @template T
+ * @param {() => T | Promise<T>} fn
+ * @param {{ timeout?: number, interval?: number, description?: string | (() => string) }} [opts]
+ * @returns {Promise<T>}
+ */
+export async function waitFor (fn, { timeout = 10_000, interval = 20, description } = {}) {
+  const started = Date.now()
+  let lastError = null
+  let lastValue
+  for (;;) {
+    try {
+      lastValue = await fn()
+      if (lastValue) return lastValue
+      lastError = null
+    } catch (err) {
+      lastError = err
+    }
+    if (Date.now() - started >= timeout) {
+      const what = typeof description === 'function' ? description() : description || fn.toString().slice(0, 200)
+      const detail = lastError
+        ? `last error: ${lastError && lastError.stack ? lastError.stack : lastError}`
+        : `last value: ${safeInspect(lastValue)}`
+      throw new Error(`waitFor timed out after ${timeout} ms: ${what} (${detail})`)
+    }
+    await sleep(interval)
+  }
+}
+
+function safeInspect (v) {
+  try {
+    const s = JSON.stringify(v)
+    return s === undefined ? String(v) : s.slice(0, 500)
+  } catch {
+    return String(v)
+  }
+}
+
+/** Returns a TCP port that was free a moment ago on 127.0.0.1. */
+export function freePort () {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer()
+    srv.unref()
+    srv.on('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = /** @type {net.AddressInfo} */ (srv.address())
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+/** Collects process output (never truncated, so offsets into it stay valid). */
+class LogBuffer {
+  constructor () {
+    this.text = ''
+  }
+
+  /** @param {string} chunk */
+  push (chunk) {
+    this.text += chunk
+  }
+
+  tail (n = 4000) {
+    return this.text.slice(-n)
+  }
+}
+
+// Process groups still alive; killed synchronously if the test process exits
+// without stopping them (a crashed test must not leave workerd running).
+const liveGroups = new Set()
+// Persistence directories created here; removed at exit unless TANDEMX_E2E_KEEP is set.
+const ownedDirs = new Set()
+process.on('exit', () => {
+  for (const pgid of liveGroups) {
+    try { process.kill(-pgid, 'SIGKILL') } catch {}
+  }
+  if (!process.env.TANDEMX_E2E_KEEP) {
+    for (const dir of ownedDirs) {
+      try { fs.rmSync(dir, { recursive: true, force: true }) } catch {}
+    }
+  }
+})
+
+/**
+ * Pids of the non-zombie processes in process group `pgid` (Linux /proc).
+ * Falls back to `kill(-pgid, 0)` when /proc is unavailable.
+ * @param {number} pgid
+ * @returns {number[]}
+ */
+function groupMembers (pgid) {
+  let entries
+  try {
+    entries = fs.readdirSync('/proc')
+  } catch {
+    try {
+      process.kill(-pgid, 0)
+      return [pgid]
+    } catch {
+      return []
+    }
+  }
+  const members = []
+  for (const name of entries) {
+    if (!/^\d+$/.test(name)) continue
+    let stat
+    try {
+      stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8')
+    } catch {
+      continue
+    }
+    // Format: pid (comm) state ppid pgrp ... ; comm may contain spaces/parens.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    const state = rest[0]
+    const pgrp = Number(rest[2])
+    if (pgrp === pgid && state !== 'Z' && state !== 'X') members.push(Number(name))
+  }
+  return members
+}
+
+/**
+ * @param {number} pgid
+ * @param {number} timeout
+ */
+async function waitGroupGone (pgid, timeout) {
+  const started = Date.now()
+  while (groupMembers(pgid).length > 0) {
+    if (Date.now() - started > timeout) return false
+    await sleep(50)
+  }
+  return true
+}
+
+/**
+ * Runs a command to completion, capturing output.
+ * @param {string} cmd
+ * @param {string[]} args
+ * @param {{ env?: NodeJS.ProcessEnv, timeout?: number }} opts
+ */
+function run (cmd, args, { env, timeout = 120_000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+    let out = ''
+    child.stdout.on('data', (d) => { out += d })
+    child.stderr.on('data', (d) => { out += d })
+    const timer = setTimeout(() => {
+      try { process.kill(-child.pid, 'SIGKILL') } catch {}
+    }, timeout)
+    child.on('error', (err) => { clearTimeout(timer); reject(err) })
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      if (code === 0) resolve(out)
+      else reject(new Error(`${path.basename(cmd)} ${args.join(' ')} failed (code ${code}, signal ${signal}):\n${out.slice(-4000)}`))
+    })
+  })
+}
+
+function childEnv (extra = {}) {
+  return {
+    ...process.env,
+    CLOUDFLARE_CF_FETCH_ENABLED: 'false',
+    WRANGLER_SEND_METRICS: 'false',
+    CI: 'true',
+    NO_COLOR: '1',
+    ...extra
+  }
+}
+
+/**
+ * Starts the server and waits until it is ready.
+ *
+ * @param {{ persistDir?: string, vars?: Record<string, string>, reuse?: boolean }} [opts]
+ *   `reuse: true` means persistDir has already been initialised by an earlier
+ *   start (migrations applied), so the migration step is skipped.
+ *   A persistDir created here is deleted when the test process exits (set
+ *   TANDEMX_E2E_KEEP=1 to keep it for inspection).
+ */
+export async function startServer ({ persistDir, vars = {}, reuse = false } = {}) {
+  if (!persistDir) {
+    persistDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tandemx-e2e-'))
+    ownedDirs.add(persistDir)
+  }
+  const port = await freePort()
+  const logs = new LogBuffer()
+
+  let cmd, args, env
+  if (IS_REFERENCE) {
+    cmd = process.execPath
+    args = [REFERENCE_SERVER]
+    env = childEnv({ HOST: '127.0.0.1', PORT: String(port) })
+  } else {
+    if (!reuse) {
+      const out = await run(WRANGLER, ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persistDir], { env: childEnv() })
+      logs.push(out)
+    }
+    const inspectorPort = await freePort()
+    cmd = WRANGLER
+    args = [
+      'dev',
+      '--config', 'wrangler.toml',
+      '--ip', '127.0.0.1',
+      '--port', String(port),
+      '--inspector-port', String(inspectorPort),
+      '--persist-to', persistDir,
+      '--log-level', 'info'
+    ]
+    for (const [key, value] of Object.entries(vars)) args.push('--var', `${key}:${value}`)
+    env = childEnv()
+  }
+
+  const child = spawn(cmd, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  if (child.pid === undefined) {
+    const err = await new Promise((resolve) => child.once('error', resolve))
+    throw new Error(`could not start ${cmd}: ${err && err.message}`)
+  }
+  const pgid = child.pid
+  liveGroups.add(pgid)
+  child.stdout.setEncoding('utf8')
+  child.stderr.setEncoding('utf8')
+  child.stdout.on('data', (d) => logs.push(d))
+  child.stderr.on('data', (d) => logs.push(d))
+  let exited = null
+  const exitPromise = new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      exited = { code, signal }
+      resolve(exited)
+    })
+  })
+  child.on('error', (err) => logs.push(`\n[spawn error] ${err.stack || err}\n`))
+
+  const url = `http://127.0.0.1:${port}`
+  let stopped = false
+
+  /** Waits until wrangler has exited and no process of its group is left. */
+  async function reap (timeout) {
+    let timer
+    const t = new Promise((resolve) => { timer = setTimeout(resolve, timeout) })
+    await Promise.race([exitPromise, t])
+    clearTimeout(timer)
+    const gone = await waitGroupGone(pgid, timeout)
+    return exited !== null && gone
+  }
+
+  const handle = {
+    url,
+    wsUrl: `ws://127.0.0.1:${port}/rooms`,
+    port,
+    persistDir,
+    vars,
+    logs: () => logs.text,
+    /** Graceful shutdown: SIGTERM, then wait for the whole tree to exit. */
+    async stop () {
+      if (stopped) return
+      stopped = true
+      try { process.kill(pgid, 'SIGTERM') } catch {}
+      if (!(await reap(STOP_TIMEOUT_MS))) {
+        // wrangler did not take its children down: terminate the group, then force.
+        try { process.kill(-pgid, 'SIGTERM') } catch {}
+        if (!(await reap(5_000))) {
+          try { process.kill(-pgid, 'SIGKILL') } catch {}
+          await reap(STOP_TIMEOUT_MS)
+        }
+      }
+      liveGroups.delete(pgid)
+    },
+    /** Crash: SIGKILL wrangler and its workerd children at once, wait until gone. */
+    async kill9 () {
+      stopped = true
+      try { process.kill(-pgid, 'SIGKILL') } catch {}
+      if (!(await reap(STOP_TIMEOUT_MS))) {
+        throw new Error(`processes of group ${pgid} still alive after SIGKILL: ${groupMembers(pgid).join(', ')}`)
+      }
+      liveGroups.delete(pgid)
+    },
+    /** Start again on the same persistDir (after stop/kill9); returns a new handle. */
+    async restart () {
+      if (!stopped) await handle.stop()
+      return startServer({ persistDir, vars, reuse: true })
+    }
+  }
+
+  try {
+    await waitReady(handle, () => exited)
+  } catch (err) {
+    try { process.kill(-pgid, 'SIGKILL') } catch {}
+    await reap(STOP_TIMEOUT_MS)
+    liveGroups.delete(pgid)
+    err.message += `\n--- server output (tail) ---\n${logs.tail()}`
+    throw err
+  }
+  return handle
+}
+
+/**
+ * @param {{ url: string, port: number }} handle
+ * @param {() => null | { code: number | null, signal: string | null }} exited
+ */
+async function waitReady (handle, exited) {
+  const started = Date.now()
+  let last = 'no attempt yet'
+  while (Date.now() - started < READY_TIMEOUT_MS) {
+    const ex = exited()
+    if (ex) throw new Error(`server exited before becoming ready (code ${ex.code}, signal ${ex.signal})`)
+    try {
+      if (IS_REFERENCE) {
+        await tcpConnect(handle.port)
+        return
+      }
+      const res = await fetch(`${handle.url}/health`, { signal: AbortSignal.timeout(5_000) })
+      await res.arrayBuffer()
+      if (res.status === 200) return
+      last = `GET /health -> ${res.status}`
+    } catch (err) {
+      last = String(err && err.cause ? err.cause : err)
+    }
+    await sleep(100)
+  }
+  throw new Error(`server not ready after ${READY_TIMEOUT_MS} ms (${last})`)
+}
+
+/** @param {number} port */
+function tcpConnect (port) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host: '127.0.0.1', port }, () => {
+      sock.destroy()
+      resolve()
+    })
+    sock.on('error', reject)
+  })
+}
