@@ -1,6 +1,9 @@
-//! HTTP-facing types: room names and errors as RFC 9457 problem details.
+//! HTTP-facing types: request bodies and their validation, room names, and errors as RFC 9457
+//! problem details.
 
-use serde::Serialize;
+use crate::auth::{AuthError, MintError, Role};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 /// Longest room name accepted.
 pub const MAX_ROOM_NAME: usize = 128;
@@ -25,6 +28,25 @@ pub enum ApiError {
     MethodNotAllowed,
     /// Something failed inside; the detail is logged, not sent.
     Internal,
+    /// A credential was missing, malformed, or refused.
+    Auth(AuthError),
+    /// A token could not be minted as asked.
+    Mint(MintError),
+    /// The request body is not valid JSON of the expected shape.
+    InvalidBody(String),
+    /// The request body is larger than the route accepts.
+    BodyTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// A named resource does not exist (or is not visible to the credential).
+    Missing(&'static str, String),
+    /// The resource exists already or the change conflicts with its state.
+    Conflict(String),
+    /// The document was deleted.
+    DocumentDeleted,
+    /// The server is not configured for this (a missing secret, for example).
+    NotConfigured(&'static str),
 }
 
 /// RFC 9457 problem details, plus a short machine-readable `error` code.
@@ -80,6 +102,62 @@ impl ApiError {
                 "Internal error",
                 "the server failed; the error was logged".into(),
             ),
+            ApiError::Auth(e) => {
+                let (status, error, title) = match e {
+                    AuthError::Missing => (401, "missing-credential", "Credential required"),
+                    AuthError::Malformed(_) => {
+                        (401, "malformed-credential", "Malformed credential")
+                    }
+                    AuthError::BadSignature => (401, "bad-signature", "Bad token signature"),
+                    AuthError::Expired => (401, "token-expired", "Token expired"),
+                    AuthError::NotYetValid => (401, "token-not-yet-valid", "Token not valid yet"),
+                    AuthError::WrongAlgorithm => (401, "wrong-algorithm", "Wrong token algorithm"),
+                    AuthError::UnknownKey => (401, "unknown-signing-key", "Unknown signing key"),
+                    AuthError::WrongProject => (403, "wrong-project", "Token for another project"),
+                    AuthError::WrongRoom => (403, "wrong-room", "Token for another room"),
+                    AuthError::Revoked => (403, "revoked", "Credential revoked"),
+                    AuthError::ProjectDeleted => (403, "project-deleted", "Project deleted"),
+                    AuthError::Forbidden { .. } => (403, "forbidden", "Role too low"),
+                };
+                (status, error, title, e.to_string())
+            }
+            ApiError::Mint(e) => match e {
+                MintError::AboveCeiling { .. } => (
+                    403,
+                    "role-above-ceiling",
+                    "Role above ceiling",
+                    e.to_string(),
+                ),
+                MintError::Invalid(_) => {
+                    (400, "invalid-body", "Invalid request body", e.to_string())
+                }
+                MintError::Signing(_) => (500, "internal", "Internal error", e.to_string()),
+            },
+            ApiError::InvalidBody(why) => {
+                (400, "invalid-body", "Invalid request body", why.clone())
+            }
+            ApiError::BodyTooLarge { limit } => (
+                413,
+                "body-too-large",
+                "Request body too large",
+                format!("the body may be at most {limit} bytes"),
+            ),
+            ApiError::Missing(what, id) => {
+                (404, "not-found", "Not found", format!("no {what} {id:?}"))
+            }
+            ApiError::Conflict(why) => (409, "conflict", "Conflict", why.clone()),
+            ApiError::DocumentDeleted => (
+                410,
+                "document-deleted",
+                "Document deleted",
+                "the document was deleted; create it again to reuse the name".into(),
+            ),
+            ApiError::NotConfigured(what) => (
+                500,
+                "not-configured",
+                "Server not configured",
+                format!("{what} is not configured on the server"),
+            ),
         }
     }
 
@@ -99,6 +177,143 @@ impl ApiError {
             error,
         }
     }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        ApiError::Auth(e)
+    }
+}
+
+impl From<MintError> for ApiError {
+    fn from(e: MintError) -> Self {
+        ApiError::Mint(e)
+    }
+}
+
+/// Largest JSON body the API reads.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Parses a JSON body of type `T`, refusing unknown fields where `T` does.
+pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::BodyTooLarge {
+            limit: MAX_BODY_BYTES,
+        });
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::InvalidBody(e.to_string()))
+}
+
+/// `POST /v1/projects`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProject {
+    /// Display name.
+    pub name: String,
+}
+
+/// `PUT /v1/projects/{p}/members/{sub}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutMember {
+    /// The member's role.
+    pub role: Role,
+}
+
+/// `POST /v1/projects/{p}/keys`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    /// What the key is for.
+    pub name: String,
+    /// Ceiling: the highest role of any token the key mints, and its power over the API.
+    pub role: Role,
+}
+
+/// `POST /v1/projects/{p}/signing-keys`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSigningKey {
+    /// The `kid` tokens will carry; generated when absent.
+    #[serde(default)]
+    pub kid: Option<String>,
+    /// `EdDSA` or `ES256`.
+    pub alg: String,
+    /// The public key, PEM.
+    pub public_key: String,
+}
+
+/// `POST /v1/projects/{p}/documents`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDocument {
+    /// The room name of the document.
+    pub name: String,
+}
+
+/// `POST /v1/dev/token` (local development only).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevToken {
+    /// Room name or pattern.
+    pub room: String,
+    /// Role (default editor).
+    #[serde(default)]
+    pub role: Option<Role>,
+    /// Display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Display colour.
+    #[serde(default)]
+    pub color: Option<String>,
+    /// User id (default: a new random one).
+    #[serde(default)]
+    pub sub: Option<String>,
+}
+
+/// Checks a display name: 1 to 128 printable characters.
+pub fn validate_name(what: &str, name: &str) -> Result<(), ApiError> {
+    if name.trim().is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
+        return Err(ApiError::InvalidBody(format!(
+            "{what} must be 1 to 128 printable characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a signing key id: 1 to 64 characters from `A-Z a-z 0-9 . _ -`.
+pub fn validate_kid(kid: &str) -> Result<(), ApiError> {
+    let ok = !kid.is_empty()
+        && kid.len() <= 64
+        && kid
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidBody(
+            "kid must be 1 to 64 characters from A-Z a-z 0-9 . _ -".into(),
+        ))
+    }
+}
+
+/// Decodes `%XX` escapes of a URL path segment; `None` if an escape is broken or the result
+/// is not UTF-8.
+pub fn percent_decode(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = segment.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// Checks a room name: 1 to [`MAX_ROOM_NAME`] characters from `A-Z a-z 0-9 . _ ~ - :`.
@@ -136,6 +351,50 @@ mod tests {
             let err = validate_room_name(bad).unwrap_err();
             assert_eq!(err.status(), 400, "{bad}");
         }
+    }
+
+    #[test]
+    fn auth_errors_map_to_401_or_403_with_a_reason() {
+        let cases = [
+            (AuthError::Expired, 401, "token-expired"),
+            (AuthError::BadSignature, 401, "bad-signature"),
+            (
+                AuthError::Malformed("x".into()),
+                401,
+                "malformed-credential",
+            ),
+            (AuthError::WrongRoom, 403, "wrong-room"),
+            (AuthError::Revoked, 403, "revoked"),
+        ];
+        for (e, status, error) in cases {
+            let p = ApiError::Auth(e).problem();
+            assert_eq!((p.status, p.error), (status, error));
+        }
+    }
+
+    #[test]
+    fn bodies_are_parsed_strictly() {
+        assert!(parse_body::<CreateProject>(br#"{"name":"x"}"#).is_ok());
+        for bad in [
+            &b"{"[..],
+            br#"{"name":1}"#,
+            br#"{"name":"x","extra":1}"#,
+            b"[]",
+        ] {
+            let e = parse_body::<CreateProject>(bad).unwrap_err();
+            assert_eq!(e.status(), 400);
+        }
+        let big = vec![b' '; MAX_BODY_BYTES + 1];
+        assert_eq!(parse_body::<CreateProject>(&big).unwrap_err().status(), 413);
+        assert!(parse_body::<PutMember>(br#"{"role":"admin"}"#).is_err());
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%40b.c").as_deref(), Some("a@b.c"));
+        assert_eq!(percent_decode("plain").as_deref(), Some("plain"));
+        assert_eq!(percent_decode("bad%4"), None);
+        assert_eq!(percent_decode("bad%zz"), None);
     }
 
     #[test]

@@ -4,8 +4,10 @@
 //! compiled for `wasm32`, so a core module that reaches for the platform fails the native build.
 
 pub mod api;
+pub mod auth;
 pub mod presence;
 pub mod protocol;
+pub mod ratelimit;
 pub mod room;
 pub mod storage;
 

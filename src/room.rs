@@ -8,8 +8,10 @@
 //! closes. One difference is deliberate: a change is written to the [`RoomStore`] before it is
 //! returned for sending, so nothing leaves the room that storage does not hold.
 
+use crate::auth::Role;
 use crate::presence::Presence;
 use crate::protocol::{self, FrameError, Incoming};
+use crate::ratelimit::{Meter, Rates, USER_MULTIPLIER};
 use crate::storage::{RoomStore, StoreError, Stored};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
@@ -18,7 +20,7 @@ use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
 /// Limits a room enforces. Documented in `docs/protocol.md`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limits {
     /// Largest frame accepted from a client, in bytes.
     pub max_frame_bytes: usize,
@@ -28,6 +30,8 @@ pub struct Limits {
     pub compact_after_updates: usize,
     /// ...or after this many appended bytes, whichever comes first.
     pub compact_after_bytes: usize,
+    /// Traffic one connection may send (a user gets a multiple of it).
+    pub rates: Rates,
 }
 
 impl Default for Limits {
@@ -37,36 +41,50 @@ impl Default for Limits {
             max_connections: 1000,
             compact_after_updates: 500,
             compact_after_bytes: 4 * 1024 * 1024,
+            rates: Rates::default(),
         }
     }
 }
 
 /// Per-connection state. The edge keeps it in the WebSocket attachment so that it survives
 /// hibernation; it must stay small (attachments are limited to 2 KiB).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Connection {
     /// Identifier of the connection, unique within the room.
     pub id: u64,
     /// Awareness client ids this connection introduced; removed when it closes.
     #[serde(default)]
     pub owned: BTreeSet<u64>,
-    /// Whether document updates from this connection are applied.
-    #[serde(default = "yes")]
-    pub can_write: bool,
-}
-
-fn yes() -> bool {
-    true
+    /// The user (`sub` of the token); rate limits are per connection and per user.
+    #[serde(default)]
+    pub sub: String,
+    /// Role in the room; document updates apply only for editors and owners.
+    pub role: Role,
+    /// When the connection's token expires, unix seconds.
+    #[serde(default)]
+    pub exp: Option<u64>,
 }
 
 impl Connection {
-    /// A new writable connection.
-    pub fn new(id: u64) -> Self {
+    /// A new connection for user `sub` with `role`.
+    pub fn new(id: u64, sub: impl Into<String>, role: Role, exp: Option<u64>) -> Self {
         Connection {
             id,
             owned: BTreeSet::new(),
-            can_write: true,
+            sub: sub.into(),
+            role,
+            exp,
         }
+    }
+
+    /// Whether the connection's document updates are applied.
+    pub fn can_write(&self) -> bool {
+        self.role.can_write()
+    }
+
+    /// Whether the connection's token has expired at `now_ms`.
+    pub fn expired(&self, now_ms: u64) -> bool {
+        self.exp.is_some_and(|exp| now_ms / 1000 >= exp)
     }
 }
 
@@ -102,6 +120,10 @@ pub mod close {
     pub const TOO_BIG: u16 = 1009;
     /// The room could not load or store the document.
     pub const INTERNAL: u16 = 1011;
+    /// The connection's token expired: fetch a fresh one and reconnect.
+    pub const TOKEN_EXPIRED: u16 = 4401;
+    /// The connection or its user sent more than the rate limits allow.
+    pub const RATE_LIMITED: u16 = 4429;
 }
 
 /// Why a connection is closed. The reason goes to the client; `detail` only to the log.
@@ -160,6 +182,9 @@ pub struct Room<S: RoomStore> {
     limits: Limits,
     log_updates: usize,
     log_bytes: usize,
+    /// Traffic meters per connection id and per user.
+    meters: HashMap<u64, Meter>,
+    user_meters: HashMap<String, Meter>,
 }
 
 impl<S: RoomStore> Room<S> {
@@ -176,6 +201,8 @@ impl<S: RoomStore> Room<S> {
             log_bytes: stored.updates.iter().map(Vec::len).sum(),
             store,
             limits,
+            meters: HashMap::new(),
+            user_meters: HashMap::new(),
         })
     }
 
@@ -232,6 +259,36 @@ impl<S: RoomStore> Room<S> {
         frame: Frame<'_>,
         now_ms: u64,
     ) -> Result<Outbox, Rejection> {
+        if conn.expired(now_ms) {
+            return Err(Rejection::new(
+                close::TOKEN_EXPIRED,
+                "token expired",
+                format!("token of {} expired", conn.sub),
+            ));
+        }
+        let len = match frame {
+            Frame::Binary(b) => b.len(),
+            Frame::Text(t) => t.len(),
+        };
+        let rates = self.limits.rates;
+        let conn_ok = self
+            .meters
+            .entry(conn.id)
+            .or_insert_with(|| Meter::new(&rates, 1.0, now_ms))
+            .charge(len, now_ms);
+        let user_ok = self
+            .user_meters
+            .entry(conn.sub.clone())
+            .or_insert_with(|| Meter::new(&rates, USER_MULTIPLIER, now_ms))
+            .charge(len, now_ms);
+        if !(conn_ok && user_ok) {
+            let who = if conn_ok { "user" } else { "connection" };
+            return Err(Rejection::new(
+                close::RATE_LIMITED,
+                "rate limit exceeded",
+                format!("{who} rate limit exceeded by {} ({})", conn.id, conn.sub),
+            ));
+        }
         let bytes = match frame {
             Frame::Text(_) => {
                 return Err(Rejection::new(
@@ -274,13 +331,16 @@ impl<S: RoomStore> Room<S> {
                 }
                 Incoming::SyncStep2(_) | Incoming::Update(_) => {
                     let update = updates.next().flatten().expect("decoded above");
-                    if conn.can_write {
+                    if conn.can_write() {
                         if let Some(change) = self.apply(update, now_ms)? {
                             out.others.push(protocol::update(change));
                         }
-                    } else {
-                        out.reply
-                            .push(protocol::permission_denied("read-only connection"));
+                    } else if !update.is_empty() {
+                        // y-protocols auth: tell the client, as the reference server's
+                        // permission hook would; nothing is applied, stored or broadcast.
+                        out.reply.push(protocol::permission_denied(
+                            "read-only: your role cannot change this document",
+                        ));
                     }
                 }
                 Incoming::Awareness(update) => {
@@ -360,6 +420,7 @@ impl<S: RoomStore> Room<S> {
     /// Called when `conn` has closed: forgets its awareness states and returns the frames that
     /// tell every remaining connection.
     pub fn leave(&mut self, conn: &Connection) -> Outbox {
+        self.meters.remove(&conn.id);
         let ids: Vec<u64> = conn.owned.iter().copied().collect();
         for id in &ids {
             if self.owners.get(id) == Some(&conn.id) {

@@ -25,6 +25,8 @@ struct Server {
     stdin: Option<ChildStdin>,
     stdout: Lines<BufReader<ChildStdout>>,
     url: String,
+    /// An owner token for every room of the development project.
+    token: String,
 }
 
 impl Server {
@@ -45,21 +47,32 @@ impl Server {
             stdin,
             stdout,
             url: String::new(),
+            token: String::new(),
         };
         server.wait_ready().await;
         server
     }
 
-    async fn wait_ready(&mut self) {
-        let line = tokio::time::timeout(Duration::from_secs(120), self.stdout.next_line())
+    async fn line(&mut self) -> String {
+        tokio::time::timeout(Duration::from_secs(120), self.stdout.next_line())
             .await
             .expect("server ready within 120 s")
             .unwrap()
-            .expect("serve.mjs printed a line");
+            .expect("serve.mjs printed a line")
+    }
+
+    /// Reads `READY <url>` and `TOKEN <jwt>` from serve.mjs.
+    async fn wait_ready(&mut self) {
+        let line = self.line().await;
         let url = line
             .strip_prefix("READY ")
             .unwrap_or_else(|| panic!("{line}"));
         self.url = url.replace("http://", "ws://");
+        let line = self.line().await;
+        let token = line
+            .strip_prefix("TOKEN ")
+            .unwrap_or_else(|| panic!("{line}"));
+        self.token = token.to_owned();
     }
 
     async fn command(&mut self, command: &str) {
@@ -92,7 +105,7 @@ struct Client {
 
 impl Client {
     async fn connect(server: &Server, room: &str, client_id: u64) -> Client {
-        let url = format!("{}/rooms/{room}", server.url);
+        let url = format!("{}/rooms/{room}?token={}", server.url, server.token);
         let (ws, _) = tokio_tungstenite::connect_async(url.as_str())
             .await
             .expect("websocket connects");

@@ -2,7 +2,9 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use tandemx::auth::Role;
 use tandemx::protocol::{self, Incoming};
+use tandemx::ratelimit::Rates;
 use tandemx::room::{close, Connection, Frame, Limits, Outbox, Room};
 use tandemx::storage::{MemoryStore, RoomStore, Stored};
 use yrs::sync::awareness::{AwarenessUpdate, AwarenessUpdateEntry};
@@ -11,6 +13,15 @@ use yrs::updates::decoder::Decode;
 use yrs::{ClientID, Doc, GetString, Map, ReadTxn, StateVector, Text, Transact, Update, WriteTxn};
 
 const NOW: u64 = 1_700_000_000_000;
+
+fn unlimited() -> Rates {
+    Rates {
+        messages_per_second: 1e12,
+        message_burst: 1e12,
+        bytes_per_second: 1e15,
+        byte_burst: 1e15,
+    }
+}
 
 /// A client replica: a doc with a fixed id and the frames it has received.
 struct Client {
@@ -37,7 +48,7 @@ impl Net {
     fn join(&mut self, client_id: u64) -> usize {
         let idx = self.clients.len();
         self.clients.push(Client {
-            conn: Connection::new(1000 + idx as u64),
+            conn: Connection::new(1000 + idx as u64, format!("user{idx}"), Role::Editor, None),
             doc: Doc::with_client_id(client_id),
             inbox: self.room.greeting(),
         });
@@ -262,7 +273,7 @@ fn a_failed_write_broadcasts_nothing_and_keeps_memory_equal_to_storage() {
         txn.get_or_insert_text("t").insert(&mut txn, 0, "lost ");
         txn.encode_update_v1()
     };
-    let mut conn = Connection::new(1);
+    let mut conn = Connection::new(1, "u", Role::Editor, None);
     let err = room
         .receive(&mut conn, Frame::Binary(&protocol::update(update)), NOW)
         .unwrap_err();
@@ -355,7 +366,7 @@ fn bad_frames_are_rejected_and_change_nothing() {
         (Frame::Binary(&[]), close::INVALID),
     ];
     let big = vec![0u8; 2048];
-    let mut conn = Connection::new(77);
+    let mut conn = Connection::new(77, "u", Role::Editor, None);
     for (frame, code) in cases
         .into_iter()
         .chain([(Frame::Binary(&big), close::TOO_BIG)])
@@ -370,7 +381,10 @@ fn bad_frames_are_rejected_and_change_nothing() {
 
 #[test]
 fn random_bytes_never_panic() {
-    let mut net = Net::new(Limits::default());
+    let mut net = Net::new(Limits {
+        rates: unlimited(),
+        ..Limits::default()
+    });
     let a = net.join(1);
     net.edit(a, insert(0, "steady"));
     // xorshift: a fixed sequence of arbitrary frames, most starting like sync updates.
@@ -381,7 +395,7 @@ fn random_bytes_never_panic() {
         x ^= x << 17;
         x
     };
-    let mut conn = Connection::new(5);
+    let mut conn = Connection::new(5, "u", Role::Editor, None);
     for round in 0..3000 {
         let len = (next() % 64) as usize;
         let mut frame: Vec<u8> = (0..len).map(|_| next() as u8).collect();
@@ -399,7 +413,7 @@ fn random_bytes_never_panic() {
 fn read_only_connections_are_answered_with_permission_denied() {
     let mut net = Net::new(Limits::default());
     let a = net.join(1);
-    net.clients[a].conn.can_write = false;
+    net.clients[a].conn.role = Role::Viewer;
     let doc = Doc::with_client_id(3);
     let update = {
         let mut txn = doc.transact_mut();
@@ -408,10 +422,11 @@ fn read_only_connections_are_answered_with_permission_denied() {
     };
     let out = net.send(a, protocol::update(update));
     assert!(out.others.is_empty());
-    assert_eq!(
-        out.reply,
-        vec![protocol::permission_denied("read-only connection")]
-    );
+    assert_eq!(out.reply.len(), 1);
+    assert!(matches!(
+        protocol::decode(&out.reply[0]).unwrap()[..],
+        [Incoming::Auth]
+    ));
     assert_eq!(net.room_text(), "");
 }
 
@@ -480,4 +495,125 @@ fn a_wake_greeting_asks_for_the_missing_state_and_awareness() {
             Incoming::QueryAwareness
         ]
     );
+}
+
+fn text_update(client: u64, s: &str) -> Vec<u8> {
+    let doc = Doc::with_client_id(client);
+    let mut txn = doc.transact_mut();
+    txn.get_or_insert_text("t").insert(&mut txn, 0, s);
+    txn.encode_update_v1()
+}
+
+#[test]
+fn commenters_cannot_write_and_empty_replies_are_not_denied() {
+    let mut net = Net::new(Limits::default());
+    let a = net.join(1);
+    net.clients[a].conn.role = Role::Commenter;
+    // The handshake reply of a client with nothing new: no denial, nothing stored.
+    let empty = Doc::new()
+        .transact()
+        .encode_state_as_update_v1(&StateVector::default());
+    let out = net.send(a, protocol::sync_step2(empty));
+    assert!(out.reply.is_empty());
+    let out = net.send(a, protocol::update(text_update(3, "no")));
+    assert_eq!(out.reply.len(), 1);
+    assert!(out.others.is_empty());
+    assert_eq!(net.room_text(), "");
+    // Awareness still flows for read-only roles.
+    let out = net.send(a, aw(&[(42, 1, "{}")]));
+    assert_eq!(out.everyone.len(), 1);
+}
+
+#[test]
+fn an_expired_connection_is_closed_with_4401() {
+    let mut net = Net::new(Limits::default());
+    let a = net.join(1);
+    net.clients[a].conn.exp = Some(NOW / 1000 + 60);
+    let frame = protocol::update(text_update(3, "in time"));
+    let ok = net.room.receive(
+        &mut net.clients[a].conn,
+        Frame::Binary(&frame),
+        NOW + 59_000,
+    );
+    assert!(ok.is_ok());
+    let frame = protocol::update(text_update(4, "late"));
+    let err = net
+        .room
+        .receive(
+            &mut net.clients[a].conn,
+            Frame::Binary(&frame),
+            NOW + 60_000,
+        )
+        .unwrap_err();
+    assert_eq!(err.code, close::TOKEN_EXPIRED);
+    assert_eq!(net.room_text(), "in time");
+}
+
+#[test]
+fn a_flooding_connection_is_closed_with_4429_and_others_are_not() {
+    let rates = Rates {
+        messages_per_second: 10.0,
+        message_burst: 20.0,
+        bytes_per_second: 1e9,
+        byte_burst: 1e9,
+    };
+    let mut room = Room::load(
+        MemoryStore::default(),
+        Limits {
+            rates,
+            ..Limits::default()
+        },
+    )
+    .unwrap();
+    let mut flooder = Connection::new(1, "mallory", Role::Editor, None);
+    let mut calm = Connection::new(2, "bea", Role::Editor, None);
+    let query = protocol::query_awareness();
+    let mut closed_at = None;
+    for i in 0..100 {
+        if let Err(e) = room.receive(&mut flooder, Frame::Binary(&query), NOW) {
+            assert_eq!(e.code, close::RATE_LIMITED);
+            closed_at = Some(i);
+            break;
+        }
+    }
+    assert_eq!(
+        closed_at,
+        Some(20),
+        "the burst is allowed, the next message is not"
+    );
+    assert!(room.receive(&mut calm, Frame::Binary(&query), NOW).is_ok());
+    // One second later the flooder has budget again.
+    assert!(room
+        .receive(&mut flooder, Frame::Binary(&query), NOW + 1000)
+        .is_ok());
+}
+
+#[test]
+fn one_user_cannot_escape_the_limit_by_opening_connections() {
+    let rates = Rates {
+        messages_per_second: 1.0,
+        message_burst: 10.0,
+        bytes_per_second: 1e9,
+        byte_burst: 1e9,
+    };
+    let mut room = Room::load(
+        MemoryStore::default(),
+        Limits {
+            rates,
+            ..Limits::default()
+        },
+    )
+    .unwrap();
+    let query = protocol::query_awareness();
+    let mut sent = 0;
+    'outer: for id in 0..100 {
+        let mut conn = Connection::new(id, "mallory", Role::Editor, None);
+        for _ in 0..10 {
+            if room.receive(&mut conn, Frame::Binary(&query), NOW).is_err() {
+                break 'outer;
+            }
+            sent += 1;
+        }
+    }
+    assert_eq!(sent, 40, "the user budget is four connections' worth");
 }

@@ -40,5 +40,25 @@ pub fn limits(env: &Env) -> Limits {
     if let Some(n) = number(env, COMPACT_AFTER_UPDATES) {
         limits.compact_after_updates = n;
     }
+    // Bursts scale with the sustained rates: five seconds' worth of messages, sixteen of bytes.
+    if let Some(n) = number(env, RATE_MESSAGES_PER_SECOND) {
+        limits.rates.messages_per_second = n as f64;
+        limits.rates.message_burst = 5.0 * n as f64;
+    }
+    if let Some(n) = number(env, RATE_BYTES_PER_SECOND) {
+        limits.rates.bytes_per_second = n as f64;
+        limits.rates.byte_burst = 16.0 * n as f64;
+    }
     limits
 }
+
+/// Secret that signs the room tokens this server mints (at least 32 characters).
+pub const TOKEN_SECRET: &str = "TOKEN_SECRET";
+/// Secret that creates projects (the bootstrap credential).
+pub const ADMIN_SECRET: &str = "ADMIN_SECRET";
+/// `true` turns on the development routes (`POST /v1/dev/token`). Never in production.
+pub const DEV_MODE: &str = "DEV_MODE";
+/// Variable overriding [`crate::ratelimit::Rates::messages_per_second`].
+pub const RATE_MESSAGES_PER_SECOND: &str = "RATE_MESSAGES_PER_SECOND";
+/// Variable overriding [`crate::ratelimit::Rates::bytes_per_second`].
+pub const RATE_BYTES_PER_SECOND: &str = "RATE_BYTES_PER_SECOND";

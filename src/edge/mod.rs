@@ -1,13 +1,30 @@
 //! The worker: routes requests, and hosts one [`room_object::RoomObject`] per room.
 
+mod access;
+mod d1;
 mod env;
 mod health;
 mod http;
 mod room_object;
 mod sql_store;
+mod v1;
 
 use crate::api::{validate_room_name, ApiError};
-use worker::{event, Context, Env, Request, Response, Result};
+use access::TokenSource;
+use worker::{event, Context, Env, Headers, Request, RequestInit, Response, Result, Stub};
+
+/// Request headers through which the worker tells a room who is connecting. The room trusts
+/// them because only the worker can reach it; the worker drops any a client sent.
+pub mod identity {
+    /// The user (`sub`).
+    pub const SUB: &str = "x-tandemx-sub";
+    /// The role.
+    pub const ROLE: &str = "x-tandemx-role";
+    /// Token expiry, unix seconds.
+    pub const EXP: &str = "x-tandemx-exp";
+    /// The `Sec-WebSocket-Protocol` to select in the response, when the token came that way.
+    pub const PROTOCOL: &str = "x-tandemx-protocol";
+}
 
 #[event(start)]
 fn start() {
@@ -32,11 +49,24 @@ async fn route(req: Request, env: &Env) -> std::result::Result<Response, ApiErro
             "health": "/health",
         })),
         "/health" => health::check(env).await,
-        _ => match path.strip_prefix("/rooms/") {
-            Some(room) => connect_room(req, env, room).await,
-            None => Err(ApiError::NotFound),
-        },
+        _ => {
+            if let Some(room) = path.strip_prefix("/rooms/") {
+                connect_room(req, env, room).await
+            } else if let Some(rest) = path.strip_prefix("/v1/") {
+                let rest = rest.to_owned();
+                v1::route(req, env, &rest).await
+            } else {
+                Err(ApiError::NotFound)
+            }
+        }
     }
+}
+
+/// The Durable Object of `room` in `project`.
+pub fn room_stub(env: &Env, project: &str, room: &str) -> std::result::Result<Stub, ApiError> {
+    env.durable_object(env::ROOMS)
+        .and_then(|ns| ns.get_by_name(&format!("room:{project}:{room}")))
+        .map_err(http::internal("room stub"))
 }
 
 /// Hands a WebSocket upgrade for `room` to the room's Durable Object.
@@ -49,11 +79,31 @@ async fn connect_room(
     if !http::is_websocket_upgrade(&req) {
         return Err(ApiError::UpgradeRequired);
     }
-    let stub = env
-        .durable_object(env::ROOMS)
-        .and_then(|ns| ns.get_by_name(&format!("room:{room}")))
-        .map_err(http::internal("room stub"))?;
-    stub.fetch_with_request(req)
+    // The token is checked here, so a bad one never wakes the room.
+    let (token, source) = access::room_token(&req)?;
+    let verified = access::authorize_room(env, &token, room).await?;
+    let headers = Headers::new();
+    for (name, value) in req.headers().entries() {
+        if !name.starts_with("x-tandemx-") {
+            headers
+                .append(&name, &value)
+                .map_err(http::internal("headers"))?;
+        }
+    }
+    let set = |name: &str, value: &str| headers.set(name, value).map_err(http::internal("headers"));
+    set(identity::SUB, &verified.sub)?;
+    set(identity::ROLE, verified.claims.role.as_str())?;
+    set(identity::EXP, &verified.exp.to_string())?;
+    if let TokenSource::Protocol { echo } = source {
+        set(identity::PROTOCOL, &echo)?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(req.method()).with_headers(headers);
+    let forwarded =
+        Request::new_with_init(req.url().map_err(http::internal("url"))?.as_ref(), &init)
+            .map_err(http::internal("forward request"))?;
+    room_stub(env, &verified.claims.prj, room)?
+        .fetch_with_request(forwarded)
         .await
         .map_err(http::internal("room fetch"))
 }

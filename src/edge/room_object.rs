@@ -8,13 +8,15 @@
 
 use super::env;
 use super::http;
+use super::identity;
 use super::sql_store::SqlRoomStore;
 use crate::api::ApiError;
+use crate::auth::Role;
 use crate::room::{close, Connection, Frame, Outbox, Room};
 use std::cell::RefCell;
 use worker::js_sys::{Date, Math};
 use worker::{
-    durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket,
+    durable_object, DurableObject, Env, Headers, Request, Response, Result, State, WebSocket,
     WebSocketIncomingMessage, WebSocketPair,
 };
 
@@ -137,31 +139,72 @@ impl DurableObject for RoomObject {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        if req.path() == "/__health" {
-            return self.health();
+        match req.path().as_str() {
+            "/__health" => return self.health(),
+            "/__delete" => return self.delete().await,
+            _ => {}
         }
         if !http::is_websocket_upgrade(&req) {
             return http::problem(&ApiError::UpgradeRequired);
         }
+        let header = |name: &str| req.headers().get(name).ok().flatten();
+        let (Some(sub), Some(role), Some(exp)) = (
+            header(identity::SUB),
+            header(identity::ROLE).and_then(|r| Role::parse(&r)),
+            header(identity::EXP).and_then(|e| e.parse::<u64>().ok()),
+        ) else {
+            worker::console_error!("room reached without identity headers");
+            return http::problem(&ApiError::Internal);
+        };
         self.load();
-        let room = self.room.borrow();
-        let room = match &*room {
-            Loaded::Ready(room) => room,
+        let (greeting, limit) = match &*self.room.borrow() {
+            Loaded::Ready(room) => (room.greeting(), room.limits().max_connections),
             _ => return http::problem(&ApiError::RoomUnavailable),
         };
-        let limit = room.limits().max_connections;
         if self.state.get_websockets().len() >= limit {
             worker::console_warn!("room full: refusing a connection over the limit of {limit}");
             return http::problem(&ApiError::RoomFull { limit });
         }
         let pair = WebSocketPair::new()?;
         self.state.accept_web_socket(&pair.server);
-        pair.server
-            .serialize_attachment(Connection::new(new_connection_id()))?;
-        for frame in room.greeting() {
+        pair.server.serialize_attachment(Connection::new(
+            new_connection_id(),
+            sub,
+            role,
+            Some(exp),
+        ))?;
+        for frame in greeting {
             send(&pair.server, &frame);
         }
-        Response::from_websocket(pair.client)
+        self.schedule_expiry(exp).await?;
+        let resp = Response::from_websocket(pair.client)?;
+        if let Some(protocol) = header(identity::PROTOCOL) {
+            let headers = Headers::new();
+            headers.set("sec-websocket-protocol", &protocol)?;
+            return Ok(resp.with_headers(headers));
+        }
+        Ok(resp)
+    }
+
+    /// Closes connections whose token has expired, then waits for the next expiry.
+    async fn alarm(&self) -> Result<Response> {
+        let now = now_ms();
+        let mut next: Option<u64> = None;
+        for ws in self.state.get_websockets() {
+            let Ok(Some(conn)) = ws.deserialize_attachment::<Connection>() else {
+                continue;
+            };
+            if conn.expired(now) {
+                let _ = ws.close(Some(close::TOKEN_EXPIRED), Some("token expired"));
+                self.leave(&ws);
+            } else if let Some(exp) = conn.exp {
+                next = Some(next.map_or(exp, |n| n.min(exp)));
+            }
+        }
+        if let Some(exp) = next {
+            self.state.storage().set_alarm(alarm_time(exp)).await?;
+        }
+        Response::ok("")
     }
 
     async fn websocket_message(
@@ -242,7 +285,34 @@ impl DurableObject for RoomObject {
     }
 }
 
+/// The alarm time for a token expiring at `exp` (unix seconds): just after it.
+fn alarm_time(exp: u64) -> worker::ScheduledTime {
+    let at = worker::js_sys::Date::new(&((exp * 1000 + 50) as f64).into());
+    worker::ScheduledTime::new(at)
+}
+
 impl RoomObject {
+    /// Makes sure the alarm fires by the time a connection's token expires.
+    async fn schedule_expiry(&self, exp: u64) -> Result<()> {
+        let storage = self.state.storage();
+        let at = (exp * 1000 + 50) as i64;
+        match storage.get_alarm().await? {
+            Some(current) if current <= at => Ok(()),
+            _ => storage.set_alarm(alarm_time(exp)).await,
+        }
+    }
+
+    /// Deletes the room: closes every connection and erases its storage.
+    async fn delete(&self) -> Result<Response> {
+        for ws in self.state.get_websockets() {
+            let _ = ws.close(Some(4404), Some("document deleted"));
+        }
+        *self.room.borrow_mut() = Loaded::No;
+        self.state.storage().delete_alarm().await?;
+        self.state.storage().delete_all().await?;
+        Response::ok("")
+    }
+
     fn compact_if_due(&self) {
         if let Loaded::Ready(room) = &mut *self.room.borrow_mut() {
             if room.compaction_due() {

@@ -6,7 +6,7 @@ import http from 'node:http'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
-import { waitFor } from './server.mjs'
+import { tokenFor, waitFor } from './server.mjs'
 
 const providers = new Set()
 const sockets = new Set()
@@ -28,7 +28,11 @@ export function roomName (prefix = 'room') {
  * @param {{ doc?: Y.Doc, params?: Record<string, string>, awareness?: any, connect?: boolean }} [opts]
  * @returns {WebsocketProvider}
  */
-export function connectProvider (wsUrl, room, { doc = new Y.Doc(), params = {}, awareness, connect = true } = {}) {
+export function connectProvider (wsUrl, room, { doc = new Y.Doc(), params, awareness, connect = true } = {}) {
+  if (params === undefined) {
+    const token = tokenFor(wsUrl)
+    params = token ? { token } : {}
+  }
   const opts = { WebSocketPolyfill: WebSocket, params, connect, disableBc: true }
   if (awareness) opts.awareness = awareness
   const provider = new WebsocketProvider(wsUrl, room, doc, opts)
@@ -71,7 +75,7 @@ export function destroyProvider (provider) {
  * @param {import('ws').ClientOptions} [options]
  */
 export function openRaw (url, options) {
-  const sock = new WebSocket(url, options)
+  const sock = new WebSocket(withToken(url), options)
   sock.binaryType = 'arraybuffer'
   sockets.add(sock)
   const messages = []
@@ -105,7 +109,7 @@ export function openRaw (url, options) {
  * @param {number} [timeout]
  */
 export function tryUpgrade (url, timeout = 10_000) {
-  const target = new URL(url.replace(/^ws/, 'http'))
+  const target = new URL(withToken(url).replace(/^ws/, 'http'))
   return new Promise((resolve, reject) => {
     const req = http.request({
       host: target.hostname,
@@ -135,6 +139,17 @@ export function tryUpgrade (url, timeout = 10_000) {
     req.on('error', reject)
     req.end()
   })
+}
+
+/**
+ * Adds the server's default token to a room URL that carries none, so tests not about
+ * credentials read as before.
+ * @param {string} url
+ */
+export function withToken (url) {
+  const token = tokenFor(url)
+  if (!token || /[?&]token=/.test(url)) return url
+  return `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}`
 }
 
 /** Destroys every provider and raw socket created through these helpers. */

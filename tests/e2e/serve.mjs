@@ -2,7 +2,8 @@
 //
 //   node tests/e2e/serve.mjs [KEY=VALUE ...]    (KEY=VALUE become `wrangler dev --var`s)
 //
-// Prints `READY <http url>` when the server answers /health. Reads commands on stdin, one per
+// Prints `READY <http url>` when the server answers /health, then `TOKEN <jwt>`: an owner
+// token for every room of the development project. Reads commands on stdin, one per
 // line: `restart` (stop gracefully, start again on the same storage; prints READY again) and
 // `kill9` (SIGKILL the runtime, then start again; prints READY). Stops when stdin closes.
 
@@ -15,7 +16,13 @@ const vars = Object.fromEntries(process.argv.slice(2).map((kv) => {
 }))
 
 let server = await startServer({ vars })
-console.log(`READY ${server.url}`)
+announce()
+
+/** Prints the server's URL, then an owner token valid for every room of the dev project. */
+function announce () {
+  console.log(`READY ${server.url}`)
+  console.log(`TOKEN ${server.token}`)
+}
 
 const lines = readline.createInterface({ input: process.stdin })
 for await (const line of lines) {
@@ -29,7 +36,7 @@ for await (const line of lines) {
     console.log(`ERROR unknown command ${command}`)
     continue
   }
-  console.log(`READY ${server.url}`)
+  announce()
 }
 await server.stop()
 process.exit(0)

@@ -4,6 +4,7 @@
 // same persistence directory.
 
 import { spawn } from 'node:child_process'
+import crypto from 'node:crypto'
 import fs from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
@@ -18,6 +19,48 @@ export const IS_REFERENCE = process.env.TANDEMX_E2E_SERVER === 'reference'
 
 const WRANGLER = path.join(REPO_ROOT, 'node_modules', '.bin', 'wrangler')
 const REFERENCE_SERVER = path.join(REPO_ROOT, 'node_modules', '@y', 'websocket-server', 'src', 'server.js')
+
+/**
+ * Secrets every test server runs with (as `--var`s, which is how `.dev.vars` reaches the
+ * worker too). DEV_MODE turns on POST /v1/dev/token, which the harness uses to mint an owner
+ * token for every room of the development project.
+ */
+export const TEST_SECRETS = {
+  TOKEN_SECRET: `e2e-token-${crypto.randomBytes(24).toString('hex')}`,
+  ADMIN_SECRET: `e2e-admin-${crypto.randomBytes(24).toString('hex')}`,
+  DEV_MODE: 'true'
+}
+
+/** wsUrl -> an owner token for every room of the development project on that server. */
+const defaultTokens = new Map()
+
+/**
+ * The default token of the server whose wsUrl starts `url`, or undefined (reference server,
+ * unknown URL).
+ * @param {string} url
+ */
+export function tokenFor (url) {
+  for (const [wsUrl, token] of defaultTokens) {
+    if (url.startsWith(wsUrl) || url.startsWith(wsUrl.replace(/^ws/, 'http'))) return token
+  }
+  return undefined
+}
+
+/**
+ * Mints a development token: POST /v1/dev/token.
+ * @param {string} url the server's http URL
+ * @param {{ room: string, role?: string, name?: string, color?: string, sub?: string }} body
+ */
+export async function devToken (url, body) {
+  const res = await fetch(`${url}/v1/dev/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body)
+  })
+  const json = await res.json()
+  if (res.status !== 201) throw new Error(`dev token: ${res.status} ${JSON.stringify(json)}`)
+  return json.token
+}
 
 const READY_TIMEOUT_MS = 60_000
 const STOP_TIMEOUT_MS = 15_000
@@ -233,7 +276,7 @@ export async function startServer ({ persistDir, vars = {}, reuse = false } = {}
       '--persist-to', persistDir,
       '--log-level', 'info'
     ]
-    for (const [key, value] of Object.entries(vars)) args.push('--var', `${key}:${value}`)
+    for (const [key, value] of Object.entries({ ...TEST_SECRETS, ...vars })) args.push('--var', `${key}:${value}`)
     env = childEnv()
   }
 
@@ -316,6 +359,11 @@ export async function startServer ({ persistDir, vars = {}, reuse = false } = {}
     liveGroups.delete(pgid)
     err.message += `\n--- server output (tail) ---\n${logs.tail()}`
     throw err
+  }
+  if (!IS_REFERENCE) {
+    handle.adminSecret = { ...TEST_SECRETS, ...vars }.ADMIN_SECRET
+    handle.token = await devToken(url, { room: '*', role: 'owner', sub: 'e2e-owner' })
+    defaultTokens.set(handle.wsUrl, handle.token)
   }
   return handle
 }

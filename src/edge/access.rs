@@ -1,0 +1,319 @@
+//! Who is calling: the admin secret, an API key, or a room token. Checked in the worker, before
+//! any request reaches a room's Durable Object.
+
+use super::d1::{self, text, KeyRow, SigningKeyRow};
+use super::env;
+use crate::api::ApiError;
+use crate::auth::{
+    self, admin_matches, ApiKeySecret, AuthError, ProjectKey, Role, TokenKind, VerifiedToken,
+    Verifier,
+};
+use jwt_simple::prelude::HS256Key;
+use worker::{D1Database, Env, Request};
+
+/// The caller of an API route.
+#[derive(Debug, Clone)]
+pub enum Actor {
+    /// Holder of the admin secret: may do anything.
+    Admin,
+    /// An API key of one project, with its role ceiling.
+    Key {
+        /// Key id.
+        id: String,
+        /// Its project.
+        project: String,
+        /// Its role ceiling.
+        role: Role,
+    },
+}
+
+impl Actor {
+    /// Checks that the actor may act on `project` with at least `required`. A key of another
+    /// project learns nothing about this one: it gets 404, as for a missing project.
+    pub fn require(&self, project: &str, required: Role) -> Result<(), ApiError> {
+        match self {
+            Actor::Admin => Ok(()),
+            Actor::Key { project: p, .. } if p != project => {
+                Err(ApiError::Missing("project", project.into()))
+            }
+            Actor::Key { role, .. } if *role < required => {
+                Err(ApiError::Auth(AuthError::Forbidden {
+                    required,
+                    held: *role,
+                }))
+            }
+            Actor::Key { .. } => Ok(()),
+        }
+    }
+
+    /// The role ceiling for minting tokens.
+    pub fn ceiling(&self) -> Role {
+        match self {
+            Actor::Admin => Role::Owner,
+            Actor::Key { role, .. } => *role,
+        }
+    }
+
+    /// The key id, if the actor is a key.
+    pub fn key_id(&self) -> Option<&str> {
+        match self {
+            Actor::Admin => None,
+            Actor::Key { id, .. } => Some(id),
+        }
+    }
+}
+
+/// Current time, unix milliseconds.
+pub fn now_ms() -> u64 {
+    worker::js_sys::Date::now() as u64
+}
+
+/// `n` random bytes from the platform's CSPRNG.
+pub fn random<const N: usize>() -> Result<[u8; N], ApiError> {
+    let mut buf = [0u8; N];
+    getrandom_02::getrandom(&mut buf).map_err(|e| {
+        worker::console_error!("random: {e}");
+        ApiError::Internal
+    })?;
+    Ok(buf)
+}
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn secret(env: &Env, name: &'static str) -> Result<String, ApiError> {
+    env.secret(name)
+        .map(|s| s.to_string())
+        .or_else(|_| env.var(name).map(|v| v.to_string()))
+        .ok()
+        .filter(|s| !s.is_empty())
+        .ok_or(ApiError::NotConfigured(name))
+}
+
+/// The server's HS256 token key. jwt-simple refuses HMAC keys under 12 bytes; we ask for 32.
+pub fn token_key(env: &Env) -> Result<HS256Key, ApiError> {
+    let s = secret(env, env::TOKEN_SECRET)?;
+    if s.len() < 32 {
+        worker::console_error!("TOKEN_SECRET is shorter than 32 characters");
+        return Err(ApiError::NotConfigured(env::TOKEN_SECRET));
+    }
+    Ok(HS256Key::from_bytes(s.as_bytes()))
+}
+
+/// Whether the development routes are on.
+pub fn dev_mode(env: &Env) -> bool {
+    env.var(env::DEV_MODE)
+        .map(|v| v.to_string() == "true")
+        .unwrap_or(false)
+}
+
+/// The metadata database.
+pub fn db(env: &Env) -> Result<D1Database, ApiError> {
+    env.d1(env::DB).map_err(super::http::internal("d1 binding"))
+}
+
+fn bearer(req: &Request) -> Result<String, AuthError> {
+    let header = req
+        .headers()
+        .get("authorization")
+        .ok()
+        .flatten()
+        .ok_or(AuthError::Missing)?;
+    header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(|s| s.trim().to_owned())
+        .ok_or_else(|| AuthError::Malformed("use Authorization: Bearer <credential>".into()))
+}
+
+/// Authenticates an API request: the admin secret or an API key.
+pub async fn authenticate(req: &Request, env: &Env) -> Result<Actor, ApiError> {
+    let presented = bearer(req)?;
+    if let Ok(admin) = secret(env, env::ADMIN_SECRET) {
+        if admin_matches(&presented, &admin) {
+            return Ok(Actor::Admin);
+        }
+    }
+    if !presented.starts_with(auth::API_KEY_PREFIX) {
+        return Err(AuthError::Malformed("not an API key or the admin secret".into()).into());
+    }
+    let key = ApiKeySecret::parse(&presented)?;
+    let db = db(env)?;
+    let row: Option<KeyRow> = d1::row(
+        &db,
+        "SELECT k.id, k.project_id, k.name, k.role, k.secret_hash, k.created_at,
+                k.last_used_at, k.revoked_at
+         FROM api_keys k JOIN projects p ON p.id = k.project_id
+         WHERE k.id = ? AND p.deleted_at IS NULL",
+        &[text(&key.id)],
+    )
+    .await?;
+    let row = match row {
+        Some(row) if key.matches(&row.secret_hash) => row,
+        // Unknown id and wrong secret look the same to the caller.
+        _ => return Err(AuthError::BadSignature.into()),
+    };
+    if row.revoked_at.is_some() {
+        return Err(AuthError::Revoked.into());
+    }
+    // Last use is advisory: record it at most once a minute per key.
+    let now = now_ms();
+    if row
+        .last_used_at
+        .is_none_or(|t| now.saturating_sub(t) > 60_000)
+    {
+        let touch = d1::stmt(
+            &db,
+            "UPDATE api_keys SET last_used_at = ? WHERE id = ?",
+            &[d1::num(now), text(&row.id)],
+        )?;
+        if let Err(e) = touch.run().await {
+            worker::console_warn!("recording key use: {e}");
+        }
+    }
+    Ok(Actor::Key {
+        id: row.id,
+        project: row.project_id,
+        role: row.role,
+    })
+}
+
+/// Where a WebSocket request carried its token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSource {
+    /// `?token=`.
+    Query,
+    /// A `Sec-WebSocket-Protocol` entry; the response must name `echo`.
+    Protocol {
+        /// The protocol to select in the response.
+        echo: String,
+    },
+}
+
+fn looks_like_jwt(s: &str) -> bool {
+    s.split('.').count() == 3
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// Finds the room token of a WebSocket request: `?token=`, else an entry of
+/// `Sec-WebSocket-Protocol` that is a JWT.
+pub fn room_token(req: &Request) -> Result<(String, TokenSource), AuthError> {
+    let url = req
+        .url()
+        .map_err(|e| AuthError::Malformed(format!("url: {e}")))?;
+    if let Some((_, token)) = url.query_pairs().find(|(k, _)| k == "token") {
+        return Ok((token.into_owned(), TokenSource::Query));
+    }
+    let offered = req
+        .headers()
+        .get("sec-websocket-protocol")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let protocols: Vec<&str> = offered.split(',').map(str::trim).collect();
+    if let Some(token) = protocols.iter().find(|p| looks_like_jwt(p)) {
+        let echo = protocols
+            .iter()
+            .find(|p| !looks_like_jwt(p) && !p.is_empty())
+            .unwrap_or(token);
+        return Ok((
+            token.to_string(),
+            TokenSource::Protocol {
+                echo: echo.to_string(),
+            },
+        ));
+    }
+    Err(AuthError::Missing)
+}
+
+/// Verifies a room token for `room` and checks, in D1, that its project is live, its minting
+/// key or signing key is not revoked, and the document is not deleted. Registers the document
+/// on first use.
+pub async fn authorize_room(env: &Env, token: &str, room: &str) -> Result<VerifiedToken, ApiError> {
+    let now_secs = now_ms() / 1000;
+    let db = db(env)?;
+    let verified = match auth::token_kind(token)? {
+        TokenKind::Server => {
+            auth::verify(token, Verifier::Server(&token_key(env)?), room, now_secs)?
+        }
+        TokenKind::Project { kid, alg } => {
+            let row: Option<SigningKeyRow> = d1::row(
+                &db,
+                "SELECT kid, project_id, alg, public_key, created_at, revoked_at
+                 FROM signing_keys WHERE kid = ?",
+                &[text(&kid)],
+            )
+            .await?;
+            let row = row.ok_or(AuthError::UnknownKey)?;
+            if row.revoked_at.is_some() {
+                return Err(AuthError::Revoked.into());
+            }
+            if row.alg != alg {
+                return Err(AuthError::WrongAlgorithm.into());
+            }
+            let key = ProjectKey::from_pem(&row.alg, &row.public_key).map_err(|e| {
+                worker::console_error!("stored signing key {kid} does not parse: {e}");
+                ApiError::Internal
+            })?;
+            auth::verify(
+                token,
+                Verifier::Project {
+                    key: &key,
+                    kid: &kid,
+                    project: &row.project_id,
+                },
+                room,
+                now_secs,
+            )?
+        }
+    };
+    let claims = &verified.claims;
+    let access = d1::room_access(&db, &claims.prj, claims.key.as_deref(), room)
+        .await?
+        .ok_or(AuthError::ProjectDeleted)?;
+    if access.deleted_at.is_some() {
+        return Err(AuthError::ProjectDeleted.into());
+    }
+    if let Some(key) = &claims.key {
+        match (&access.key_project, access.key_revoked_at) {
+            (Some(p), None) if *p == claims.prj => {}
+            (Some(p), None) if *p != claims.prj => return Err(AuthError::WrongProject.into()),
+            (None, _) => {
+                worker::console_warn!("token names unknown key {key}");
+                return Err(AuthError::Revoked.into());
+            }
+            _ => return Err(AuthError::Revoked.into()),
+        }
+    }
+    if access.doc_deleted_at.is_some() {
+        return Err(ApiError::DocumentDeleted);
+    }
+    if access.doc_exists == 0 {
+        let by = format!("user:{}", verified.sub);
+        d1::batch(
+            &db,
+            vec![
+                d1::stmt(
+                    &db,
+                    "INSERT INTO documents (project_id, name, created_at, created_by)
+                     VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    &[text(&claims.prj), text(room), d1::num(now_ms()), text(&by)],
+                )?,
+                d1::audit(
+                    &db,
+                    Some(&claims.prj),
+                    &by,
+                    "document.created",
+                    Some(room),
+                    serde_json::json!({ "via": "connect" }),
+                    now_ms(),
+                )?,
+            ],
+        )
+        .await?;
+    }
+    Ok(verified)
+}

@@ -1,0 +1,202 @@
+//! Project metadata in D1: projects, members, API keys, signing keys, documents, audit log.
+//! Every change is written together with its audit row in one batch (a D1 transaction).
+
+use crate::api::ApiError;
+use crate::auth::Role;
+use serde::{Deserialize, Serialize};
+use worker::wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement};
+
+fn fail(what: &'static str) -> impl Fn(worker::Error) -> ApiError {
+    super::http::internal(what)
+}
+
+/// A bound statement from SQL and arguments.
+pub fn stmt(db: &D1Database, sql: &str, args: &[JsValue]) -> Result<D1PreparedStatement, ApiError> {
+    db.prepare(sql).bind(args).map_err(fail("d1 bind"))
+}
+
+/// A JavaScript number from an integer (unix milliseconds fit exactly).
+pub fn num(n: u64) -> JsValue {
+    JsValue::from_f64(n as f64)
+}
+
+/// A JavaScript string.
+pub fn text(s: &str) -> JsValue {
+    JsValue::from_str(s)
+}
+
+/// Runs statements as one transaction.
+pub async fn batch(db: &D1Database, stmts: Vec<D1PreparedStatement>) -> Result<(), ApiError> {
+    let results = db.batch(stmts).await.map_err(fail("d1 batch"))?;
+    if let Some(e) = results.iter().find_map(|r| r.error()) {
+        worker::console_error!("d1 batch: {e}");
+        return Err(ApiError::Internal);
+    }
+    Ok(())
+}
+
+/// All rows of a query.
+pub async fn rows<T: for<'de> Deserialize<'de>>(
+    db: &D1Database,
+    sql: &str,
+    args: &[JsValue],
+) -> Result<Vec<T>, ApiError> {
+    stmt(db, sql, args)?
+        .all()
+        .await
+        .map_err(fail("d1 query"))?
+        .results()
+        .map_err(fail("d1 rows"))
+}
+
+/// The first row of a query, if any.
+pub async fn row<T: for<'de> Deserialize<'de>>(
+    db: &D1Database,
+    sql: &str,
+    args: &[JsValue],
+) -> Result<Option<T>, ApiError> {
+    stmt(db, sql, args)?
+        .first(None)
+        .await
+        .map_err(fail("d1 query"))
+}
+
+/// Who did something, for the audit log.
+pub fn actor_name(actor: &super::access::Actor) -> String {
+    match actor {
+        super::access::Actor::Admin => "admin".into(),
+        super::access::Actor::Key { id, .. } => id.clone(),
+    }
+}
+
+/// The audit row of an action, to add to the batch that performs it.
+pub fn audit(
+    db: &D1Database,
+    project: Option<&str>,
+    actor: &str,
+    action: &str,
+    target: Option<&str>,
+    detail: serde_json::Value,
+    now: u64,
+) -> Result<D1PreparedStatement, ApiError> {
+    stmt(
+        db,
+        "INSERT INTO audit_log (project_id, at, actor, action, target, detail)
+         VALUES (?, ?, ?, ?, ?, ?)",
+        &[
+            project.map_or(JsValue::NULL, text),
+            num(now),
+            text(actor),
+            text(action),
+            target.map_or(JsValue::NULL, text),
+            text(&detail.to_string()),
+        ],
+    )
+}
+
+/// A project row.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Project {
+    /// Id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Creation time, unix ms.
+    pub created_at: u64,
+    /// Deletion time, unix ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<u64>,
+}
+
+/// Reads a project that is not deleted.
+pub async fn live_project(db: &D1Database, id: &str) -> Result<Project, ApiError> {
+    let project: Option<Project> = row(
+        db,
+        "SELECT id, name, created_at, deleted_at FROM projects WHERE id = ?",
+        &[text(id)],
+    )
+    .await?;
+    match project {
+        Some(p) if p.deleted_at.is_none() => Ok(p),
+        _ => Err(ApiError::Missing("project", id.into())),
+    }
+}
+
+/// An API key row (without its hash when listed).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyRow {
+    /// Id (`key_...`).
+    pub id: String,
+    /// Project.
+    pub project_id: String,
+    /// What it is for.
+    pub name: String,
+    /// Role ceiling.
+    pub role: Role,
+    /// SHA-256 of the secret.
+    #[serde(default, skip_serializing)]
+    pub secret_hash: String,
+    /// Creation time, unix ms.
+    pub created_at: u64,
+    /// Last use, unix ms.
+    #[serde(default)]
+    pub last_used_at: Option<u64>,
+    /// Revocation time, unix ms.
+    #[serde(default)]
+    pub revoked_at: Option<u64>,
+}
+
+/// A signing key row.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SigningKeyRow {
+    /// Key id (`kid`).
+    pub kid: String,
+    /// Project.
+    pub project_id: String,
+    /// `EdDSA` or `ES256`.
+    pub alg: String,
+    /// PEM public key.
+    pub public_key: String,
+    /// Creation time, unix ms.
+    pub created_at: u64,
+    /// Revocation time, unix ms.
+    #[serde(default)]
+    pub revoked_at: Option<u64>,
+}
+
+/// What the room route needs to know beyond the token, read in one query.
+#[derive(Debug, Deserialize)]
+pub struct RoomAccess {
+    /// Project deletion time (null: live; the row is absent for unknown projects).
+    pub deleted_at: Option<u64>,
+    /// Revocation time of the minting key, when the token names one.
+    pub key_revoked_at: Option<u64>,
+    /// Project of the minting key, when the token names one.
+    pub key_project: Option<String>,
+    /// Deletion time of the document.
+    pub doc_deleted_at: Option<u64>,
+    /// Whether the document row exists.
+    pub doc_exists: u64,
+}
+
+/// Reads the project, minting key and document state for a room connection.
+pub async fn room_access(
+    db: &D1Database,
+    project: &str,
+    key: Option<&str>,
+    room: &str,
+) -> Result<Option<RoomAccess>, ApiError> {
+    row(
+        db,
+        "SELECT p.deleted_at AS deleted_at,
+                k.revoked_at AS key_revoked_at, k.project_id AS key_project,
+                d.deleted_at AS doc_deleted_at, (d.name IS NOT NULL) AS doc_exists
+         FROM projects p
+         LEFT JOIN api_keys k ON k.id = ?2
+         LEFT JOIN documents d ON d.project_id = p.id AND d.name = ?3
+         WHERE p.id = ?1",
+        &[text(project), key.map_or(JsValue::NULL, text), text(room)],
+    )
+    .await
+}

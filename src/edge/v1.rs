@@ -1,0 +1,651 @@
+//! The `/v1` HTTP API: projects, members, API keys, signing keys, documents, tokens, audit log.
+//! Routes are listed in `docs/api.md`.
+
+use super::access::{self, hex, now_ms, random, Actor};
+use super::d1::{self, num, text, KeyRow, Project, SigningKeyRow};
+use super::http;
+use crate::api::{
+    parse_body, percent_decode, validate_kid, validate_name, validate_room_name, ApiError,
+    CreateDocument, CreateKey, CreateProject, CreateSigningKey, DevToken, PutMember,
+};
+use crate::auth::{self, granted_role, ApiKeySecret, ProjectKey, Role, TokenRequest};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use worker::{Env, Method, Request, Response};
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+/// Project id of the development flow's project.
+const DEV_PROJECT: &str = "prj_dev";
+
+fn created<T: Serialize>(body: &T) -> Result<Response> {
+    Ok(http::json(body)?.with_status(201))
+}
+
+async fn body<T: for<'de> Deserialize<'de>>(req: &mut Request) -> Result<T> {
+    let bytes = req
+        .bytes()
+        .await
+        .map_err(|e| ApiError::InvalidBody(e.to_string()))?;
+    parse_body(&bytes)
+}
+
+/// Routes a request under `/v1`.
+pub async fn route(mut req: Request, env: &Env, path: &str) -> Result<Response> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let method = req.method();
+    match (method, segments.as_slice()) {
+        (Method::Post, ["dev", "token"]) if access::dev_mode(env) => dev_token(&mut req, env).await,
+        (Method::Post, ["projects"]) => {
+            let actor = access::authenticate(&req, env).await?;
+            create_project(&mut req, env, &actor).await
+        }
+        (method, ["projects", project, rest @ ..]) => {
+            let actor = access::authenticate(&req, env).await?;
+            let db = access::db(env)?;
+            d1::live_project(&db, project).await?;
+            project_route(&mut req, env, &actor, method, project, rest).await
+        }
+        (_, ["dev", "token"] | ["projects"]) => Err(ApiError::MethodNotAllowed),
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+async fn project_route(
+    req: &mut Request,
+    env: &Env,
+    actor: &Actor,
+    method: Method,
+    project: &str,
+    rest: &[&str],
+) -> Result<Response> {
+    let decoded = |s: &str| {
+        percent_decode(s).ok_or_else(|| ApiError::InvalidBody("bad percent-escape in path".into()))
+    };
+    match (method, rest) {
+        (Method::Get, []) => {
+            actor.require(project, Role::Viewer)?;
+            http::json(&d1::live_project(&access::db(env)?, project).await?)
+        }
+        (Method::Delete, []) => {
+            actor.require(project, Role::Owner)?;
+            delete_project(env, actor, project).await
+        }
+        (Method::Get, ["members"]) => {
+            actor.require(project, Role::Viewer)?;
+            list(env, "SELECT sub, role, created_at, updated_at FROM members WHERE project_id = ? ORDER BY sub", project, "members").await
+        }
+        (Method::Put, ["members", sub]) => {
+            actor.require(project, Role::Owner)?;
+            put_member(req, env, actor, project, &decoded(sub)?).await
+        }
+        (Method::Delete, ["members", sub]) => {
+            actor.require(project, Role::Owner)?;
+            remove_member(env, actor, project, &decoded(sub)?).await
+        }
+        (Method::Get, ["keys"]) => {
+            actor.require(project, Role::Owner)?;
+            list(env, "SELECT id, project_id, name, role, created_at, last_used_at, revoked_at FROM api_keys WHERE project_id = ? ORDER BY created_at", project, "keys").await
+        }
+        (Method::Post, ["keys"]) => {
+            actor.require(project, Role::Owner)?;
+            let input: CreateKey = body(req).await?;
+            create_key(env, actor, project, input).await
+        }
+        (Method::Delete, ["keys", id]) => {
+            actor.require(project, Role::Owner)?;
+            revoke_key(env, actor, project, id).await
+        }
+        (Method::Get, ["signing-keys"]) => {
+            actor.require(project, Role::Owner)?;
+            list(env, "SELECT kid, project_id, alg, public_key, created_at, revoked_at FROM signing_keys WHERE project_id = ? ORDER BY created_at", project, "signing_keys").await
+        }
+        (Method::Post, ["signing-keys"]) => {
+            actor.require(project, Role::Owner)?;
+            add_signing_key(req, env, actor, project).await
+        }
+        (Method::Delete, ["signing-keys", kid]) => {
+            actor.require(project, Role::Owner)?;
+            revoke_signing_key(env, actor, project, kid).await
+        }
+        (Method::Get, ["documents"]) => {
+            actor.require(project, Role::Viewer)?;
+            list(env, "SELECT name, created_at, created_by FROM documents WHERE project_id = ? AND deleted_at IS NULL ORDER BY name", project, "documents").await
+        }
+        (Method::Post, ["documents"]) => {
+            actor.require(project, Role::Editor)?;
+            create_document(req, env, actor, project).await
+        }
+        (Method::Delete, ["documents", name]) => {
+            actor.require(project, Role::Owner)?;
+            delete_document(env, actor, project, name).await
+        }
+        (Method::Post, ["tokens"]) => {
+            actor.require(project, Role::Viewer)?;
+            let input: TokenRequest = body(req).await?;
+            mint_token(env, actor, project, input).await
+        }
+        (Method::Get, ["audit"]) => {
+            actor.require(project, Role::Owner)?;
+            list(env, "SELECT id, at, actor, action, target, detail FROM audit_log WHERE project_id = ? ORDER BY id DESC LIMIT 500", project, "events").await
+        }
+        (_, [] | ["members" | "keys" | "signing-keys" | "documents" | "tokens" | "audit", ..]) => {
+            Err(ApiError::MethodNotAllowed)
+        }
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+async fn list(env: &Env, sql: &str, project: &str, field: &str) -> Result<Response> {
+    let rows: Vec<serde_json::Value> = d1::rows(&access::db(env)?, sql, &[text(project)]).await?;
+    http::json(&json!({ field: rows }))
+}
+
+async fn create_project(req: &mut Request, env: &Env, actor: &Actor) -> Result<Response> {
+    if !matches!(actor, Actor::Admin) {
+        return Err(auth::AuthError::Forbidden {
+            required: Role::Owner,
+            held: actor.ceiling(),
+        }
+        .into());
+    }
+    let input: CreateProject = body(req).await?;
+    validate_name("name", &input.name)?;
+    let db = access::db(env)?;
+    let now = now_ms();
+    let project = Project {
+        id: format!("prj_{}", hex(&random::<8>()?)),
+        name: input.name,
+        created_at: now,
+        deleted_at: None,
+    };
+    let key = ApiKeySecret::generate(&random::<40>()?);
+    d1::batch(
+        &db,
+        vec![
+            d1::stmt(
+                &db,
+                "INSERT INTO projects (id, name, created_at) VALUES (?, ?, ?)",
+                &[text(&project.id), text(&project.name), num(now)],
+            )?,
+            insert_key(
+                &db,
+                &project.id,
+                &key,
+                "initial owner key",
+                Role::Owner,
+                now,
+            )?,
+            d1::audit(
+                &db,
+                Some(&project.id),
+                "admin",
+                "project.created",
+                Some(&project.id),
+                json!({ "name": project.name }),
+                now,
+            )?,
+            d1::audit(
+                &db,
+                Some(&project.id),
+                "admin",
+                "key.created",
+                Some(&key.id),
+                json!({ "role": "owner" }),
+                now,
+            )?,
+        ],
+    )
+    .await?;
+    created(&json!({
+        "project": project,
+        "key": { "id": key.id, "name": "initial owner key", "role": Role::Owner, "secret": key.to_token() },
+    }))
+}
+
+fn insert_key(
+    db: &worker::D1Database,
+    project: &str,
+    key: &ApiKeySecret,
+    name: &str,
+    role: Role,
+    now: u64,
+) -> Result<worker::D1PreparedStatement> {
+    d1::stmt(
+        db,
+        "INSERT INTO api_keys (id, project_id, name, role, secret_hash, created_at)
+         VALUES (?, ?, ?, ?, ?, ?)",
+        &[
+            text(&key.id),
+            text(project),
+            text(name),
+            text(role.as_str()),
+            text(&key.hash()),
+            num(now),
+        ],
+    )
+}
+
+async fn delete_project(env: &Env, actor: &Actor, project: &str) -> Result<Response> {
+    let db = access::db(env)?;
+    let now = now_ms();
+    d1::batch(
+        &db,
+        vec![
+            d1::stmt(
+                &db,
+                "UPDATE projects SET deleted_at = ? WHERE id = ?",
+                &[num(now), text(project)],
+            )?,
+            d1::audit(
+                &db,
+                Some(project),
+                &d1::actor_name(actor),
+                "project.deleted",
+                Some(project),
+                json!({}),
+                now,
+            )?,
+        ],
+    )
+    .await?;
+    http::json(&json!({ "deleted": project }))
+}
+
+async fn put_member(
+    req: &mut Request,
+    env: &Env,
+    actor: &Actor,
+    project: &str,
+    sub: &str,
+) -> Result<Response> {
+    auth::validate_sub(sub).map_err(ApiError::InvalidBody)?;
+    let input: PutMember = body(req).await?;
+    let db = access::db(env)?;
+    let now = now_ms();
+    let before: Option<serde_json::Value> = d1::row(
+        &db,
+        "SELECT role FROM members WHERE project_id = ? AND sub = ?",
+        &[text(project), text(sub)],
+    )
+    .await?;
+    let action = if before.is_some() {
+        "member.role_changed"
+    } else {
+        "member.added"
+    };
+    d1::batch(
+        &db,
+        vec![
+            d1::stmt(
+                &db,
+                "INSERT INTO members (project_id, sub, role, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT (project_id, sub) DO UPDATE SET role = excluded.role, updated_at = excluded.updated_at",
+                &[text(project), text(sub), text(input.role.as_str()), num(now), num(now)],
+            )?,
+            d1::audit(&db, Some(project), &d1::actor_name(actor), action, Some(sub), json!({ "role": input.role, "before": before }), now)?,
+        ],
+    )
+    .await?;
+    let body = json!({ "sub": sub, "role": input.role });
+    if before.is_some() {
+        http::json(&body)
+    } else {
+        created(&body)
+    }
+}
+
+async fn remove_member(env: &Env, actor: &Actor, project: &str, sub: &str) -> Result<Response> {
+    let db = access::db(env)?;
+    let exists: Option<serde_json::Value> = d1::row(
+        &db,
+        "SELECT role FROM members WHERE project_id = ? AND sub = ?",
+        &[text(project), text(sub)],
+    )
+    .await?;
+    if exists.is_none() {
+        return Err(ApiError::Missing("member", sub.into()));
+    }
+    let now = now_ms();
+    d1::batch(
+        &db,
+        vec![
+            d1::stmt(
+                &db,
+                "DELETE FROM members WHERE project_id = ? AND sub = ?",
+                &[text(project), text(sub)],
+            )?,
+            d1::audit(
+                &db,
+                Some(project),
+                &d1::actor_name(actor),
+                "member.removed",
+                Some(sub),
+                json!({}),
+                now,
+            )?,
+        ],
+    )
+    .await?;
+    http::json(&json!({ "removed": sub }))
+}
+
+async fn create_key(env: &Env, actor: &Actor, project: &str, input: CreateKey) -> Result<Response> {
+    validate_name("name", &input.name)?;
+    if input.role > actor.ceiling() {
+        return Err(auth::MintError::AboveCeiling {
+            requested: input.role,
+            limit: actor.ceiling(),
+        }
+        .into());
+    }
+    let db = access::db(env)?;
+    let now = now_ms();
+    let key = ApiKeySecret::generate(&random::<40>()?);
+    d1::batch(
+        &db,
+        vec![
+            insert_key(&db, project, &key, &input.name, input.role, now)?,
+            d1::audit(
+                &db,
+                Some(project),
+                &d1::actor_name(actor),
+                "key.created",
+                Some(&key.id),
+                json!({ "role": input.role, "name": input.name }),
+                now,
+            )?,
+        ],
+    )
+    .await?;
+    created(
+        &json!({ "id": key.id, "name": input.name, "role": input.role, "secret": key.to_token(), "created_at": now }),
+    )
+}
+
+async fn revoke_key(env: &Env, actor: &Actor, project: &str, id: &str) -> Result<Response> {
+    let db = access::db(env)?;
+    let key: Option<KeyRow> = d1::row(
+        &db,
+        "SELECT id, project_id, name, role, secret_hash, created_at, last_used_at, revoked_at
+         FROM api_keys WHERE id = ? AND project_id = ?",
+        &[text(id), text(project)],
+    )
+    .await?;
+    let key = key.ok_or_else(|| ApiError::Missing("key", id.into()))?;
+    if key.revoked_at.is_some() {
+        return Err(ApiError::Conflict(format!("key {id} is already revoked")));
+    }
+    let now = now_ms();
+    d1::batch(
+        &db,
+        vec![
+            d1::stmt(
+                &db,
+                "UPDATE api_keys SET revoked_at = ? WHERE id = ?",
+                &[num(now), text(id)],
+            )?,
+            d1::audit(
+                &db,
+                Some(project),
+                &d1::actor_name(actor),
+                "key.revoked",
+                Some(id),
+                json!({}),
+                now,
+            )?,
+        ],
+    )
+    .await?;
+    http::json(&json!({ "revoked": id }))
+}
+
+async fn add_signing_key(
+    req: &mut Request,
+    env: &Env,
+    actor: &Actor,
+    project: &str,
+) -> Result<Response> {
+    let input: CreateSigningKey = body(req).await?;
+    ProjectKey::from_pem(&input.alg, &input.public_key).map_err(ApiError::InvalidBody)?;
+    let kid = match input.kid {
+        Some(kid) => kid,
+        None => format!("sk_{}", hex(&random::<8>()?)),
+    };
+    validate_kid(&kid)?;
+    let db = access::db(env)?;
+    let taken: Option<serde_json::Value> = d1::row(
+        &db,
+        "SELECT kid FROM signing_keys WHERE kid = ?",
+        &[text(&kid)],
+    )
+    .await?;
+    if taken.is_some() {
+        return Err(ApiError::Conflict(format!(
+            "signing key id {kid:?} is taken"
+        )));
+    }
+    let now = now_ms();
+    d1::batch(
+        &db,
+        vec![
+            d1::stmt(
+                &db,
+                "INSERT INTO signing_keys (kid, project_id, alg, public_key, created_at) VALUES (?, ?, ?, ?, ?)",
+                &[text(&kid), text(project), text(&input.alg), text(&input.public_key), num(now)],
+            )?,
+            d1::audit(&db, Some(project), &d1::actor_name(actor), "signing_key.added", Some(&kid), json!({ "alg": input.alg }), now)?,
+        ],
+    )
+    .await?;
+    created(&json!({ "kid": kid, "alg": input.alg, "created_at": now }))
+}
+
+async fn revoke_signing_key(
+    env: &Env,
+    actor: &Actor,
+    project: &str,
+    kid: &str,
+) -> Result<Response> {
+    let db = access::db(env)?;
+    let row: Option<SigningKeyRow> = d1::row(
+        &db,
+        "SELECT kid, project_id, alg, public_key, created_at, revoked_at FROM signing_keys WHERE kid = ? AND project_id = ?",
+        &[text(kid), text(project)],
+    )
+    .await?;
+    let row = row.ok_or_else(|| ApiError::Missing("signing key", kid.into()))?;
+    if row.revoked_at.is_some() {
+        return Err(ApiError::Conflict(format!(
+            "signing key {kid} is already revoked"
+        )));
+    }
+    let now = now_ms();
+    d1::batch(
+        &db,
+        vec![
+            d1::stmt(
+                &db,
+                "UPDATE signing_keys SET revoked_at = ? WHERE kid = ?",
+                &[num(now), text(kid)],
+            )?,
+            d1::audit(
+                &db,
+                Some(project),
+                &d1::actor_name(actor),
+                "signing_key.revoked",
+                Some(kid),
+                json!({}),
+                now,
+            )?,
+        ],
+    )
+    .await?;
+    http::json(&json!({ "revoked": kid }))
+}
+
+async fn create_document(
+    req: &mut Request,
+    env: &Env,
+    actor: &Actor,
+    project: &str,
+) -> Result<Response> {
+    let input: CreateDocument = body(req).await?;
+    validate_room_name(&input.name)?;
+    let db = access::db(env)?;
+    let existing: Option<serde_json::Value> = d1::row(
+        &db,
+        "SELECT deleted_at FROM documents WHERE project_id = ? AND name = ?",
+        &[text(project), text(&input.name)],
+    )
+    .await?;
+    if existing.as_ref().is_some_and(|d| d["deleted_at"].is_null()) {
+        return Err(ApiError::Conflict(format!(
+            "document {:?} exists",
+            input.name
+        )));
+    }
+    let now = now_ms();
+    let actor_name = d1::actor_name(actor);
+    d1::batch(
+        &db,
+        vec![
+            d1::stmt(
+                &db,
+                "INSERT INTO documents (project_id, name, created_at, created_by) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (project_id, name) DO UPDATE SET deleted_at = NULL, created_at = excluded.created_at, created_by = excluded.created_by",
+                &[text(project), text(&input.name), num(now), text(&actor_name)],
+            )?,
+            d1::audit(&db, Some(project), &actor_name, "document.created", Some(&input.name), json!({}), now)?,
+        ],
+    )
+    .await?;
+    created(&json!({ "name": input.name, "created_at": now, "created_by": actor_name }))
+}
+
+async fn delete_document(env: &Env, actor: &Actor, project: &str, name: &str) -> Result<Response> {
+    validate_room_name(name)?;
+    let db = access::db(env)?;
+    let existing: Option<serde_json::Value> = d1::row(
+        &db,
+        "SELECT deleted_at FROM documents WHERE project_id = ? AND name = ? AND deleted_at IS NULL",
+        &[text(project), text(name)],
+    )
+    .await?;
+    if existing.is_none() {
+        return Err(ApiError::Missing("document", name.into()));
+    }
+    // Wipe the room first: if that fails the document stays listed and can be deleted again.
+    super::room_stub(env, project, name)?
+        .fetch_with_str("https://room.internal/__delete")
+        .await
+        .map_err(http::internal("room delete"))?;
+    let now = now_ms();
+    d1::batch(
+        &db,
+        vec![
+            d1::stmt(
+                &db,
+                "UPDATE documents SET deleted_at = ? WHERE project_id = ? AND name = ?",
+                &[num(now), text(project), text(name)],
+            )?,
+            d1::audit(
+                &db,
+                Some(project),
+                &d1::actor_name(actor),
+                "document.deleted",
+                Some(name),
+                json!({}),
+                now,
+            )?,
+        ],
+    )
+    .await?;
+    http::json(&json!({ "deleted": name }))
+}
+
+async fn mint_token(
+    env: &Env,
+    actor: &Actor,
+    project: &str,
+    input: TokenRequest,
+) -> Result<Response> {
+    auth::validate_sub(&input.sub).map_err(ApiError::InvalidBody)?;
+    let db = access::db(env)?;
+    #[derive(Deserialize)]
+    struct Member {
+        role: Role,
+    }
+    let member: Option<Member> = d1::row(
+        &db,
+        "SELECT role FROM members WHERE project_id = ? AND sub = ?",
+        &[text(project), text(&input.sub)],
+    )
+    .await?;
+    let role = granted_role(input.role, actor.ceiling(), member.map(|m| m.role))?;
+    let now = now_ms();
+    let (token, exp) = auth::mint(
+        &access::token_key(env)?,
+        project,
+        actor.key_id(),
+        role,
+        &input,
+        now / 1000,
+    )?;
+    d1::batch(
+        &db,
+        vec![d1::audit(
+            &db,
+            Some(project),
+            &d1::actor_name(actor),
+            "token.issued",
+            Some(&input.sub),
+            json!({ "room": input.room, "role": role, "expires_at": exp }),
+            now,
+        )?],
+    )
+    .await?;
+    created(
+        &json!({ "token": token, "expires_at": exp, "room": input.room, "role": role, "sub": input.sub }),
+    )
+}
+
+/// Development flow: a token for any room of the `prj_dev` project, no credential needed.
+/// Only routed when the worker runs with `DEV_MODE=true`.
+async fn dev_token(req: &mut Request, env: &Env) -> Result<Response> {
+    let input: DevToken = body(req).await?;
+    let db = access::db(env)?;
+    let now = now_ms();
+    d1::stmt(
+        &db,
+        "INSERT INTO projects (id, name, created_at) VALUES (?, 'Local development', ?) ON CONFLICT DO NOTHING",
+        &[text(DEV_PROJECT), num(now)],
+    )?
+    .run()
+    .await
+    .map_err(http::internal("dev project"))?;
+    let sub = match input.sub {
+        Some(sub) => sub,
+        None => format!("dev-{}", hex(&random::<6>()?)),
+    };
+    let request = TokenRequest {
+        sub: sub.clone(),
+        room: input.room,
+        role: Some(input.role.unwrap_or(Role::Editor)),
+        name: input.name,
+        color: input.color,
+        ttl_seconds: None,
+    };
+    let role = request.role.unwrap_or(Role::Editor);
+    let (token, exp) = auth::mint(
+        &access::token_key(env)?,
+        DEV_PROJECT,
+        None,
+        role,
+        &request,
+        now / 1000,
+    )?;
+    created(
+        &json!({ "token": token, "expires_at": exp, "room": request.room, "role": role, "sub": sub, "project": DEV_PROJECT }),
+    )
+}
