@@ -66,3 +66,26 @@ migrate_local() {
   step "applying D1 migrations locally"
   CI=true wrangler d1 migrations apply DB --local --persist-to "$persist"
 }
+
+# Creates .dev.vars (local secrets for wrangler dev) with fresh random values if it is missing.
+ensure_dev_vars() {
+  if [ -f .dev.vars ]; then
+    return
+  fi
+  step "creating .dev.vars with fresh local secrets"
+  local token admin
+  token=$(node -e "console.log(require('crypto').randomBytes(32).toString('hex'))")
+  admin=$(node -e "console.log(require('crypto').randomBytes(24).toString('hex'))")
+  cat > .dev.vars <<VARS
+# Local development secrets (not committed). In production: wrangler secret put NAME.
+TOKEN_SECRET=$token
+ADMIN_SECRET=$admin
+# Turns on POST /v1/dev/token, the development sign-in. Never set it in production.
+DEV_MODE=true
+VARS
+}
+
+# The admin secret from .dev.vars.
+dev_admin_secret() {
+  sed -n 's/^ADMIN_SECRET=//p' .dev.vars
+}

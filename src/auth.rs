@@ -421,6 +421,11 @@ pub fn verify(
         .expires_at
         .ok_or_else(|| AuthError::Malformed("the token has no exp".into()))?
         .as_secs();
+    // Skew is tolerated for `nbf` and `iat` (another machine's clock may run ahead), not for
+    // `exp`: rooms close connections at `exp`, so reconnecting must fail from then on too.
+    if now >= exp {
+        return Err(AuthError::Expired);
+    }
     let sub = claims
         .subject
         .filter(|s| validate_sub(s).is_ok())
@@ -594,11 +599,13 @@ mod tests {
     #[test]
     fn expired_and_future_tokens_are_refused() {
         let (token, exp) = mint(&secret(), "p", None, Role::Viewer, &req("d"), NOW).unwrap();
-        let late = exp + CLOCK_SKEW_SECONDS + 1;
-        assert_eq!(
-            verify(&token, Verifier::Server(&secret()), "d", late),
-            Err(AuthError::Expired)
-        );
+        for late in [exp, exp + CLOCK_SKEW_SECONDS + 1] {
+            assert_eq!(
+                verify(&token, Verifier::Server(&secret()), "d", late),
+                Err(AuthError::Expired)
+            );
+        }
+        assert!(verify(&token, Verifier::Server(&secret()), "d", exp - 1).is_ok());
         let early = NOW - CLOCK_SKEW_SECONDS - 5;
         assert_eq!(
             verify(&token, Verifier::Server(&secret()), "d", early),

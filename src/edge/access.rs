@@ -204,7 +204,10 @@ pub fn room_token(req: &Request) -> Result<(String, TokenSource), AuthError> {
     let url = req
         .url()
         .map_err(|e| AuthError::Malformed(format!("url: {e}")))?;
-    if let Some((_, token)) = url.query_pairs().find(|(k, _)| k == "token") {
+    if let Some((_, token)) = url
+        .query_pairs()
+        .find(|(k, v)| k == "token" && !v.is_empty())
+    {
         return Ok((token.into_owned(), TokenSource::Query));
     }
     let offered = req

@@ -108,8 +108,8 @@ export function openRaw (url, options) {
  * @param {string} url http:// or ws:// URL
  * @param {number} [timeout]
  */
-export function tryUpgrade (url, timeout = 10_000) {
-  const target = new URL(withToken(url).replace(/^ws/, 'http'))
+export function tryUpgrade (url, timeout = 10_000, { addToken = true } = {}) {
+  const target = new URL((addToken ? withToken(url) : url).replace(/^ws/, 'http'))
   return new Promise((resolve, reject) => {
     const req = http.request({
       host: target.hostname,
