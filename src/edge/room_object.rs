@@ -71,6 +71,12 @@ impl RoomObject {
             .and_then(|store| Room::load(store, env::limits(&self.env)));
         let next = match loaded {
             Ok(mut room) => {
+                if !survivors.is_empty() {
+                    worker::console_warn!(
+                        "room woke from hibernation with {} connections; re-syncing them",
+                        survivors.len()
+                    );
+                }
                 let greeting = room.wake_greeting();
                 for ws in &survivors {
                     if let Ok(Some(conn)) = ws.deserialize_attachment::<Connection>() {

@@ -1,0 +1,62 @@
+// Hibernation: an idle room is evicted from memory while its sockets stay open (workerd does
+// this after some seconds without events). When a message wakes it, it must reload the
+// document, keep each connection's identity and awareness ownership, and re-sync.
+
+import { after, before, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { IS_REFERENCE, startServer, waitFor } from './server.mjs'
+import { connectProvider, destroyAll, destroyProvider, roomName, waitSynced } from './helpers.mjs'
+
+let server
+
+before(async () => {
+  if (!IS_REFERENCE) server = await startServer()
+}, { timeout: 150_000 })
+
+after(async () => {
+  destroyAll()
+  if (server) await server.stop()
+})
+
+const wakes = () => server.logs().split('\n').filter((l) => l.includes('room woke from hibernation')).length
+
+test('a room that hibernated wakes with its document, presence and connections intact', {
+  timeout: 150_000,
+  skip: IS_REFERENCE && 'the reference server does not hibernate'
+}, async () => {
+  const room = roomName('hib')
+  const a = connectProvider(server.wsUrl, room)
+  const b = connectProvider(server.wsUrl, room)
+  await waitSynced(a)
+  await waitSynced(b)
+  a.doc.getText('t').insert(0, 'written before sleep')
+  a.awareness.setLocalStateField('user', { name: 'Ada' })
+  await waitFor(() => b.doc.getText('t').toString() === 'written before sleep')
+  const aId = a.awareness.clientID
+  await waitFor(() => b.awareness.getStates().get(aId)?.user?.name === 'Ada', { description: 'b sees Ada' })
+
+  // Stay idle until the runtime evicts the room; the clients' periodic awareness renewal
+  // (every 15 s) wakes it again.
+  const before = wakes()
+  await waitFor(() => wakes() > before, { timeout: 100_000, interval: 500, description: 'the room to hibernate and wake' })
+
+  // After the wake: a newcomer gets the document and Ada's presence (relearned from the
+  // awareness query the room sends its surviving connections).
+  const c = connectProvider(server.wsUrl, room)
+  await waitSynced(c)
+  assert.equal(c.doc.getText('t').toString(), 'written before sleep')
+  await waitFor(() => c.awareness.getStates().get(aId)?.user?.name === 'Ada', { description: 'newcomer sees Ada after the wake' })
+
+  // Surviving connections still sync both ways.
+  b.doc.getText('t').insert(0, 'after wake: ')
+  await waitFor(() => a.doc.getText('t').toString() === 'after wake: written before sleep', { description: 'a gets b\'s edit' })
+
+  // Ada's connection drops without a goodbye: the room still knows her awareness id is hers
+  // (from the socket attachment) and tells the others at once.
+  a.shouldConnect = false
+  a.ws.terminate()
+  await waitFor(() => !c.awareness.getStates().has(aId), { timeout: 10_000, description: 'Ada removed after her socket dropped' })
+  destroyProvider(a)
+  destroyProvider(b)
+  destroyProvider(c)
+})
