@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod document;
 pub mod presence;
 pub mod protocol;
 pub mod ratelimit;

@@ -417,6 +417,34 @@ impl<S: RoomStore> Room<S> {
         }
     }
 
+    /// Applies an update that came from outside the protocol (the HTTP document API). Returns
+    /// the frames for every connection (none when the update added nothing) and the stored
+    /// change, if any.
+    pub fn apply_external(
+        &mut self,
+        update: &[u8],
+        now_ms: u64,
+    ) -> Result<(Outbox, Option<Vec<u8>>), Rejection> {
+        let decoded = Update::decode_v1(update)
+            .map_err(|e| Rejection::new(close::INVALID, "malformed update", e.to_string()))?;
+        let change = self.apply(decoded, now_ms)?;
+        let mut out = Outbox::default();
+        if let Some(change) = &change {
+            out.everyone.push(protocol::update(change.clone()));
+        }
+        Ok((out, change))
+    }
+
+    /// The document as a v1 update, or only what a peer at `sv` lacks; v2 encoding on request.
+    pub fn encode_state(&self, sv: &StateVector, v2: bool) -> Vec<u8> {
+        let txn = self.doc.transact();
+        if v2 {
+            txn.encode_state_as_update_v2(sv)
+        } else {
+            txn.encode_state_as_update_v1(sv)
+        }
+    }
+
     /// Called when `conn` has closed: forgets its awareness states and returns the frames that
     /// tell every remaining connection.
     pub fn leave(&mut self, conn: &Connection) -> Outbox {

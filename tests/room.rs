@@ -617,3 +617,29 @@ fn one_user_cannot_escape_the_limit_by_opening_connections() {
     }
     assert_eq!(sent, 40, "the user budget is four connections' worth");
 }
+
+#[test]
+fn an_external_update_reaches_every_connection_and_is_stored() {
+    let mut net = Net::new(Limits::default());
+    let a = net.join(1);
+    let b = net.join(2);
+    let appends = net.room.store().appends;
+    let (out, change) = net
+        .room
+        .apply_external(&text_update(9, "from http"), NOW)
+        .unwrap();
+    assert!(change.is_some());
+    assert_eq!(net.room.store().appends, appends + 1);
+    assert!(out.reply.is_empty() && out.others.is_empty());
+    net.deliver(usize::MAX, &out);
+    net.pump();
+    assert_eq!(net.text(a), "from http");
+    assert_eq!(net.text(b), "from http");
+    // The same update again adds nothing and sends nothing.
+    let (again, none) = net
+        .room
+        .apply_external(&text_update(9, "from http"), NOW)
+        .unwrap();
+    assert!(none.is_none() && again.everyone.is_empty());
+    assert!(net.room.apply_external(&[1, 2, 3], NOW).is_err());
+}

@@ -16,6 +16,15 @@ use worker::{D1Database, Env, Request};
 pub enum Actor {
     /// Holder of the admin secret: may do anything.
     Admin,
+    /// A user holding a room token, on the document API of that room.
+    User {
+        /// The token's subject.
+        sub: String,
+        /// The token's project.
+        project: String,
+        /// The token's role.
+        role: Role,
+    },
     /// An API key of one project, with its role ceiling.
     Key {
         /// Key id.
@@ -33,16 +42,16 @@ impl Actor {
     pub fn require(&self, project: &str, required: Role) -> Result<(), ApiError> {
         match self {
             Actor::Admin => Ok(()),
-            Actor::Key { project: p, .. } if p != project => {
+            Actor::Key { project: p, .. } | Actor::User { project: p, .. } if p != project => {
                 Err(ApiError::Missing("project", project.into()))
             }
-            Actor::Key { role, .. } if *role < required => {
+            Actor::Key { role, .. } | Actor::User { role, .. } if *role < required => {
                 Err(ApiError::Auth(AuthError::Forbidden {
                     required,
                     held: *role,
                 }))
             }
-            Actor::Key { .. } => Ok(()),
+            Actor::Key { .. } | Actor::User { .. } => Ok(()),
         }
     }
 
@@ -50,15 +59,24 @@ impl Actor {
     pub fn ceiling(&self) -> Role {
         match self {
             Actor::Admin => Role::Owner,
-            Actor::Key { role, .. } => *role,
+            Actor::Key { role, .. } | Actor::User { role, .. } => *role,
         }
     }
 
     /// The key id, if the actor is a key.
     pub fn key_id(&self) -> Option<&str> {
         match self {
-            Actor::Admin => None,
             Actor::Key { id, .. } => Some(id),
+            Actor::Admin | Actor::User { .. } => None,
+        }
+    }
+
+    /// How the actor appears in the audit log: `admin`, a key id, or `user:<sub>`.
+    pub fn name(&self) -> String {
+        match self {
+            Actor::Admin => "admin".into(),
+            Actor::Key { id, .. } => id.clone(),
+            Actor::User { sub, .. } => format!("user:{sub}"),
         }
     }
 }
@@ -177,6 +195,29 @@ pub async fn authenticate(req: &Request, env: &Env) -> Result<Actor, ApiError> {
         id: row.id,
         project: row.project_id,
         role: row.role,
+    })
+}
+
+/// Authenticates a document API request: the admin secret, an API key, or a room token for
+/// this document (its role applies).
+pub async fn authenticate_document(
+    req: &Request,
+    env: &Env,
+    project: &str,
+    room: &str,
+) -> Result<Actor, ApiError> {
+    let presented = bearer(req)?;
+    if !looks_like_jwt(&presented) {
+        return authenticate(req, env).await;
+    }
+    let verified = authorize_room(env, &presented, room).await?;
+    if verified.claims.prj != project {
+        return Err(ApiError::Missing("project", project.into()));
+    }
+    Ok(Actor::User {
+        sub: verified.sub,
+        project: verified.claims.prj,
+        role: verified.claims.role,
     })
 }
 

@@ -64,10 +64,7 @@ pub async fn row<T: for<'de> Deserialize<'de>>(
 
 /// Who did something, for the audit log.
 pub fn actor_name(actor: &super::access::Actor) -> String {
-    match actor {
-        super::access::Actor::Admin => "admin".into(),
-        super::access::Actor::Key { id, .. } => id.clone(),
-    }
+    actor.name()
 }
 
 /// The audit row of an action, to add to the batch that performs it.

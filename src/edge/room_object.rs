@@ -148,6 +148,7 @@ impl DurableObject for RoomObject {
         match req.path().as_str() {
             "/__health" => return self.health(),
             "/__delete" => return self.delete().await,
+            path if path.starts_with("/__doc/") => return self.document(req).await,
             _ => {}
         }
         if !http::is_websocket_upgrade(&req) {
@@ -291,6 +292,15 @@ impl DurableObject for RoomObject {
     }
 }
 
+/// What an API write to the document did.
+#[derive(serde::Serialize)]
+struct Applied {
+    /// Whether the document changed.
+    changed: bool,
+    /// Size of the stored change in bytes (0 when nothing changed).
+    bytes: usize,
+}
+
 /// The alarm time for a token expiring at `exp` (unix seconds): just after it.
 fn alarm_time(exp: u64) -> worker::ScheduledTime {
     let at = worker::js_sys::Date::new(&((exp * 1000 + 50) as f64).into());
@@ -306,6 +316,90 @@ impl RoomObject {
             Some(current) if current <= at => Ok(()),
             _ => storage.set_alarm(alarm_time(exp)).await,
         }
+    }
+
+    /// The document API, called by the worker after it checked the caller:
+    /// `GET /__doc/json`, `GET /__doc/update?sv=&v2=`, `POST /__doc/update`, `POST /__doc/edits`.
+    async fn document(&self, mut req: Request) -> Result<Response> {
+        use crate::document::{apply_edits, render_json, Edits};
+        use yrs::updates::decoder::Decode;
+        self.load();
+        let path = req.path();
+        let method = req.method();
+        let body = if method == worker::Method::Post {
+            req.bytes().await?
+        } else {
+            Vec::new()
+        };
+        let url = req.url()?;
+        let query = |k: &str| {
+            url.query_pairs()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.into_owned())
+        };
+        let mut loaded = self.room.borrow_mut();
+        let Loaded::Ready(room) = &mut *loaded else {
+            return http::problem(&ApiError::RoomUnavailable);
+        };
+        let update = match (method, path.as_str()) {
+            (worker::Method::Get, "/__doc/json") => {
+                return Response::from_json(&render_json(room.doc()));
+            }
+            (worker::Method::Get, "/__doc/update") => {
+                let sv = match query("sv") {
+                    Some(hex) => {
+                        match decode_hex(&hex).and_then(|b| yrs::StateVector::decode_v1(&b).ok()) {
+                            Some(sv) => sv,
+                            None => {
+                                return http::problem(&ApiError::InvalidBody(
+                                    "state_vector is not a v1 state vector".into(),
+                                ))
+                            }
+                        }
+                    }
+                    None => yrs::StateVector::default(),
+                };
+                let bytes = room.encode_state(&sv, query("v2").is_some());
+                return Response::from_bytes(bytes);
+            }
+            (worker::Method::Post, "/__doc/update") => body,
+            (worker::Method::Post, "/__doc/edits") => {
+                let edits: Edits = match crate::api::parse_body(&body) {
+                    Ok(e) => e,
+                    Err(e) => return http::problem(&e),
+                };
+                let client = (Math::random() * 4_294_967_295.0) as u64;
+                match apply_edits(room.doc(), &edits, client) {
+                    Ok(update) => update,
+                    Err(e) => return http::problem(&ApiError::InvalidBody(e.to_string())),
+                }
+            }
+            _ => return http::problem(&ApiError::NotFound),
+        };
+        let (out, change) = match room.apply_external(&update, now_ms()) {
+            Ok(r) => r,
+            Err(rejection) if rejection.code == close::INTERNAL => {
+                worker::console_error!("document write failed: {}", rejection.detail);
+                return http::problem(&ApiError::Internal);
+            }
+            Err(rejection) => {
+                return http::problem(&ApiError::InvalidBody(format!(
+                    "{}: {}",
+                    rejection.reason, rejection.detail
+                )))
+            }
+        };
+        drop(loaded);
+        for ws in self.state.get_websockets() {
+            for frame in &out.everyone {
+                send(&ws, frame);
+            }
+        }
+        self.compact_if_due();
+        Response::from_json(&Applied {
+            changed: change.is_some(),
+            bytes: change.map_or(0, |c| c.len()),
+        })
     }
 
     /// Deletes the room: closes every connection and erases its storage.
@@ -329,4 +423,15 @@ impl RoomObject {
             }
         }
     }
+}
+
+/// Decodes lowercase or uppercase hex.
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }

@@ -40,6 +40,13 @@ pub async fn route(mut req: Request, env: &Env, path: &str) -> Result<Response> 
             let actor = access::authenticate(&req, env).await?;
             create_project(&mut req, env, &actor).await
         }
+        (method, ["projects", project, "documents", name, rest @ ..])
+            if method == Method::Get || !rest.is_empty() =>
+        {
+            let actor = access::authenticate_document(&req, env, project, name).await?;
+            d1::live_project(&access::db(env)?, project).await?;
+            document_route(&mut req, env, &actor, method, project, name, rest).await
+        }
         (method, ["projects", project, rest @ ..]) => {
             let actor = access::authenticate(&req, env).await?;
             let db = access::db(env)?;
@@ -134,6 +141,135 @@ async fn project_route(
         }
         _ => Err(ApiError::NotFound),
     }
+}
+
+/// The document API: read as JSON or as a Yjs update; write an update or JSON edits.
+async fn document_route(
+    req: &mut Request,
+    env: &Env,
+    actor: &Actor,
+    method: Method,
+    project: &str,
+    name: &str,
+    rest: &[&str],
+) -> Result<Response> {
+    use jwt_simple::prelude::{Base64, Base64UrlSafeNoPadding};
+    use jwt_simple::reexports::ct_codecs::Decoder;
+    validate_room_name(name)?;
+    let write = method == Method::Post;
+    actor.require(project, if write { Role::Editor } else { Role::Viewer })?;
+    let db = access::db(env)?;
+    let doc: Option<serde_json::Value> = d1::row(
+        &db,
+        "SELECT deleted_at FROM documents WHERE project_id = ? AND name = ?",
+        &[text(project), text(name)],
+    )
+    .await?;
+    match &doc {
+        Some(d) if !d["deleted_at"].is_null() => return Err(ApiError::DocumentDeleted),
+        None if !write => return Err(ApiError::Missing("document", name.into())),
+        _ => {}
+    }
+    let stub = super::room_stub(env, project, name)?;
+    let call = |path: String, body: Option<Vec<u8>>| async move {
+        let mut init = worker::RequestInit::new();
+        if let Some(body) = body {
+            init.with_method(Method::Post).with_body(Some(
+                worker::js_sys::Uint8Array::from(body.as_slice()).into(),
+            ));
+        }
+        let req = Request::new_with_init(&format!("https://room.internal{path}"), &init)
+            .map_err(http::internal("document request"))?;
+        stub.fetch_with_request(req)
+            .await
+            .map_err(http::internal("document fetch"))
+    };
+    let resp = match (method, rest) {
+        (Method::Get, []) => {
+            let mut resp = call("/__doc/json".into(), None).await?;
+            let content: serde_json::Value =
+                resp.json().await.map_err(http::internal("document json"))?;
+            return http::json(&json!({ "name": name, "content": content }));
+        }
+        (Method::Get, ["update"]) => {
+            let url = req.url().map_err(http::internal("url"))?;
+            let param = |k: &str| {
+                url.query_pairs()
+                    .find(|(n, _)| n == k)
+                    .map(|(_, v)| v.into_owned())
+            };
+            let mut path = "/__doc/update?".to_string();
+            if let Some(sv) = param("state_vector") {
+                let bytes = Base64UrlSafeNoPadding::decode_to_vec(sv.trim_end_matches('='), None)
+                    .or_else(|_| Base64::decode_to_vec(&sv, None))
+                    .map_err(|_| ApiError::InvalidBody("state_vector is not base64".into()))?;
+                path.push_str(&format!("sv={}&", hex(&bytes)));
+            }
+            match param("format").as_deref() {
+                None | Some("v1") => {}
+                Some("v2") => path.push_str("v2=1"),
+                Some(other) => {
+                    return Err(ApiError::InvalidBody(format!(
+                        "format must be v1 or v2, not {other:?}"
+                    )))
+                }
+            }
+            let resp = call(path, None).await?;
+            if resp.status_code() != 200 {
+                return Ok(resp);
+            }
+            let headers = worker::Headers::new();
+            headers
+                .set("content-type", "application/octet-stream")
+                .map_err(http::internal("headers"))?;
+            return Ok(resp.with_headers(headers));
+        }
+        (Method::Post, ["update"]) => {
+            let bytes = req
+                .bytes()
+                .await
+                .map_err(|e| ApiError::InvalidBody(e.to_string()))?;
+            call("/__doc/update".into(), Some(bytes)).await?
+        }
+        (Method::Post, ["edits"]) => {
+            let bytes = req
+                .bytes()
+                .await
+                .map_err(|e| ApiError::InvalidBody(e.to_string()))?;
+            call("/__doc/edits".into(), Some(bytes)).await?
+        }
+        (_, [] | ["update"] | ["edits"]) => return Err(ApiError::MethodNotAllowed),
+        _ => return Err(ApiError::NotFound),
+    };
+    let mut resp = resp;
+    if resp.status_code() != 200 {
+        return Ok(resp);
+    }
+    let applied: serde_json::Value = resp.json().await.map_err(http::internal("applied json"))?;
+    let now = now_ms();
+    let mut stmts = Vec::new();
+    if doc.is_none() {
+        stmts.push(d1::stmt(
+            &db,
+            "INSERT INTO documents (project_id, name, created_at, created_by) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            &[text(project), text(name), num(now), text(&actor.name())],
+        )?);
+    }
+    if applied["changed"] == json!(true) {
+        stmts.push(d1::audit(
+            &db,
+            Some(project),
+            &actor.name(),
+            "document.updated",
+            Some(name),
+            json!({ "bytes": applied["bytes"], "via": rest.first() }),
+            now,
+        )?);
+    }
+    if !stmts.is_empty() {
+        d1::batch(&db, stmts).await?;
+    }
+    http::json(&applied)
 }
 
 async fn list(env: &Env, sql: &str, project: &str, field: &str) -> Result<Response> {
