@@ -3,13 +3,18 @@
 //! The core modules are platform-free and tested natively; `edge` is the worker and is only
 //! compiled for `wasm32`, so a core module that reaches for the platform fails the native build.
 
+// The OpenAPI schemas (src/openapi.rs) nest `json!` deeper than the default limit allows.
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod auth;
 pub mod document;
+pub mod openapi;
 pub mod presence;
 pub mod protocol;
 pub mod ratelimit;
 pub mod room;
+pub mod routes;
 pub mod storage;
 
 #[cfg(target_arch = "wasm32")]

@@ -10,6 +10,8 @@ mod sql_store;
 mod v1;
 
 use crate::api::{validate_room_name, ApiError};
+use crate::openapi;
+use crate::routes::{self, RouteId};
 use access::TokenSource;
 use worker::{event, Context, Env, Headers, Request, RequestInit, Response, Result, Stub};
 
@@ -40,25 +42,22 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 }
 
 async fn route(req: Request, env: &Env) -> std::result::Result<Response, ApiError> {
-    let path = req.path();
-    match path.as_str() {
-        "/" => http::json(&serde_json::json!({
+    let matched = routes::match_route(req.method().as_ref(), &req.path())?;
+    match matched.id {
+        RouteId::Index => http::json(&serde_json::json!({
             "name": "TandemX",
             "version": env!("CARGO_PKG_VERSION"),
-            "rooms": "ws://<this host>/rooms/<room> (the y-websocket provider: new WebsocketProvider('ws://<this host>/rooms', room, doc))",
+            "rooms": "ws://<this host>/rooms/<room>?token=<room token> (the y-websocket provider: new WebsocketProvider('ws://<this host>/rooms', room, doc, { params: { token } }))",
+            "api": "/v1/openapi.json",
             "health": "/health",
         })),
-        "/health" => health::check(env).await,
-        _ => {
-            if let Some(room) = path.strip_prefix("/rooms/") {
-                connect_room(req, env, room).await
-            } else if let Some(rest) = path.strip_prefix("/v1/") {
-                let rest = rest.to_owned();
-                v1::route(req, env, &rest).await
-            } else {
-                Err(ApiError::NotFound)
-            }
+        RouteId::Health => health::check(env).await,
+        RouteId::OpenApi => http::json(&openapi::document()),
+        RouteId::Room => {
+            let room = matched.params[0].clone();
+            connect_room(req, env, &room).await
         }
+        _ => v1::dispatch(req, env, matched).await,
     }
 }
 

@@ -5,10 +5,11 @@ use super::access::{self, hex, now_ms, random, Actor};
 use super::d1::{self, num, text, KeyRow, Project, SigningKeyRow};
 use super::http;
 use crate::api::{
-    parse_body, percent_decode, validate_kid, validate_name, validate_room_name, ApiError,
-    CreateDocument, CreateKey, CreateProject, CreateSigningKey, DevToken, PutMember,
+    parse_body, validate_kid, validate_name, validate_room_name, ApiError, CreateDocument,
+    CreateKey, CreateProject, CreateSigningKey, DevToken, PutMember,
 };
 use crate::auth::{self, granted_role, ApiKeySecret, ProjectKey, Role, TokenRequest};
+use crate::routes::{Matched, RouteId};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use worker::{Env, Method, Request, Response};
@@ -30,31 +31,39 @@ async fn body<T: for<'de> Deserialize<'de>>(req: &mut Request) -> Result<T> {
     parse_body(&bytes)
 }
 
-/// Routes a request under `/v1`.
-pub async fn route(mut req: Request, env: &Env, path: &str) -> Result<Response> {
-    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    let method = req.method();
-    match (method, segments.as_slice()) {
-        (Method::Post, ["dev", "token"]) if access::dev_mode(env) => dev_token(&mut req, env).await,
-        (Method::Post, ["projects"]) => {
+/// Serves a `/v1` route found by [`crate::routes::match_route`].
+pub async fn dispatch(mut req: Request, env: &Env, matched: Matched) -> Result<Response> {
+    let Matched { id, params } = matched;
+    match id {
+        RouteId::DevToken if access::dev_mode(env) => dev_token(&mut req, env).await,
+        RouteId::DevToken => Err(ApiError::NotFound),
+        RouteId::CreateProject => {
             let actor = access::authenticate(&req, env).await?;
             create_project(&mut req, env, &actor).await
         }
-        (method, ["projects", project, "documents", name, rest @ ..])
-            if method == Method::Get || !rest.is_empty() =>
-        {
+        RouteId::GetDocument
+        | RouteId::GetDocumentUpdate
+        | RouteId::PostDocumentUpdate
+        | RouteId::PostDocumentEdits => {
+            let (project, name) = (&params[0], &params[1]);
             let actor = access::authenticate_document(&req, env, project, name).await?;
             d1::live_project(&access::db(env)?, project).await?;
-            document_route(&mut req, env, &actor, method, project, name, rest).await
+            document_route(&mut req, env, &actor, id, project, name).await
         }
-        (method, ["projects", project, rest @ ..]) => {
+        _ => {
+            let project = &params[0];
             let actor = access::authenticate(&req, env).await?;
-            let db = access::db(env)?;
-            d1::live_project(&db, project).await?;
-            project_route(&mut req, env, &actor, method, project, rest).await
+            d1::live_project(&access::db(env)?, project).await?;
+            project_route(
+                &mut req,
+                env,
+                &actor,
+                id,
+                project,
+                params.get(1).map(String::as_str),
+            )
+            .await
         }
-        (_, ["dev", "token"] | ["projects"]) => Err(ApiError::MethodNotAllowed),
-        _ => Err(ApiError::NotFound),
     }
 }
 
@@ -62,82 +71,77 @@ async fn project_route(
     req: &mut Request,
     env: &Env,
     actor: &Actor,
-    method: Method,
+    id: RouteId,
     project: &str,
-    rest: &[&str],
+    param: Option<&str>,
 ) -> Result<Response> {
-    let decoded = |s: &str| {
-        percent_decode(s).ok_or_else(|| ApiError::InvalidBody("bad percent-escape in path".into()))
-    };
-    match (method, rest) {
-        (Method::Get, []) => {
+    let param = || param.ok_or(ApiError::NotFound);
+    match id {
+        RouteId::GetProject => {
             actor.require(project, Role::Viewer)?;
             http::json(&d1::live_project(&access::db(env)?, project).await?)
         }
-        (Method::Delete, []) => {
+        RouteId::DeleteProject => {
             actor.require(project, Role::Owner)?;
             delete_project(env, actor, project).await
         }
-        (Method::Get, ["members"]) => {
+        RouteId::ListMembers => {
             actor.require(project, Role::Viewer)?;
             list(env, "SELECT sub, role, created_at, updated_at FROM members WHERE project_id = ? ORDER BY sub", project, "members").await
         }
-        (Method::Put, ["members", sub]) => {
+        RouteId::PutMember => {
             actor.require(project, Role::Owner)?;
-            put_member(req, env, actor, project, &decoded(sub)?).await
+            put_member(req, env, actor, project, param()?).await
         }
-        (Method::Delete, ["members", sub]) => {
+        RouteId::RemoveMember => {
             actor.require(project, Role::Owner)?;
-            remove_member(env, actor, project, &decoded(sub)?).await
+            remove_member(env, actor, project, param()?).await
         }
-        (Method::Get, ["keys"]) => {
+        RouteId::ListKeys => {
             actor.require(project, Role::Owner)?;
             list(env, "SELECT id, project_id, name, role, created_at, last_used_at, revoked_at FROM api_keys WHERE project_id = ? ORDER BY created_at", project, "keys").await
         }
-        (Method::Post, ["keys"]) => {
+        RouteId::CreateKey => {
             actor.require(project, Role::Owner)?;
             let input: CreateKey = body(req).await?;
             create_key(env, actor, project, input).await
         }
-        (Method::Delete, ["keys", id]) => {
+        RouteId::RevokeKey => {
             actor.require(project, Role::Owner)?;
-            revoke_key(env, actor, project, id).await
+            revoke_key(env, actor, project, param()?).await
         }
-        (Method::Get, ["signing-keys"]) => {
+        RouteId::ListSigningKeys => {
             actor.require(project, Role::Owner)?;
             list(env, "SELECT kid, project_id, alg, public_key, created_at, revoked_at FROM signing_keys WHERE project_id = ? ORDER BY created_at", project, "signing_keys").await
         }
-        (Method::Post, ["signing-keys"]) => {
+        RouteId::AddSigningKey => {
             actor.require(project, Role::Owner)?;
             add_signing_key(req, env, actor, project).await
         }
-        (Method::Delete, ["signing-keys", kid]) => {
+        RouteId::RevokeSigningKey => {
             actor.require(project, Role::Owner)?;
-            revoke_signing_key(env, actor, project, kid).await
+            revoke_signing_key(env, actor, project, param()?).await
         }
-        (Method::Get, ["documents"]) => {
+        RouteId::ListDocuments => {
             actor.require(project, Role::Viewer)?;
             list(env, "SELECT name, created_at, created_by FROM documents WHERE project_id = ? AND deleted_at IS NULL ORDER BY name", project, "documents").await
         }
-        (Method::Post, ["documents"]) => {
+        RouteId::CreateDocument => {
             actor.require(project, Role::Editor)?;
             create_document(req, env, actor, project).await
         }
-        (Method::Delete, ["documents", name]) => {
+        RouteId::DeleteDocument => {
             actor.require(project, Role::Owner)?;
-            delete_document(env, actor, project, name).await
+            delete_document(env, actor, project, param()?).await
         }
-        (Method::Post, ["tokens"]) => {
+        RouteId::MintToken => {
             actor.require(project, Role::Viewer)?;
             let input: TokenRequest = body(req).await?;
             mint_token(env, actor, project, input).await
         }
-        (Method::Get, ["audit"]) => {
+        RouteId::Audit => {
             actor.require(project, Role::Owner)?;
             list(env, "SELECT id, at, actor, action, target, detail FROM audit_log WHERE project_id = ? ORDER BY id DESC LIMIT 500", project, "events").await
-        }
-        (_, [] | ["members" | "keys" | "signing-keys" | "documents" | "tokens" | "audit", ..]) => {
-            Err(ApiError::MethodNotAllowed)
         }
         _ => Err(ApiError::NotFound),
     }
@@ -148,15 +152,14 @@ async fn document_route(
     req: &mut Request,
     env: &Env,
     actor: &Actor,
-    method: Method,
+    id: RouteId,
     project: &str,
     name: &str,
-    rest: &[&str],
 ) -> Result<Response> {
     use jwt_simple::prelude::{Base64, Base64UrlSafeNoPadding};
     use jwt_simple::reexports::ct_codecs::Decoder;
     validate_room_name(name)?;
-    let write = method == Method::Post;
+    let write = matches!(id, RouteId::PostDocumentUpdate | RouteId::PostDocumentEdits);
     actor.require(project, if write { Role::Editor } else { Role::Viewer })?;
     let db = access::db(env)?;
     let doc: Option<serde_json::Value> = d1::row(
@@ -184,14 +187,14 @@ async fn document_route(
             .await
             .map_err(http::internal("document fetch"))
     };
-    let resp = match (method, rest) {
-        (Method::Get, []) => {
+    let resp = match id {
+        RouteId::GetDocument => {
             let mut resp = call("/__doc/json".into(), None).await?;
             let content: serde_json::Value =
                 resp.json().await.map_err(http::internal("document json"))?;
             return http::json(&json!({ "name": name, "content": content }));
         }
-        (Method::Get, ["update"]) => {
+        RouteId::GetDocumentUpdate => {
             let url = req.url().map_err(http::internal("url"))?;
             let param = |k: &str| {
                 url.query_pairs()
@@ -224,21 +227,20 @@ async fn document_route(
                 .map_err(http::internal("headers"))?;
             return Ok(resp.with_headers(headers));
         }
-        (Method::Post, ["update"]) => {
+        RouteId::PostDocumentUpdate => {
             let bytes = req
                 .bytes()
                 .await
                 .map_err(|e| ApiError::InvalidBody(e.to_string()))?;
             call("/__doc/update".into(), Some(bytes)).await?
         }
-        (Method::Post, ["edits"]) => {
+        RouteId::PostDocumentEdits => {
             let bytes = req
                 .bytes()
                 .await
                 .map_err(|e| ApiError::InvalidBody(e.to_string()))?;
             call("/__doc/edits".into(), Some(bytes)).await?
         }
-        (_, [] | ["update"] | ["edits"]) => return Err(ApiError::MethodNotAllowed),
         _ => return Err(ApiError::NotFound),
     };
     let mut resp = resp;
@@ -262,7 +264,7 @@ async fn document_route(
             &actor.name(),
             "document.updated",
             Some(name),
-            json!({ "bytes": applied["bytes"], "via": rest.first() }),
+            json!({ "bytes": applied["bytes"], "via": if id == RouteId::PostDocumentEdits { "edits" } else { "update" } }),
             now,
         )?);
     }

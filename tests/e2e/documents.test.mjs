@@ -152,3 +152,24 @@ test('roles apply: a viewer token reads but cannot write; unknown documents are 
   const audit = await call('GET', '/audit')
   assert.ok(audit.body.events.some((e) => e.action === 'document.updated' && e.actor === 'user:editor-user' && e.target === room))
 })
+
+test('the OpenAPI document is served, matches docs/openapi.json, and describes what is routed', { skip: SKIP }, async () => {
+  const { readFileSync } = await import('node:fs')
+  const { REPO_ROOT } = await import('./server.mjs')
+  const res = await fetch(`${server.url}/v1/openapi.json`)
+  assert.equal(res.status, 200)
+  const served = await res.json()
+  const committed = JSON.parse(readFileSync(`${REPO_ROOT}docs/openapi.json`, 'utf8'))
+  assert.deepEqual(served, committed)
+  assert.equal(served.openapi, '3.1.0')
+  // Every described operation is routed: called without credentials it never answers
+  // "no such route" or "method not allowed".
+  for (const [path, ops] of Object.entries(served.paths)) {
+    for (const method of Object.keys(ops)) {
+      const url = `${server.url}${path.replace(/\{[^}]+\}/g, 'x')}`
+      const r = await fetch(url, { method: method.toUpperCase() })
+      const body = await r.text()
+      assert.ok(![404, 405].includes(r.status) || !/no such route|does not accept/.test(body), `${method} ${path}: ${r.status} ${body}`)
+    }
+  }
+})

@@ -1,0 +1,451 @@
+//! Every HTTP route, in one table. The worker dispatches by [`RouteId`] from [`match_route`],
+//! and the OpenAPI document ([`crate::openapi`]) is generated from the same table, so a route
+//! cannot exist without being described.
+
+use crate::api::ApiError;
+use crate::auth::Role;
+
+/// One route of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RouteId {
+    /// `GET /` service description.
+    Index,
+    /// `GET /health`.
+    Health,
+    /// `GET /rooms/{room}` WebSocket upgrade.
+    Room,
+    /// `GET /v1/openapi.json`.
+    OpenApi,
+    /// `POST /v1/dev/token`.
+    DevToken,
+    /// `POST /v1/projects`.
+    CreateProject,
+    /// `GET /v1/projects/{project}`.
+    GetProject,
+    /// `DELETE /v1/projects/{project}`.
+    DeleteProject,
+    /// `GET /v1/projects/{project}/members`.
+    ListMembers,
+    /// `PUT /v1/projects/{project}/members/{sub}`.
+    PutMember,
+    /// `DELETE /v1/projects/{project}/members/{sub}`.
+    RemoveMember,
+    /// `GET /v1/projects/{project}/keys`.
+    ListKeys,
+    /// `POST /v1/projects/{project}/keys`.
+    CreateKey,
+    /// `DELETE /v1/projects/{project}/keys/{key}`.
+    RevokeKey,
+    /// `GET /v1/projects/{project}/signing-keys`.
+    ListSigningKeys,
+    /// `POST /v1/projects/{project}/signing-keys`.
+    AddSigningKey,
+    /// `DELETE /v1/projects/{project}/signing-keys/{kid}`.
+    RevokeSigningKey,
+    /// `GET /v1/projects/{project}/documents`.
+    ListDocuments,
+    /// `POST /v1/projects/{project}/documents`.
+    CreateDocument,
+    /// `GET /v1/projects/{project}/documents/{document}`.
+    GetDocument,
+    /// `DELETE /v1/projects/{project}/documents/{document}`.
+    DeleteDocument,
+    /// `GET /v1/projects/{project}/documents/{document}/update`.
+    GetDocumentUpdate,
+    /// `POST /v1/projects/{project}/documents/{document}/update`.
+    PostDocumentUpdate,
+    /// `POST /v1/projects/{project}/documents/{document}/edits`.
+    PostDocumentEdits,
+    /// `POST /v1/projects/{project}/tokens`.
+    MintToken,
+    /// `GET /v1/projects/{project}/audit`.
+    Audit,
+}
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone.
+    Public,
+    /// Anyone, only when the server runs with `DEV_MODE=true`.
+    DevMode,
+    /// A room token for the room in the path.
+    RoomToken,
+    /// The admin secret.
+    Admin,
+    /// An API key of the project (or the admin secret) with at least this role.
+    Key(Role),
+    /// An API key, or a room token for the document in the path, with at least this role.
+    KeyOrToken(Role),
+}
+
+/// A row of the route table.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    /// What the route is.
+    pub id: RouteId,
+    /// HTTP method, uppercase.
+    pub method: &'static str,
+    /// Path template; `{name}` is a parameter (one path segment).
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+    /// One line for the OpenAPI summary.
+    pub summary: &'static str,
+}
+
+const fn r(
+    id: RouteId,
+    method: &'static str,
+    path: &'static str,
+    access: Access,
+    summary: &'static str,
+) -> Route {
+    Route {
+        id,
+        method,
+        path,
+        access,
+        summary,
+    }
+}
+
+use Access::*;
+use RouteId::*;
+
+/// Every route.
+pub const ROUTES: &[Route] = &[
+    r(Index, "GET", "/", Public, "Describe the service"),
+    r(
+        Health,
+        "GET",
+        "/health",
+        Public,
+        "Check the Durable Object, D1 and R2 bindings",
+    ),
+    r(
+        Room,
+        "GET",
+        "/rooms/{room}",
+        RoomToken,
+        "Open a room over WebSocket (y-websocket protocol)",
+    ),
+    r(
+        OpenApi,
+        "GET",
+        "/v1/openapi.json",
+        Public,
+        "This OpenAPI document",
+    ),
+    r(
+        DevToken,
+        "POST",
+        "/v1/dev/token",
+        DevMode,
+        "Mint a development token (DEV_MODE only)",
+    ),
+    r(
+        CreateProject,
+        "POST",
+        "/v1/projects",
+        Admin,
+        "Create a project and its first owner key",
+    ),
+    r(
+        GetProject,
+        "GET",
+        "/v1/projects/{project}",
+        Key(Role::Viewer),
+        "Read a project",
+    ),
+    r(
+        DeleteProject,
+        "DELETE",
+        "/v1/projects/{project}",
+        Key(Role::Owner),
+        "Delete a project",
+    ),
+    r(
+        ListMembers,
+        "GET",
+        "/v1/projects/{project}/members",
+        Key(Role::Viewer),
+        "List members",
+    ),
+    r(
+        PutMember,
+        "PUT",
+        "/v1/projects/{project}/members/{sub}",
+        Key(Role::Owner),
+        "Add a member or change their role",
+    ),
+    r(
+        RemoveMember,
+        "DELETE",
+        "/v1/projects/{project}/members/{sub}",
+        Key(Role::Owner),
+        "Remove a member",
+    ),
+    r(
+        ListKeys,
+        "GET",
+        "/v1/projects/{project}/keys",
+        Key(Role::Owner),
+        "List API keys",
+    ),
+    r(
+        CreateKey,
+        "POST",
+        "/v1/projects/{project}/keys",
+        Key(Role::Owner),
+        "Create an API key",
+    ),
+    r(
+        RevokeKey,
+        "DELETE",
+        "/v1/projects/{project}/keys/{key}",
+        Key(Role::Owner),
+        "Revoke an API key",
+    ),
+    r(
+        ListSigningKeys,
+        "GET",
+        "/v1/projects/{project}/signing-keys",
+        Key(Role::Owner),
+        "List signing keys",
+    ),
+    r(
+        AddSigningKey,
+        "POST",
+        "/v1/projects/{project}/signing-keys",
+        Key(Role::Owner),
+        "Register a public key for project-signed tokens",
+    ),
+    r(
+        RevokeSigningKey,
+        "DELETE",
+        "/v1/projects/{project}/signing-keys/{kid}",
+        Key(Role::Owner),
+        "Revoke a signing key",
+    ),
+    r(
+        ListDocuments,
+        "GET",
+        "/v1/projects/{project}/documents",
+        Key(Role::Viewer),
+        "List documents",
+    ),
+    r(
+        CreateDocument,
+        "POST",
+        "/v1/projects/{project}/documents",
+        Key(Role::Editor),
+        "Create a document",
+    ),
+    r(
+        GetDocument,
+        "GET",
+        "/v1/projects/{project}/documents/{document}",
+        KeyOrToken(Role::Viewer),
+        "Read a document as JSON",
+    ),
+    r(
+        DeleteDocument,
+        "DELETE",
+        "/v1/projects/{project}/documents/{document}",
+        Key(Role::Owner),
+        "Delete a document and its storage",
+    ),
+    r(
+        GetDocumentUpdate,
+        "GET",
+        "/v1/projects/{project}/documents/{document}/update",
+        KeyOrToken(Role::Viewer),
+        "Read a document as a Yjs update",
+    ),
+    r(
+        PostDocumentUpdate,
+        "POST",
+        "/v1/projects/{project}/documents/{document}/update",
+        KeyOrToken(Role::Editor),
+        "Apply a Yjs update",
+    ),
+    r(
+        PostDocumentEdits,
+        "POST",
+        "/v1/projects/{project}/documents/{document}/edits",
+        KeyOrToken(Role::Editor),
+        "Apply JSON edit operations",
+    ),
+    r(
+        MintToken,
+        "POST",
+        "/v1/projects/{project}/tokens",
+        Key(Role::Viewer),
+        "Mint a room token",
+    ),
+    r(
+        Audit,
+        "GET",
+        "/v1/projects/{project}/audit",
+        Key(Role::Owner),
+        "Read the audit log",
+    ),
+];
+
+/// A matched route and its path parameters, percent-decoded, in template order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Matched {
+    /// The route.
+    pub id: RouteId,
+    /// Parameter values.
+    pub params: Vec<String>,
+}
+
+fn segments(path: &str) -> Vec<&str> {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return vec![];
+    }
+    trimmed.trim_start_matches('/').split('/').collect()
+}
+
+/// Finds the route of a request: 404 when no path matches, 405 when the path matches with
+/// another method, 400 when a parameter has a broken percent-escape.
+pub fn match_route(method: &str, path: &str) -> Result<Matched, ApiError> {
+    let got = segments(path);
+    let mut path_matched = false;
+    for route in ROUTES {
+        let want = segments(route.path);
+        if want.len() != got.len() {
+            continue;
+        }
+        let mut params = Vec::new();
+        let fits = want.iter().zip(&got).all(|(w, g)| {
+            if w.starts_with('{') {
+                params.push(*g);
+                !g.is_empty()
+            } else {
+                w == g
+            }
+        });
+        if !fits {
+            continue;
+        }
+        path_matched = true;
+        if route.method == method {
+            let params = params
+                .into_iter()
+                .map(|p| {
+                    crate::api::percent_decode(p)
+                        .ok_or_else(|| ApiError::InvalidBody("bad percent-escape in path".into()))
+                })
+                .collect::<Result<_, _>>()?;
+            return Ok(Matched {
+                id: route.id,
+                params,
+            });
+        }
+    }
+    Err(if path_matched {
+        ApiError::MethodNotAllowed
+    } else {
+        ApiError::NotFound
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fails to compile when a variant is added without a thought for the table.
+    fn all() -> Vec<RouteId> {
+        let every = [
+            Index,
+            Health,
+            Room,
+            OpenApi,
+            DevToken,
+            CreateProject,
+            GetProject,
+            DeleteProject,
+            ListMembers,
+            PutMember,
+            RemoveMember,
+            ListKeys,
+            CreateKey,
+            RevokeKey,
+            ListSigningKeys,
+            AddSigningKey,
+            RevokeSigningKey,
+            ListDocuments,
+            CreateDocument,
+            GetDocument,
+            DeleteDocument,
+            GetDocumentUpdate,
+            PostDocumentUpdate,
+            PostDocumentEdits,
+            MintToken,
+            Audit,
+        ];
+        for id in every {
+            match id {
+                Index | Health | Room | OpenApi | DevToken | CreateProject | GetProject
+                | DeleteProject | ListMembers | PutMember | RemoveMember | ListKeys | CreateKey
+                | RevokeKey | ListSigningKeys | AddSigningKey | RevokeSigningKey
+                | ListDocuments | CreateDocument | GetDocument | DeleteDocument
+                | GetDocumentUpdate | PostDocumentUpdate | PostDocumentEdits | MintToken
+                | Audit => {}
+            }
+        }
+        every.to_vec()
+    }
+
+    #[test]
+    fn every_route_id_is_in_the_table_once() {
+        for id in all() {
+            assert_eq!(ROUTES.iter().filter(|r| r.id == id).count(), 1, "{id:?}");
+        }
+        assert_eq!(ROUTES.len(), all().len());
+    }
+
+    #[test]
+    fn every_route_matches_itself_and_only_itself() {
+        for route in ROUTES {
+            let path = route.path.replace("{", "x").replace("}", "");
+            let m = match_route(route.method, &path).unwrap();
+            assert_eq!(m.id, route.id, "{} {}", route.method, route.path);
+        }
+    }
+
+    #[test]
+    fn parameters_are_decoded_and_misses_are_told_apart() {
+        let m = match_route("PUT", "/v1/projects/prj_1/members/ada%40example.com").unwrap();
+        assert_eq!(m.id, PutMember);
+        assert_eq!(m.params, vec!["prj_1", "ada@example.com"]);
+        assert_eq!(match_route("GET", "/nope").unwrap_err().status(), 404);
+        assert_eq!(
+            match_route("PATCH", "/v1/projects/p").unwrap_err().status(),
+            405
+        );
+        assert_eq!(
+            match_route("GET", "/v1/projects/p/members/%zz")
+                .unwrap_err()
+                .status(),
+            405
+        );
+        assert_eq!(
+            match_route("PUT", "/v1/projects/p/members/%zz")
+                .unwrap_err()
+                .status(),
+            400
+        );
+        assert_eq!(
+            match_route("GET", "/v1/projects//members")
+                .unwrap_err()
+                .status(),
+            404
+        );
+        assert_eq!(match_route("GET", "/").unwrap().id, Index);
+    }
+}
