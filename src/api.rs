@@ -251,6 +251,37 @@ pub struct CreateDocument {
     pub name: String,
 }
 
+/// `POST /v1/projects/{p}/webhooks`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhook {
+    /// Receiver URL.
+    pub url: String,
+    /// Event filters.
+    pub events: Vec<String>,
+    /// What it is for.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// `PATCH /v1/projects/{p}/webhooks/{id}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateWebhook {
+    /// New receiver URL.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// New event filters.
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+    /// New description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Enable (resetting the failure count) or disable.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
 /// `POST /v1/dev/token` (local development only).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

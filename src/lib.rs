@@ -16,6 +16,7 @@ pub mod ratelimit;
 pub mod room;
 pub mod routes;
 pub mod storage;
+pub mod webhooks;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;

@@ -184,6 +184,47 @@ fn shape(id: RouteId) -> (Option<Value>, (String, Value)) {
             None,
             ok("200", "Newest 500 events", json_content("AuditLog")),
         ),
+        ListWebhooks => (
+            None,
+            ok(
+                "200",
+                "Subscriptions (secrets included: owners only)",
+                json_content("WebhookList"),
+            ),
+        ),
+        CreateWebhook => (
+            Some(json_body("CreateWebhook")),
+            ok(
+                "201",
+                "The subscription with its signing secret",
+                json_content("Webhook"),
+            ),
+        ),
+        GetWebhook => (None, ok("200", "The subscription", json_content("Webhook"))),
+        UpdateWebhook => (
+            Some(json_body("UpdateWebhook")),
+            ok("200", "The changed subscription", json_content("Webhook")),
+        ),
+        DeleteWebhook => (
+            None,
+            ok(
+                "200",
+                "Deleted; queued messages are dropped",
+                json_content("Deleted"),
+            ),
+        ),
+        TestWebhook => (
+            None,
+            ok(
+                "202",
+                "A webhook.test message was queued",
+                json_content("Queued"),
+            ),
+        ),
+        ListDeliveries => (
+            None,
+            ok("200", "Newest 100 attempts", json_content("DeliveryList")),
+        ),
     }
 }
 
@@ -297,6 +338,23 @@ fn schemas() -> Value {
             "required": ["sub", "room"], "additionalProperties": false },
         "DevTokenRequest": { "type": "object", "properties": { "room": text, "role": role, "name": text, "color": text, "sub": text }, "required": ["room"], "additionalProperties": false },
         "TokenResponse": { "type": "object", "properties": { "token": text, "expires_at": { "type": "integer", "description": "Unix seconds" }, "room": text, "role": role, "sub": text } },
+        "CreateWebhook": { "type": "object", "properties": {
+            "url": { "type": "string", "format": "uri", "maxLength": 2048 },
+            "events": { "type": "array", "minItems": 1, "items": { "type": "string", "description": "An event type, a family like member.*, or *" } },
+            "description": { "type": "string", "maxLength": 256 } }, "required": ["url", "events"], "additionalProperties": false },
+        "UpdateWebhook": { "type": "object", "properties": {
+            "url": { "type": "string", "format": "uri" }, "events": { "type": "array", "items": text },
+            "description": text, "enabled": { "type": "boolean" } }, "additionalProperties": false },
+        "Webhook": { "type": "object", "properties": { "id": text, "url": text, "events": { "type": "array", "items": text },
+            "description": text, "secret": { "type": "string", "description": "whsec_..., verify signatures with it" },
+            "enabled": { "type": "boolean" }, "consecutive_failures": { "type": "integer" },
+            "disabled_reason": { "type": ["string", "null"] }, "created_at": ms, "updated_at": ms } },
+        "WebhookList": { "type": "object", "properties": { "webhooks": { "type": "array", "items": schema("Webhook") } } },
+        "Queued": { "type": "object", "properties": { "queued": { "type": "integer" } } },
+        "DeliveryList": { "type": "object", "properties": { "deliveries": { "type": "array", "items": { "type": "object", "properties": {
+            "message_id": text, "event_type": text, "attempt": { "type": "integer" }, "status": { "type": ["integer", "null"] },
+            "error": { "type": ["string", "null"] }, "duration_ms": { "type": "integer" }, "at": ms,
+            "outcome": { "type": "string", "enum": ["delivered", "retrying", "gave_up"] } } } } } },
         "AuditLog": { "type": "object", "properties": { "events": { "type": "array", "items": { "type": "object", "properties": {
             "id": { "type": "integer" }, "at": ms, "actor": text, "action": text, "target": { "type": ["string", "null"] }, "detail": { "type": ["string", "null"] } } } } } },
     })

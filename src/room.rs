@@ -108,6 +108,8 @@ pub struct Outbox {
     pub everyone: Vec<Vec<u8>>,
     /// Whether [`Connection`] changed and must be saved back to its attachment.
     pub connection_changed: bool,
+    /// Whether the document changed (and the change was stored).
+    pub document_changed: bool,
 }
 
 /// WebSocket close codes the room uses (RFC 6455 section 7.4.1).
@@ -334,6 +336,7 @@ impl<S: RoomStore> Room<S> {
                     if conn.can_write() {
                         if let Some(change) = self.apply(update, now_ms)? {
                             out.others.push(protocol::update(change));
+                            out.document_changed = true;
                         }
                     } else if !update.is_empty() {
                         // y-protocols auth: tell the client, as the reference server's
@@ -431,6 +434,7 @@ impl<S: RoomStore> Room<S> {
         let mut out = Outbox::default();
         if let Some(change) = &change {
             out.everyone.push(protocol::update(change.clone()));
+            out.document_changed = true;
         }
         Ok((out, change))
     }

@@ -60,6 +60,20 @@ pub enum RouteId {
     MintToken,
     /// `GET /v1/projects/{project}/audit`.
     Audit,
+    /// `GET /v1/projects/{project}/webhooks`.
+    ListWebhooks,
+    /// `POST /v1/projects/{project}/webhooks`.
+    CreateWebhook,
+    /// `GET /v1/projects/{project}/webhooks/{webhook}`.
+    GetWebhook,
+    /// `PATCH /v1/projects/{project}/webhooks/{webhook}`.
+    UpdateWebhook,
+    /// `DELETE /v1/projects/{project}/webhooks/{webhook}`.
+    DeleteWebhook,
+    /// `POST /v1/projects/{project}/webhooks/{webhook}/test`.
+    TestWebhook,
+    /// `GET /v1/projects/{project}/webhooks/{webhook}/deliveries`.
+    ListDeliveries,
 }
 
 /// Who may call a route.
@@ -291,6 +305,55 @@ pub const ROUTES: &[Route] = &[
         Key(Role::Owner),
         "Read the audit log",
     ),
+    r(
+        ListWebhooks,
+        "GET",
+        "/v1/projects/{project}/webhooks",
+        Key(Role::Owner),
+        "List webhook subscriptions",
+    ),
+    r(
+        CreateWebhook,
+        "POST",
+        "/v1/projects/{project}/webhooks",
+        Key(Role::Owner),
+        "Subscribe a URL to events",
+    ),
+    r(
+        GetWebhook,
+        "GET",
+        "/v1/projects/{project}/webhooks/{webhook}",
+        Key(Role::Owner),
+        "Read a subscription",
+    ),
+    r(
+        UpdateWebhook,
+        "PATCH",
+        "/v1/projects/{project}/webhooks/{webhook}",
+        Key(Role::Owner),
+        "Change a subscription (re-enabling resets its failures)",
+    ),
+    r(
+        DeleteWebhook,
+        "DELETE",
+        "/v1/projects/{project}/webhooks/{webhook}",
+        Key(Role::Owner),
+        "Delete a subscription",
+    ),
+    r(
+        TestWebhook,
+        "POST",
+        "/v1/projects/{project}/webhooks/{webhook}/test",
+        Key(Role::Owner),
+        "Send a webhook.test event",
+    ),
+    r(
+        ListDeliveries,
+        "GET",
+        "/v1/projects/{project}/webhooks/{webhook}/deliveries",
+        Key(Role::Owner),
+        "List recent delivery attempts",
+    ),
 ];
 
 /// A matched route and its path parameters, percent-decoded, in template order.
@@ -387,6 +450,13 @@ mod tests {
             PostDocumentEdits,
             MintToken,
             Audit,
+            ListWebhooks,
+            CreateWebhook,
+            GetWebhook,
+            UpdateWebhook,
+            DeleteWebhook,
+            TestWebhook,
+            ListDeliveries,
         ];
         for id in every {
             match id {
@@ -395,7 +465,8 @@ mod tests {
                 | RevokeKey | ListSigningKeys | AddSigningKey | RevokeSigningKey
                 | ListDocuments | CreateDocument | GetDocument | DeleteDocument
                 | GetDocumentUpdate | PostDocumentUpdate | PostDocumentEdits | MintToken
-                | Audit => {}
+                | Audit | ListWebhooks | CreateWebhook | GetWebhook | UpdateWebhook
+                | DeleteWebhook | TestWebhook | ListDeliveries => {}
             }
         }
         every.to_vec()

@@ -358,6 +358,14 @@ pub async fn authorize_room(env: &Env, token: &str, room: &str) -> Result<Verifi
             ],
         )
         .await?;
+        super::webhook_queue::emit(
+            env,
+            &claims.prj,
+            "document.created",
+            serde_json::json!({ "project": claims.prj, "document": room, "by": by }),
+            None,
+        )
+        .await;
     }
     Ok(verified)
 }

@@ -5,6 +5,8 @@ use worker::Env;
 
 /// Durable Object namespace of rooms (one SQLite-backed object per room).
 pub const ROOMS: &str = "ROOMS";
+/// Durable Object namespace of per-project webhook queues.
+pub const WEBHOOKS: &str = "WEBHOOKS";
 /// D1 database of project metadata.
 pub const DB: &str = "DB";
 /// R2 bucket of assets.
@@ -62,3 +64,17 @@ pub const DEV_MODE: &str = "DEV_MODE";
 pub const RATE_MESSAGES_PER_SECOND: &str = "RATE_MESSAGES_PER_SECOND";
 /// Variable overriding [`crate::ratelimit::Rates::bytes_per_second`].
 pub const RATE_BYTES_PER_SECOND: &str = "RATE_BYTES_PER_SECOND";
+
+/// First retry delay of a webhook message, in ms (doubling after).
+pub const WEBHOOK_RETRY_BASE_MS: &str = "WEBHOOK_RETRY_BASE_MS";
+/// Attempts per webhook message before it is given up.
+pub const WEBHOOK_MAX_ATTEMPTS: &str = "WEBHOOK_MAX_ATTEMPTS";
+/// Failed attempts in a row after which a subscription is disabled.
+pub const WEBHOOK_DISABLE_AFTER: &str = "WEBHOOK_DISABLE_AFTER";
+/// Seconds a room gathers changes before sending one `document.updated`.
+pub const WEBHOOK_COALESCE_SECONDS: &str = "WEBHOOK_COALESCE_SECONDS";
+
+/// A positive integer variable, or `default`.
+pub fn number_or(env: &Env, name: &str, default: usize) -> usize {
+    number(env, name).unwrap_or(default)
+}

@@ -8,6 +8,7 @@ mod http;
 mod room_object;
 mod sql_store;
 mod v1;
+mod webhook_queue;
 
 use crate::api::{validate_room_name, ApiError};
 use crate::openapi;
@@ -26,6 +27,10 @@ pub mod identity {
     pub const EXP: &str = "x-tandemx-exp";
     /// The `Sec-WebSocket-Protocol` to select in the response, when the token came that way.
     pub const PROTOCOL: &str = "x-tandemx-protocol";
+    /// The project the room belongs to.
+    pub const PROJECT: &str = "x-tandemx-project";
+    /// The room's name.
+    pub const ROOM: &str = "x-tandemx-room";
 }
 
 #[event(start)]
@@ -61,6 +66,13 @@ async fn route(req: Request, env: &Env) -> std::result::Result<Response, ApiErro
     }
 }
 
+/// An alarm time at `ms` unix milliseconds. (An integer given to `set_alarm` directly would be
+/// read as an offset from now.)
+pub fn alarm_at(ms: u64) -> worker::ScheduledTime {
+    let date = worker::js_sys::Date::new(&worker::wasm_bindgen::JsValue::from_f64(ms as f64));
+    worker::ScheduledTime::new(date)
+}
+
 /// The Durable Object of `room` in `project`.
 pub fn room_stub(env: &Env, project: &str, room: &str) -> std::result::Result<Stub, ApiError> {
     env.durable_object(env::ROOMS)
@@ -93,6 +105,8 @@ async fn connect_room(
     set(identity::SUB, &verified.sub)?;
     set(identity::ROLE, verified.claims.role.as_str())?;
     set(identity::EXP, &verified.exp.to_string())?;
+    set(identity::PROJECT, &verified.claims.prj)?;
+    set(identity::ROOM, room)?;
     if let TokenSource::Protocol { echo } = source {
         set(identity::PROTOCOL, &echo)?;
     }

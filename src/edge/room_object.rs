@@ -26,6 +26,29 @@ pub struct RoomObject {
     state: State,
     env: Env,
     room: RefCell<Loaded>,
+    /// Changes gathered for the next `document.updated` webhook event.
+    pending: RefCell<Option<Pending>>,
+}
+
+/// Changes since the last `document.updated` event. Kept in memory for the few seconds of a
+/// coalescing window (a room is not evicted while its alarm is due that soon).
+struct Pending {
+    since_ms: u64,
+    before: serde_json::Value,
+    authors: std::collections::BTreeSet<String>,
+}
+
+/// Where the room is, for its webhook events; stored by `fetch` from the worker's headers.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RoomInfo {
+    project: String,
+    room: String,
+}
+
+/// Whether a frame starts with a sync step 2 or update: the only messages that change the
+/// document, so the only ones worth a "before" rendering for the webhook summary.
+fn may_change_document(frame: &WebSocketIncomingMessage) -> bool {
+    matches!(frame, WebSocketIncomingMessage::Binary(b) if b.first() == Some(&0) && matches!(b.get(1), Some(1 | 2)))
 }
 
 enum Loaded {
@@ -141,6 +164,7 @@ impl DurableObject for RoomObject {
             state,
             env,
             room: RefCell::new(Loaded::No),
+            pending: RefCell::new(None),
         }
     }
 
@@ -155,6 +179,7 @@ impl DurableObject for RoomObject {
             return http::problem(&ApiError::UpgradeRequired);
         }
         let header = |name: &str| req.headers().get(name).ok().flatten();
+        self.remember_info(&req).await?;
         let (Some(sub), Some(role), Some(exp)) = (
             header(identity::SUB),
             header(identity::ROLE).and_then(|r| Role::parse(&r)),
@@ -196,6 +221,7 @@ impl DurableObject for RoomObject {
     /// Closes connections whose token has expired, then waits for the next expiry.
     async fn alarm(&self) -> Result<Response> {
         let now = now_ms();
+        self.flush_changes(now).await?;
         let mut next: Option<u64> = None;
         for ws in self.state.get_websockets() {
             let Ok(Some(conn)) = ws.deserialize_attachment::<Connection>() else {
@@ -209,7 +235,7 @@ impl DurableObject for RoomObject {
             }
         }
         if let Some(exp) = next {
-            self.state.storage().set_alarm(alarm_time(exp)).await?;
+            self.schedule_expiry(exp).await?;
         }
         Response::ok("")
     }
@@ -242,15 +268,21 @@ impl DurableObject for RoomObject {
                 WebSocketIncomingMessage::Binary(b) => Frame::Binary(b),
                 WebSocketIncomingMessage::String(s) => Frame::Text(s),
             };
+            let before = (self.pending.borrow().is_none() && may_change_document(&message))
+                .then(|| crate::document::render_json(room.doc()));
             room.receive(&mut conn, frame, now_ms())
+                .map(|out| (out, before))
         };
         match result {
-            Ok(out) => {
+            Ok((out, before)) => {
                 if out.connection_changed {
                     ws.serialize_attachment(&conn)?;
                 }
                 self.deliver(&ws, &out);
                 self.compact_if_due();
+                if out.document_changed {
+                    self.note_change(&conn.sub, before).await?;
+                }
             }
             Err(rejection) => {
                 worker::console_warn!(
@@ -301,37 +333,62 @@ struct Applied {
     bytes: usize,
 }
 
-/// The alarm time for a token expiring at `exp` (unix seconds): just after it.
-fn alarm_time(exp: u64) -> worker::ScheduledTime {
-    let at = worker::js_sys::Date::new(&((exp * 1000 + 50) as f64).into());
-    worker::ScheduledTime::new(at)
-}
-
 impl RoomObject {
     /// Makes sure the alarm fires by the time a connection's token expires.
     async fn schedule_expiry(&self, exp: u64) -> Result<()> {
-        let storage = self.state.storage();
-        let at = (exp * 1000 + 50) as i64;
-        match storage.get_alarm().await? {
-            Some(current) if current <= at => Ok(()),
-            _ => storage.set_alarm(alarm_time(exp)).await,
-        }
+        self.schedule_at(exp * 1000 + 50).await
     }
 
     /// The document API, called by the worker after it checked the caller:
     /// `GET /__doc/json`, `GET /__doc/update?sv=&v2=`, `POST /__doc/update`, `POST /__doc/edits`.
     async fn document(&self, mut req: Request) -> Result<Response> {
-        use crate::document::{apply_edits, render_json, Edits};
-        use yrs::updates::decoder::Decode;
         self.load();
-        let path = req.path();
+        self.remember_info(&req).await?;
+        let author = req
+            .headers()
+            .get(identity::SUB)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         let method = req.method();
         let body = if method == worker::Method::Post {
             req.bytes().await?
         } else {
             Vec::new()
         };
-        let url = req.url()?;
+        let (out, change, before) = match self.document_sync(&req, method, &body) {
+            Ok(done) => done,
+            Err(resp) => return resp,
+        };
+        for ws in self.state.get_websockets() {
+            for frame in &out.everyone {
+                send(&ws, frame);
+            }
+        }
+        self.compact_if_due();
+        if change.is_some() {
+            self.note_change(&author, before).await?;
+        }
+        Response::from_json(&Applied {
+            changed: change.is_some(),
+            bytes: change.map_or(0, |c| c.len()),
+        })
+    }
+
+    /// The synchronous part of [`Self::document`]: reads answer at once (`Err` with the
+    /// response); writes are applied and stored, returning what to send.
+    #[allow(clippy::type_complexity)]
+    fn document_sync(
+        &self,
+        req: &Request,
+        method: worker::Method,
+        body: &[u8],
+    ) -> std::result::Result<(Outbox, Option<Vec<u8>>, Option<serde_json::Value>), Result<Response>>
+    {
+        use crate::document::{apply_edits, render_json, Edits};
+        use yrs::updates::decoder::Decode;
+        let path = req.path();
+        let url = req.url().map_err(Err)?;
         let query = |k: &str| {
             url.query_pairs()
                 .find(|(n, _)| n == k)
@@ -339,11 +396,11 @@ impl RoomObject {
         };
         let mut loaded = self.room.borrow_mut();
         let Loaded::Ready(room) = &mut *loaded else {
-            return http::problem(&ApiError::RoomUnavailable);
+            return Err(http::problem(&ApiError::RoomUnavailable));
         };
         let update = match (method, path.as_str()) {
             (worker::Method::Get, "/__doc/json") => {
-                return Response::from_json(&render_json(room.doc()));
+                return Err(Response::from_json(&render_json(room.doc())));
             }
             (worker::Method::Get, "/__doc/update") => {
                 let sv = match query("sv") {
@@ -351,55 +408,139 @@ impl RoomObject {
                         match decode_hex(&hex).and_then(|b| yrs::StateVector::decode_v1(&b).ok()) {
                             Some(sv) => sv,
                             None => {
-                                return http::problem(&ApiError::InvalidBody(
+                                return Err(http::problem(&ApiError::InvalidBody(
                                     "state_vector is not a v1 state vector".into(),
-                                ))
+                                )))
                             }
                         }
                     }
                     None => yrs::StateVector::default(),
                 };
-                let bytes = room.encode_state(&sv, query("v2").is_some());
-                return Response::from_bytes(bytes);
+                return Err(Response::from_bytes(
+                    room.encode_state(&sv, query("v2").is_some()),
+                ));
             }
-            (worker::Method::Post, "/__doc/update") => body,
+            (worker::Method::Post, "/__doc/update") => body.to_vec(),
             (worker::Method::Post, "/__doc/edits") => {
-                let edits: Edits = match crate::api::parse_body(&body) {
+                let edits: Edits = match crate::api::parse_body(body) {
                     Ok(e) => e,
-                    Err(e) => return http::problem(&e),
+                    Err(e) => return Err(http::problem(&e)),
                 };
                 let client = (Math::random() * 4_294_967_295.0) as u64;
                 match apply_edits(room.doc(), &edits, client) {
                     Ok(update) => update,
-                    Err(e) => return http::problem(&ApiError::InvalidBody(e.to_string())),
+                    Err(e) => return Err(http::problem(&ApiError::InvalidBody(e.to_string()))),
                 }
             }
-            _ => return http::problem(&ApiError::NotFound),
+            _ => return Err(http::problem(&ApiError::NotFound)),
         };
-        let (out, change) = match room.apply_external(&update, now_ms()) {
-            Ok(r) => r,
+        let before = self
+            .pending
+            .borrow()
+            .is_none()
+            .then(|| render_json(room.doc()));
+        match room.apply_external(&update, now_ms()) {
+            Ok((out, change)) => Ok((out, change, before)),
             Err(rejection) if rejection.code == close::INTERNAL => {
                 worker::console_error!("document write failed: {}", rejection.detail);
-                return http::problem(&ApiError::Internal);
+                Err(http::problem(&ApiError::Internal))
             }
-            Err(rejection) => {
-                return http::problem(&ApiError::InvalidBody(format!(
-                    "{}: {}",
-                    rejection.reason, rejection.detail
-                )))
-            }
-        };
-        drop(loaded);
-        for ws in self.state.get_websockets() {
-            for frame in &out.everyone {
-                send(&ws, frame);
+            Err(rejection) => Err(http::problem(&ApiError::InvalidBody(format!(
+                "{}: {}",
+                rejection.reason, rejection.detail
+            )))),
+        }
+    }
+
+    /// Stores the project and room names the worker sends, once.
+    async fn remember_info(&self, req: &Request) -> Result<()> {
+        let header = |name: &str| req.headers().get(name).ok().flatten();
+        if let (Some(project), Some(room)) = (header(identity::PROJECT), header(identity::ROOM)) {
+            let storage = self.state.storage();
+            if storage.get::<RoomInfo>("info").await?.is_none() {
+                storage.put("info", RoomInfo { project, room }).await?;
             }
         }
-        self.compact_if_due();
-        Response::from_json(&Applied {
-            changed: change.is_some(),
-            bytes: change.map_or(0, |c| c.len()),
-        })
+        Ok(())
+    }
+
+    /// Records a change by `author` for the next `document.updated` event; the first change of
+    /// a window takes `before` (the rendering before it) and sets the alarm that ends it.
+    async fn note_change(&self, author: &str, before: Option<serde_json::Value>) -> Result<()> {
+        let window = env::number_or(&self.env, env::WEBHOOK_COALESCE_SECONDS, 2) as u64 * 1000;
+        let started = {
+            let mut pending = self.pending.borrow_mut();
+            match &mut *pending {
+                Some(p) => {
+                    p.authors.insert(author.to_owned());
+                    None
+                }
+                None => {
+                    let Some(before) = before else { return Ok(()) };
+                    let now = now_ms();
+                    *pending = Some(Pending {
+                        since_ms: now,
+                        before,
+                        authors: [author.to_owned()].into_iter().collect(),
+                    });
+                    Some(now)
+                }
+            }
+        };
+        if let Some(now) = started {
+            self.schedule_at(now + window).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends `document.updated` when the coalescing window has ended.
+    async fn flush_changes(&self, now: u64) -> Result<()> {
+        let window = env::number_or(&self.env, env::WEBHOOK_COALESCE_SECONDS, 2) as u64 * 1000;
+        let ends = self.pending.borrow().as_ref().map(|p| p.since_ms + window);
+        match ends {
+            None => return Ok(()),
+            Some(at) if at > now => return self.schedule_at(at).await,
+            Some(_) => {}
+        }
+        let Some(pending) = self.pending.borrow_mut().take() else {
+            return Ok(());
+        };
+        self.load();
+        let (after, sv) = match &*self.room.borrow() {
+            Loaded::Ready(room) => {
+                use yrs::updates::encoder::Encode;
+                use yrs::{ReadTxn, Transact};
+                let sv = room.doc().transact().state_vector().encode_v1();
+                (crate::document::render_json(room.doc()), sv)
+            }
+            _ => return Ok(()),
+        };
+        let Some(info) = self.state.storage().get::<RoomInfo>("info").await? else {
+            worker::console_warn!("room without stored project and name; no webhook event");
+            return Ok(());
+        };
+        use jwt_simple::prelude::Base64;
+        use jwt_simple::reexports::ct_codecs::Encoder;
+        let data = serde_json::json!({
+            "project": info.project,
+            "document": info.room,
+            "authors": pending.authors,
+            "changes": crate::webhooks::summarize(&pending.before, &after),
+            "state_vector": Base64::encode_to_string(&sv).unwrap_or_default(),
+            "since": pending.since_ms,
+            "until": now,
+        });
+        super::webhook_queue::emit(&self.env, &info.project, "document.updated", data, None).await;
+        Ok(())
+    }
+
+    /// Makes sure the alarm fires by `at_ms`.
+    async fn schedule_at(&self, at_ms: u64) -> Result<()> {
+        let storage = self.state.storage();
+        match storage.get_alarm().await? {
+            Some(current) if current as u64 <= at_ms && current as u64 > now_ms() => Ok(()),
+            _ => storage.set_alarm(super::alarm_at(at_ms)).await,
+        }
     }
 
     /// Deletes the room: closes every connection and erases its storage.

@@ -6,10 +6,11 @@ use super::d1::{self, num, text, KeyRow, Project, SigningKeyRow};
 use super::http;
 use crate::api::{
     parse_body, validate_kid, validate_name, validate_room_name, ApiError, CreateDocument,
-    CreateKey, CreateProject, CreateSigningKey, DevToken, PutMember,
+    CreateKey, CreateProject, CreateSigningKey, CreateWebhook, DevToken, PutMember, UpdateWebhook,
 };
 use crate::auth::{self, granted_role, ApiKeySecret, ProjectKey, Role, TokenRequest};
 use crate::routes::{Matched, RouteId};
+use crate::webhooks;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use worker::{Env, Method, Request, Response};
@@ -139,6 +140,71 @@ async fn project_route(
             let input: TokenRequest = body(req).await?;
             mint_token(env, actor, project, input).await
         }
+        RouteId::ListWebhooks => {
+            actor.require(project, Role::Owner)?;
+            let rows: Vec<WebhookRow> = d1::rows(&access::db(env)?, &format!("{WEBHOOK_SELECT} WHERE project_id = ? AND deleted_at IS NULL ORDER BY created_at"), &[text(project)]).await?;
+            http::json(
+                &json!({ "webhooks": rows.iter().map(WebhookRow::view).collect::<Vec<_>>() }),
+            )
+        }
+        RouteId::CreateWebhook => {
+            actor.require(project, Role::Owner)?;
+            create_webhook(req, env, actor, project).await
+        }
+        RouteId::GetWebhook => {
+            actor.require(project, Role::Owner)?;
+            http::json(&find_webhook(env, project, param()?).await?.view())
+        }
+        RouteId::UpdateWebhook => {
+            actor.require(project, Role::Owner)?;
+            update_webhook(req, env, actor, project, param()?).await
+        }
+        RouteId::DeleteWebhook => {
+            actor.require(project, Role::Owner)?;
+            let hook = find_webhook(env, project, param()?).await?;
+            let db = access::db(env)?;
+            let now = now_ms();
+            d1::batch(
+                &db,
+                vec![
+                    d1::stmt(
+                        &db,
+                        "UPDATE webhooks SET deleted_at = ?, enabled = 0 WHERE id = ?",
+                        &[num(now), text(&hook.id)],
+                    )?,
+                    d1::audit(
+                        &db,
+                        Some(project),
+                        &d1::actor_name(actor),
+                        "webhook.deleted",
+                        Some(&hook.id),
+                        json!({}),
+                        now,
+                    )?,
+                ],
+            )
+            .await?;
+            http::json(&json!({ "deleted": hook.id }))
+        }
+        RouteId::TestWebhook => {
+            actor.require(project, Role::Owner)?;
+            let hook = find_webhook(env, project, param()?).await?;
+            super::webhook_queue::emit(
+                env,
+                project,
+                "webhook.test",
+                json!({ "project": project, "webhook": hook.id }),
+                Some(&hook.id),
+            )
+            .await;
+            Ok(http::json(&json!({ "queued": 1 }))?.with_status(202))
+        }
+        RouteId::ListDeliveries => {
+            actor.require(project, Role::Owner)?;
+            let hook = find_webhook(env, project, param()?).await?;
+            let rows: Vec<serde_json::Value> = d1::rows(&access::db(env)?, "SELECT message_id, event_type, attempt, status, error, duration_ms, at, outcome FROM webhook_deliveries WHERE webhook_id = ? ORDER BY id DESC LIMIT 100", &[text(&hook.id)]).await?;
+            http::json(&json!({ "deliveries": rows }))
+        }
         RouteId::Audit => {
             actor.require(project, Role::Owner)?;
             list(env, "SELECT id, at, actor, action, target, detail FROM audit_log WHERE project_id = ? ORDER BY id DESC LIMIT 500", project, "events").await
@@ -174,8 +240,18 @@ async fn document_route(
         _ => {}
     }
     let stub = super::room_stub(env, project, name)?;
+    let author = actor.name();
     let call = |path: String, body: Option<Vec<u8>>| async move {
         let mut init = worker::RequestInit::new();
+        let headers = worker::Headers::new();
+        for (k, v) in [
+            (super::identity::SUB, author.as_str()),
+            (super::identity::PROJECT, project),
+            (super::identity::ROOM, name),
+        ] {
+            headers.set(k, v).map_err(http::internal("headers"))?;
+        }
+        init.with_headers(headers);
         if let Some(body) = body {
             init.with_method(Method::Post).with_body(Some(
                 worker::js_sys::Uint8Array::from(body.as_slice()).into(),
@@ -426,6 +502,14 @@ async fn put_member(
     )
     .await?;
     let body = json!({ "sub": sub, "role": input.role });
+    super::webhook_queue::emit(
+        env,
+        project,
+        action,
+        json!({ "project": project, "sub": sub, "role": input.role, "by": actor.name() }),
+        None,
+    )
+    .await;
     if before.is_some() {
         http::json(&body)
     } else {
@@ -465,6 +549,14 @@ async fn remove_member(env: &Env, actor: &Actor, project: &str, sub: &str) -> Re
         ],
     )
     .await?;
+    super::webhook_queue::emit(
+        env,
+        project,
+        "member.removed",
+        json!({ "project": project, "sub": sub, "by": actor.name() }),
+        None,
+    )
+    .await;
     http::json(&json!({ "removed": sub }))
 }
 
@@ -496,6 +588,14 @@ async fn create_key(env: &Env, actor: &Actor, project: &str, input: CreateKey) -
         ],
     )
     .await?;
+    super::webhook_queue::emit(
+        env,
+        project,
+        "key.created",
+        json!({ "project": project, "key": key.id, "role": input.role, "by": actor.name() }),
+        None,
+    )
+    .await;
     created(
         &json!({ "id": key.id, "name": input.name, "role": input.role, "secret": key.to_token(), "created_at": now }),
     )
@@ -535,6 +635,14 @@ async fn revoke_key(env: &Env, actor: &Actor, project: &str, id: &str) -> Result
         ],
     )
     .await?;
+    super::webhook_queue::emit(
+        env,
+        project,
+        "key.revoked",
+        json!({ "project": project, "key": id, "by": actor.name() }),
+        None,
+    )
+    .await;
     http::json(&json!({ "revoked": id }))
 }
 
@@ -658,6 +766,14 @@ async fn create_document(
         ],
     )
     .await?;
+    super::webhook_queue::emit(
+        env,
+        project,
+        "document.created",
+        json!({ "project": project, "document": input.name, "by": actor_name }),
+        None,
+    )
+    .await;
     created(&json!({ "name": input.name, "created_at": now, "created_by": actor_name }))
 }
 
@@ -699,6 +815,14 @@ async fn delete_document(env: &Env, actor: &Actor, project: &str, name: &str) ->
         ],
     )
     .await?;
+    super::webhook_queue::emit(
+        env,
+        project,
+        "document.deleted",
+        json!({ "project": project, "document": name, "by": actor.name() }),
+        None,
+    )
+    .await;
     http::json(&json!({ "deleted": name }))
 }
 
@@ -786,4 +910,121 @@ async fn dev_token(req: &mut Request, env: &Env) -> Result<Response> {
     created(
         &json!({ "token": token, "expires_at": exp, "room": request.room, "role": role, "sub": sub, "project": DEV_PROJECT }),
     )
+}
+
+const WEBHOOK_SELECT: &str = "SELECT id, url, events, secret, description, enabled, consecutive_failures, disabled_reason, created_at, updated_at FROM webhooks";
+
+/// A webhook subscription row.
+#[derive(Debug, Deserialize)]
+struct WebhookRow {
+    id: String,
+    url: String,
+    events: String,
+    secret: String,
+    description: String,
+    enabled: u64,
+    consecutive_failures: u64,
+    disabled_reason: Option<String>,
+    created_at: u64,
+    updated_at: u64,
+}
+
+impl WebhookRow {
+    fn view(&self) -> serde_json::Value {
+        let events: Vec<String> = serde_json::from_str(&self.events).unwrap_or_default();
+        json!({
+            "id": self.id, "url": self.url, "events": events, "secret": self.secret,
+            "description": self.description, "enabled": self.enabled == 1,
+            "consecutive_failures": self.consecutive_failures, "disabled_reason": self.disabled_reason,
+            "created_at": self.created_at, "updated_at": self.updated_at,
+        })
+    }
+}
+
+async fn find_webhook(env: &Env, project: &str, id: &str) -> Result<WebhookRow> {
+    let row: Option<WebhookRow> = d1::row(
+        &access::db(env)?,
+        &format!("{WEBHOOK_SELECT} WHERE id = ? AND project_id = ? AND deleted_at IS NULL"),
+        &[text(id), text(project)],
+    )
+    .await?;
+    row.ok_or_else(|| ApiError::Missing("webhook", id.into()))
+}
+
+fn check_webhook(
+    url: Option<&str>,
+    events: Option<&[String]>,
+    description: Option<&str>,
+) -> Result<()> {
+    if let Some(url) = url {
+        webhooks::validate_url(url).map_err(ApiError::InvalidBody)?;
+    }
+    if let Some(events) = events {
+        webhooks::validate_filters(events).map_err(ApiError::InvalidBody)?;
+    }
+    if description.is_some_and(|d| d.len() > 256) {
+        return Err(ApiError::InvalidBody(
+            "description is longer than 256 bytes".into(),
+        ));
+    }
+    Ok(())
+}
+
+async fn create_webhook(
+    req: &mut Request,
+    env: &Env,
+    actor: &Actor,
+    project: &str,
+) -> Result<Response> {
+    let input: CreateWebhook = body(req).await?;
+    check_webhook(
+        Some(&input.url),
+        Some(&input.events),
+        input.description.as_deref(),
+    )?;
+    let db = access::db(env)?;
+    let now = now_ms();
+    let id = format!("wh_{}", hex(&random::<8>()?));
+    let secret = webhooks::new_secret(&random::<24>()?);
+    let events = serde_json::to_string(&input.events).map_err(|_| ApiError::Internal)?;
+    d1::batch(&db, vec![
+        d1::stmt(&db, "INSERT INTO webhooks (id, project_id, url, events, secret, description, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            &[text(&id), text(project), text(&input.url), text(&events), text(&secret), text(input.description.as_deref().unwrap_or("")), num(now), num(now)])?,
+        d1::audit(&db, Some(project), &d1::actor_name(actor), "webhook.created", Some(&id), json!({ "url": input.url, "events": input.events }), now)?,
+    ]).await?;
+    created(&find_webhook(env, project, &id).await?.view())
+}
+
+async fn update_webhook(
+    req: &mut Request,
+    env: &Env,
+    actor: &Actor,
+    project: &str,
+    id: &str,
+) -> Result<Response> {
+    let input: UpdateWebhook = body(req).await?;
+    check_webhook(
+        input.url.as_deref(),
+        input.events.as_deref(),
+        input.description.as_deref(),
+    )?;
+    let hook = find_webhook(env, project, id).await?;
+    let db = access::db(env)?;
+    let now = now_ms();
+    let events = match &input.events {
+        Some(e) => serde_json::to_string(e).map_err(|_| ApiError::Internal)?,
+        None => hook.events.clone(),
+    };
+    let enabled = input.enabled.map_or(hook.enabled, u64::from);
+    // Re-enabling starts the failure count afresh.
+    let reset = input.enabled == Some(true);
+    d1::batch(&db, vec![
+        d1::stmt(&db, "UPDATE webhooks SET url = ?, events = ?, description = ?, enabled = ?, updated_at = ?,
+                         consecutive_failures = CASE WHEN ? THEN 0 ELSE consecutive_failures END,
+                         disabled_reason = CASE WHEN ? THEN NULL ELSE disabled_reason END WHERE id = ?",
+            &[text(input.url.as_deref().unwrap_or(&hook.url)), text(&events), text(input.description.as_deref().unwrap_or(&hook.description)),
+              num(enabled), num(now), num(u64::from(reset)), num(u64::from(reset)), text(id)])?,
+        d1::audit(&db, Some(project), &d1::actor_name(actor), "webhook.updated", Some(id), json!({ "enabled": enabled == 1 }), now)?,
+    ]).await?;
+    http::json(&find_webhook(env, project, id).await?.view())
 }

@@ -1,0 +1,372 @@
+//! One Durable Object per project holding its webhook messages until they are delivered.
+//!
+//! `POST /enqueue` stores one message per matching subscription in the object's SQLite storage
+//! and sets an alarm; the alarm sends what is due, logs every attempt in D1, and reschedules
+//! failures with exponential backoff and jitter. A message is delivered at least once: it
+//! leaves the queue only after a 2xx answer, or after its last attempt.
+
+use super::d1::{self, num, text};
+use super::env;
+use crate::webhooks::{backoff_ms, matches, sign};
+use serde::Deserialize;
+use std::time::Duration;
+use worker::js_sys::{Date, Math};
+use worker::{
+    durable_object, DurableObject, Env, Fetch, Headers, Method, Request, RequestInit, Response,
+    Result, SqlStorageValue, State,
+};
+
+/// Longest a receiver may take to answer one delivery.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Messages sent per alarm run; the rest wait for the next run, a moment later.
+const BATCH: usize = 25;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS queue (
+  message_id TEXT NOT NULL, webhook_id TEXT NOT NULL, url TEXT NOT NULL, secret TEXT NOT NULL,
+  event_type TEXT NOT NULL, body TEXT NOT NULL, attempt INTEGER NOT NULL, next_at INTEGER NOT NULL,
+  PRIMARY KEY (message_id, webhook_id));
+";
+
+/// What producers hand the queue.
+#[derive(Debug, Deserialize)]
+pub struct Enqueue {
+    /// The project.
+    pub project: String,
+    /// Event type.
+    pub event_type: String,
+    /// The event's `data`.
+    pub data: serde_json::Value,
+    /// Deliver only to this subscription (test events).
+    #[serde(default)]
+    pub only: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Subscription {
+    id: String,
+    url: String,
+    secret: String,
+    events: String,
+}
+
+struct Queued {
+    message_id: String,
+    webhook_id: String,
+    url: String,
+    secret: String,
+    event_type: String,
+    body: String,
+    attempt: i64,
+}
+
+/// The Durable Object class bound as `WEBHOOKS`.
+#[durable_object]
+pub struct WebhookQueue {
+    state: State,
+    env: Env,
+}
+
+fn now_ms() -> u64 {
+    Date::now() as u64
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    if getrandom_02::getrandom(&mut b).is_err() {
+        for x in b.iter_mut() {
+            *x = (Math::random() * 256.0) as u8;
+        }
+    }
+    b
+}
+
+impl WebhookQueue {
+    fn sql(&self) -> Result<worker::SqlStorage> {
+        let sql = self.state.storage().sql();
+        sql.exec(SCHEMA, None)?;
+        Ok(sql)
+    }
+
+    async fn wake_at(&self, at_ms: u64) -> Result<()> {
+        let storage = self.state.storage();
+        match storage.get_alarm().await? {
+            Some(current) if current as u64 <= at_ms => Ok(()),
+            _ => storage.set_alarm(super::alarm_at(at_ms)).await,
+        }
+    }
+
+    async fn enqueue(&self, input: Enqueue) -> Result<usize> {
+        let db = self.env.d1(env::DB)?;
+        let subs: Vec<Subscription> = d1::rows(
+            &db,
+            "SELECT id, url, secret, events FROM webhooks
+             WHERE project_id = ? AND enabled = 1 AND deleted_at IS NULL",
+            &[text(&input.project)],
+        )
+        .await
+        .map_err(|e| worker::Error::RustError(format!("{e:?}")))?;
+        let now = now_ms();
+        let message_id = crate::webhooks::message_id(&random_bytes::<16>());
+        let body = serde_json::json!({
+            "type": input.event_type,
+            "timestamp": Date::new_0().to_iso_string().as_string(),
+            "data": input.data,
+        })
+        .to_string();
+        let sql = self.sql()?;
+        let mut queued = 0;
+        for sub in subs {
+            let filters: Vec<String> = serde_json::from_str(&sub.events).unwrap_or_default();
+            let wanted = match &input.only {
+                Some(only) => *only == sub.id,
+                None => matches(&filters, &input.event_type),
+            };
+            if !wanted {
+                continue;
+            }
+            sql.exec(
+                "INSERT OR IGNORE INTO queue VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
+                vec![
+                    message_id.as_str().into(),
+                    sub.id.as_str().into(),
+                    sub.url.as_str().into(),
+                    sub.secret.as_str().into(),
+                    input.event_type.as_str().into(),
+                    body.as_str().into(),
+                    (now as i64).into(),
+                ],
+            )?;
+            queued += 1;
+        }
+        if queued > 0 {
+            self.wake_at(now).await?;
+        }
+        Ok(queued)
+    }
+
+    fn due(&self, now: u64) -> Result<Vec<Queued>> {
+        let rows = self.sql()?.exec(
+            "SELECT message_id, webhook_id, url, secret, event_type, body, attempt
+             FROM queue WHERE next_at <= ? ORDER BY next_at LIMIT ?",
+            vec![(now as i64).into(), (BATCH as i64).into()],
+        )?;
+        let mut out = Vec::new();
+        for row in rows.raw() {
+            let row = row?;
+            let s = |i: usize| match row.get(i) {
+                Some(SqlStorageValue::String(s)) => s.clone(),
+                _ => String::new(),
+            };
+            let attempt = match row.get(6) {
+                Some(SqlStorageValue::Integer(i)) => *i,
+                _ => 0,
+            };
+            out.push(Queued {
+                message_id: s(0),
+                webhook_id: s(1),
+                url: s(2),
+                secret: s(3),
+                event_type: s(4),
+                body: s(5),
+                attempt,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Sends one message; `Ok(status)` for any HTTP answer, `Err` when none came.
+    async fn send(&self, msg: &Queued) -> std::result::Result<u16, String> {
+        let timestamp = now_ms() / 1000;
+        let signature =
+            sign(&msg.secret, &msg.message_id, timestamp, &msg.body).map_err(|e| e.to_string())?;
+        let headers = Headers::new();
+        let set = |k: &str, v: &str| headers.set(k, v).map_err(|e| e.to_string());
+        set("content-type", "application/json")?;
+        set("user-agent", "TandemX-Webhooks/1")?;
+        set("webhook-id", &msg.message_id)?;
+        set("webhook-timestamp", &timestamp.to_string())?;
+        set("webhook-signature", &signature)?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(msg.body.clone().into()));
+        let req = Request::new_with_init(&msg.url, &init).map_err(|e| e.to_string())?;
+        let request = Fetch::Request(req);
+        let fetch = request.send();
+        let timeout = worker::Delay::from(DELIVERY_TIMEOUT);
+        futures::pin_mut!(fetch);
+        futures::pin_mut!(timeout);
+        match futures::future::select(fetch, timeout).await {
+            futures::future::Either::Left((Ok(resp), _)) => Ok(resp.status_code()),
+            futures::future::Either::Left((Err(e), _)) => Err(e.to_string()),
+            futures::future::Either::Right(_) => Err("timed out".into()),
+        }
+    }
+
+    async fn deliver_due(&self) -> Result<()> {
+        let db = self.env.d1(env::DB)?;
+        let base = env::number_or(&self.env, env::WEBHOOK_RETRY_BASE_MS, 5000) as u64;
+        let max_attempts = env::number_or(&self.env, env::WEBHOOK_MAX_ATTEMPTS, 10) as i64;
+        let disable_after = env::number_or(&self.env, env::WEBHOOK_DISABLE_AFTER, 50) as i64;
+        for msg in self.due(now_ms())? {
+            let started = now_ms();
+            let result = self.send(&msg).await;
+            let took = now_ms().saturating_sub(started);
+            let attempt = msg.attempt + 1;
+            let ok = matches!(result, Ok(200..=299));
+            let outcome = if ok {
+                "delivered"
+            } else if attempt >= max_attempts {
+                "gave_up"
+            } else {
+                "retrying"
+            };
+            let sql = self.sql()?;
+            if ok || attempt >= max_attempts {
+                sql.exec(
+                    "DELETE FROM queue WHERE message_id = ? AND webhook_id = ?",
+                    vec![
+                        msg.message_id.as_str().into(),
+                        msg.webhook_id.as_str().into(),
+                    ],
+                )?;
+            } else {
+                let next = now_ms() + backoff_ms(attempt as u32, base, Math::random());
+                sql.exec(
+                    "UPDATE queue SET attempt = ?, next_at = ? WHERE message_id = ? AND webhook_id = ?",
+                    vec![
+                        attempt.into(),
+                        (next as i64).into(),
+                        msg.message_id.as_str().into(),
+                        msg.webhook_id.as_str().into(),
+                    ],
+                )?;
+            }
+            let (status, error) = match &result {
+                Ok(code) => (num(*code as u64), wasm_null()),
+                Err(e) => (wasm_null(), text(e)),
+            };
+            let mut stmts = vec![d1::stmt(
+                &db,
+                "INSERT INTO webhook_deliveries (webhook_id, message_id, event_type, attempt, status, error, duration_ms, at, outcome)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                &[text(&msg.webhook_id), text(&msg.message_id), text(&msg.event_type), num(attempt as u64), status, error, num(took), num(now_ms()), text(outcome)],
+            )];
+            stmts.push(if ok {
+                d1::stmt(&db, "UPDATE webhooks SET consecutive_failures = 0 WHERE id = ?", &[text(&msg.webhook_id)])
+            } else {
+                d1::stmt(
+                    &db,
+                    "UPDATE webhooks SET consecutive_failures = consecutive_failures + 1,
+                       enabled = CASE WHEN consecutive_failures + 1 >= ?2 THEN 0 ELSE enabled END,
+                       disabled_reason = CASE WHEN consecutive_failures + 1 >= ?2
+                         THEN 'disabled after ' || (consecutive_failures + 1) || ' failed attempts in a row' ELSE disabled_reason END
+                     WHERE id = ?1",
+                    &[text(&msg.webhook_id), num(disable_after as u64)],
+                )
+            });
+            let stmts: Vec<_> = stmts
+                .into_iter()
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| worker::Error::RustError(format!("{e:?}")))?;
+            if let Err(e) = d1::batch(&db, stmts).await {
+                worker::console_error!("logging a webhook delivery: {e:?}");
+            }
+            if !ok {
+                worker::console_warn!(
+                    "webhook {} message {} attempt {attempt}: {:?} ({outcome})",
+                    msg.webhook_id,
+                    msg.message_id,
+                    result
+                );
+            }
+        }
+        // Messages of subscriptions disabled or deleted meanwhile are dropped.
+        let live: Vec<serde_json::Value> = d1::rows(
+            &db,
+            "SELECT id FROM webhooks WHERE enabled = 1 AND deleted_at IS NULL",
+            &[],
+        )
+        .await
+        .map_err(|e| worker::Error::RustError(format!("{e:?}")))?;
+        let live: Vec<String> = live
+            .iter()
+            .filter_map(|v| v["id"].as_str().map(str::to_owned))
+            .collect();
+        let sql = self.sql()?;
+        let queued: Vec<Vec<SqlStorageValue>> = sql
+            .exec("SELECT DISTINCT webhook_id FROM queue", None)?
+            .raw()
+            .collect::<Result<_>>()?;
+        for row in queued {
+            if let Some(SqlStorageValue::String(id)) = row.first() {
+                if !live.contains(id) {
+                    sql.exec(
+                        "DELETE FROM queue WHERE webhook_id = ?",
+                        vec![id.as_str().into()],
+                    )?;
+                }
+            }
+        }
+        let next: Vec<Vec<SqlStorageValue>> = sql
+            .exec("SELECT MIN(next_at) FROM queue", None)?
+            .raw()
+            .collect::<Result<_>>()?;
+        if let Some(SqlStorageValue::Integer(at)) = next.first().and_then(|r| r.first()) {
+            self.wake_at((*at as u64).max(now_ms())).await?;
+        }
+        Ok(())
+    }
+}
+
+fn wasm_null() -> worker::wasm_bindgen::JsValue {
+    worker::wasm_bindgen::JsValue::NULL
+}
+
+impl DurableObject for WebhookQueue {
+    fn new(state: State, env: Env) -> Self {
+        WebhookQueue { state, env }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        if req.path() != "/enqueue" || req.method() != Method::Post {
+            return Response::error("not found", 404);
+        }
+        let input: Enqueue = req.json().await?;
+        let queued = self.enqueue(input).await?;
+        Response::from_json(&serde_json::json!({ "queued": queued }))
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        self.deliver_due().await?;
+        Response::ok("")
+    }
+}
+
+/// Hands an event to the project's queue. Failures are logged, not raised: the action that
+/// caused the event has already happened.
+pub async fn emit(
+    env: &Env,
+    project: &str,
+    event_type: &str,
+    data: serde_json::Value,
+    only: Option<&str>,
+) {
+    let result = async {
+        let stub = env.durable_object(env::WEBHOOKS)?.get_by_name(project)?;
+        let body = serde_json::json!({ "project": project, "event_type": event_type, "data": data, "only": only });
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post).with_body(Some(body.to_string().into()));
+        let req = Request::new_with_init("https://webhooks.internal/enqueue", &init)?;
+        let mut resp = stub.fetch_with_request(req).await?;
+        if resp.status_code() != 200 {
+            return Err(worker::Error::RustError(resp.text().await.unwrap_or_default()));
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        worker::console_error!("queueing {event_type} for {project}: {e}");
+    }
+}

@@ -1,0 +1,189 @@
+// Webhooks end to end: a receiver on 127.0.0.1 verifies every delivery with the official
+// `standardwebhooks` package; events arrive within seconds of a stock-client edit; failed
+// deliveries are retried with the same message id until one succeeds.
+
+import { after, before, test } from 'node:test'
+import assert from 'node:assert/strict'
+import http from 'node:http'
+import { Webhook } from 'standardwebhooks'
+import { IS_REFERENCE, startServer, waitFor } from './server.mjs'
+import { connectProvider, destroyAll, roomName, waitSynced } from './helpers.mjs'
+
+const SKIP = IS_REFERENCE && 'the reference server has no webhooks'
+
+let server
+let receiver
+let project
+let key
+
+/** A receiver that records every request and answers with `respond(path)`'s status. */
+function startReceiver () {
+  const requests = []
+  const failures = new Map() // path -> number of 500s still to answer
+  const srv = http.createServer((req, res) => {
+    let body = ''
+    req.setEncoding('utf8')
+    req.on('data', (d) => { body += d })
+    req.on('end', () => {
+      const left = failures.get(req.url) || 0
+      const status = left > 0 ? 500 : 204
+      if (left > 0) failures.set(req.url, left - 1)
+      requests.push({ path: req.url, headers: req.headers, body, status, at: Date.now() })
+      res.writeHead(status)
+      res.end()
+    })
+  })
+  return new Promise((resolve) => {
+    srv.listen(0, '127.0.0.1', () => {
+      resolve({ url: `http://127.0.0.1:${srv.address().port}`, requests, failures, close: () => srv.close() })
+    })
+  })
+}
+
+async function call (method, path, json) {
+  const res = await fetch(`${server.url}/v1/projects/${project}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: json === undefined ? undefined : JSON.stringify(json)
+  })
+  return { status: res.status, body: await res.json() }
+}
+
+async function subscribe (path, events) {
+  const res = await call('POST', '/webhooks', { url: `${receiver.url}${path}`, events, description: path })
+  assert.equal(res.status, 201, JSON.stringify(res.body))
+  assert.match(res.body.secret, /^whsec_/)
+  return res.body
+}
+
+/** Verifies a recorded request with the standardwebhooks library; returns the payload. */
+function verified (hook, request) {
+  return new Webhook(hook.secret).verify(request.body, {
+    'webhook-id': request.headers['webhook-id'],
+    'webhook-timestamp': request.headers['webhook-timestamp'],
+    'webhook-signature': request.headers['webhook-signature']
+  })
+}
+
+before(async () => {
+  if (SKIP) return
+  receiver = await startReceiver()
+  server = await startServer({ vars: { WEBHOOK_RETRY_BASE_MS: '300', WEBHOOK_COALESCE_SECONDS: '1' } })
+  const res = await fetch(`${server.url}/v1/projects`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${server.adminSecret}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'Webhooks' })
+  })
+  const made = await res.json()
+  project = made.project.id
+  key = made.key.secret
+}, { timeout: 150_000 })
+
+after(async () => {
+  destroyAll()
+  if (server) await server.stop()
+  if (receiver) receiver.close()
+})
+
+test('document.updated arrives within seconds of a stock-client edit, signed, with who and what', { skip: SKIP, timeout: 60_000 }, async () => {
+  const hook = await subscribe('/docs', ['document.*'])
+  const room = roomName('wh')
+  const tokenRes = await call('POST', '/tokens', { sub: 'ada', room, role: 'editor' })
+  const client = connectProvider(server.wsUrl, room, { params: { token: tokenRes.body.token } })
+  await waitSynced(client)
+  const edited = Date.now()
+  client.doc.getText('notes').insert(0, 'hello')
+  client.doc.getMap('board').set('color', 'blue')
+  const delivery = await waitFor(() => receiver.requests.find((r) => r.path === '/docs' && JSON.parse(r.body).type === 'document.updated'), { timeout: 15_000, description: 'document.updated delivery' })
+  const latency = delivery.at - edited
+  assert.ok(latency < 10_000, `arrived ${latency} ms after the edit`)
+  const payload = verified(hook, delivery)
+  assert.equal(payload.type, 'document.updated')
+  assert.equal(payload.data.project, project)
+  assert.equal(payload.data.document, room)
+  assert.deepEqual(payload.data.authors, ['ada'])
+  const notes = payload.data.changes.find((c) => c.root === 'notes')
+  assert.deepEqual(notes, { root: 'notes', kind: 'text', range: { index: 0, deleted: 0, inserted: 5 } })
+  assert.deepEqual(payload.data.changes.find((c) => c.root === 'board').keys, ['color'])
+  assert.ok(payload.data.state_vector.length > 0)
+  // The connect registered the document: document.created came too.
+  assert.ok(receiver.requests.some((r) => r.path === '/docs' && JSON.parse(r.body).type === 'document.created'))
+  // A tampered body fails verification with the same library.
+  assert.throws(() => verified(hook, { ...delivery, body: delivery.body.replace('hello', 'HELLO').replace('ada', 'eve') }))
+  assert.throws(() => new Webhook('whsec_' + Buffer.from('another secret!!').toString('base64')).verify(delivery.body, {
+    'webhook-id': delivery.headers['webhook-id'],
+    'webhook-timestamp': delivery.headers['webhook-timestamp'],
+    'webhook-signature': delivery.headers['webhook-signature']
+  }))
+})
+
+test('a receiver that fails three times gets the event once more, with the same id', { skip: SKIP, timeout: 60_000 }, async () => {
+  const hook = await subscribe('/flaky', ['member.*'])
+  receiver.failures.set('/flaky', 3)
+  assert.equal((await call('PUT', '/members/bea', { role: 'viewer' })).status, 201)
+  await waitFor(() => receiver.requests.filter((r) => r.path === '/flaky' && r.status === 204).length === 1, { timeout: 30_000, description: 'a successful delivery after three failures' })
+  await new Promise((resolve) => setTimeout(resolve, 2000))
+  const attempts = receiver.requests.filter((r) => r.path === '/flaky')
+  assert.deepEqual(attempts.map((r) => r.status), [500, 500, 500, 204], 'three failures, then exactly one success')
+  assert.equal(new Set(attempts.map((r) => r.headers['webhook-id'])).size, 1, 'one message id across retries')
+  const gaps = attempts.slice(1).map((r, i) => r.at - attempts[i].at)
+  assert.ok(gaps[2] > gaps[0], `backoff grows: ${gaps.join(', ')} ms`)
+  const payload = verified(hook, attempts[3])
+  assert.equal(payload.type, 'member.added')
+  assert.equal(payload.data.sub, 'bea')
+  const log = await call('GET', `/webhooks/${hook.id}/deliveries`)
+  assert.deepEqual(log.body.deliveries.map((d) => d.outcome).reverse(), ['retrying', 'retrying', 'retrying', 'delivered'])
+  assert.deepEqual(log.body.deliveries.map((d) => d.attempt).reverse(), [1, 2, 3, 4])
+})
+
+test('subscriptions: filters, test events, disable and re-enable, validation', { skip: SKIP, timeout: 60_000 }, async () => {
+  const hook = await subscribe('/keys-only', ['key.created'])
+  assert.equal((await call('POST', `/webhooks/${hook.id}/test`)).status, 202)
+  await waitFor(() => receiver.requests.some((r) => r.path === '/keys-only' && JSON.parse(r.body).type === 'webhook.test'), { description: 'test event' })
+  await call('PUT', '/members/cy', { role: 'editor' })
+  await call('POST', '/keys', { name: 'bot', role: 'viewer' })
+  await waitFor(() => receiver.requests.some((r) => r.path === '/keys-only' && JSON.parse(r.body).type === 'key.created'), { description: 'key.created' })
+  assert.ok(!receiver.requests.some((r) => r.path === '/keys-only' && JSON.parse(r.body).type.startsWith('member.')), 'filtered out')
+  const off = await call('PATCH', `/webhooks/${hook.id}`, { enabled: false })
+  assert.equal(off.body.enabled, false)
+  const listed = await call('GET', '/webhooks')
+  assert.ok(listed.body.webhooks.some((w) => w.id === hook.id && w.enabled === false))
+  for (const bad of [{ url: 'ftp://x', events: ['*'] }, { url: `${receiver.url}/x`, events: ['nope.event'] }, { url: `${receiver.url}/x`, events: [] }, { url: `${receiver.url}/x` }]) {
+    const res = await call('POST', '/webhooks', bad)
+    assert.equal(res.status, 400, JSON.stringify(bad))
+  }
+  assert.equal((await call('DELETE', `/webhooks/${hook.id}`)).status, 200)
+  assert.equal((await call('GET', `/webhooks/${hook.id}`)).status, 404)
+})
+
+test('a subscription that keeps failing is disabled', { skip: SKIP, timeout: 90_000 }, async () => {
+  const strict = await startServer({ vars: { WEBHOOK_RETRY_BASE_MS: '100', WEBHOOK_DISABLE_AFTER: '3', WEBHOOK_MAX_ATTEMPTS: '2' } })
+  try {
+    const made = await (await fetch(`${strict.url}/v1/projects`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${strict.adminSecret}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'Failing' })
+    })).json()
+    const api = async (method, path, json) => (await fetch(`${strict.url}/v1/projects/${made.project.id}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${made.key.secret}`, 'content-type': 'application/json' },
+      body: json === undefined ? undefined : JSON.stringify(json)
+    })).json()
+    receiver.failures.set('/down', 1000)
+    const hook = await api('POST', '/webhooks', { url: `${receiver.url}/down`, events: ['member.*'] })
+    await api('PUT', '/members/a', { role: 'viewer' })
+    await api('PUT', '/members/b', { role: 'viewer' })
+    const disabled = await waitFor(async () => {
+      const h = await api('GET', `/webhooks/${hook.id}`)
+      return h.enabled === false && h
+    }, { timeout: 30_000, description: 'the subscription to be disabled' })
+    assert.match(disabled.disabled_reason, /3 failed attempts/)
+    const log = await api('GET', `/webhooks/${hook.id}/deliveries`)
+    assert.ok(log.deliveries.some((d) => d.outcome === 'gave_up'))
+    const again = await api('PATCH', `/webhooks/${hook.id}`, { enabled: true })
+    assert.equal(again.enabled, true)
+    assert.equal(again.consecutive_failures, 0)
+  } finally {
+    await strict.stop()
+  }
+})
