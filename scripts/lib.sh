@@ -89,3 +89,28 @@ VARS
 dev_admin_secret() {
   sed -n 's/^ADMIN_SECRET=//p' .dev.vars
 }
+
+# Client SDK and demo app (client/). `npm install`, not `npm ci`: the registry lacks rollup's
+# other-platform builds, so the lock file has no entries for them and `npm ci` rejects it;
+# `npm install` keeps the locked versions and leaves the lock file unchanged.
+ensure_client() {
+  if [ ! -f client/node_modules/.package-lock.json ] || [ client/package-lock.json -nt client/node_modules/.package-lock.json ]; then
+    step "installing client npm packages"
+    npm install --prefix client --no-audit --no-fund
+  fi
+}
+
+# Builds the SDK into client/lib and the demo app into client/dist (served as static assets).
+build_client() {
+  step "building the client SDK and demo app"
+  npm --prefix client run build
+}
+
+# Debian's Chromium for the browser tests (they never download a browser).
+ensure_chromium() {
+  if [ ! -x /usr/bin/chromium ]; then
+    step "installing chromium (browser tests)"
+    if [ "$(id -u)" -eq 0 ]; then apt-get update && apt-get install -y chromium
+    else sudo apt-get update && sudo apt-get install -y chromium; fi
+  fi
+}

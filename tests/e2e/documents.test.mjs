@@ -3,7 +3,7 @@
 
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { IS_REFERENCE, startServer, waitFor } from './server.mjs'
+import { IS_REFERENCE, createProject, startServer, waitFor } from './server.mjs'
 import { Y, connectProvider, destroyAll, roomName, waitSynced } from './helpers.mjs'
 
 const SKIP = IS_REFERENCE && 'the reference server has no HTTP API'
@@ -32,14 +32,7 @@ async function token (room, role) {
 before(async () => {
   if (SKIP) return
   server = await startServer()
-  const res = await fetch(`${server.url}/v1/projects`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${server.adminSecret}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ name: 'Documents' })
-  })
-  const made = await res.json()
-  project = made.project.id
-  key = made.key.secret
+  ;({ project, key } = await createProject(server, 'Documents'))
 }, { timeout: 150_000 })
 
 after(async () => {

@@ -62,6 +62,23 @@ export async function devToken (url, body) {
   return json.token
 }
 
+/**
+ * Creates a project with the admin secret of `server`; returns `{ project, key }` (the project
+ * id and its owner API key secret).
+ * @param {{ url: string, adminSecret: string }} server
+ * @param {string} name
+ */
+export async function createProject (server, name) {
+  const res = await fetch(`${server.url}/v1/projects`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${server.adminSecret}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name })
+  })
+  const made = await res.json()
+  if (res.status !== 201) throw new Error(`create project: ${res.status} ${JSON.stringify(made)}`)
+  return { project: made.project.id, key: made.key.secret }
+}
+
 const READY_TIMEOUT_MS = 60_000
 const STOP_TIMEOUT_MS = 15_000
 

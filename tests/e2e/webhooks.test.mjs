@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
 import { Webhook } from 'standardwebhooks'
-import { IS_REFERENCE, startServer, waitFor } from './server.mjs'
+import { IS_REFERENCE, createProject, startServer, waitFor } from './server.mjs'
 import { connectProvider, destroyAll, roomName, waitSynced } from './helpers.mjs'
 
 const SKIP = IS_REFERENCE && 'the reference server has no webhooks'
@@ -69,14 +69,7 @@ before(async () => {
   if (SKIP) return
   receiver = await startReceiver()
   server = await startServer({ vars: { WEBHOOK_RETRY_BASE_MS: '300', WEBHOOK_COALESCE_SECONDS: '1' } })
-  const res = await fetch(`${server.url}/v1/projects`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${server.adminSecret}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ name: 'Webhooks' })
-  })
-  const made = await res.json()
-  project = made.project.id
-  key = made.key.secret
+  ;({ project, key } = await createProject(server, 'Webhooks'))
 }, { timeout: 150_000 })
 
 after(async () => {
@@ -159,14 +152,10 @@ test('subscriptions: filters, test events, disable and re-enable, validation', {
 test('a subscription that keeps failing is disabled', { skip: SKIP, timeout: 90_000 }, async () => {
   const strict = await startServer({ vars: { WEBHOOK_RETRY_BASE_MS: '100', WEBHOOK_DISABLE_AFTER: '3', WEBHOOK_MAX_ATTEMPTS: '2' } })
   try {
-    const made = await (await fetch(`${strict.url}/v1/projects`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${strict.adminSecret}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'Failing' })
-    })).json()
-    const api = async (method, path, json) => (await fetch(`${strict.url}/v1/projects/${made.project.id}${path}`, {
+    const made = await createProject(strict, 'Failing')
+    const api = async (method, path, json) => (await fetch(`${strict.url}/v1/projects/${made.project}${path}`, {
       method,
-      headers: { authorization: `Bearer ${made.key.secret}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${made.key}`, 'content-type': 'application/json' },
       body: json === undefined ? undefined : JSON.stringify(json)
     })).json()
     receiver.failures.set('/down', 1000)

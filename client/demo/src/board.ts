@@ -1,0 +1,269 @@
+// The board page: connects to the room, wires the canvas, the toolbar, the status line, the
+// presence list and the minimap.
+
+import {
+  ApiError,
+  cacheTokens,
+  connect,
+  createPresence,
+  fetchDevToken,
+  type Connection,
+  type Peer,
+  type Role,
+  type StatusEvent
+} from '../../src/index.js'
+import { CanvasView } from './canvas.js'
+import type { Identity } from './identity.js'
+import { mountMinimap } from './minimap.js'
+import { Board, NODE_H, NODE_KINDS, NODE_W, type NodeKind } from './model.js'
+
+const $ = <T extends HTMLElement>(sel: string): T => {
+  const el = document.querySelector<T>(sel)
+  if (el === null) throw new Error(`missing ${sel}`)
+  return el
+}
+
+const escapeHtml = (s: string): string =>
+  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c] ?? c))
+
+/** Shows a short message at the bottom of the canvas. */
+function toast (text: string, kind: 'info' | 'warn' = 'info'): void {
+  const box = $('#toasts')
+  const el = document.createElement('div')
+  el.className = `toast ${kind}`
+  el.textContent = text
+  box.appendChild(el)
+  setTimeout(() => { el.classList.add('leaving') }, 3600)
+  setTimeout(() => { el.remove() }, 4000)
+}
+
+/** Opens `room` on `server` as `me`. */
+export function openBoard (server: string, room: string, me: Identity): void {
+  $('#landing').hidden = true
+  $('#board').hidden = false
+  document.title = `${room} · TandemX`
+  $('#room-name').textContent = room
+
+  // Development sign-in: POST /v1/dev/token. A 404 means the server has no dev sign-in: connect
+  // without a token and say so.
+  let grantedRole: Role | null = null
+  const getToken = cacheTokens(async ({ room: r }) => {
+    const answer = await fetchDevToken(server, { room: r, name: me.name, color: me.color, role: me.role })
+    if (answer === null) return null
+    grantedRole = answer.role ?? me.role
+    return { token: answer.token, expiresAt: answer.expires_at }
+  })
+
+  const connection: Connection = connect({ url: server, room, getToken })
+  const board = new Board(connection.doc)
+  const presence = createPresence(connection.awareness, { throttleMs: 30 })
+  presence.setUser({ name: me.name, color: me.color, role: me.role })
+  const canvas = new CanvasView($('#stage'), board, presence)
+  mountMinimap($('#minimap'), canvas)
+
+  // --- permissions -------------------------------------------------------------------------
+  const setReadOnly = (readOnly: boolean): void => {
+    board.readOnly = readOnly
+    document.body.classList.toggle('read-only', readOnly)
+    for (const b of document.querySelectorAll<HTMLButtonElement>('[data-edit]')) b.disabled = readOnly
+    $('#readonly-badge').hidden = !readOnly
+    updateEditButtons()
+  }
+
+  // --- status --------------------------------------------------------------------------------
+  let paused = false
+  let everSynced = false
+  const status = $('#status')
+  const auth = $('#auth')
+  const offlineButton = $<HTMLButtonElement>('#offline-toggle')
+  const showStatus = (e?: StatusEvent): void => {
+    const pending = connection.pendingOfflineEdits
+    const edits = pending === 1 ? '1 local edit' : `${pending} local edits`
+    let text: string
+    let tone: string
+    switch (connection.status) {
+      case 'synced': text = 'Live'; tone = 'ok'; break
+      case 'connected': text = 'Syncing…'; tone = 'busy'; break
+      case 'connecting':
+      case 'disconnected':
+        // Retries alternate between these two; once the room was live, both mean "offline".
+        if (everSynced || connection.status === 'disconnected') {
+          text = pending > 0 ? `Offline · ${edits} to merge` : 'Offline · reconnecting'
+          tone = 'warn'
+        } else {
+          text = 'Connecting…'
+          tone = 'busy'
+        }
+        break
+      default:
+        if (paused) {
+          text = pending > 0 ? `Offline · ${edits} to merge` : 'Offline'
+          tone = 'warn'
+        } else {
+          text = e?.reason !== undefined && e.reason !== '' ? `Disconnected: ${e.reason}` : 'Disconnected'
+          tone = 'bad'
+        }
+    }
+    status.textContent = text
+    status.dataset.tone = tone
+    status.dataset.status = connection.status
+    offlineButton.textContent = paused ? 'Go online' : 'Go offline'
+    if (connection.authMode === 'none') {
+      auth.textContent = 'no auth (dev)'
+      auth.title = 'The server has no development sign-in (POST /v1/dev/token answered 404): connected without a token.'
+    } else if (connection.authMode === 'token') {
+      const role = grantedRole ?? me.role
+      auth.textContent = `dev token · ${role}`
+      const exp = connection.tokenExpiresAt
+      auth.title = `Signed in through the development flow (POST /v1/dev/token)${exp !== null ? `; the token expires at ${new Date(exp * 1000).toLocaleTimeString()} and is renewed on reconnect` : ''}.`
+    }
+  }
+  connection.on('status', (e) => {
+    if (e.status === 'synced') everSynced = true
+    showStatus(e)
+    if (e.status === 'synced' && grantedRole !== null) setReadOnly(grantedRole === 'viewer' || grantedRole === 'commenter')
+  })
+  connection.on('token', () => showStatus())
+  connection.doc.on('update', () => { if (connection.status !== 'synced') showStatus() })
+  connection.on('offline-edits-merged', ({ count }) => {
+    toast(count === 1 ? '1 offline edit merged' : `${count} offline edits merged`)
+    showStatus()
+  })
+  connection.on('permission-denied', ({ reason }) => {
+    // The server dropped our update, so the local canvas shows something no one else has: take
+    // our own changes back (the undo is refused too, which is harmless) so it matches again.
+    let undone = false
+    while (board.undo.canUndo()) {
+      board.undo.undo()
+      undone = true
+    }
+    board.undo.clear()
+    // The refused undo (and a reconnect's resync) are denied again: say it once per change.
+    if (undone) toast(`The server refused your change${reason !== '' ? `: ${reason}` : ''}`, 'warn')
+  })
+  connection.on('token-error', ({ error }) => {
+    if (error instanceof ApiError && error.status !== 0) toast(`Sign-in failed: ${error.message}`, 'warn')
+  })
+  offlineButton.addEventListener('click', () => {
+    paused = !paused
+    if (paused) connection.disconnect()
+    else connection.connect()
+    showStatus()
+  })
+  showStatus()
+
+  // --- share link ------------------------------------------------------------------------------
+  $('#copy-link').addEventListener('click', () => {
+    const link = new URL(location.pathname, location.origin)
+    link.searchParams.set('room', room)
+    const server = new URLSearchParams(location.search).get('server')
+    if (server !== null) link.searchParams.set('server', server)
+    void navigator.clipboard?.writeText(link.toString()).then(() => toast('Link copied'), () => toast(link.toString()))
+  })
+
+  // --- presence list -----------------------------------------------------------------------------
+  const list = $('#people')
+  const count = $('#people-count')
+  presence.subscribe((peers: Peer[]) => {
+    count.textContent = String(peers.length + 1)
+    const row = (p: { name: string, color: string, role?: string }, you: boolean, selected: number): string =>
+      `<li><span class="dot" style="background:${escapeHtml(p.color)}"></span><span class="who">${escapeHtml(p.name)}${you ? ' <em>(you)</em>' : ''}</span>` +
+      `<span class="meta">${selected > 0 ? `${selected} selected · ` : ''}${escapeHtml(p.role ?? '')}</span></li>`
+    list.innerHTML = row({ name: me.name, color: me.color, role: grantedRole ?? me.role }, true, canvas.selectedNodes.size) +
+      peers.map((p) => row(p.user, false, p.selection?.length ?? 0)).join('')
+  })
+
+  // --- toolbar -----------------------------------------------------------------------------------
+  // New nodes go to the free grid spot nearest the centre of the view.
+  const freeSpot = (): { x: number, y: number } => {
+    const c = canvas.center()
+    const nodes = board.nodeList()
+    const offsets: { dx: number, dy: number }[] = []
+    for (let i = -4; i <= 4; i++) for (let j = -4; j <= 4; j++) offsets.push({ dx: i * (NODE_W + 56), dy: j * (NODE_H + 48) })
+    offsets.sort((a, b) => Math.hypot(a.dx, a.dy * 2.5) - Math.hypot(b.dx, b.dy * 2.5))
+    for (const { dx, dy } of offsets) {
+      const x = c.x + dx - NODE_W / 2
+      const y = c.y + dy - NODE_H / 2
+      if (nodes.every((n) => Math.abs(n.x - x) > NODE_W + 24 || Math.abs(n.y - y) > NODE_H + 24)) return { x: c.x + dx, y: c.y + dy }
+    }
+    return c
+  }
+  const addNode = (kind: NodeKind): void => {
+    const p = freeSpot()
+    const id = board.addNode(kind, p.x, p.y)
+    if (id !== '') canvas.select([id])
+  }
+  for (const kind of NODE_KINDS) {
+    $(`[data-add="${kind}"]`).addEventListener('click', () => addNode(kind))
+  }
+  const linkButton = $<HTMLButtonElement>('#link')
+  const renameButton = $<HTMLButtonElement>('#rename')
+  const deleteButton = $<HTMLButtonElement>('#delete')
+  const undoButton = $<HTMLButtonElement>('#undo')
+  const redoButton = $<HTMLButtonElement>('#redo')
+  function updateEditButtons (): void {
+    const n = canvas.selectedNodes.size
+    linkButton.disabled = board.readOnly || n !== 2
+    renameButton.disabled = board.readOnly || n !== 1
+    deleteButton.disabled = board.readOnly || (n === 0 && canvas.selectedEdge === null)
+    undoButton.disabled = board.readOnly || board.undo.undoStack.length === 0
+    redoButton.disabled = board.readOnly || board.undo.redoStack.length === 0
+  }
+  canvas.onSelectionChange = () => {
+    updateEditButtons()
+    presence.setUser({ name: me.name, color: me.color, role: grantedRole ?? me.role }) // refresh own row
+  }
+  board.undo.on('stack-item-added', updateEditButtons)
+  board.undo.on('stack-item-popped', updateEditButtons)
+  board.undo.on('stack-cleared', updateEditButtons)
+  board.observe(updateEditButtons)
+  linkButton.addEventListener('click', () => {
+    const [a, b] = [...canvas.selectedNodes]
+    board.connect(a, b)
+  })
+  renameButton.addEventListener('click', () => canvas.rename([...canvas.selectedNodes][0]))
+  deleteButton.addEventListener('click', () => canvas.deleteSelection())
+  undoButton.addEventListener('click', () => board.undo.undo())
+  redoButton.addEventListener('click', () => board.undo.redo())
+  $('#zoom-in').addEventListener('click', () => canvas.zoom(1.2))
+  $('#zoom-out').addEventListener('click', () => canvas.zoom(1 / 1.2))
+  $('#zoom-fit').addEventListener('click', () => canvas.fit())
+  setReadOnly(me.role === 'viewer' || me.role === 'commenter')
+
+  // Fit the view to the content once, when the room's document first arrives.
+  let fitted = false
+  connection.on('status', (e) => {
+    if (e.status === 'synced' && !fitted) {
+      fitted = true
+      canvas.fit()
+    }
+  })
+  requestAnimationFrame(() => { if (!fitted) canvas.fit() })
+
+  // A handle for scripted use and the browser tests (the canvas itself stays the real UI).
+  Object.assign(window, {
+    tandemx: {
+      connection,
+      board,
+      canvas,
+      presence,
+      /** Adds a node centred at (x, y) and returns its id. */
+      addNode: (kind: NodeKind, x: number, y: number, label?: string) => board.addNode(kind, x, y, label),
+      link: (from: string, to: string) => board.connect(from, to),
+      nodes: () => board.nodeList(),
+      edges: () => board.edgeList(),
+      /** Adds a node even when the UI is read-only (to show that the server refuses it). */
+      forceAddNode: (kind: NodeKind, x: number, y: number, label?: string) => {
+        const readOnly = board.readOnly
+        board.readOnly = false
+        try {
+          return board.addNode(kind, x, y, label)
+        } finally {
+          board.readOnly = readOnly
+        }
+      },
+      offline: () => { paused = true; connection.disconnect(); showStatus() },
+      online: () => { paused = false; connection.connect(); showStatus() }
+    }
+  })
+}

@@ -1,0 +1,2 @@
+// Vite bundles the stylesheet that main.ts imports.
+declare module "*.css"

@@ -1,0 +1,274 @@
+// Typed client for TandemX's HTTP API (`/v1`, `Authorization: Bearer <api key>`).
+//
+// Written by hand while there is no OpenAPI document: every route is one line in `TandemxApi`
+// below, so the file is easy to regenerate or replace later. Errors are RFC 9457 problem details
+// (`application/problem+json`), thrown as `ApiError`.
+
+/** An RFC 9457 problem details body as TandemX sends it. */
+export interface Problem {
+  type: string
+  title: string
+  status: number
+  detail?: string
+  /** A short stable word, e.g. `invalid-room-name`. */
+  error?: string
+  [extension: string]: unknown
+}
+
+/** A non-2xx answer (or a network failure, with `status` 0). */
+export class ApiError extends Error {
+  /** HTTP status; 0 when no answer arrived. */
+  readonly status: number
+  /** The problem body, when the server sent one. */
+  readonly problem: Problem | null
+
+  constructor (status: number, problem: Problem | null, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'ApiError'
+    this.status = status
+    this.problem = problem
+  }
+
+  /** The problem's `error` word, if any. */
+  get code (): string | undefined {
+    return this.problem?.error
+  }
+}
+
+/** Roles, from least to most power. */
+export type Role = 'viewer' | 'commenter' | 'editor' | 'owner'
+
+/** A project. */
+export interface Project {
+  id: string
+  name: string
+  /** Unix milliseconds. */
+  created_at: number
+}
+
+/** Answer of `POST /v1/projects`: the project and its first owner key (secret shown once). */
+export interface ProjectCreated {
+  project: Project
+  key: KeyCreated
+}
+
+/** A project member. */
+export interface Member {
+  sub: string
+  role: Role
+  /** Unix milliseconds. */
+  created_at?: number
+  updated_at?: number
+}
+
+/** An API key as listed (never with its secret). */
+export interface ApiKey {
+  id: string
+  name: string
+  role: Role
+  project_id?: string
+  created_at: number
+  last_used_at?: number | null
+  revoked_at?: number | null
+}
+
+/** A new API key; `secret` (`tx_key_...`) is shown only in this answer. */
+export interface KeyCreated {
+  id: string
+  name: string
+  role: Role
+  secret: string
+  created_at: number
+}
+
+/** A document (room) of a project. */
+export interface DocumentInfo {
+  name: string
+  created_by?: string
+  /** Unix milliseconds. */
+  created_at?: number
+}
+
+/** A document's content: root types as plain JSON (texts as strings, maps as objects, ...). */
+export interface DocumentContent {
+  name: string
+  content: Record<string, unknown>
+}
+
+/** One server-side edit; `path` starts with a root type's name. */
+export type EditOp =
+  | { op: 'map.set', path: (string | number)[], key: string, value: unknown }
+  | { op: 'map.delete', path: (string | number)[], key: string }
+  | { op: 'text.insert', path: (string | number)[], index: number, text: string }
+  | { op: 'text.delete', path: (string | number)[], index: number, length: number }
+  | { op: 'array.push', path: (string | number)[], values: unknown[] }
+  | { op: 'array.insert', path: (string | number)[], index: number, values: unknown[] }
+  | { op: 'array.delete', path: (string | number)[], index: number, length: number }
+
+/** Answer of a document write. */
+export interface Applied {
+  changed: boolean
+  bytes: number
+}
+
+/** Answer of a DELETE. */
+export type Deleted = Record<string, string>
+
+/** Body of `POST /v1/projects/{project}/tokens`. */
+export interface RoomTokenRequest {
+  sub: string
+  /** A room name, a prefix ending in `*`, or `*`. */
+  room: string
+  role?: Role
+  name?: string
+  color?: string
+  /** 1 to 86400. */
+  ttl_seconds?: number
+}
+
+/** A minted room token; `expires_at` in unix seconds. */
+export interface RoomToken {
+  token: string
+  expires_at: number
+  room?: string
+  role?: Role
+  sub?: string
+}
+
+/** Options of `TandemxApi`. */
+export interface ApiOptions {
+  /** The server, e.g. `https://tandemx.example.com` (ws:// and wss:// are accepted too). */
+  baseUrl: string
+  /** API key sent as `Authorization: Bearer`. */
+  apiKey?: string
+  /** fetch implementation (default: the global one). */
+  fetch?: typeof fetch
+}
+
+/** The http(s) origin (plus any base path) of a TandemX server URL, without a trailing slash. */
+export function httpBase (url: string): string {
+  const u = new URL(url)
+  if (u.protocol === 'ws:') u.protocol = 'http:'
+  else if (u.protocol === 'wss:') u.protocol = 'https:'
+  const path = u.pathname.replace(/\/+$/, '').replace(/\/rooms$/, '')
+  return `${u.protocol}//${u.host}${path}`
+}
+
+const seg = (s: string): string => encodeURIComponent(s)
+
+/** Sends one request and decodes the JSON answer, or throws `ApiError`. */
+export async function requestJson<T> (
+  fetchFn: typeof fetch,
+  method: string,
+  url: string,
+  { body, apiKey }: { body?: unknown, apiKey?: string } = {}
+): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json, application/problem+json' }
+  if (body !== undefined) headers['content-type'] = 'application/json'
+  if (apiKey !== undefined) headers.authorization = `Bearer ${apiKey}`
+  let res: Response
+  try {
+    res = await fetchFn(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
+  } catch (err) {
+    throw new ApiError(0, null, `${method} ${url}: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+  }
+  const text = await res.text()
+  if (!res.ok) {
+    let problem: Problem | null = null
+    try {
+      const parsed = JSON.parse(text) as Partial<Problem>
+      if (parsed !== null && typeof parsed === 'object') {
+        problem = { type: 'about:blank', title: res.statusText, status: res.status, ...parsed }
+      }
+    } catch {
+      // not JSON: keep the status only
+    }
+    const what = problem?.detail ?? problem?.title ?? (text.slice(0, 200) || res.statusText)
+    throw new ApiError(res.status, problem, `${method} ${new URL(url).pathname} -> ${res.status}: ${what}`)
+  }
+  if (res.status === 204 || text === '') return undefined as T
+  return JSON.parse(text) as T
+}
+
+/** The `/v1` HTTP API (routes as in docs/api.md). */
+export class TandemxApi {
+  private readonly base: string
+  private readonly apiKey: string | undefined
+  private readonly fetchFn: typeof fetch
+
+  constructor (options: ApiOptions) {
+    this.base = httpBase(options.baseUrl)
+    this.apiKey = options.apiKey
+    this.fetchFn = options.fetch ?? ((input, init) => globalThis.fetch(input, init))
+  }
+
+  private call<T> (method: string, path: string, body?: unknown): Promise<T> {
+    return requestJson<T>(this.fetchFn, method, `${this.base}/v1${path}`, { body, apiKey: this.apiKey })
+  }
+
+  private async bytes (method: string, path: string, body?: Uint8Array): Promise<Response> {
+    const headers: Record<string, string> = {}
+    if (this.apiKey !== undefined) headers.authorization = `Bearer ${this.apiKey}`
+    if (body !== undefined) headers['content-type'] = 'application/octet-stream'
+    const url = `${this.base}/v1${path}`
+    const res = await this.fetchFn(url, { method, headers, body: body as BodyInit | undefined })
+    if (!res.ok) await requestJson(async () => res, method, url) // throws the ApiError
+    return res
+  }
+
+  /** Projects (creating one takes the admin secret as the key). */
+  readonly projects = {
+    create: (body: { name: string }) => this.call<ProjectCreated>('POST', '/projects', body),
+    get: (project: string) => this.call<Project>('GET', `/projects/${seg(project)}`),
+    delete: (project: string) => this.call<Deleted>('DELETE', `/projects/${seg(project)}`)
+  }
+
+  /** Members of a project. */
+  readonly members = {
+    list: (project: string) => this.call<{ members: Member[] }>('GET', `/projects/${seg(project)}/members`),
+    put: (project: string, sub: string, body: { role: Role }) =>
+      this.call<Member>('PUT', `/projects/${seg(project)}/members/${seg(sub)}`, body),
+    remove: (project: string, sub: string) => this.call<Deleted>('DELETE', `/projects/${seg(project)}/members/${seg(sub)}`)
+  }
+
+  /** API keys of a project. */
+  readonly keys = {
+    list: (project: string) => this.call<{ keys: ApiKey[] }>('GET', `/projects/${seg(project)}/keys`),
+    create: (project: string, body: { name: string, role: Role }) => this.call<KeyCreated>('POST', `/projects/${seg(project)}/keys`, body),
+    revoke: (project: string, key: string) => this.call<Deleted>('DELETE', `/projects/${seg(project)}/keys/${seg(key)}`)
+  }
+
+  /** Documents (rooms) of a project, read and written without a WebSocket. */
+  readonly documents = {
+    list: (project: string) => this.call<{ documents: DocumentInfo[] }>('GET', `/projects/${seg(project)}/documents`),
+    create: (project: string, body: { name: string }) =>
+      this.call<DocumentInfo>('POST', `/projects/${seg(project)}/documents`, body),
+    delete: (project: string, name: string) => this.call<Deleted>('DELETE', `/projects/${seg(project)}/documents/${seg(name)}`),
+    /** The content as plain JSON. */
+    get: (project: string, name: string) => this.call<DocumentContent>('GET', `/projects/${seg(project)}/documents/${seg(name)}`),
+    /** Applies edit operations server-side. */
+    edit: (project: string, name: string, ops: EditOp[]) =>
+      this.call<Applied>('POST', `/projects/${seg(project)}/documents/${seg(name)}/edits`, { ops }),
+    /** The document as a Yjs update (v1), or only what a client with `stateVector` lacks. */
+    getUpdate: async (project: string, name: string, stateVector?: Uint8Array): Promise<Uint8Array> => {
+      let query = ''
+      if (stateVector !== undefined) {
+        let bin = ''
+        for (const b of stateVector) bin += String.fromCharCode(b)
+        query = `?state_vector=${encodeURIComponent(btoa(bin))}`
+      }
+      const res = await this.bytes('GET', `/projects/${seg(project)}/documents/${seg(name)}/update${query}`)
+      return new Uint8Array(await res.arrayBuffer())
+    },
+    /** Applies a Yjs update (v1). */
+    applyUpdate: async (project: string, name: string, update: Uint8Array): Promise<Applied> => {
+      const res = await this.bytes('POST', `/projects/${seg(project)}/documents/${seg(name)}/update`, update)
+      return await res.json() as Applied
+    }
+  }
+
+  /** Room tokens (JWTs for `ws://host/rooms/{room}?token=`). */
+  readonly tokens = {
+    create: (project: string, body: RoomTokenRequest) => this.call<RoomToken>('POST', `/projects/${seg(project)}/tokens`, body)
+  }
+}

@@ -1,0 +1,59 @@
+// TandemX client SDK: connect to a room (stock y-websocket underneath), presence helpers, room
+// tokens, and the /v1 HTTP API.
+
+export {
+  connect,
+  roomsUrl,
+  shouldReconnect,
+  CLOSE_TOKEN_EXPIRED,
+  type AuthMode,
+  type Connection,
+  type ConnectionEvents,
+  type ConnectionStatus,
+  type ConnectOptions,
+  type GetToken,
+  type StatusEvent,
+  type TokenReason,
+  type TokenRequest,
+  type TokenResult
+} from './connect.js'
+export {
+  createPresence,
+  colorFor,
+  throttle,
+  type CursorPosition,
+  type Peer,
+  type Presence,
+  type PresenceOptions,
+  type PresenceState,
+  type PresenceUser
+} from './presence.js'
+export {
+  cacheTokens,
+  devTokenProvider,
+  fetchDevToken,
+  type CacheOptions,
+  type DevToken,
+  type DevTokenRequest
+} from './tokens.js'
+export {
+  ApiError,
+  TandemxApi,
+  httpBase,
+  type ApiKey,
+  type ApiOptions,
+  type Applied,
+  type Deleted,
+  type DocumentContent,
+  type DocumentInfo,
+  type EditOp,
+  type KeyCreated,
+  type Member,
+  type Problem,
+  type Project,
+  type ProjectCreated,
+  type Role,
+  type RoomToken,
+  type RoomTokenRequest
+} from './api.js'
+export { PrepareError, CLOSE_TOKEN_UNAVAILABLE, type WebSocketConstructor } from './token-socket.js'

@@ -1,0 +1,33 @@
+// Launches Debian's Chromium through playwright-core (a devDependency of client/). Never
+// downloads a browser: set CHROMIUM to use another binary.
+
+import fs from 'node:fs'
+import { createRequire } from 'node:module'
+import { pathToFileURL } from 'node:url'
+
+const require = createRequire(new URL('../../client/package.json', import.meta.url))
+
+/** The Chromium binary the tests drive. */
+export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium'
+
+/** Why the browser tests cannot run here, or null when they can. */
+export function browserMissing () {
+  if (!fs.existsSync(CHROMIUM)) return `${CHROMIUM} not found (apt-get install -y chromium)`
+  try {
+    require.resolve('playwright-core')
+  } catch {
+    return 'playwright-core is not installed in client/ (npm --prefix client ci)'
+  }
+  return null
+}
+
+/** Launches headless Chromium. */
+export async function launch () {
+  const mod = await import(pathToFileURL(require.resolve('playwright-core')).href)
+  const { chromium } = mod.chromium !== undefined ? mod : mod.default
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run']
+  })
+}
