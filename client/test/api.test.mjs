@@ -112,3 +112,34 @@ test('cacheTokens refreshes a token that is about to expire', async () => {
   const plain = cacheTokens(() => `s${++n}`)
   assert.notEqual(await plain({ room: 'r', reason: 'initial', attempt: 1 }), await plain({ room: 'r', reason: 'reconnect', attempt: 2 }))
 })
+
+test('every request the typed client makes is an operation of docs/openapi.json', async () => {
+  const { readFileSync } = await import('node:fs')
+  const spec = JSON.parse(readFileSync(new URL('../../docs/openapi.json', import.meta.url), 'utf8'))
+  const calls = []
+  const fetch = async (url, init = {}) => {
+    calls.push({ method: (init.method || 'GET').toLowerCase(), path: new URL(String(url)).pathname })
+    return new Response(JSON.stringify({}), { status: 200, headers: { 'content-type': 'application/json' } })
+  }
+  const api = new TandemxApi({ baseUrl: 'http://h:1', apiKey: 'k', fetch })
+  // Call every method of every group once, with placeholder arguments.
+  const args = (fn) => Array.from({ length: fn.length }, (_, i) => (i === fn.length - 1 && fn.length > 1 ? {} : 'x'))
+  let methods = 0
+  for (const group of ['projects', 'members', 'keys', 'documents', 'tokens']) {
+    for (const [name, fn] of Object.entries(api[group])) {
+      methods++
+      const a = args(fn)
+      if (name === 'edit') a[2] = []
+      if (name === 'applyUpdate') a[2] = new Uint8Array([0, 0])
+      if (name === 'getUpdate') a[2] = new Uint8Array([0])
+      await fn(...a).catch(() => {})
+    }
+  }
+  assert.equal(calls.length, methods, 'one request per method')
+  const templates = Object.keys(spec.paths).map((t) => ({ t, re: new RegExp(`^${t.replace(/\{[^}]+\}/g, '[^/]+')}$`) }))
+  for (const { method, path } of calls) {
+    const match = templates.find(({ re }) => re.test(path))
+    assert.ok(match, `${path} is not a path of the OpenAPI document`)
+    assert.ok(spec.paths[match.t][method], `${method.toUpperCase()} ${match.t} is not an operation of the OpenAPI document`)
+  }
+})
