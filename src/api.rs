@@ -47,6 +47,8 @@ pub enum ApiError {
     DocumentDeleted,
     /// The server is not configured for this (a missing secret, for example).
     NotConfigured(&'static str),
+    /// The history asked for is older than the project's retention kept.
+    HistoryPruned(String),
 }
 
 /// RFC 9457 problem details, plus a short machine-readable `error` code.
@@ -158,6 +160,9 @@ impl ApiError {
                 "Server not configured",
                 format!("{what} is not configured on the server"),
             ),
+            ApiError::HistoryPruned(why) => {
+                (410, "history-pruned", "History no longer kept", why.clone())
+            }
         }
     }
 
@@ -210,6 +215,31 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 pub struct CreateProject {
     /// Display name.
     pub name: String,
+}
+
+/// `PATCH /v1/projects/{p}`: absent fields stay as they are.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProject {
+    /// New display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Days of history kept: a number sets it (0 keeps everything), `null` restores the
+    /// default; absent leaves it.
+    #[serde(default, deserialize_with = "present")]
+    pub history_retention_days: Option<Option<u64>>,
+}
+
+/// Longest retention a project may ask for, in days (a hundred years: "forever" is 0).
+pub const MAX_RETENTION_DAYS: u64 = 36_500;
+
+/// Tells a field sent as `null` (`Some(None)`) from one left out (`None`, by `default`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// `PUT /v1/projects/{p}/members/{sub}`.
@@ -437,5 +467,22 @@ mod tests {
         assert!(p.detail.contains('3'));
         let json = serde_json::to_value(&p).unwrap();
         assert_eq!(json["type"], "tag:tandemx,2026:room-full");
+    }
+}
+
+#[cfg(test)]
+mod update_project_tests {
+    use super::*;
+
+    #[test]
+    fn retention_tells_null_from_absent() {
+        let absent: UpdateProject = parse_body(br#"{"name":"x"}"#).unwrap();
+        assert_eq!(absent.history_retention_days, None);
+        let null: UpdateProject = parse_body(br#"{"history_retention_days":null}"#).unwrap();
+        assert_eq!(null.history_retention_days, Some(None));
+        let set: UpdateProject = parse_body(br#"{"history_retention_days":7}"#).unwrap();
+        assert_eq!(set.history_retention_days, Some(Some(7)));
+        assert!(parse_body::<UpdateProject>(br#"{"history_retention_days":-1}"#).is_err());
+        assert!(parse_body::<UpdateProject>(br#"{"retention":1}"#).is_err());
     }
 }

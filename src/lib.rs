@@ -9,6 +9,7 @@
 pub mod api;
 pub mod auth;
 pub mod document;
+pub mod history;
 pub mod openapi;
 pub mod presence;
 pub mod protocol;
@@ -16,6 +17,7 @@ pub mod ratelimit;
 pub mod room;
 pub mod routes;
 pub mod storage;
+pub mod versions;
 pub mod webhooks;
 
 #[cfg(target_arch = "wasm32")]

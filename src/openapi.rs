@@ -1,6 +1,8 @@
 //! The OpenAPI 3.1 document, generated from the route table. Served at `/v1/openapi.json` and
 //! kept in the repository as `docs/openapi.json` (a test fails when the two differ).
 
+mod history;
+
 use crate::routes::{Access, RouteId, ROUTES};
 use serde_json::{json, Map, Value};
 
@@ -225,6 +227,9 @@ fn shape(id: RouteId) -> (Option<Value>, (String, Value)) {
             None,
             ok("200", "Newest 100 attempts", json_content("DeliveryList")),
         ),
+        UpdateProject | ListVersions | CreateVersion | GetVersion | GetVersionUpdate
+        | DeleteVersion | RestoreVersion | DiffVersions | ReplayHistory | DocumentAt
+        | ListBranches | CreateBranch | PreviewMerge | MergeBranch => history::shape(id),
     }
 }
 
@@ -240,7 +245,7 @@ fn parameters(path: &str, id: RouteId) -> Vec<Value> {
             out.push(json!({ "name": "state_vector", "in": "query", "required": false, "description": "Base64 (URL-safe or standard) v1 state vector: only what it lacks is returned", "schema": { "type": "string" } }));
             out.push(json!({ "name": "format", "in": "query", "required": false, "schema": { "type": "string", "enum": ["v1", "v2"], "default": "v1" } }));
         }
-        _ => {}
+        _ => out.extend(history::parameters(id)),
     }
     out
 }
@@ -360,6 +365,14 @@ fn schemas() -> Value {
     })
 }
 
+fn all_schemas() -> Value {
+    let mut all = schemas();
+    if let (Some(map), Value::Object(more)) = (all.as_object_mut(), history::schemas()) {
+        map.extend(more);
+    }
+    all
+}
+
 /// The OpenAPI 3.1 document of every route in [`ROUTES`].
 pub fn document() -> Value {
     let mut paths = Map::new();
@@ -407,7 +420,7 @@ pub fn document() -> Value {
         },
         "paths": paths,
         "components": {
-            "schemas": schemas(),
+            "schemas": all_schemas(),
             "securitySchemes": {
                 "apiKey": { "type": "http", "scheme": "bearer", "description": "A project API key, tx_key_..." },
                 "adminSecret": { "type": "http", "scheme": "bearer", "description": "The deployment's ADMIN_SECRET" },

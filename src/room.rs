@@ -26,9 +26,9 @@ pub struct Limits {
     pub max_frame_bytes: usize,
     /// Most connections one room holds at once.
     pub max_connections: usize,
-    /// Compact the log into a snapshot after this many appended updates...
+    /// Write a checkpoint after this many updates since the last one...
     pub compact_after_updates: usize,
-    /// ...or after this many appended bytes, whichever comes first.
+    /// ...or after this many bytes of updates, whichever comes first.
     pub compact_after_bytes: usize,
     /// Traffic one connection may send (a user gets a multiple of it).
     pub rates: Rates,
@@ -39,7 +39,7 @@ impl Default for Limits {
         Limits {
             max_frame_bytes: 8 * 1024 * 1024,
             max_connections: 1000,
-            compact_after_updates: 500,
+            compact_after_updates: 2000,
             compact_after_bytes: 4 * 1024 * 1024,
             rates: Rates::default(),
         }
@@ -80,6 +80,12 @@ impl Connection {
     /// Whether the connection's document updates are applied.
     pub fn can_write(&self) -> bool {
         self.role.can_write()
+    }
+
+    /// How the connection's user appears in the history and in webhook events: `user:<sub>`,
+    /// as the audit log names users (API keys appear as their id, the admin as `admin`).
+    pub fn author(&self) -> String {
+        format!("user:{}", self.sub)
     }
 
     /// Whether the connection's token has expired at `now_ms`.
@@ -334,7 +340,7 @@ impl<S: RoomStore> Room<S> {
                 Incoming::SyncStep2(_) | Incoming::Update(_) => {
                     let update = updates.next().flatten().expect("decoded above");
                     if conn.can_write() {
-                        if let Some(change) = self.apply(update, now_ms)? {
+                        if let Some(change) = self.apply(update, now_ms, &conn.author())? {
                             out.others.push(protocol::update(change));
                             out.document_changed = true;
                         }
@@ -379,7 +385,12 @@ impl<S: RoomStore> Room<S> {
     /// Applies a decoded update, stores the change it made, and returns that change (`None` when
     /// it added nothing new). If storing fails the in-memory document is reloaded from storage,
     /// so memory never runs ahead of what is durable.
-    fn apply(&mut self, update: Update, now_ms: u64) -> Result<Option<Vec<u8>>, Rejection> {
+    fn apply(
+        &mut self,
+        update: Update,
+        now_ms: u64,
+        author: &str,
+    ) -> Result<Option<Vec<u8>>, Rejection> {
         let change = {
             let mut txn = self.doc.transact_mut();
             if let Err(e) = txn.apply_update(update) {
@@ -396,7 +407,7 @@ impl<S: RoomStore> Room<S> {
             }
             txn.encode_update_v1()
         };
-        if let Err(e) = self.store.append(&change, now_ms) {
+        if let Err(e) = self.store.append(&change, now_ms, author) {
             self.reload_after_failure();
             return Err(Rejection::new(
                 close::INTERNAL,
@@ -420,23 +431,37 @@ impl<S: RoomStore> Room<S> {
         }
     }
 
-    /// Applies an update that came from outside the protocol (the HTTP document API). Returns
-    /// the frames for every connection (none when the update added nothing) and the stored
-    /// change, if any.
+    /// Applies an update by `author` that came from outside the protocol (the HTTP API: document
+    /// writes, restores, merges). Returns the frames for every connection (none when the update
+    /// added nothing) and the stored change, if any.
     pub fn apply_external(
         &mut self,
         update: &[u8],
         now_ms: u64,
+        author: &str,
     ) -> Result<(Outbox, Option<Vec<u8>>), Rejection> {
         let decoded = Update::decode_v1(update)
             .map_err(|e| Rejection::new(close::INVALID, "malformed update", e.to_string()))?;
-        let change = self.apply(decoded, now_ms)?;
+        let change = self.apply(decoded, now_ms, author)?;
         let mut out = Outbox::default();
         if let Some(change) = &change {
             out.everyone.push(protocol::update(change.clone()));
             out.document_changed = true;
         }
         Ok((out, change))
+    }
+
+    /// The whole document as one v1 update.
+    pub fn full_state(&self) -> Vec<u8> {
+        self.doc
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default())
+    }
+
+    /// The store, to read history from and write versions to (never the log: changes go
+    /// through [`Room::receive`] and [`Room::apply_external`]).
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
     }
 
     /// The document as a v1 update, or only what a peer at `sv` lacks; v2 encoding on request.
@@ -466,19 +491,17 @@ impl<S: RoomStore> Room<S> {
         out
     }
 
-    /// Whether the update log has grown enough to be folded into a snapshot.
+    /// Whether enough updates were logged since the last checkpoint to write a new one.
     pub fn compaction_due(&self) -> bool {
         self.log_updates >= self.limits.compact_after_updates
             || self.log_bytes >= self.limits.compact_after_bytes
     }
 
-    /// Folds the log into one snapshot of the current state, atomically.
+    /// Writes the current state as the checkpoint the room loads from, atomically. The log keeps
+    /// its entries: they are the document's history.
     pub fn compact(&mut self) -> Result<(), RoomError> {
-        let snapshot = self
-            .doc
-            .transact()
-            .encode_state_as_update_v1(&StateVector::default());
-        self.store.compact(&snapshot)?;
+        let snapshot = self.full_state();
+        self.store.checkpoint(&snapshot)?;
         self.log_updates = 0;
         self.log_bytes = 0;
         Ok(())

@@ -74,6 +74,34 @@ pub enum RouteId {
     TestWebhook,
     /// `GET /v1/projects/{project}/webhooks/{webhook}/deliveries`.
     ListDeliveries,
+    /// `PATCH /v1/projects/{project}`.
+    UpdateProject,
+    /// `GET /v1/projects/{project}/documents/{document}/versions`.
+    ListVersions,
+    /// `POST /v1/projects/{project}/documents/{document}/versions`.
+    CreateVersion,
+    /// `GET /v1/projects/{project}/documents/{document}/versions/{version}`.
+    GetVersion,
+    /// `GET /v1/projects/{project}/documents/{document}/versions/{version}/update`.
+    GetVersionUpdate,
+    /// `DELETE /v1/projects/{project}/documents/{document}/versions/{version}`.
+    DeleteVersion,
+    /// `POST /v1/projects/{project}/documents/{document}/versions/{version}/restore`.
+    RestoreVersion,
+    /// `GET /v1/projects/{project}/documents/{document}/diff`.
+    DiffVersions,
+    /// `GET /v1/projects/{project}/documents/{document}/history`.
+    ReplayHistory,
+    /// `GET /v1/projects/{project}/documents/{document}/history/at`.
+    DocumentAt,
+    /// `GET /v1/projects/{project}/documents/{document}/branches`.
+    ListBranches,
+    /// `POST /v1/projects/{project}/documents/{document}/branches`.
+    CreateBranch,
+    /// `GET /v1/projects/{project}/documents/{document}/merge`.
+    PreviewMerge,
+    /// `POST /v1/projects/{project}/documents/{document}/merge`.
+    MergeBranch,
 }
 
 /// Who may call a route.
@@ -354,6 +382,104 @@ pub const ROUTES: &[Route] = &[
         Key(Role::Owner),
         "List recent delivery attempts",
     ),
+    r(
+        UpdateProject,
+        "PATCH",
+        "/v1/projects/{project}",
+        Key(Role::Owner),
+        "Change a project's settings (name, history retention)",
+    ),
+    r(
+        ListVersions,
+        "GET",
+        "/v1/projects/{project}/documents/{document}/versions",
+        KeyOrToken(Role::Viewer),
+        "List a document's versions, newest first",
+    ),
+    r(
+        CreateVersion,
+        "POST",
+        "/v1/projects/{project}/documents/{document}/versions",
+        KeyOrToken(Role::Editor),
+        "Create a named version of the current state",
+    ),
+    r(
+        GetVersion,
+        "GET",
+        "/v1/projects/{project}/documents/{document}/versions/{version}",
+        KeyOrToken(Role::Viewer),
+        "Read a version as JSON",
+    ),
+    r(
+        GetVersionUpdate,
+        "GET",
+        "/v1/projects/{project}/documents/{document}/versions/{version}/update",
+        KeyOrToken(Role::Viewer),
+        "Read a version as a Yjs update",
+    ),
+    r(
+        DeleteVersion,
+        "DELETE",
+        "/v1/projects/{project}/documents/{document}/versions/{version}",
+        KeyOrToken(Role::Owner),
+        "Delete a version",
+    ),
+    r(
+        RestoreVersion,
+        "POST",
+        "/v1/projects/{project}/documents/{document}/versions/{version}/restore",
+        KeyOrToken(Role::Editor),
+        "Restore a version as a new change every client converges to",
+    ),
+    r(
+        DiffVersions,
+        "GET",
+        "/v1/projects/{project}/documents/{document}/diff",
+        KeyOrToken(Role::Viewer),
+        "Compare two versions (or a version and the current state)",
+    ),
+    r(
+        ReplayHistory,
+        "GET",
+        "/v1/projects/{project}/documents/{document}/history",
+        KeyOrToken(Role::Viewer),
+        "The stored updates of a time range, in order, with time and author",
+    ),
+    r(
+        DocumentAt,
+        "GET",
+        "/v1/projects/{project}/documents/{document}/history/at",
+        KeyOrToken(Role::Viewer),
+        "The document as it was at an instant",
+    ),
+    r(
+        ListBranches,
+        "GET",
+        "/v1/projects/{project}/documents/{document}/branches",
+        KeyOrToken(Role::Viewer),
+        "List the branches forked from a document",
+    ),
+    r(
+        CreateBranch,
+        "POST",
+        "/v1/projects/{project}/documents/{document}/branches",
+        Key(Role::Editor),
+        "Fork a document (now, or at a version) into a new document",
+    ),
+    r(
+        PreviewMerge,
+        "GET",
+        "/v1/projects/{project}/documents/{document}/merge",
+        KeyOrToken(Role::Viewer),
+        "Preview what merging this branch into its parent would change",
+    ),
+    r(
+        MergeBranch,
+        "POST",
+        "/v1/projects/{project}/documents/{document}/merge",
+        Key(Role::Editor),
+        "Merge this branch's changes into its parent",
+    ),
 ];
 
 /// A matched route and its path parameters, percent-decoded, in template order.
@@ -457,6 +583,20 @@ mod tests {
             DeleteWebhook,
             TestWebhook,
             ListDeliveries,
+            UpdateProject,
+            ListVersions,
+            CreateVersion,
+            GetVersion,
+            GetVersionUpdate,
+            DeleteVersion,
+            RestoreVersion,
+            DiffVersions,
+            ReplayHistory,
+            DocumentAt,
+            ListBranches,
+            CreateBranch,
+            PreviewMerge,
+            MergeBranch,
         ];
         for id in every {
             match id {
@@ -466,7 +606,10 @@ mod tests {
                 | ListDocuments | CreateDocument | GetDocument | DeleteDocument
                 | GetDocumentUpdate | PostDocumentUpdate | PostDocumentEdits | MintToken
                 | Audit | ListWebhooks | CreateWebhook | GetWebhook | UpdateWebhook
-                | DeleteWebhook | TestWebhook | ListDeliveries => {}
+                | DeleteWebhook | TestWebhook | ListDeliveries | UpdateProject | ListVersions
+                | CreateVersion | GetVersion | GetVersionUpdate | DeleteVersion
+                | RestoreVersion | DiffVersions | ReplayHistory | DocumentAt | ListBranches
+                | CreateBranch | PreviewMerge | MergeBranch => {}
             }
         }
         every.to_vec()
@@ -496,7 +639,7 @@ mod tests {
         assert_eq!(m.params, vec!["prj_1", "ada@example.com"]);
         assert_eq!(match_route("GET", "/nope").unwrap_err().status(), 404);
         assert_eq!(
-            match_route("PATCH", "/v1/projects/p").unwrap_err().status(),
+            match_route("PUT", "/v1/projects/p").unwrap_err().status(),
             405
         );
         assert_eq!(

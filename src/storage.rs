@@ -1,7 +1,11 @@
-//! Persistence of a room: a snapshot plus an append-only log of updates.
+//! Persistence of a room: a checkpoint plus an append-only log of updates.
 //!
 //! The room writes through [`RoomStore`] before anything that depends on a write leaves the room.
 //! The edge implements it on the Durable Object's SQLite storage; [`MemoryStore`] backs tests.
+//!
+//! The log is the document's history: every change with its time and author. A checkpoint (the
+//! whole state as one update) only shortens loading; it does not remove log entries, which stay
+//! until the retention policy prunes them (see `docs/history.md`).
 
 use thiserror::Error;
 
@@ -13,9 +17,9 @@ pub const CHUNK_BYTES: usize = 512 * 1024;
 /// What a room finds in storage when it loads.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Stored {
-    /// The compacted state (a v1 update), if the room was ever compacted.
+    /// The latest checkpoint (a v1 update of the whole state), if the room has one.
     pub snapshot: Option<Vec<u8>>,
-    /// Updates appended since the snapshot, oldest first (v1 updates).
+    /// Updates appended since the checkpoint, oldest first (v1 updates).
     pub updates: Vec<Vec<u8>>,
 }
 
@@ -40,12 +44,29 @@ pub enum StoreError {
 
 /// Durable storage of one room.
 pub trait RoomStore {
-    /// Reads the snapshot and every update appended after it.
+    /// Reads the checkpoint and every update appended after it.
     fn load(&self) -> Result<Stored, StoreError>;
-    /// Appends one update to the log; durable once the current event's writes commit.
-    fn append(&mut self, update: &[u8], at_ms: u64) -> Result<(), StoreError>;
-    /// Atomically replaces the snapshot and the whole log with `snapshot`.
-    fn compact(&mut self, snapshot: &[u8]) -> Result<(), StoreError>;
+    /// Appends one update by `author` to the log and returns its sequence number; durable once
+    /// the current event's writes commit.
+    fn append(&mut self, update: &[u8], at_ms: u64, author: &str) -> Result<u64, StoreError>;
+    /// Makes `snapshot` (the whole state up to the last appended update) the new checkpoint,
+    /// atomically. The log keeps its entries.
+    fn checkpoint(&mut self, snapshot: &[u8]) -> Result<(), StoreError>;
+    /// Sequence number of the last appended update (0 when none).
+    fn head(&self) -> u64;
+}
+
+/// One logged change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    /// Position in the log, from 1.
+    pub seq: u64,
+    /// When it was stored, unix ms.
+    pub at_ms: u64,
+    /// Who made it (a user `sub`, an API key id, `admin`).
+    pub author: String,
+    /// The change, a v1 update.
+    pub update: Vec<u8>,
 }
 
 /// Splits `data` into pieces of at most [`CHUNK_BYTES`]; an empty blob is one empty chunk, so
@@ -76,14 +97,16 @@ pub fn join_chunks(rows: Vec<(u32, Vec<u8>)>) -> Result<Vec<u8>, StoreError> {
 /// In-memory store for tests, with switchable failures.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
-    /// The current contents.
+    /// The current contents: checkpoint and the updates after it.
     pub stored: Stored,
+    /// The whole log, history included.
+    pub log: Vec<LogEntry>,
     /// When set, every write fails (a full disk, a lost storage backend).
     pub fail_writes: bool,
     /// Number of successful appends.
     pub appends: usize,
-    /// Number of successful compactions.
-    pub compactions: usize,
+    /// Number of successful checkpoints.
+    pub checkpoints: usize,
 }
 
 impl RoomStore for MemoryStore {
@@ -91,16 +114,23 @@ impl RoomStore for MemoryStore {
         Ok(self.stored.clone())
     }
 
-    fn append(&mut self, update: &[u8], _at_ms: u64) -> Result<(), StoreError> {
+    fn append(&mut self, update: &[u8], at_ms: u64, author: &str) -> Result<u64, StoreError> {
         if self.fail_writes {
             return Err(StoreError::Backend("writes disabled".into()));
         }
         self.stored.updates.push(update.to_vec());
         self.appends += 1;
-        Ok(())
+        let seq = self.head() + 1;
+        self.log.push(LogEntry {
+            seq,
+            at_ms,
+            author: author.to_owned(),
+            update: update.to_vec(),
+        });
+        Ok(seq)
     }
 
-    fn compact(&mut self, snapshot: &[u8]) -> Result<(), StoreError> {
+    fn checkpoint(&mut self, snapshot: &[u8]) -> Result<(), StoreError> {
         if self.fail_writes {
             return Err(StoreError::Backend("writes disabled".into()));
         }
@@ -108,8 +138,12 @@ impl RoomStore for MemoryStore {
             snapshot: Some(snapshot.to_vec()),
             updates: Vec::new(),
         };
-        self.compactions += 1;
+        self.checkpoints += 1;
         Ok(())
+    }
+
+    fn head(&self) -> u64 {
+        self.log.last().map_or(0, |e| e.seq)
     }
 }
 

@@ -444,10 +444,16 @@ fn the_log_is_compacted_and_the_snapshot_loads() {
             net.room.compact().unwrap();
         }
     }
-    assert_eq!(net.room.store().compactions, 2);
+    assert_eq!(net.room.store().checkpoints, 2);
     let stored = net.room.store().load().unwrap();
     assert!(stored.snapshot.is_some());
     assert_eq!(stored.updates.len(), 5);
+    // A checkpoint shortens loading; the history keeps every change, in order.
+    let log = &net.room.store().log;
+    assert_eq!(log.len(), 25);
+    assert!(log.iter().all(|e| e.author == "user:user0"));
+    assert!(log.iter().enumerate().all(|(i, e)| e.seq == i as u64 + 1));
+    assert_eq!(net.room.store().head(), 25);
     let reloaded = Room::load(
         MemoryStore {
             stored,
@@ -626,10 +632,12 @@ fn an_external_update_reaches_every_connection_and_is_stored() {
     let appends = net.room.store().appends;
     let (out, change) = net
         .room
-        .apply_external(&text_update(9, "from http"), NOW)
+        .apply_external(&text_update(9, "from http"), NOW, "key_1")
         .unwrap();
     assert!(change.is_some());
     assert_eq!(net.room.store().appends, appends + 1);
+    let logged = net.room.store().log.last().unwrap();
+    assert_eq!((logged.author.as_str(), logged.at_ms), ("key_1", NOW));
     assert!(out.reply.is_empty() && out.others.is_empty());
     net.deliver(usize::MAX, &out);
     net.pump();
@@ -638,8 +646,8 @@ fn an_external_update_reaches_every_connection_and_is_stored() {
     // The same update again adds nothing and sends nothing.
     let (again, none) = net
         .room
-        .apply_external(&text_update(9, "from http"), NOW)
+        .apply_external(&text_update(9, "from http"), NOW, "key_1")
         .unwrap();
     assert!(none.is_none() && again.everyone.is_empty());
-    assert!(net.room.apply_external(&[1, 2, 3], NOW).is_err());
+    assert!(net.room.apply_external(&[1, 2, 3], NOW, "key_1").is_err());
 }

@@ -104,13 +104,16 @@ pub struct Project {
     /// Deletion time, unix ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<u64>,
+    /// Days of history kept (`None`: the default, 0: everything).
+    #[serde(default)]
+    pub history_retention_days: Option<u64>,
 }
 
 /// Reads a project that is not deleted.
 pub async fn live_project(db: &D1Database, id: &str) -> Result<Project, ApiError> {
     let project: Option<Project> = row(
         db,
-        "SELECT id, name, created_at, deleted_at FROM projects WHERE id = ?",
+        "SELECT id, name, created_at, deleted_at, history_retention_days FROM projects WHERE id = ?",
         &[text(id)],
     )
     .await?;

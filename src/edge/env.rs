@@ -78,3 +78,21 @@ pub const WEBHOOK_COALESCE_SECONDS: &str = "WEBHOOK_COALESCE_SECONDS";
 pub fn number_or(env: &Env, name: &str, default: usize) -> usize {
     number(env, name).unwrap_or(default)
 }
+
+/// Seconds of activity after which a room takes an automatic version (default 300).
+pub const AUTO_VERSION_SECONDS: &str = "AUTO_VERSION_SECONDS";
+/// Versions larger than this many bytes are stored in R2 (default 1 MiB).
+pub const VERSION_INLINE_BYTES: &str = "VERSION_INLINE_BYTES";
+
+/// The history policy: defaults, overridden by variables where set; retention comes from the
+/// project (`history_retention_days`) and is set by the caller.
+pub fn history_policy(env: &Env) -> crate::versions::Policy {
+    let mut policy = crate::versions::Policy::default();
+    if let Some(n) = number(env, AUTO_VERSION_SECONDS) {
+        policy.interval_ms = n as u64 * 1000;
+    }
+    if let Some(n) = number(env, VERSION_INLINE_BYTES) {
+        policy.inline_limit = n;
+    }
+    policy
+}

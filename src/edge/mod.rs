@@ -4,10 +4,12 @@ mod access;
 mod d1;
 mod env;
 mod health;
+mod history_api;
 mod http;
 mod room_object;
 mod sql_store;
 mod v1;
+mod versions;
 mod webhook_queue;
 
 use crate::api::{validate_room_name, ApiError};

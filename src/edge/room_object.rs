@@ -6,6 +6,8 @@
 //! its connections stay open. Per-connection state lives in each socket's attachment; on wake the
 //! room reloads from storage, re-registers the surviving connections and re-syncs them.
 
+mod history;
+
 use super::env;
 use super::http;
 use super::identity;
@@ -13,7 +15,7 @@ use super::sql_store::SqlRoomStore;
 use crate::api::ApiError;
 use crate::auth::Role;
 use crate::room::{close, Connection, Frame, Outbox, Room};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use worker::js_sys::{Date, Math};
 use worker::{
     durable_object, DurableObject, Env, Headers, Request, Response, Result, State, WebSocket,
@@ -28,6 +30,10 @@ pub struct RoomObject {
     room: RefCell<Loaded>,
     /// Changes gathered for the next `document.updated` webhook event.
     pending: RefCell<Option<Pending>>,
+    /// Whether the alarm is set for a due checkpoint (so a burst of messages sets it once).
+    checkpoint_scheduled: Cell<bool>,
+    /// Whether the alarm is set for the next automatic version.
+    version_scheduled: Cell<bool>,
 }
 
 /// Changes since the last `document.updated` event. Kept in memory for the few seconds of a
@@ -165,6 +171,8 @@ impl DurableObject for RoomObject {
             env,
             room: RefCell::new(Loaded::No),
             pending: RefCell::new(None),
+            checkpoint_scheduled: Cell::new(false),
+            version_scheduled: Cell::new(false),
         }
     }
 
@@ -173,6 +181,7 @@ impl DurableObject for RoomObject {
             "/__health" => return self.health(),
             "/__delete" => return self.delete().await,
             path if path.starts_with("/__doc/") => return self.document(req).await,
+            path if path.starts_with("/__history/") => return self.history(req).await,
             _ => {}
         }
         if !http::is_websocket_upgrade(&req) {
@@ -218,11 +227,13 @@ impl DurableObject for RoomObject {
         Ok(resp)
     }
 
-    /// Closes connections whose token has expired, then waits for the next expiry.
+    /// Closes connections whose token has expired, sends the gathered webhook event, keeps the
+    /// history (checkpoint, automatic version, retention), then waits for the next of these.
     async fn alarm(&self) -> Result<Response> {
         let now = now_ms();
+        self.load();
         self.flush_changes(now).await?;
-        let mut next: Option<u64> = None;
+        let mut next: Option<u64> = self.history_upkeep(now).await?;
         for ws in self.state.get_websockets() {
             let Ok(Some(conn)) = ws.deserialize_attachment::<Connection>() else {
                 continue;
@@ -231,11 +242,12 @@ impl DurableObject for RoomObject {
                 let _ = ws.close(Some(close::TOKEN_EXPIRED), Some("token expired"));
                 self.leave(&ws);
             } else if let Some(exp) = conn.exp {
-                next = Some(next.map_or(exp, |n| n.min(exp)));
+                let at = exp * 1000 + 50;
+                next = Some(next.map_or(at, |n| n.min(at)));
             }
         }
-        if let Some(exp) = next {
-            self.schedule_expiry(exp).await?;
+        if let Some(at) = next {
+            self.schedule_at(at).await?;
         }
         Response::ok("")
     }
@@ -279,9 +291,9 @@ impl DurableObject for RoomObject {
                     ws.serialize_attachment(&conn)?;
                 }
                 self.deliver(&ws, &out);
-                self.compact_if_due();
                 if out.document_changed {
-                    self.note_change(&conn.sub, before).await?;
+                    self.note_change(&conn.author(), before).await?;
+                    self.changed().await?;
                 }
             }
             Err(rejection) => {
@@ -314,6 +326,16 @@ impl DurableObject for RoomObject {
             code as u16
         };
         let _ = ws.close(Some(code), Some("closed"));
+        // The last one out: the alarm takes a version of what the session changed.
+        let others = self
+            .state
+            .get_websockets()
+            .iter()
+            .filter(|other| !same_socket(other, &ws))
+            .count();
+        if others == 0 {
+            self.schedule_at(now_ms()).await?;
+        }
         Ok(())
     }
 
@@ -356,7 +378,7 @@ impl RoomObject {
         } else {
             Vec::new()
         };
-        let (out, change, before) = match self.document_sync(&req, method, &body) {
+        let (out, change, before) = match self.document_sync(&req, method, &body, &author) {
             Ok(done) => done,
             Err(resp) => return resp,
         };
@@ -365,9 +387,9 @@ impl RoomObject {
                 send(&ws, frame);
             }
         }
-        self.compact_if_due();
         if change.is_some() {
             self.note_change(&author, before).await?;
+            self.changed().await?;
         }
         Response::from_json(&Applied {
             changed: change.is_some(),
@@ -383,6 +405,7 @@ impl RoomObject {
         req: &Request,
         method: worker::Method,
         body: &[u8],
+        author: &str,
     ) -> std::result::Result<(Outbox, Option<Vec<u8>>, Option<serde_json::Value>), Result<Response>>
     {
         use crate::document::{apply_edits, render_json, Edits};
@@ -439,7 +462,7 @@ impl RoomObject {
             .borrow()
             .is_none()
             .then(|| render_json(room.doc()));
-        match room.apply_external(&update, now_ms()) {
+        match room.apply_external(&update, now_ms(), author) {
             Ok((out, change)) => Ok((out, change, before)),
             Err(rejection) if rejection.code == close::INTERNAL => {
                 worker::console_error!("document write failed: {}", rejection.detail);
@@ -549,6 +572,7 @@ impl RoomObject {
             let _ = ws.close(Some(4404), Some("document deleted"));
         }
         *self.room.borrow_mut() = Loaded::No;
+        self.delete_history_objects().await?;
         self.state.storage().delete_alarm().await?;
         self.state.storage().delete_all().await?;
         Response::ok("")

@@ -5,21 +5,43 @@
 //! <https://blog.cloudflare.com/durable-objects-easy-fast-correct-choose-three/>). So an update
 //! appended here before the room broadcasts it is on disk before any other client can see it.
 //!
-//! Compaction does not depend on a multi-statement transaction: new snapshot chunks are written
+//! A checkpoint does not depend on a multi-statement transaction: new snapshot chunks are written
 //! under a new generation, then one row switches the current generation, then old rows are
 //! removed. A crash at any point leaves a readable state with every update in it.
+//!
+//! The log (`log`, one row per update, keyed by `seq`) is also the document's history: each row
+//! keeps its time and author. Versions (`versions`, `version_chunks`) are in `versions.rs`.
 
-use crate::storage::{chunks, join_chunks, RoomStore, StoreError, Stored};
-use std::collections::BTreeMap;
+use crate::storage::{chunks, join_chunks, LogEntry, RoomStore, StoreError, Stored};
 use worker::{SqlStorage, SqlStorageValue};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS room_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS snapshot_chunks (
   gen INTEGER NOT NULL, idx INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (gen, idx));
-CREATE TABLE IF NOT EXISTS updates (
-  seq INTEGER NOT NULL, part INTEGER NOT NULL, parts INTEGER NOT NULL,
-  at INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (seq, part));
+CREATE TABLE IF NOT EXISTS log (
+  seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, author TEXT NOT NULL,
+  parts INTEGER NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS log_parts (
+  seq INTEGER NOT NULL, idx INTEGER NOT NULL, data BLOB NOT NULL,
+  PRIMARY KEY (seq, idx)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS log_by_time ON log (at);
+CREATE TABLE IF NOT EXISTS versions (
+  id INTEGER PRIMARY KEY, kind TEXT NOT NULL, name TEXT, description TEXT,
+  author TEXT NOT NULL, authors TEXT NOT NULL, at INTEGER NOT NULL, seq INTEGER NOT NULL,
+  bytes INTEGER NOT NULL, storage TEXT NOT NULL, chunks INTEGER NOT NULL, location TEXT);
+CREATE TABLE IF NOT EXISTS version_chunks (
+  version INTEGER NOT NULL, idx INTEGER NOT NULL, data BLOB NOT NULL,
+  PRIMARY KEY (version, idx)) WITHOUT ROWID;
+";
+
+/// The log of the first schema (`updates`, keyed by `(seq, part)`), moved into `log` once.
+const MIGRATE_UPDATES: &str = "
+INSERT OR IGNORE INTO log (seq, at, author, parts, data)
+  SELECT seq, at, '', parts, data FROM updates WHERE part = 0;
+INSERT OR IGNORE INTO log_parts (seq, idx, data)
+  SELECT seq, part, data FROM updates WHERE part > 0;
+DROP TABLE updates;
 ";
 
 /// Numbered chunks of one stored blob.
@@ -32,11 +54,11 @@ pub struct SqlRoomStore {
     generation: i64,
 }
 
-fn backend(e: worker::Error) -> StoreError {
+pub(super) fn backend(e: worker::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
-fn int(v: &SqlStorageValue) -> Result<i64, StoreError> {
+pub(super) fn int(v: &SqlStorageValue) -> Result<i64, StoreError> {
     match v {
         SqlStorageValue::Integer(i) => Ok(*i),
         other => Err(StoreError::Inconsistent(format!(
@@ -45,7 +67,7 @@ fn int(v: &SqlStorageValue) -> Result<i64, StoreError> {
     }
 }
 
-fn blob(v: SqlStorageValue) -> Result<Vec<u8>, StoreError> {
+pub(super) fn blob(v: SqlStorageValue) -> Result<Vec<u8>, StoreError> {
     match v {
         SqlStorageValue::Blob(b) => Ok(b),
         other => Err(StoreError::Inconsistent(format!(
@@ -54,8 +76,18 @@ fn blob(v: SqlStorageValue) -> Result<Vec<u8>, StoreError> {
     }
 }
 
+pub(super) fn string(v: SqlStorageValue) -> Result<Option<String>, StoreError> {
+    match v {
+        SqlStorageValue::String(s) => Ok(Some(s)),
+        SqlStorageValue::Null => Ok(None),
+        other => Err(StoreError::Inconsistent(format!(
+            "expected text, found {other:?}"
+        ))),
+    }
+}
+
 impl SqlRoomStore {
-    /// Opens the store, creating its tables on first use.
+    /// Opens the store, creating its tables on first use and moving a first-schema log over.
     pub fn open(sql: SqlStorage) -> Result<Self, StoreError> {
         sql.exec(SCHEMA, None).map_err(backend)?;
         let mut store = SqlRoomStore {
@@ -63,48 +95,206 @@ impl SqlRoomStore {
             next_seq: 1,
             generation: 0,
         };
+        let old = store.rows(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'updates'",
+            vec![],
+        )?;
+        if old.first().and_then(|r| r.first()).map(int).transpose()? == Some(1) {
+            store.sql.exec(MIGRATE_UPDATES, None).map_err(backend)?;
+        }
         store.generation = store.meta("snapshot_gen")?.unwrap_or(0);
-        let max: Vec<Vec<SqlStorageValue>> = store
-            .sql
-            .exec("SELECT COALESCE(MAX(seq), 0) FROM updates", None)
-            .map_err(backend)?
-            .raw()
-            .collect::<Result<_, _>>()
-            .map_err(backend)?;
+        let last = store.scalar("SELECT COALESCE(MAX(seq), 0) FROM log", vec![])?;
         let upto = store.meta("snapshot_upto")?.unwrap_or(0);
-        let last = max
-            .first()
-            .and_then(|r| r.first())
-            .map(int)
-            .transpose()?
-            .unwrap_or(0);
         store.next_seq = last.max(upto) + 1;
         Ok(store)
     }
 
-    fn meta(&self, key: &str) -> Result<Option<i64>, StoreError> {
-        let rows: Vec<Vec<SqlStorageValue>> = self
-            .sql
-            .exec(
-                "SELECT value FROM room_meta WHERE key = ?",
-                vec![key.into()],
-            )
+    /// Runs a query and collects its rows.
+    pub(super) fn rows(
+        &self,
+        query: &str,
+        params: Vec<SqlStorageValue>,
+    ) -> Result<Vec<Vec<SqlStorageValue>>, StoreError> {
+        let params = if params.is_empty() {
+            None
+        } else {
+            Some(params)
+        };
+        self.sql
+            .exec(query, params)
             .map_err(backend)?
             .raw()
             .collect::<Result<_, _>>()
-            .map_err(backend)?;
+            .map_err(backend)
+    }
+
+    /// Runs a statement.
+    pub(super) fn exec(&self, query: &str, params: Vec<SqlStorageValue>) -> Result<(), StoreError> {
+        let params = if params.is_empty() {
+            None
+        } else {
+            Some(params)
+        };
+        self.sql.exec(query, params).map_err(backend)?;
+        Ok(())
+    }
+
+    /// The first column of the first row, as an integer (0 when NULL or no row).
+    pub(super) fn scalar(
+        &self,
+        query: &str,
+        params: Vec<SqlStorageValue>,
+    ) -> Result<i64, StoreError> {
+        match self.rows(query, params)?.first().and_then(|r| r.first()) {
+            None | Some(SqlStorageValue::Null) => Ok(0),
+            Some(v) => int(v),
+        }
+    }
+
+    pub(super) fn meta(&self, key: &str) -> Result<Option<i64>, StoreError> {
+        let rows = self.rows(
+            "SELECT value FROM room_meta WHERE key = ?",
+            vec![key.into()],
+        )?;
         rows.first().and_then(|r| r.first()).map(int).transpose()
     }
 
-    fn set_meta(&self, key: &str, value: i64) -> Result<(), StoreError> {
-        self.sql
-            .exec(
-                "INSERT INTO room_meta (key, value) VALUES (?, ?)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                vec![key.into(), value.into()],
-            )
-            .map_err(backend)?;
-        Ok(())
+    pub(super) fn set_meta(&self, key: &str, value: i64) -> Result<(), StoreError> {
+        self.exec(
+            "INSERT INTO room_meta (key, value) VALUES (?, ?)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            vec![key.into(), value.into()],
+        )
+    }
+
+    /// Log entries with `seq > after` (and `at` in `[from, to]`), oldest first, at most `limit`.
+    pub fn log_range(
+        &self,
+        after: u64,
+        from_ms: u64,
+        to_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<LogEntry>, StoreError> {
+        let rows = self.rows(
+            "SELECT seq, at, author, parts, data FROM log
+             WHERE seq > ? AND at >= ? AND at <= ? ORDER BY seq LIMIT ?",
+            vec![
+                (after as i64).into(),
+                (from_ms as i64).into(),
+                (to_ms.min(i64::MAX as u64) as i64).into(),
+                (limit as i64).into(),
+            ],
+        )?;
+        rows.into_iter().map(|row| self.entry(row)).collect()
+    }
+
+    /// Log entries in `(after, upto]`, oldest first.
+    pub fn log_between(&self, after: u64, upto: u64) -> Result<Vec<LogEntry>, StoreError> {
+        let rows = self.rows(
+            "SELECT seq, at, author, parts, data FROM log WHERE seq > ? AND seq <= ? ORDER BY seq",
+            vec![(after as i64).into(), (upto as i64).into()],
+        )?;
+        rows.into_iter().map(|row| self.entry(row)).collect()
+    }
+
+    fn entry(&self, row: Vec<SqlStorageValue>) -> Result<LogEntry, StoreError> {
+        let mut row = row.into_iter();
+        let mut next = || row.next().unwrap_or(SqlStorageValue::Null);
+        let (seq, at) = (int(&next())?, int(&next())?);
+        let author = string(next())?.unwrap_or_default();
+        let parts = int(&next())?;
+        let first = blob(next())?;
+        let update = if parts > 1 {
+            let mut chunks = vec![(0, first)];
+            chunks.extend(self.parts(seq)?);
+            if chunks.len() as i64 != parts {
+                return Err(StoreError::Inconsistent(format!(
+                    "update {seq} has {} of {parts} parts",
+                    chunks.len()
+                )));
+            }
+            join_chunks(chunks)?
+        } else {
+            first
+        };
+        Ok(LogEntry {
+            seq: seq as u64,
+            at_ms: at as u64,
+            author,
+            update,
+        })
+    }
+
+    fn parts(&self, seq: i64) -> Result<Parts, StoreError> {
+        self.rows(
+            "SELECT idx, data FROM log_parts WHERE seq = ? ORDER BY idx",
+            vec![seq.into()],
+        )?
+        .into_iter()
+        .map(|row| {
+            let mut row = row.into_iter();
+            let idx = int(&row.next().unwrap_or(SqlStorageValue::Null))?;
+            Ok((
+                idx as u32,
+                blob(row.next().unwrap_or(SqlStorageValue::Null))?,
+            ))
+        })
+        .collect()
+    }
+
+    /// Distinct authors of the entries in `(after, upto]`, sorted.
+    pub fn authors_between(&self, after: u64, upto: u64) -> Result<Vec<String>, StoreError> {
+        let rows = self.rows(
+            "SELECT DISTINCT author FROM log WHERE seq > ? AND seq <= ? AND author <> '' ORDER BY author",
+            vec![(after as i64).into(), (upto as i64).into()],
+        )?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(
+                    string(r.into_iter().next().unwrap_or(SqlStorageValue::Null))?
+                        .unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    /// The last entry logged at or before `at_ms` (0 when none).
+    pub fn seq_at(&self, at_ms: u64) -> Result<u64, StoreError> {
+        Ok(self.scalar(
+            "SELECT MAX(seq) FROM log WHERE at <= ?",
+            vec![(at_ms.min(i64::MAX as u64) as i64).into()],
+        )? as u64)
+    }
+
+    /// The oldest entry still in the log, as `(seq, at)`.
+    pub fn first_entry_after(&self, seq: u64) -> Result<Option<(u64, u64)>, StoreError> {
+        let rows = self.rows(
+            "SELECT seq, at FROM log WHERE seq > ? ORDER BY seq LIMIT 1",
+            vec![(seq as i64).into()],
+        )?;
+        match rows.first() {
+            Some(r) => Ok(Some((
+                int(r.first().unwrap_or(&SqlStorageValue::Null))? as u64,
+                int(r.get(1).unwrap_or(&SqlStorageValue::Null))? as u64,
+            ))),
+            None => Ok(None),
+        }
+    }
+
+    /// Number of log entries after `seq`.
+    pub fn count_after(&self, seq: u64) -> Result<u64, StoreError> {
+        Ok(self.scalar(
+            "SELECT COUNT(*) FROM log WHERE seq > ?",
+            vec![(seq as i64).into()],
+        )? as u64)
+    }
+
+    /// Removes log entries up to `seq` (retention). The checkpoint is untouched, so loading
+    /// still works: it never needs entries the checkpoint holds.
+    pub fn prune_log(&self, upto: u64) -> Result<(), StoreError> {
+        let upto = upto.min(self.meta("snapshot_upto")?.unwrap_or(0) as u64) as i64;
+        self.exec("DELETE FROM log_parts WHERE seq <= ?", vec![upto.into()])?;
+        self.exec("DELETE FROM log WHERE seq <= ?", vec![upto.into()])
     }
 }
 
@@ -112,15 +302,13 @@ impl RoomStore for SqlRoomStore {
     fn load(&self) -> Result<Stored, StoreError> {
         let snapshot = if self.generation > 0 {
             let rows = self
-                .sql
-                .exec(
+                .rows(
                     "SELECT idx, data FROM snapshot_chunks WHERE gen = ? ORDER BY idx",
                     vec![self.generation.into()],
-                )
-                .map_err(backend)?
-                .raw()
+                )?
+                .into_iter()
                 .map(|row| {
-                    let mut row = row.map_err(backend)?.into_iter();
+                    let mut row = row.into_iter();
                     let idx = int(&row.next().unwrap_or(SqlStorageValue::Null))?;
                     let data = blob(row.next().unwrap_or(SqlStorageValue::Null))?;
                     Ok((idx as u32, data))
@@ -136,90 +324,66 @@ impl RoomStore for SqlRoomStore {
         } else {
             None
         };
-        let upto = self.meta("snapshot_upto")?.unwrap_or(0);
-        let mut by_seq: BTreeMap<i64, (i64, Parts)> = BTreeMap::new();
-        let cursor = self
-            .sql
-            .exec(
-                "SELECT seq, part, parts, data FROM updates WHERE seq > ? ORDER BY seq, part",
-                vec![upto.into()],
-            )
-            .map_err(backend)?;
-        for row in cursor.raw() {
-            let mut row = row.map_err(backend)?.into_iter();
-            let mut next = || row.next().unwrap_or(SqlStorageValue::Null);
-            let (seq, part, parts) = (int(&next())?, int(&next())?, int(&next())?);
-            let data = blob(next())?;
-            let entry = by_seq.entry(seq).or_insert((parts, Vec::new()));
-            entry.1.push((part as u32, data));
-        }
-        let mut updates = Vec::with_capacity(by_seq.len());
-        for (seq, (parts, rows)) in by_seq {
-            if rows.len() as i64 != parts {
-                return Err(StoreError::Inconsistent(format!(
-                    "update {seq} has {} of {parts} parts",
-                    rows.len()
-                )));
-            }
-            updates.push(join_chunks(rows)?);
-        }
+        let upto = self.meta("snapshot_upto")?.unwrap_or(0) as u64;
+        let updates = self
+            .log_between(upto, u64::MAX >> 1)?
+            .into_iter()
+            .map(|e| e.update)
+            .collect();
         Ok(Stored { snapshot, updates })
     }
 
-    fn append(&mut self, update: &[u8], at_ms: u64) -> Result<(), StoreError> {
+    fn append(&mut self, update: &[u8], at_ms: u64, author: &str) -> Result<u64, StoreError> {
         let parts = chunks(update);
-        let count = parts.len() as i64;
-        for (i, part) in parts.into_iter().enumerate() {
-            self.sql
-                .exec(
-                    "INSERT INTO updates (seq, part, parts, at, data) VALUES (?, ?, ?, ?, ?)",
-                    vec![
-                        self.next_seq.into(),
-                        (i as i64).into(),
-                        count.into(),
-                        (at_ms as i64).into(),
-                        part.to_vec().into(),
-                    ],
-                )
-                .map_err(backend)?;
+        let seq = self.next_seq;
+        // One row (one B-tree insert) for the usual small update; only the chunks of an update
+        // over CHUNK_BYTES go to the side table.
+        self.exec(
+            "INSERT INTO log (seq, at, author, parts, data) VALUES (?, ?, ?, ?, ?)",
+            vec![
+                seq.into(),
+                (at_ms as i64).into(),
+                author.into(),
+                (parts.len() as i64).into(),
+                parts[0].to_vec().into(),
+            ],
+        )?;
+        for (i, part) in parts.iter().enumerate().skip(1) {
+            self.exec(
+                "INSERT INTO log_parts (seq, idx, data) VALUES (?, ?, ?)",
+                vec![seq.into(), (i as i64).into(), part.to_vec().into()],
+            )?;
         }
         self.next_seq += 1;
-        Ok(())
+        Ok(seq as u64)
     }
 
-    fn compact(&mut self, snapshot: &[u8]) -> Result<(), StoreError> {
+    fn checkpoint(&mut self, snapshot: &[u8]) -> Result<(), StoreError> {
         let gen = self.generation + 1;
         let upto = self.next_seq - 1;
-        // Leftovers of a compaction cut short must not join the new snapshot.
-        self.sql
-            .exec(
-                "DELETE FROM snapshot_chunks WHERE gen = ?",
-                vec![gen.into()],
-            )
-            .map_err(backend)?;
+        // Leftovers of a checkpoint cut short must not join the new one.
+        self.exec(
+            "DELETE FROM snapshot_chunks WHERE gen = ?",
+            vec![gen.into()],
+        )?;
         for (i, part) in chunks(snapshot).into_iter().enumerate() {
-            self.sql
-                .exec(
-                    "INSERT INTO snapshot_chunks (gen, idx, data) VALUES (?, ?, ?)",
-                    vec![gen.into(), (i as i64).into(), part.to_vec().into()],
-                )
-                .map_err(backend)?;
+            self.exec(
+                "INSERT INTO snapshot_chunks (gen, idx, data) VALUES (?, ?, ?)",
+                vec![gen.into(), (i as i64).into(), part.to_vec().into()],
+            )?;
         }
-        // Switch generation first: should the next write not happen, the log still holds updates
-        // the snapshot already has, and applying a Yjs update twice is harmless.
+        // Switch generation, then clean up what the switch made unreachable. The log stays: it
+        // is the history (retention prunes it).
         self.set_meta("snapshot_gen", gen)?;
         self.set_meta("snapshot_upto", upto)?;
         self.generation = gen;
-        // Clean up what the switch made unreachable.
-        self.sql
-            .exec(
-                "DELETE FROM snapshot_chunks WHERE gen <> ?",
-                vec![gen.into()],
-            )
-            .map_err(backend)?;
-        self.sql
-            .exec("DELETE FROM updates WHERE seq <= ?", vec![upto.into()])
-            .map_err(backend)?;
-        Ok(())
+        self.exec(
+            "DELETE FROM snapshot_chunks WHERE gen <> ?",
+            vec![gen.into()],
+        )
+    }
+
+    fn head(&self) -> u64 {
+        (self.next_seq - 1) as u64
     }
 }

@@ -6,7 +6,8 @@ use super::d1::{self, num, text, KeyRow, Project, SigningKeyRow};
 use super::http;
 use crate::api::{
     parse_body, validate_kid, validate_name, validate_room_name, ApiError, CreateDocument,
-    CreateKey, CreateProject, CreateSigningKey, CreateWebhook, DevToken, PutMember, UpdateWebhook,
+    CreateKey, CreateProject, CreateSigningKey, CreateWebhook, DevToken, PutMember, UpdateProject,
+    UpdateWebhook, MAX_RETENTION_DAYS,
 };
 use crate::auth::{self, granted_role, ApiKeySecret, ProjectKey, Role, TokenRequest};
 use crate::routes::{Matched, RouteId};
@@ -41,6 +42,13 @@ pub async fn dispatch(mut req: Request, env: &Env, matched: Matched) -> Result<R
         RouteId::CreateProject => {
             let actor = access::authenticate(&req, env).await?;
             create_project(&mut req, env, &actor).await
+        }
+        id if super::history_api::handles(id) => {
+            let (project, name) = (&params[0], &params[1]);
+            let actor = access::authenticate_document(&req, env, project, name).await?;
+            d1::live_project(&access::db(env)?, project).await?;
+            let version = params.get(2).map(String::as_str);
+            super::history_api::dispatch(&mut req, env, &actor, id, project, name, version).await
         }
         RouteId::GetDocument
         | RouteId::GetDocumentUpdate
@@ -81,6 +89,10 @@ async fn project_route(
         RouteId::GetProject => {
             actor.require(project, Role::Viewer)?;
             http::json(&d1::live_project(&access::db(env)?, project).await?)
+        }
+        RouteId::UpdateProject => {
+            actor.require(project, Role::Owner)?;
+            update_project(req, env, actor, project).await
         }
         RouteId::DeleteProject => {
             actor.require(project, Role::Owner)?;
@@ -372,6 +384,7 @@ async fn create_project(req: &mut Request, env: &Env, actor: &Actor) -> Result<R
         name: input.name,
         created_at: now,
         deleted_at: None,
+        history_retention_days: None,
     };
     let key = ApiKeySecret::generate(&random::<40>()?);
     d1::batch(
@@ -438,6 +451,53 @@ fn insert_key(
             num(now),
         ],
     )
+}
+
+async fn update_project(
+    req: &mut Request,
+    env: &Env,
+    actor: &Actor,
+    project: &str,
+) -> Result<Response> {
+    let input: UpdateProject = body(req).await?;
+    let db = access::db(env)?;
+    let mut stmts = Vec::new();
+    if let Some(name) = &input.name {
+        validate_name("name", name)?;
+        stmts.push(d1::stmt(
+            &db,
+            "UPDATE projects SET name = ? WHERE id = ?",
+            &[text(name), text(project)],
+        )?);
+    }
+    if let Some(days) = input.history_retention_days {
+        if days.is_some_and(|d| d > MAX_RETENTION_DAYS) {
+            return Err(ApiError::InvalidBody(format!(
+                "history_retention_days must be at most {MAX_RETENTION_DAYS} (0 keeps everything)"
+            )));
+        }
+        stmts.push(d1::stmt(
+            &db,
+            "UPDATE projects SET history_retention_days = ? WHERE id = ?",
+            &[
+                days.map_or(worker::wasm_bindgen::JsValue::NULL, num),
+                text(project),
+            ],
+        )?);
+    }
+    if !stmts.is_empty() {
+        stmts.push(d1::audit(
+            &db,
+            Some(project),
+            &d1::actor_name(actor),
+            "project.updated",
+            Some(project),
+            json!({ "name": input.name, "history_retention_days": input.history_retention_days }),
+            now_ms(),
+        )?);
+        d1::batch(&db, stmts).await?;
+    }
+    http::json(&d1::live_project(&db, project).await?)
 }
 
 async fn delete_project(env: &Env, actor: &Actor, project: &str) -> Result<Response> {

@@ -94,7 +94,7 @@ test('document.updated arrives within seconds of a stock-client edit, signed, wi
   assert.equal(payload.type, 'document.updated')
   assert.equal(payload.data.project, project)
   assert.equal(payload.data.document, room)
-  assert.deepEqual(payload.data.authors, ['ada'])
+  assert.deepEqual(payload.data.authors, ['user:ada'])
   const notes = payload.data.changes.find((c) => c.root === 'notes')
   assert.deepEqual(notes, { root: 'notes', kind: 'text', range: { index: 0, deleted: 0, inserted: 5 } })
   assert.deepEqual(payload.data.changes.find((c) => c.root === 'board').keys, ['color'])

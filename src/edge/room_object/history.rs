@@ -1,0 +1,686 @@
+//! The room's history: versions (automatic, named, restore, merge, fork), diff, restore,
+//! session replay and the document at any instant, and the room's half of branching. Called by
+//! the worker under `/__history/`, after it checked the caller (see `src/edge/history_api.rs`).
+
+use super::{now_ms, send, Loaded, RoomInfo, RoomObject};
+use crate::api::ApiError;
+use crate::edge::sql_store::SqlRoomStore;
+use crate::edge::versions::{self as stored_versions, NewVersion, Target};
+use crate::edge::{env, http, identity};
+use crate::storage::{RoomStore, StoreError};
+use crate::versions::{CreateVersion, Version, VersionKind};
+use jwt_simple::prelude::Base64;
+use jwt_simple::reexports::ct_codecs::Encoder;
+use serde_json::json;
+use worker::js_sys::Math;
+use worker::{Method, Request, Response, Result};
+
+/// Most log entries one replay page returns.
+const MAX_REPLAY_PAGE: usize = 1000;
+/// Most versions one list page returns.
+const MAX_VERSION_PAGE: usize = 200;
+
+type Answer = std::result::Result<Response, ApiError>;
+
+fn store_error(e: StoreError) -> ApiError {
+    worker::console_error!("history storage: {e}");
+    ApiError::Internal
+}
+
+fn b64(bytes: &[u8]) -> String {
+    Base64::encode_to_string(bytes).unwrap_or_default()
+}
+
+fn binary(bytes: Vec<u8>) -> Answer {
+    let resp = Response::from_bytes(bytes).map_err(http::internal("bytes response"))?;
+    let headers = worker::Headers::new();
+    headers
+        .set("content-type", "application/octet-stream")
+        .map_err(http::internal("headers"))?;
+    Ok(resp.with_headers(headers))
+}
+
+fn query(req: &Request, key: &str) -> Option<String> {
+    let url = req.url().ok()?;
+    url.query_pairs()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn number(req: &Request, key: &str) -> std::result::Result<Option<u64>, ApiError> {
+    match query(req, key) {
+        None => Ok(None),
+        Some(v) => v
+            .parse()
+            .map(Some)
+            .map_err(|_| ApiError::InvalidBody(format!("{key} must be a non-negative integer"))),
+    }
+}
+
+/// A yrs client id for a change the server writes itself (restores): random, 32 bits as Yjs
+/// uses, so it never collides with a client's own edits in practice.
+fn server_client_id() -> u64 {
+    (Math::random() * 4_294_967_295.0) as u64
+}
+
+/// Which state a diff side names: a version, or the document as it is now.
+enum Side {
+    Version(u64),
+    Current,
+}
+
+fn side(req: &Request, key: &str) -> std::result::Result<Option<Side>, ApiError> {
+    match query(req, key).as_deref() {
+        None => Ok(None),
+        Some("current") => Ok(Some(Side::Current)),
+        Some(v) => v.parse().map(|id| Some(Side::Version(id))).map_err(|_| {
+            ApiError::InvalidBody(format!("{key} must be a version id or \"current\""))
+        }),
+    }
+}
+
+impl RoomObject {
+    /// Serves `/__history/...`.
+    pub(super) async fn history(&self, mut req: Request) -> Result<Response> {
+        self.load();
+        self.remember_info(&req).await?;
+        let author = req
+            .headers()
+            .get(identity::SUB)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let path = req.path();
+        let parts: Vec<&str> = path.trim_start_matches("/__history/").split('/').collect();
+        let method = req.method();
+        let body = if method == Method::Post {
+            req.bytes().await?
+        } else {
+            Vec::new()
+        };
+        let answer = match (method, parts.as_slice()) {
+            (Method::Get, ["versions"]) => self.list_versions(&req),
+            (Method::Post, ["versions"]) => self.create_named(&body, &author).await,
+            (Method::Get, ["versions", id]) => self.get_version(id, false).await,
+            (Method::Get, ["versions", id, "update"]) => self.get_version(id, true).await,
+            (Method::Delete, ["versions", id]) => self.delete_version(id).await,
+            (Method::Post, ["versions", id, "restore"]) => self.restore(id, &author).await,
+            (Method::Get, ["diff"]) => self.diff(&req).await,
+            (Method::Get, ["updates"]) => self.replay(&req),
+            (Method::Get, ["at"]) => self.at(&req).await,
+            (Method::Get, ["head"]) => self.head(&req),
+            (Method::Post, ["fork"]) => {
+                let parent = query(&req, "parent").unwrap_or_default();
+                self.fork(&body, &author, &parent).await
+            }
+            (Method::Post, ["merge"]) => {
+                let branch = query(&req, "branch").unwrap_or_default();
+                self.merge(&body, &author, &branch, query(&req, "preview").is_some())
+                    .await
+            }
+            _ => Err(ApiError::NotFound),
+        };
+        match answer {
+            Ok(resp) => Ok(resp),
+            Err(e) => http::problem(&e),
+        }
+    }
+
+    /// Runs `f` on the loaded room's store.
+    fn with_store<T>(
+        &self,
+        f: impl FnOnce(&mut crate::room::Room<SqlRoomStore>) -> std::result::Result<T, ApiError>,
+    ) -> std::result::Result<T, ApiError> {
+        match &mut *self.room.borrow_mut() {
+            Loaded::Ready(room) => f(room),
+            _ => Err(ApiError::RoomUnavailable),
+        }
+    }
+
+    fn list_versions(&self, req: &Request) -> Answer {
+        let limit = number(req, "limit")?
+            .unwrap_or(50)
+            .clamp(1, MAX_VERSION_PAGE as u64) as usize;
+        let before = number(req, "before")?.unwrap_or(u64::MAX);
+        let versions = self.with_store(|room| {
+            stored_versions::list(room.store(), limit, before).map_err(store_error)
+        })?;
+        let next = (versions.len() == limit).then(|| versions.last().map(|v| v.id));
+        http::json(&json!({ "versions": versions, "next_before": next.flatten() }))
+    }
+
+    async fn create_named(&self, body: &[u8], author: &str) -> Answer {
+        let input: CreateVersion = crate::api::parse_body(body)?;
+        input.validate().map_err(ApiError::InvalidBody)?;
+        let version = self
+            .take_version(
+                VersionKind::Named,
+                Some(input.name.trim().to_owned()),
+                input.description,
+                author,
+            )
+            .await?;
+        Ok(http::json(&version)?.with_status(201))
+    }
+
+    /// Takes a version of the current state now and announces it (`version.created`).
+    pub(super) async fn take_version(
+        &self,
+        kind: VersionKind,
+        name: Option<String>,
+        description: Option<String>,
+        author: &str,
+    ) -> std::result::Result<Version, ApiError> {
+        let policy = env::history_policy(&self.env);
+        let info = self.info().await;
+        let now = now_ms();
+        let (state, seq) = self.with_store(|room| Ok((room.full_state(), room.store().head())))?;
+        let new = NewVersion {
+            kind,
+            name,
+            description,
+            author: author.to_owned(),
+            at: now,
+            seq,
+        };
+        let (target, r2_chunks) = match &info {
+            Some(info) if state.len() > policy.inline_limit => {
+                let prefix = format!(
+                    "history/{}/{}/v-{seq}-{now}-{:08x}",
+                    info.project,
+                    info.room,
+                    server_client_id()
+                );
+                let bucket = self
+                    .env
+                    .bucket(env::ASSETS)
+                    .map_err(http::internal("history bucket"))?;
+                let count = stored_versions::put_r2(&bucket, &prefix, &state)
+                    .await
+                    .map_err(http::internal("history R2 write"))?;
+                (Target::R2(prefix), count)
+            }
+            _ => (Target::Sql, 0),
+        };
+        let version = self.with_store(|room| {
+            stored_versions::insert(room.store(), &new, &state, &target, r2_chunks)
+                .map_err(store_error)
+        })?;
+        if let Some(info) = info {
+            super::super::webhook_queue::emit(
+                &self.env,
+                &info.project,
+                "version.created",
+                json!({ "project": info.project, "document": info.room, "version": version }),
+                None,
+            )
+            .await;
+        }
+        Ok(version)
+    }
+
+    async fn info(&self) -> Option<RoomInfo> {
+        self.state
+            .storage()
+            .get::<RoomInfo>("info")
+            .await
+            .ok()
+            .flatten()
+    }
+
+    fn parse_id(id: &str) -> std::result::Result<u64, ApiError> {
+        id.parse()
+            .map_err(|_| ApiError::Missing("version", id.to_owned()))
+    }
+
+    /// A version's row and state.
+    async fn version_state(
+        &self,
+        id: u64,
+    ) -> std::result::Result<(stored_versions::Stored, Vec<u8>), ApiError> {
+        let (stored, inline) = self.with_store(|room| {
+            let stored = stored_versions::get(room.store(), id)
+                .map_err(store_error)?
+                .ok_or_else(|| ApiError::Missing("version", id.to_string()))?;
+            let inline = stored_versions::read_sql(room.store(), &stored).map_err(store_error)?;
+            Ok((stored, inline))
+        })?;
+        let state = match inline {
+            Some(state) => state,
+            None => {
+                let bucket = self
+                    .env
+                    .bucket(env::ASSETS)
+                    .map_err(http::internal("history bucket"))?;
+                stored_versions::read_r2(&bucket, &stored)
+                    .await
+                    .map_err(store_error)?
+            }
+        };
+        Ok((stored, state))
+    }
+
+    async fn get_version(&self, id: &str, as_update: bool) -> Answer {
+        let (stored, state) = self.version_state(Self::parse_id(id)?).await?;
+        if as_update {
+            return binary(state);
+        }
+        let doc = crate::history::state_at(Some(&state), []).map_err(|e| {
+            worker::console_error!("version {id} does not load: {e}");
+            ApiError::Internal
+        })?;
+        http::json(&json!({
+            "version": stored.version,
+            "content": crate::document::render_json(&doc),
+        }))
+    }
+
+    async fn delete_version(&self, id: &str) -> Answer {
+        let id = Self::parse_id(id)?;
+        let keys = self.with_store(|room| {
+            let stored = stored_versions::get(room.store(), id)
+                .map_err(store_error)?
+                .ok_or_else(|| ApiError::Missing("version", id.to_string()))?;
+            stored_versions::delete(room.store(), &stored).map_err(store_error)
+        })?;
+        self.delete_r2(keys).await;
+        http::json(&json!({ "deleted": id }))
+    }
+
+    /// Deletes R2 objects of removed versions; a failure leaves garbage, never a broken version.
+    async fn delete_r2(&self, keys: Vec<String>) {
+        if keys.is_empty() {
+            return;
+        }
+        match self.env.bucket(env::ASSETS) {
+            Ok(bucket) => {
+                for key in keys {
+                    if let Err(e) = bucket.delete(&key).await {
+                        worker::console_warn!("could not delete {key}: {e}");
+                    }
+                }
+            }
+            Err(e) => worker::console_warn!("no bucket to delete versions from: {e}"),
+        }
+    }
+
+    /// Deletes every version the room keeps in R2 (the document is being deleted).
+    pub(super) async fn delete_history_objects(&self) -> Result<()> {
+        let Some(info) = self.info().await else {
+            return Ok(());
+        };
+        let bucket = self.env.bucket(env::ASSETS)?;
+        let prefix = format!("history/{}/{}/", info.project, info.room);
+        loop {
+            let listed = bucket.list().prefix(prefix.clone()).execute().await?;
+            let objects = listed.objects();
+            if objects.is_empty() {
+                return Ok(());
+            }
+            for object in objects {
+                bucket.delete(object.key()).await?;
+            }
+        }
+    }
+
+    async fn restore(&self, id: &str, author: &str) -> Answer {
+        let (stored, state) = self.version_state(Self::parse_id(id)?).await?;
+        let applied = self.with_store(|room| {
+            let update = crate::history::restore_update(room.doc(), &state, server_client_id())
+                .map_err(|e| {
+                    worker::console_error!("restore of version {id} failed: {e}");
+                    ApiError::Internal
+                })?;
+            match update {
+                None => Ok(None),
+                Some(update) => room
+                    .apply_external(&update, now_ms(), author)
+                    .map(|(out, _)| Some(out))
+                    .map_err(|r| {
+                        worker::console_error!("restore did not apply: {}", r.detail);
+                        ApiError::Internal
+                    }),
+            }
+        })?;
+        let Some(out) = applied else {
+            return http::json(&json!({ "changed": false, "restored": stored.version }));
+        };
+        self.broadcast(&out.everyone);
+        self.after_change(author).await;
+        let name = match &stored.version.name {
+            Some(n) => format!("Restored {n:?} (version {})", stored.version.id),
+            None => format!("Restored version {}", stored.version.id),
+        };
+        let version = self
+            .take_version(VersionKind::Restore, Some(name), None, author)
+            .await?;
+        http::json(&json!({ "changed": true, "restored": stored.version, "version": version }))
+    }
+
+    /// Sends frames to every connection.
+    fn broadcast(&self, frames: &[Vec<u8>]) {
+        for ws in self.state.get_websockets() {
+            for frame in frames {
+                send(&ws, frame);
+            }
+        }
+    }
+
+    /// What follows any stored change made through the API: webhooks, checkpoints, versions.
+    async fn after_change(&self, author: &str) {
+        if let Err(e) = self.note_change(author, None).await {
+            worker::console_warn!("could not note a change: {e}");
+        }
+        if let Err(e) = self.changed().await {
+            worker::console_warn!("could not schedule history upkeep: {e}");
+        }
+    }
+
+    /// The full state of a diff side, with the log position it holds.
+    async fn side_state(&self, side: &Side) -> std::result::Result<(Vec<u8>, u64), ApiError> {
+        match side {
+            Side::Current => self.with_store(|room| Ok((room.full_state(), room.store().head()))),
+            Side::Version(id) => {
+                let (stored, state) = self.version_state(*id).await?;
+                Ok((state, stored.version.seq))
+            }
+        }
+    }
+
+    async fn diff(&self, req: &Request) -> Answer {
+        let from = side(req, "from")?
+            .ok_or_else(|| ApiError::InvalidBody("from is required (a version id)".into()))?;
+        let to = side(req, "to")?.unwrap_or(Side::Current);
+        let (before, from_seq) = self.side_state(&from).await?;
+        let (after, to_seq) = self.side_state(&to).await?;
+        let diff = crate::history::diff(&before, &after).map_err(|e| {
+            worker::console_error!("diff failed: {e}");
+            ApiError::Internal
+        })?;
+        let (lo, hi) = (from_seq.min(to_seq), from_seq.max(to_seq));
+        let authors =
+            self.with_store(|room| room.store().authors_between(lo, hi).map_err(store_error))?;
+        let name = |s: &Side| match s {
+            Side::Current => json!("current"),
+            Side::Version(id) => json!(id),
+        };
+        http::json(&json!({
+            "from": name(&from),
+            "to": name(&to),
+            "from_seq": from_seq,
+            "to_seq": to_seq,
+            "authors": authors,
+            "changes": diff,
+        }))
+    }
+
+    fn replay(&self, req: &Request) -> Answer {
+        let after = number(req, "after")?.unwrap_or(0);
+        let from = number(req, "from")?.unwrap_or(0);
+        let to = number(req, "to")?.unwrap_or(i64::MAX as u64);
+        let limit = number(req, "limit")?
+            .unwrap_or(MAX_REPLAY_PAGE as u64)
+            .clamp(1, MAX_REPLAY_PAGE as u64) as usize;
+        let (entries, earliest) = self.with_store(|room| {
+            let store = room.store();
+            let entries = store
+                .log_range(after, from, to, limit)
+                .map_err(store_error)?;
+            let earliest = store.first_entry_after(0).map_err(store_error)?;
+            Ok((entries, earliest))
+        })?;
+        let next = (entries.len() == limit).then(|| entries.last().map(|e| e.seq));
+        let updates: Vec<_> = entries
+            .iter()
+            .map(|e| json!({ "seq": e.seq, "at": e.at_ms, "author": e.author, "update": b64(&e.update) }))
+            .collect();
+        http::json(&json!({
+            "updates": updates,
+            "next_after": next.flatten(),
+            "earliest": earliest.map(|(seq, at)| json!({ "seq": seq, "at": at })),
+        }))
+    }
+
+    /// The document as it was at `t` (unix ms): the newest version at or before that point
+    /// plus the log entries after it.
+    async fn at(&self, req: &Request) -> Answer {
+        let t = number(req, "t")?
+            .ok_or_else(|| ApiError::InvalidBody("t (unix ms) is required".into()))?;
+        let format = query(req, "format").unwrap_or_else(|| "json".into());
+        if !matches!(format.as_str(), "json" | "update") {
+            return Err(ApiError::InvalidBody(format!(
+                "format must be json or update, not {format:?}"
+            )));
+        }
+        let (seq, base, first) = self.with_store(|room| {
+            let store = room.store();
+            let seq = store.seq_at(t).map_err(store_error)?;
+            let base = stored_versions::latest_upto(store, seq).map_err(store_error)?;
+            let first = store.first_entry_after(0).map_err(store_error)?;
+            Ok((seq, base, first))
+        })?;
+        let base_seq = base.as_ref().map_or(0, |b| b.version.seq);
+        // Without a version the log must reach back to the first change.
+        if base.is_none() && first.is_some_and(|(s, _)| s > 1) {
+            return Err(ApiError::HistoryPruned(format!(
+                "the history before {} ms is no longer kept",
+                first.map_or(0, |(_, at)| at)
+            )));
+        }
+        let base_state = match &base {
+            Some(b) => Some(self.version_state(b.version.id).await?.1),
+            None => None,
+        };
+        let entries =
+            self.with_store(|room| room.store().log_between(base_seq, seq).map_err(store_error))?;
+        let doc = crate::history::state_at(
+            base_state.as_deref(),
+            entries.iter().map(|e| e.update.as_slice()),
+        )
+        .map_err(|e| {
+            worker::console_error!("history replay failed: {e}");
+            ApiError::Internal
+        })?;
+        if format == "update" {
+            use yrs::{ReadTxn, StateVector, Transact};
+            return binary(
+                doc.transact()
+                    .encode_state_as_update_v1(&StateVector::default()),
+            );
+        }
+        http::json(&json!({ "t": t, "seq": seq, "content": crate::document::render_json(&doc) }))
+    }
+
+    /// Where the log stands: the head, how many entries follow `after` and who wrote them, the
+    /// state vector, and with `state=1` the whole state (one read, so head and state agree).
+    fn head(&self, req: &Request) -> Answer {
+        let after = number(req, "after")?.unwrap_or(0);
+        let with_state = query(req, "state").is_some();
+        let body = self.with_store(|room| {
+            use yrs::updates::encoder::Encode;
+            use yrs::{ReadTxn, Transact};
+            let store = room.store();
+            let head = store.head();
+            let count = store.count_after(after).map_err(store_error)?;
+            let authors = store.authors_between(after, head).map_err(store_error)?;
+            let sv = room.doc().transact().state_vector().encode_v1();
+            let mut body = json!({
+                "head": head, "after": after, "count": count, "authors": authors,
+                "state_vector": b64(&sv),
+            });
+            if with_state {
+                body["state"] = json!(b64(&room.full_state()));
+            }
+            Ok(body)
+        })?;
+        http::json(&body)
+    }
+
+    /// Starts a branch: this (new, empty) room takes `state`, the parent's state at the fork,
+    /// as its first change, and records it as a `fork` version.
+    async fn fork(&self, state: &[u8], author: &str, parent: &str) -> Answer {
+        let seq = self.with_store(|room| {
+            if room.store().head() > 0 {
+                return Err(ApiError::Conflict("the branch room is not empty".into()));
+            }
+            room.apply_external(state, now_ms(), author)
+                .map_err(|r| ApiError::InvalidBody(format!("{}: {}", r.reason, r.detail)))?;
+            Ok(room.store().head())
+        })?;
+        let version = self
+            .take_version(
+                VersionKind::Fork,
+                Some(format!("Branched from {parent}")),
+                None,
+                author,
+            )
+            .await?;
+        http::json(&json!({ "seq": seq, "version": version }))
+    }
+
+    /// Applies a branch's changes (an update holding what this room lacks of the branch), or
+    /// with `preview` only reports the diff it would make.
+    async fn merge(&self, update: &[u8], author: &str, branch: &str, preview: bool) -> Answer {
+        if preview {
+            let (before, after) = self.with_store(|room| {
+                let before = room.full_state();
+                let doc = crate::history::state_at(Some(&before), [update]).map_err(|e| {
+                    ApiError::InvalidBody(format!("the branch's changes do not apply: {e}"))
+                })?;
+                use yrs::{ReadTxn, StateVector, Transact};
+                let after = doc
+                    .transact()
+                    .encode_state_as_update_v1(&StateVector::default());
+                Ok((before, after))
+            })?;
+            let diff = crate::history::diff(&before, &after).map_err(|e| {
+                worker::console_error!("merge preview failed: {e}");
+                ApiError::Internal
+            })?;
+            return http::json(&json!({ "changes": diff }));
+        }
+        let out = self.with_store(|room| {
+            room.apply_external(update, now_ms(), author)
+                .map(|(out, _)| out)
+                .map_err(|r| ApiError::InvalidBody(format!("{}: {}", r.reason, r.detail)))
+        })?;
+        if !out.document_changed {
+            return http::json(&json!({ "changed": false }));
+        }
+        self.broadcast(&out.everyone);
+        self.after_change(author).await;
+        let version = self
+            .take_version(
+                VersionKind::Merge,
+                Some(format!("Merged branch {branch}")),
+                None,
+                author,
+            )
+            .await?;
+        http::json(&json!({ "changed": true, "version": version }))
+    }
+
+    /// After a stored change: make sure the alarm comes back for the automatic version (within
+    /// the policy's interval) and for a checkpoint when one is due.
+    pub(super) async fn changed(&self) -> Result<()> {
+        let due_checkpoint = match &*self.room.borrow() {
+            Loaded::Ready(room) => room.compaction_due(),
+            _ => false,
+        };
+        if due_checkpoint && !self.checkpoint_scheduled.replace(true) {
+            self.schedule_at(now_ms()).await?;
+        }
+        if !self.version_scheduled.replace(true) {
+            let interval = env::history_policy(&self.env).interval_ms;
+            self.schedule_at(now_ms() + interval).await?;
+        }
+        Ok(())
+    }
+
+    /// The alarm's share of history upkeep: write a due checkpoint, take a due automatic
+    /// version, apply retention. Returns when the alarm must next come back for it.
+    pub(super) async fn history_upkeep(&self, now: u64) -> Result<Option<u64>> {
+        self.checkpoint_scheduled.set(false);
+        self.version_scheduled.set(false);
+        self.compact_if_due();
+        let policy = env::history_policy(&self.env);
+        let room_empty = self.state.get_websockets().is_empty();
+        let state = match &*self.room.borrow() {
+            Loaded::Ready(room) => stored_versions::history_state(room.store()),
+            _ => return Ok(None),
+        };
+        let state = match state {
+            Ok(s) => s,
+            Err(e) => {
+                worker::console_error!("history state unreadable: {e}");
+                return Ok(None);
+            }
+        };
+        if policy.take_auto(&state, now, room_empty) {
+            if let Err(e) = self
+                .take_version(VersionKind::Auto, None, None, "room")
+                .await
+            {
+                worker::console_error!("automatic version failed: {e:?}");
+            }
+            self.apply_retention(now).await;
+            return Ok(None);
+        }
+        let due = policy.auto_due(&state);
+        if due.is_some() {
+            self.version_scheduled.set(true);
+        }
+        Ok(due)
+    }
+
+    /// Removes what the project's retention no longer keeps.
+    async fn apply_retention(&self, now: u64) {
+        let mut policy = env::history_policy(&self.env);
+        policy.retention_ms = self.retention_ms().await;
+        let keys = self.with_store(|room| {
+            let store = room.store();
+            let all = stored_versions::all(store).map_err(store_error)?;
+            let prune = policy.prune(&all, now);
+            store.prune_log(prune.log_upto_seq).map_err(store_error)?;
+            let mut keys = Vec::new();
+            for id in prune.versions {
+                if let Some(stored) = stored_versions::get(store, id).map_err(store_error)? {
+                    keys.extend(stored_versions::delete(store, &stored).map_err(store_error)?);
+                }
+            }
+            Ok(keys)
+        });
+        match keys {
+            Ok(keys) => self.delete_r2(keys).await,
+            Err(e) => worker::console_error!("retention failed: {e:?}"),
+        }
+    }
+
+    /// The project's retention (`history_retention_days`; 0 keeps everything), from D1.
+    async fn retention_ms(&self) -> Option<u64> {
+        let default = crate::versions::Policy::default().retention_ms;
+        let Some(info) = self.info().await else {
+            return default;
+        };
+        let Ok(db) = self.env.d1(env::DB) else {
+            return default;
+        };
+        let days = match db
+            .prepare("SELECT history_retention_days AS days FROM projects WHERE id = ?")
+            .bind(&[info.project.into()])
+        {
+            Ok(stmt) => stmt
+                .first::<serde_json::Value>(None)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|v| v["days"].as_u64()),
+            Err(_) => None,
+        };
+        match days {
+            None => default,
+            Some(0) => None,
+            Some(d) => Some(d * 24 * 3600 * 1000),
+        }
+    }
+}
