@@ -352,3 +352,18 @@ test('history of a deleted document is gone with it', { skip: SKIP }, async () =
   await ok('DELETE', `/documents/${room}`)
   assert.equal((await call('GET', `/documents/${room}/versions`)).status, 410)
 })
+
+test('versions, the log and branches survive a restart', { skip: SKIP, timeout: 150_000 }, async () => {
+  const room = roomName('restart')
+  const branchRoom = roomName('restart-branch')
+  await ok('POST', `/documents/${room}/edits`, { json: { ops: [{ op: 'text.insert', path: ['t'], index: 0, text: 'before restart' }] } })
+  const v = await ok('POST', `/documents/${room}/versions`, { json: { name: 'kept' } }, 201)
+  await ok('POST', `/documents/${room}/branches`, { json: { name: branchRoom } }, 201)
+  const log = (await ok('GET', `/documents/${room}/history`)).updates
+  server = await server.restart()
+  const versions = (await ok('GET', `/documents/${room}/versions`)).versions
+  assert.ok(versions.some((x) => x.id === v.id && x.name === 'kept'))
+  assert.equal((await ok('GET', `/documents/${room}/versions/${v.id}`)).content.t, 'before restart')
+  assert.deepEqual((await ok('GET', `/documents/${room}/history`)).updates, log)
+  assert.equal((await ok('GET', `/documents/${room}/branches`)).branches[0].name, branchRoom)
+})
