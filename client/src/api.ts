@@ -44,6 +44,55 @@ export interface Project {
   name: string
   /** Unix milliseconds. */
   created_at: number
+  /** Days of history kept; null: the default (30), 0: everything. */
+  history_retention_days?: number | null
+}
+
+/** A stored version of a document (docs/history.md). */
+export interface Version {
+  id: number
+  kind: 'auto' | 'named' | 'restore' | 'merge' | 'fork'
+  name?: string
+  description?: string
+  author: string
+  /** Who changed the document since the previous version. */
+  authors: string[]
+  /** Unix milliseconds. */
+  at: number
+  /** The last log entry the version includes. */
+  seq: number
+  bytes: number
+  storage: 'sql' | 'r2'
+}
+
+/** What changed between two states, root by root (see docs/history.md). */
+export interface Changes {
+  roots: Array<{ root: string, kind: 'text' | 'map' | 'array' | 'xml' | 'other', [field: string]: unknown }>
+}
+
+/** One stored update of the replay log; `update` is base64 of a v1 Yjs update. */
+export interface LoggedUpdate {
+  seq: number
+  at: number
+  author: string
+  update: string
+}
+
+/** A branch of a document. */
+export interface Branch {
+  name: string
+  parent: string
+  fork_version: number | null
+  fork_seq: number
+  base_seq: number
+  created_at: number
+  created_by: string
+  merged_at: number | null
+  merges: number
+  /** Changes on the branch since the fork. */
+  ahead: number | null
+  /** Changes on the parent since the fork. */
+  behind: number | null
 }
 
 /** Answer of `POST /v1/projects`: the project and its first owner key (secret shown once). */
@@ -155,6 +204,12 @@ export function httpBase (url: string): string {
 }
 
 const seg = (s: string): string => encodeURIComponent(s)
+const doc = (project: string, name: string): string => `/projects/${seg(project)}/documents/${seg(name)}`
+/** A query string of the defined values. */
+const query = (params: Record<string, string | number | undefined>): string => {
+  const defined = Object.entries(params).filter(([, v]) => v !== undefined) as Array<[string, string | number]>
+  return defined.length === 0 ? '' : `?${new URLSearchParams(defined.map(([k, v]) => [k, String(v)])).toString()}`
+}
 
 /** Sends one request and decodes the JSON answer, or throws `ApiError`. */
 export async function requestJson<T> (
@@ -220,6 +275,8 @@ export class TandemxApi {
   readonly projects = {
     create: (body: { name: string }) => this.call<ProjectCreated>('POST', '/projects', body),
     get: (project: string) => this.call<Project>('GET', `/projects/${seg(project)}`),
+    update: (project: string, body: { name?: string, history_retention_days?: number | null }) =>
+      this.call<Project>('PATCH', `/projects/${seg(project)}`, body),
     delete: (project: string) => this.call<Deleted>('DELETE', `/projects/${seg(project)}`)
   }
 
@@ -265,6 +322,43 @@ export class TandemxApi {
       const res = await this.bytes('POST', `/projects/${seg(project)}/documents/${seg(name)}/update`, update)
       return await res.json() as Applied
     }
+  }
+
+  /** A document's history: versions, diff, restore, replay, branches (docs/history.md). */
+  readonly history = {
+    versions: (project: string, name: string, page: { limit?: number, before?: number } = {}) =>
+      this.call<{ versions: Version[], next_before: number | null }>('GET', `${doc(project, name)}/versions${query(page)}`),
+    createVersion: (project: string, name: string, body: { name: string, description?: string }) =>
+      this.call<Version>('POST', `${doc(project, name)}/versions`, body),
+    version: (project: string, name: string, id: number) =>
+      this.call<{ version: Version, content: Record<string, unknown> }>('GET', `${doc(project, name)}/versions/${id}`),
+    /** A version's whole state as a v1 Yjs update. */
+    versionUpdate: async (project: string, name: string, id: number): Promise<Uint8Array> =>
+      new Uint8Array(await (await this.bytes('GET', `${doc(project, name)}/versions/${id}/update`)).arrayBuffer()),
+    deleteVersion: (project: string, name: string, id: number) =>
+      this.call<Deleted>('DELETE', `${doc(project, name)}/versions/${id}`),
+    /** Restores a version as a new change every client converges to. */
+    restore: (project: string, name: string, id: number) =>
+      this.call<{ changed: boolean, restored: Version, version?: Version }>('POST', `${doc(project, name)}/versions/${id}/restore`),
+    /** Compares version `from` with version `to` (default: the current state). */
+    diff: (project: string, name: string, from: number | 'current', to: number | 'current' = 'current') =>
+      this.call<{ from: number | string, to: number | string, authors: string[], changes: Changes }>('GET', `${doc(project, name)}/diff${query({ from, to })}`),
+    /** One page of the stored updates, in order. */
+    replay: (project: string, name: string, range: { from?: number, to?: number, after?: number, limit?: number } = {}) =>
+      this.call<{ updates: LoggedUpdate[], next_after: number | null }>('GET', `${doc(project, name)}/history${query(range)}`),
+    /** The document as it was at `t` (unix ms). */
+    at: (project: string, name: string, t: number) =>
+      this.call<{ t: number, seq: number, content: Record<string, unknown> }>('GET', `${doc(project, name)}/history/at${query({ t })}`),
+    branches: (project: string, name: string) =>
+      this.call<{ branches: Branch[] }>('GET', `${doc(project, name)}/branches`),
+    /** Forks `name` (now, or at `version`) into the new document `body.name`. */
+    branch: (project: string, name: string, body: { name: string, version?: number }) =>
+      this.call<Branch>('POST', `${doc(project, name)}/branches`, body),
+    /** What merging the branch `name` into its parent would change. */
+    previewMerge: (project: string, name: string) =>
+      this.call<{ changes: Changes, authors: string[] }>('GET', `${doc(project, name)}/merge`),
+    merge: (project: string, name: string) =>
+      this.call<{ changed: boolean, version?: Version }>('POST', `${doc(project, name)}/merge`)
   }
 
   /** Room tokens (JWTs for `ws://host/rooms/{room}?token=`). */
