@@ -176,3 +176,34 @@ test('a subscription that keeps failing is disabled', { skip: SKIP, timeout: 90_
     await strict.stop()
   }
 })
+
+test('history events: version.created, branch.created and branch.merged, signed', { skip: SKIP, timeout: 60_000 }, async () => {
+  const hook = await subscribe('/history', ['version.*', 'branch.*'])
+  const parent = roomName('wh-parent')
+  const branch = roomName('wh-branch')
+  const edit = (room, text) => call('POST', `/documents/${room}/edits`, { ops: [{ op: 'text.insert', path: ['t'], index: 0, text }] })
+  assert.equal((await edit(parent, 'base')).status, 200)
+  const named = await call('POST', `/documents/${parent}/versions`, { name: 'milestone' })
+  assert.equal(named.status, 201, JSON.stringify(named.body))
+  assert.equal((await call('POST', `/documents/${parent}/branches`, { name: branch })).status, 201)
+  assert.equal((await edit(branch, 'branch: ')).status, 200)
+  const merged = await call('POST', `/documents/${branch}/merge`)
+  assert.equal(merged.status, 200, JSON.stringify(merged.body))
+  const events = () => receiver.requests.filter((r) => r.path === '/history').map((r) => verified(hook, r))
+  await waitFor(() => events().some((e) => e.type === 'branch.merged'), { timeout: 15_000, description: 'branch.merged delivery' })
+  const byType = (type) => events().filter((e) => e.type === type)
+  const milestone = byType('version.created').find((e) => e.data.version.name === 'milestone')
+  assert.ok(milestone, JSON.stringify(events()))
+  assert.equal(milestone.data.document, parent)
+  assert.equal(milestone.data.version.kind, 'named')
+  assert.equal(byType('branch.created')[0].data.branch.name, branch)
+  const merge = byType('branch.merged')[0].data
+  assert.equal(merge.parent, parent)
+  assert.equal(merge.branch, branch)
+  assert.equal(merge.version.kind, 'merge')
+  // The branch was written through the API with the project's key: its id is the author.
+  assert.equal(merge.authors.length, 1)
+  assert.match(merge.authors[0], /^key_[0-9a-f]{16}$/)
+  // Only subscribed families arrive at this URL.
+  assert.ok(events().every((e) => e.type.startsWith('version.') || e.type.startsWith('branch.')))
+})
