@@ -34,6 +34,8 @@ pub struct RoomObject {
     checkpoint_scheduled: Cell<bool>,
     /// Whether the alarm is set for the next automatic version.
     version_scheduled: Cell<bool>,
+    /// Whether the last connection left since the alarm last ran (a version is due then).
+    emptied: Cell<bool>,
 }
 
 /// Changes since the last `document.updated` event. Kept in memory for the few seconds of a
@@ -173,6 +175,7 @@ impl DurableObject for RoomObject {
             pending: RefCell::new(None),
             checkpoint_scheduled: Cell::new(false),
             version_scheduled: Cell::new(false),
+            emptied: Cell::new(false),
         }
     }
 
@@ -334,6 +337,7 @@ impl DurableObject for RoomObject {
             .filter(|other| !same_socket(other, &ws))
             .count();
         if others == 0 {
+            self.emptied.set(true);
             self.schedule_at(now_ms()).await?;
         }
         Ok(())

@@ -604,7 +604,9 @@ impl RoomObject {
         self.version_scheduled.set(false);
         self.compact_if_due();
         let policy = env::history_policy(&self.env);
-        let room_empty = self.state.get_websockets().is_empty();
+        // Only a leave counts: a room written through the API alone has no connections either,
+        // and takes its versions on the interval.
+        let room_empty = self.emptied.replace(false) && self.state.get_websockets().is_empty();
         let state = match &*self.room.borrow() {
             Loaded::Ready(room) => stored_versions::history_state(room.store()),
             _ => return Ok(None),
