@@ -9,6 +9,7 @@
 pub mod api;
 pub mod auth;
 pub mod document;
+pub mod history;
 pub mod openapi;
 pub mod presence;
 pub mod protocol;
