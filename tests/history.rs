@@ -1,14 +1,18 @@
-//! Document history: diffs between states, and documents rebuilt at any instant from a base
-//! state and an update log. Fixed client ids, no I/O.
+//! Document history against simulated replicas: restoring versions as new changes, diffs
+//! between states, and documents rebuilt at any instant. Fixed client ids, no I/O.
 
 use serde_json::{json, Value};
 use std::time::Instant;
 use tandemx::document::render_json;
-use tandemx::history::{diff, diff_docs, state_at, ArrayOp, Change, HistoryError, TextOp};
+use tandemx::history::{
+    diff, diff_docs, restore_update, state_at, ArrayOp, Change, Diff, HistoryError, TextOp,
+};
+use yrs::types::text::YChange;
+use yrs::types::Attrs;
 use yrs::updates::decoder::Decode;
 use yrs::{
-    Any, Array, Doc, Map, ReadTxn, StateVector, Text, TextPrelim, Transact, Update,
-    XmlElementPrelim, XmlFragment,
+    Any, Array, ArrayPrelim, Doc, GetString, Map, MapPrelim, ReadTxn, StateVector, Text,
+    TextPrelim, Transact, Update, WriteTxn, Xml, XmlElementPrelim, XmlFragment, XmlTextPrelim,
 };
 
 fn state(doc: &Doc) -> Vec<u8> {
@@ -449,5 +453,550 @@ fn diffs_reject_bad_input() {
     assert!(matches!(
         diff(&[0xff, 0xff, 0xff], &state(&doc)),
         Err(HistoryError::Decode(_))
+    ));
+}
+
+// ---- restores ----
+
+/// Client id of the restores.
+const RESTORER: u64 = 900;
+
+/// Sends each doc what the other lacks.
+fn sync(a: &Doc, b: &Doc) {
+    let to_b = a
+        .transact()
+        .encode_state_as_update_v1(&b.transact().state_vector());
+    let to_a = b
+        .transact()
+        .encode_state_as_update_v1(&a.transact().state_vector());
+    apply(b, &to_b);
+    apply(a, &to_a);
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Restores `version` on `server`, applies the update on the server and on `replicas` (which
+/// hold the server's state), and checks that all of them now have the version's content.
+fn restore_everywhere(server: &Doc, version: &[u8], replicas: &[&Doc]) -> Vec<u8> {
+    let update = restore_update(server, version, RESTORER)
+        .unwrap()
+        .expect("the content differs from the version");
+    let version_doc = state_at(Some(version), []).unwrap();
+    let expected = content(&version_doc);
+    for doc in std::iter::once(server).chain(replicas.iter().copied()) {
+        apply(doc, &update);
+        assert_eq!(content(doc), expected);
+        assert_eq!(diff_docs(&version_doc, doc), Diff::default());
+    }
+    update
+}
+
+#[test]
+fn text_edits_are_reverted_and_deleted_text_comes_back() {
+    let (a, b) = (Doc::with_client_id(10), Doc::with_client_id(11));
+    text_insert(&a, "body", 0, "hello brave new world");
+    sync(&a, &b);
+    let server = server_from(&[&a]);
+    let version = state(&server);
+
+    text_delete(&a, "body", 0, 6); // "brave new world"
+    text_insert(&a, "body", 5, " old"); // "brave old new world"
+    text_insert(&b, "body", 21, "!");
+    text_delete(&b, "body", 6, 4); // b: "hello e new world!"
+    sync(&a, &b);
+    apply(&server, &state(&a));
+    assert_eq!(content(&server), json!({"body": "e old new world!"}));
+    // The server collected the deleted "hello ": it can only come back from the version.
+    assert!(!contains(&state(&server), b"hello"));
+
+    restore_everywhere(&server, &version, &[&a, &b]);
+    assert_eq!(content(&a), json!({"body": "hello brave new world"}));
+}
+
+#[test]
+fn formatting_is_restored() {
+    let a = Doc::with_client_id(10);
+    let text = a.get_or_insert_text("doc");
+    let bold = Attrs::from([("bold".into(), Any::Bool(true))]);
+    let italic = Attrs::from([("italic".into(), Any::Bool(true))]);
+    text.insert_with_attributes(&mut a.transact_mut(), 0, "hello", bold.clone());
+    // Typing after bold text continues it unless told otherwise.
+    let plain = Attrs::from([("bold".into(), Any::Null)]);
+    text.insert_with_attributes(&mut a.transact_mut(), 5, " world", plain.clone());
+    let server = server_from(&[&a]);
+    let version = state(&server);
+
+    text.format(&mut a.transact_mut(), 0, 2, plain);
+    text.format(&mut a.transact_mut(), 6, 5, italic);
+    apply(&server, &state(&a));
+
+    let update = restore_update(&server, &version, RESTORER)
+        .unwrap()
+        .unwrap();
+    apply(&a, &update);
+    let chunks: Vec<(String, Option<Attrs>)> = text
+        .diff(&a.transact(), YChange::identity)
+        .into_iter()
+        .map(|d| (d.insert.to_string(&a.transact()), d.attributes.map(|a| *a)))
+        .collect();
+    assert_eq!(
+        chunks,
+        vec![("hello".into(), Some(bold)), (" world".into(), None)]
+    );
+    // Formatting is content too: a second restore has nothing to do.
+    apply(&server, &update);
+    assert_eq!(restore_update(&server, &version, RESTORER).unwrap(), None);
+}
+
+#[test]
+fn map_keys_and_nested_types_are_restored() {
+    let a = Doc::with_client_id(10);
+    let meta = a.get_or_insert_map("meta");
+    {
+        let mut txn = a.transact_mut();
+        meta.insert(&mut txn, "title", "draft");
+        meta.insert(&mut txn, "count", 1);
+        meta.insert(&mut txn, "gone", true);
+        meta.insert(&mut txn, "note", TextPrelim::new("hello"));
+    }
+    let server = server_from(&[&a]);
+    let version = state(&server);
+    {
+        let mut txn = a.transact_mut();
+        meta.insert(&mut txn, "title", "final");
+        meta.insert(&mut txn, "title", "final 2");
+        meta.remove(&mut txn, "gone");
+        meta.insert(&mut txn, "extra", "x");
+        let child = meta.insert(&mut txn, "child", MapPrelim::default());
+        child.insert(&mut txn, "x", 1);
+        let Some(yrs::Out::YText(note)) = meta.get(&txn, "note") else {
+            panic!("note is a text")
+        };
+        note.remove_range(&mut txn, 0, 2);
+        note.insert(&mut txn, 3, " world");
+    }
+    apply(&server, &state(&a));
+    assert_eq!(
+        content(&server)["meta"],
+        json!({"title": "final 2", "count": 1.0, "extra": "x", "child": {"x": 1.0}, "note": "llo world"})
+    );
+    restore_everywhere(&server, &version, &[&a]);
+    assert_eq!(
+        content(&a)["meta"],
+        json!({"title": "draft", "count": 1.0, "gone": true, "note": "hello"})
+    );
+}
+
+#[test]
+fn array_edits_are_reverted() {
+    let a = Doc::with_client_id(10);
+    let list = a.get_or_insert_array("list");
+    {
+        let mut txn = a.transact_mut();
+        list.insert_range(&mut txn, 0, [1, 2, 3, 4]);
+        list.push_back(&mut txn, MapPrelim::from([("id", Any::from(5))]));
+    }
+    let server = server_from(&[&a]);
+    let version = state(&server);
+    {
+        let mut txn = a.transact_mut();
+        list.remove_range(&mut txn, 1, 2);
+        list.insert(&mut txn, 0, "first");
+        list.push_back(&mut txn, ArrayPrelim::from([7, 8]));
+    }
+    apply(&server, &state(&a));
+    assert_eq!(
+        content(&server)["list"],
+        json!(["first", 1.0, 4.0, {"id": 5.0}, [7.0, 8.0]])
+    );
+    restore_everywhere(&server, &version, &[&a]);
+    assert_eq!(
+        content(&a)["list"],
+        json!([1.0, 2.0, 3.0, 4.0, {"id": 5.0}])
+    );
+}
+
+#[test]
+fn xml_fragments_are_restored() {
+    let a = Doc::with_client_id(10);
+    let prose = a.get_or_insert_xml_fragment("prose");
+    {
+        let mut txn = a.transact_mut();
+        let p = prose.insert(&mut txn, 0, XmlElementPrelim::empty("p"));
+        p.insert_attribute(&mut txn, "align", "left");
+        p.insert(&mut txn, 0, XmlTextPrelim::new("hello"));
+    }
+    let server = server_from(&[&a]);
+    let version = state(&server);
+    let before = prose.get_string(&a.transact());
+    {
+        let mut txn = a.transact_mut();
+        let Some(yrs::XmlOut::Element(p)) = prose.get(&txn, 0) else {
+            panic!("p is an element")
+        };
+        p.insert_attribute(&mut txn, "align", "right");
+        let Some(yrs::XmlOut::Text(t)) = p.get(&txn, 0) else {
+            panic!("the paragraph has text")
+        };
+        t.insert(&mut txn, 5, " world");
+        prose.insert(&mut txn, 0, XmlElementPrelim::empty("h1"));
+    }
+    apply(&server, &state(&a));
+    assert_ne!(prose.get_string(&a.transact()), before);
+
+    // `render_json` renders an XML root with no declared type as an array of nodes, so the
+    // replica (which declared it) is compared through its XML string and the diff.
+    let update = restore_everywhere(&server, &version, &[]);
+    apply(&a, &update);
+    assert!(diff_docs(&state_at(Some(&version), []).unwrap(), &a).is_empty());
+    assert_eq!(prose.get_string(&a.transact()), before);
+    assert_eq!(before, "<p align=\"left\">hello</p>");
+}
+
+#[test]
+fn roots_made_after_the_version_end_up_empty() {
+    let a = Doc::with_client_id(10);
+    text_insert(&a, "body", 0, "kept");
+    let server = server_from(&[&a]);
+    let version = state(&server);
+    text_insert(&a, "late_text", 0, "new");
+    a.get_or_insert_map("late_map")
+        .insert(&mut a.transact_mut(), "k", "v");
+    a.get_or_insert_array("late_list")
+        .push_back(&mut a.transact_mut(), 1);
+    apply(&server, &state(&a));
+    restore_everywhere(&server, &version, &[&a]);
+    let rendered = render_json(&a);
+    assert_eq!(rendered["late_text"], json!(""));
+    assert_eq!(rendered["late_map"], json!({}));
+    assert_eq!(rendered["late_list"], json!([]));
+}
+
+#[test]
+fn restoring_the_empty_version_empties_everything() {
+    let empty = state(&Doc::with_client_id(5));
+    let a = Doc::with_client_id(10);
+    text_insert(&a, "body", 0, "text");
+    a.get_or_insert_map("meta")
+        .insert(&mut a.transact_mut(), "k", "v");
+    let server = server_from(&[&a]);
+    restore_everywhere(&server, &empty, &[&a]);
+    assert_eq!(content(&a), json!({}));
+}
+
+#[test]
+fn a_restore_works_on_a_replica_with_declared_types() {
+    // `current` may be a client's doc, whose roots have types, rather than the server's.
+    let a = Doc::with_client_id(10);
+    text_insert(&a, "body", 0, "one two");
+    let version = state(&a);
+    text_delete(&a, "body", 0, 4);
+    let update = restore_update(&a, &version, RESTORER).unwrap().unwrap();
+    apply(&a, &update);
+    assert_eq!(content(&a), json!({"body": "one two"}));
+}
+
+#[test]
+fn replicas_converge_with_a_concurrent_edit() {
+    let (a, b, c) = (
+        Doc::with_client_id(10),
+        Doc::with_client_id(11),
+        Doc::with_client_id(12),
+    );
+    text_insert(&a, "body", 0, "base text");
+    a.get_or_insert_map("meta")
+        .insert(&mut a.transact_mut(), "k", "v1");
+    sync(&a, &b);
+    sync(&a, &c);
+    let server = server_from(&[&a]);
+    let version = state(&server);
+    text_insert(&a, "body", 4, " changed");
+    a.get_or_insert_map("meta")
+        .insert(&mut a.transact_mut(), "k", "v2");
+    sync(&a, &b);
+    sync(&a, &c);
+    apply(&server, &state(&a));
+    // c edits concurrently with the restore; the server has not seen it yet.
+    text_insert(&c, "body", 0, "C: ");
+    c.get_or_insert_map("meta")
+        .insert(&mut c.transact_mut(), "c", true);
+
+    let update = restore_update(&server, &version, RESTORER)
+        .unwrap()
+        .unwrap();
+    apply(&server, &update);
+    apply(&a, &update);
+    apply(&b, &update);
+    sync(&c, &server);
+    sync(&server, &a);
+    sync(&server, &b);
+    let rendered = content(&server);
+    assert_eq!(content(&a), rendered);
+    assert_eq!(content(&b), rendered);
+    assert_eq!(content(&c), rendered);
+    assert_eq!(rendered["meta"]["k"], json!("v1"));
+}
+
+#[test]
+fn restoring_twice_is_a_no_op_the_second_time() {
+    let a = Doc::with_client_id(10);
+    text_insert(&a, "body", 0, "version");
+    let server = server_from(&[&a]);
+    let version = state(&server);
+    assert_eq!(restore_update(&server, &version, RESTORER).unwrap(), None);
+    text_insert(&a, "body", 7, " 2");
+    text_insert(&a, "other", 0, "x");
+    apply(&server, &state(&a));
+    restore_everywhere(&server, &version, &[]);
+    assert_eq!(restore_update(&server, &version, RESTORER).unwrap(), None);
+}
+
+#[test]
+fn a_version_with_collected_deletions_is_restored() {
+    let a = Doc::with_client_id(10);
+    let server = Doc::with_client_id(1);
+    let meta = a.get_or_insert_map("meta");
+    text_insert(&a, "body", 0, "temporary text, kept text");
+    text_delete(&a, "body", 0, 16);
+    for i in 0..5 {
+        meta.insert(&mut a.transact_mut(), "k", i);
+    }
+    let list = a.get_or_insert_array("list");
+    list.insert_range(&mut a.transact_mut(), 0, [1, 2, 3]);
+    list.remove_range(&mut a.transact_mut(), 0, 2);
+    apply(&server, &state(&a));
+    let version = state(&server);
+    assert!(!contains(&version, b"temporary"));
+
+    text_delete(&a, "body", 0, 4);
+    text_insert(&a, "body", 0, "more ");
+    meta.insert(&mut a.transact_mut(), "k", "later");
+    list.remove_range(&mut a.transact_mut(), 0, 1);
+    apply(&server, &state(&a));
+    restore_everywhere(&server, &version, &[&a]);
+    assert_eq!(
+        content(&a),
+        json!({"body": "kept text", "meta": {"k": 4.0}, "list": [3.0]})
+    );
+}
+
+#[test]
+fn deleted_nested_types_come_back_with_their_content() {
+    let a = Doc::with_client_id(10);
+    let meta = a.get_or_insert_map("meta");
+    let list = a.get_or_insert_array("list");
+    let prose = a.get_or_insert_xml_fragment("prose");
+    {
+        let mut txn = a.transact_mut();
+        meta.insert(&mut txn, "note", TextPrelim::new("a note"));
+        let child = meta.insert(&mut txn, "child", MapPrelim::default());
+        child.insert(&mut txn, "deep", TextPrelim::new("deep text"));
+        list.push_back(&mut txn, MapPrelim::from([("id", Any::from(1))]));
+        list.push_back(&mut txn, ArrayPrelim::from([1, 2]));
+        let p = prose.insert(&mut txn, 0, XmlElementPrelim::empty("p"));
+        p.insert(&mut txn, 0, XmlTextPrelim::new("para"));
+    }
+    let server = server_from(&[&a]);
+    let version = state(&server);
+    let before = prose.get_string(&a.transact());
+    {
+        let mut txn = a.transact_mut();
+        meta.remove(&mut txn, "note");
+        meta.remove(&mut txn, "child");
+        list.remove_range(&mut txn, 0, 2);
+        prose.remove_range(&mut txn, 0, 1);
+    }
+    // Typed and erased again after the version: collected on the server.
+    text_insert(&a, "body", 0, "ephemeral");
+    text_delete(&a, "body", 0, 9);
+    apply(&server, &state(&a));
+    assert!(!contains(&state(&server), b"deep text"));
+
+    let update = restore_everywhere(&server, &version, &[]);
+    apply(&a, &update);
+    assert!(diff_docs(&state_at(Some(&version), []).unwrap(), &a).is_empty());
+    assert_eq!(
+        content(&a)["meta"],
+        json!({"note": "a note", "child": {"deep": "deep text"}})
+    );
+    assert_eq!(content(&a)["list"], json!([{"id": 1.0}, [1.0, 2.0]]));
+    assert_eq!(prose.get_string(&a.transact()), before);
+}
+
+#[test]
+fn versions_are_restored_in_any_order() {
+    let a = Doc::with_client_id(10);
+    let server = Doc::with_client_id(1);
+    let mut versions = Vec::new();
+    let edit = |i: u32| {
+        text_insert(&a, "body", 0, &format!("edit {i}. "));
+        a.get_or_insert_map("meta")
+            .insert(&mut a.transact_mut(), "last", i);
+        if i % 2 == 1 {
+            text_delete(&a, "body", 3, 5);
+        }
+        apply(&server, &state(&a));
+    };
+    for i in 0..3 {
+        edit(i);
+        versions.push(state(&server));
+    }
+    // One client id for every restore, as a server would use: each restore continues that
+    // client's clock from the current state.
+    for (step, pick) in [0, 2, 1, 0, 2, 2].into_iter().enumerate() {
+        let update = restore_update(&server, &versions[pick], RESTORER).unwrap();
+        // Restoring the version just restored (step 5) has nothing to do.
+        assert_eq!(update.is_none(), step == 5);
+        if let Some(update) = update {
+            apply(&server, &update);
+            apply(&a, &update);
+        }
+        let want = state_at(Some(&versions[pick]), []).unwrap();
+        assert!(diff_docs(&want, &server).is_empty());
+        assert_eq!(content(&a), content(&want));
+        if step == 1 {
+            // A version taken after a restore.
+            edit(10);
+            versions.push(state(&server));
+        }
+    }
+    let update = restore_update(&server, &versions[3], RESTORER)
+        .unwrap()
+        .unwrap();
+    apply(&server, &update);
+    assert!(diff_docs(&state_at(Some(&versions[3]), []).unwrap(), &server).is_empty());
+}
+
+/// Random edits by three replicas that sync at random; a version is taken at random and
+/// restored later; everyone must end with the version's content.
+#[test]
+fn random_histories_restore_exactly() {
+    let mut seed = 42u64;
+    let mut next = |n: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % n.max(1)
+    };
+    let mut restored = 0;
+    for round in 0..150 {
+        let docs: Vec<Doc> = (0..3).map(|i| Doc::with_client_id(10 + i)).collect();
+        let server = Doc::with_client_id(1);
+        let mut version = None;
+        let version_at = next(50);
+        for step in 0..60 {
+            let doc = &docs[next(3) as usize];
+            random_edit(doc, &mut next);
+            if next(4) == 0 {
+                let other = &docs[next(3) as usize];
+                sync(doc, other);
+            }
+            if next(3) == 0 {
+                apply(&server, &state(doc));
+            }
+            if step == version_at {
+                version = Some(state(&server));
+            }
+        }
+        for doc in &docs {
+            apply(&server, &state(doc));
+        }
+        for doc in &docs {
+            apply(doc, &state(&server));
+        }
+        let version = version.unwrap();
+        let want = state_at(Some(&version), []).unwrap();
+        let Some(update) = restore_update(&server, &version, RESTORER).unwrap() else {
+            assert!(diff_docs(&want, &server).is_empty());
+            continue;
+        };
+        // The first replica edits concurrently with the restore.
+        random_edit(&docs[0], &mut next);
+        for doc in docs[1..].iter().chain([&server]) {
+            apply(doc, &update);
+            assert!(
+                diff_docs(&want, doc).is_empty(),
+                "round {round}: {:?}",
+                diff_docs(&want, doc)
+            );
+        }
+        assert_eq!(content(&server), content(&want));
+        assert_eq!(restore_update(&server, &version, RESTORER).unwrap(), None);
+        // Once everyone has exchanged updates, they converge on the version plus that edit.
+        apply(&docs[0], &update);
+        for doc in &docs {
+            sync(doc, &server);
+        }
+        for doc in &docs {
+            sync(doc, &server);
+            assert_eq!(content(doc), content(&server), "round {round}");
+        }
+        restored += 1;
+    }
+    assert!(restored > 100, "{restored}");
+}
+
+fn random_edit(doc: &Doc, next: &mut impl FnMut(u64) -> u64) {
+    // ASCII only: offsets here are bytes, and random ones must not split a character.
+    let words = ["a", "bc", "def", "xyz "];
+    let word = words[next(words.len() as u64) as usize];
+    let mut txn = doc.transact_mut();
+    match next(6) {
+        0 | 1 => {
+            let text = txn.get_or_insert_text("text");
+            let len = text.len(&txn);
+            if next(3) == 0 && len > 0 {
+                let at = next(len as u64) as u32;
+                let n = (next(4) as u32 + 1).min(len - at);
+                if next(2) == 0 {
+                    text.remove_range(&mut txn, at, n);
+                } else {
+                    let value = [Any::Bool(true), Any::Null][next(2) as usize].clone();
+                    text.format(&mut txn, at, n, Attrs::from([("bold".into(), value)]));
+                }
+            } else {
+                text.insert(&mut txn, next(len as u64 + 1) as u32, word);
+            }
+        }
+        2 | 3 => {
+            let map = txn.get_or_insert_map("map");
+            let key = ["k1", "k2", "k3", "k4"][next(4) as usize];
+            match next(4) {
+                0 => {
+                    map.remove(&mut txn, key);
+                }
+                1 => {
+                    map.insert(&mut txn, key, TextPrelim::new(word));
+                }
+                _ => {
+                    map.insert(&mut txn, key, word);
+                }
+            }
+        }
+        _ => {
+            let list = txn.get_or_insert_array("list");
+            let len = list.len(&txn);
+            if next(3) == 0 && len > 0 {
+                list.remove(&mut txn, next(len as u64) as u32);
+            } else {
+                list.insert(&mut txn, next(len as u64 + 1) as u32, word);
+            }
+        }
+    }
+}
+
+#[test]
+fn restores_reject_bad_input() {
+    let doc = Doc::with_client_id(10);
+    text_insert(&doc, "t", 0, "x");
+    assert!(matches!(
+        restore_update(&doc, &[0xff, 0xff, 0xff], RESTORER),
+        Err(HistoryError::Decode(_))
+    ));
+    assert!(matches!(
+        restore_update(&doc, &state(&Doc::with_client_id(5)), 1 << 53),
+        Err(HistoryError::ClientId(_))
     ));
 }
