@@ -3,7 +3,7 @@
 
 /// Most edits (insertions plus deletions, after the common prefix and suffix) a diff searches
 /// for before settling for one coarse range. The search keeps one row of `2d + 1` positions per
-/// edit `d`, so this also bounds its memory (about 4 MB).
+/// edit `d`, so this also bounds its memory (about 8 MB).
 pub const MAX_EDIT_DISTANCE: usize = 1000;
 
 /// Most comparison steps a diff spends searching before settling for one coarse range.
