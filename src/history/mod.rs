@@ -13,12 +13,13 @@ use serde_json::{Map as JsonMap, Value};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 use thiserror::Error;
+use yrs::branch::{Branch, BranchPtr};
 use yrs::types::text::YChange;
 use yrs::types::{AsPrelim, ToJson};
 use yrs::undo::{Options as UndoOptions, UndoManager};
 use yrs::updates::decoder::Decode;
 use yrs::{
-    Array, ClientID, Doc, GetString, In, Map, Options, Origin, Out, ReadTxn, Text, Transact,
+    Any, Array, ClientID, Doc, GetString, In, Map, Options, Origin, Out, ReadTxn, Text, Transact,
     Update, WriteTxn,
 };
 
@@ -28,6 +29,9 @@ const CLIENT_ID_LIMIT: u64 = 1 << 53;
 /// Marks the transaction that replays the changes made since the version, so the undo manager
 /// tracks that transaction and nothing else.
 const REPLAY_ORIGIN: &str = "tandemx.history.replay";
+
+/// Guid of the throwaway copy a restore works on; guids are not part of updates.
+const SCRATCH_GUID: &str = "tandemx.history.scratch";
 
 /// Why a history operation failed.
 #[derive(Debug, Error)]
@@ -95,7 +99,10 @@ pub fn restore_update(
     if client_id >= CLIENT_ID_LIMIT {
         return Err(HistoryError::ClientId(client_id));
     }
-    let mut options = Options::with_client_id(ClientID::new(client_id));
+    // A fixed guid keeps this free of randomness. Formatting cleanup stays off (as this
+    // constructor sets it): its deletions would be captured with the replay and undone too.
+    let mut options =
+        Options::with_guid_and_client_id(SCRATCH_GUID.into(), ClientID::new(client_id));
     // Undoing a deletion copies the deleted content back, so the copy must keep it.
     options.skip_gc = true;
     let scratch = Doc::with_options(options);
@@ -113,7 +120,12 @@ pub fn restore_update(
         if fingerprint(&txn) == version {
             return Ok(None);
         }
-        let roots: Vec<(String, Option<Kind>)> = root_names(&txn)
+        // Every root of either side, with its kind now.
+        let names: BTreeSet<String> = root_names(&txn)
+            .into_iter()
+            .chain(root_names(&scratch.transact()))
+            .collect();
+        let roots: Vec<(String, Option<Kind>)> = names
             .into_iter()
             .map(|name| {
                 let kind = root_kind(&txn, &name);
@@ -137,40 +149,26 @@ pub fn restore_update(
         init_undo_stack: Vec::new(),
         init_redo_stack: Vec::new(),
     });
-    {
-        // The undo manager only reverts changes under the roots in its scope, and roots that
-        // exist now but not in the version must be in it before the replay creates them. Roots
-        // are not encoded in updates, so creating them here changes nothing on the wire; the
-        // type given only serves this copy.
+    let roots: Vec<BranchPtr> = {
+        // Two things keep the undo manager from seeing the replay, fixed by giving every root
+        // (in the version or in `current`) a type before it: yrs reports changes only for roots
+        // with a type, and a root only ever received through updates has none; and a root made
+        // since the version must exist to be in scope. Root types are not encoded in updates,
+        // so this changes nothing on the wire; the type (as inferred from the content, which
+        // is what other replicas would declare) only serves this copy.
         let mut txn = scratch.transact_mut();
-        for (name, kind) in &current_roots {
-            if txn.get(name).is_none() {
-                let name = name.as_str();
-                match kind {
-                    Some(Kind::Text) => {
-                        txn.get_or_insert_text(name);
-                    }
-                    Some(Kind::Array) => {
-                        txn.get_or_insert_array(name);
-                    }
-                    Some(Kind::Xml) => {
-                        txn.get_or_insert_xml_fragment(name);
-                    }
-                    _ => {
-                        txn.get_or_insert_map(name);
-                    }
-                }
-            }
+        let mut roots = Vec::with_capacity(current_roots.len());
+        for (name, now) in &current_roots {
+            let name = name.as_str();
+            let root = match root_kind(&txn, name).or(*now) {
+                Some(Kind::Text) => branch(txn.get_or_insert_text(name)),
+                Some(Kind::Array) => branch(txn.get_or_insert_array(name)),
+                Some(Kind::Xml) => branch(txn.get_or_insert_xml_fragment(name)),
+                _ => branch(txn.get_or_insert_map(name)),
+            };
+            roots.push(root);
         }
-    }
-    let roots: Vec<yrs::MapRef> = {
-        // A root received only through updates has an undefined type in yrs. The scope needs
-        // just the root's branch, which any typed handle wraps whatever the type is.
-        let txn = scratch.transact();
-        root_names(&txn)
-            .iter()
-            .filter_map(|name| txn.get_map(name.as_str()))
-            .collect()
+        roots
     };
     for root in &roots {
         undo.expand_scope(&scratch, root);
@@ -187,15 +185,14 @@ pub fn restore_update(
     // Check the recipe's result rather than trust it: shipping an update that restores
     // something else would be worse than failing.
     if fingerprint(&scratch.transact()) != version {
-        eprintln!(
-            "DEBUG want {:?}\n got {:?}",
-            version,
-            fingerprint(&scratch.transact())
-        );
         return Err(HistoryError::Mismatch);
     }
     let update = scratch.transact().encode_state_as_update_v1(&current_sv);
     Ok(Some(update))
+}
+
+fn branch<T: AsRef<Branch>>(shared: T) -> BranchPtr {
+    BranchPtr::from(shared.as_ref())
 }
 
 /// What a root type holds, as far as rendering and diffing care.
@@ -275,7 +272,7 @@ pub(crate) fn read_root<T: ReadTxn>(txn: &T, name: &str, kind: Kind) -> Value {
 
 /// Whether a rendering is the empty value of its kind: an empty root is the same as a missing
 /// one, since roots cannot be deleted.
-pub(crate) fn is_empty(value: &Value) -> bool {
+fn is_empty(value: &Value) -> bool {
     match value {
         Value::Null => true,
         Value::String(s) => s.is_empty(),
@@ -311,22 +308,31 @@ fn fingerprint<T: ReadTxn>(txn: &T) -> BTreeMap<String, Value> {
     out
 }
 
+/// A text's content with its formatting, in a canonical form: attributes set to null are
+/// dropped and neighbouring strings with the same attributes merged, so equal content compares
+/// equal however it is split into items.
 fn delta<T: ReadTxn>(txn: &T, text: &yrs::TextRef) -> Value {
-    let chunks = text.diff(txn, YChange::identity);
-    Value::Array(
-        chunks
+    let mut chunks: Vec<(Value, JsonMap<String, Value>)> = Vec::new();
+    for chunk in text.diff(txn, YChange::identity) {
+        let insert = deep(txn, &chunk.insert);
+        let attributes: JsonMap<String, Value> = chunk
+            .attributes
             .iter()
-            .map(|chunk| {
-                let attributes: JsonMap<String, Value> = chunk
-                    .attributes
-                    .iter()
-                    .flat_map(|a| a.iter())
-                    .map(|(k, v)| (k.to_string(), any_to_json(v)))
-                    .collect();
-                serde_json::json!({"insert": deep(txn, &chunk.insert), "attributes": attributes})
-            })
-            .collect(),
-    )
+            .flat_map(|a| a.iter())
+            .filter(|(_, v)| !matches!(v, Any::Null))
+            .map(|(k, v)| (k.to_string(), any_to_json(v)))
+            .collect();
+        match (chunks.last_mut(), &insert) {
+            (Some((Value::String(prev), attrs)), Value::String(s)) if *attrs == attributes => {
+                prev.push_str(s)
+            }
+            _ => chunks.push((insert, attributes)),
+        }
+    }
+    chunks
+        .into_iter()
+        .map(|(insert, attributes)| serde_json::json!({"insert": insert, "attributes": attributes}))
+        .collect()
 }
 
 fn deep<T: ReadTxn>(txn: &T, out: &Out) -> Value {

@@ -3,7 +3,7 @@
 
 /// Most edits (insertions plus deletions, after the common prefix and suffix) a diff searches
 /// for before settling for one coarse range. The search keeps one row of `2d + 1` positions per
-/// edit `d`, so this also bounds its memory (about 4 MB).
+/// edit `d`, so this also bounds its memory (about 8 MB).
 pub const MAX_EDIT_DISTANCE: usize = 1000;
 
 /// Most comparison steps a diff spends searching before settling for one coarse range.
@@ -103,14 +103,15 @@ fn shortest<T: PartialEq>(a: &[T], b: &[T]) -> Option<Vec<Run>> {
                 x += 1;
                 y += 1;
             }
-            work += 1 + (x - start) as usize;
             v[(offset + k) as usize] = x;
             if x >= n && y >= m {
                 return Some(backtrack(&trace, n, m));
             }
-        }
-        if work > MAX_DIFF_WORK {
-            return None;
+            // Checked per diagonal: a single round can follow many long snakes.
+            work += 1 + (x - start) as usize;
+            if work > MAX_DIFF_WORK {
+                return None;
+            }
         }
         trace.push(v[(offset - d) as usize..=(offset + d) as usize].to_vec());
     }
@@ -194,6 +195,21 @@ mod tests {
             );
             assert_eq!(edits(&runs), *d, "{a} -> {b}: {runs:?}");
         }
+    }
+
+    #[test]
+    fn repetitive_inputs_stop_at_the_work_bound() {
+        // Long equal runs on many diagonals: each round follows long snakes.
+        let a: Vec<u8> = b"ab".repeat(100_000);
+        let mut b = a.clone();
+        for i in (0..b.len()).step_by(97) {
+            b[i] = b'c';
+        }
+        let started = std::time::Instant::now();
+        let (runs, coarse) = script(&a, &b);
+        assert!(coarse);
+        assert_eq!(apply(&a, &b, &runs), b);
+        assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
     }
 
     #[test]
