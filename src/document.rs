@@ -143,9 +143,15 @@ fn infer<T: ReadTxn>(txn: &T, name: &str, out: &Out) -> Value {
         yrs::In::Text(_) => txn
             .get_text(name)
             .map_or(Value::Null, |t| Value::String(t.get_string(txn))),
-        yrs::In::Array(_) => txn
-            .get_array(name)
-            .map_or(Value::Null, |a| any_to_json(&a.to_json(txn))),
+        // A list of XML nodes is an XML fragment (what ProseMirror/Tiptap bindings use), as a
+        // client that declared the type would render it.
+        yrs::In::Array(_) => match txn.get_array(name) {
+            Some(a) if matches!(a.get(txn, 0), Some(Out::YXmlElement(_) | Out::YXmlText(_))) => txn
+                .get_xml_fragment(name)
+                .map_or(Value::Null, |x| Value::String(x.get_string(txn))),
+            Some(a) => any_to_json(&a.to_json(txn)),
+            None => Value::Null,
+        },
         yrs::In::XmlText(_) | yrs::In::XmlElement(_) | yrs::In::XmlFragment(_) => txn
             .get_xml_fragment(name)
             .map_or(Value::Null, |x| Value::String(x.get_string(txn))),
@@ -388,6 +394,32 @@ mod tests {
             json!({"owner": "ada", "tags": ["a", 1.0, true]})
         );
         assert_eq!(rendered["nodes"], json!([{"id": 0.0}, {"id": 1.0}]));
+    }
+
+    #[test]
+    fn an_undeclared_xml_fragment_renders_as_xml_not_as_an_array() {
+        use yrs::{XmlElementPrelim, XmlFragment, XmlTextPrelim};
+        let client = Doc::with_client_id(1);
+        {
+            let frag = client.get_or_insert_xml_fragment("prosemirror");
+            let mut txn = client.transact_mut();
+            let p = frag.push_back(&mut txn, XmlElementPrelim::empty("paragraph"));
+            p.push_back(&mut txn, XmlTextPrelim::new("hi"));
+        }
+        // The server only ever receives updates: the root has no declared type there.
+        let server = Doc::new();
+        let update = client
+            .transact()
+            .encode_state_as_update_v1(&yrs::StateVector::default());
+        server
+            .transact_mut()
+            .apply_update(Update::decode_v1(&update).unwrap())
+            .unwrap();
+        assert_eq!(render_json(&server), render_json(&client));
+        assert_eq!(
+            render_json(&server)["prosemirror"],
+            json!("<paragraph>hi</paragraph>")
+        );
     }
 
     #[test]
