@@ -179,7 +179,11 @@ pub fn insert(
         vec![(new.seq as i64).into()],
     )? as u64;
     let authors = store.authors_between(previous, new.seq)?;
-    let id = store.scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM versions", vec![])?;
+    // Ids are never reused, even after the newest version is deleted: a client holding an id
+    // must not get another version with it.
+    let next = store.meta("version_next")?.unwrap_or(1);
+    let id = next.max(store.scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM versions", vec![])?);
+    store.set_meta("version_next", id + 1)?;
     let (storage, count, location) = match target {
         Target::Sql => {
             let parts = chunks(state);

@@ -126,6 +126,10 @@ test('named versions: create, list, read as JSON and as an update, delete; bad i
 
   await ok('DELETE', `/documents/${room}/versions/${v.id}`)
   assert.equal((await call('GET', `/documents/${room}/versions/${v.id}`)).status, 404)
+  assert.equal((await call('DELETE', `/documents/${room}/versions/${v.id}`)).status, 404)
+  // An id is never given to another version, even once its version is deleted.
+  const next = await ok('POST', `/documents/${room}/versions`, { json: { name: 'Second draft' } }, 201)
+  assert.ok(next.id > v.id)
 })
 
 test('diff reports exactly the scripted changes and who made them', { skip: SKIP, timeout: 60_000 }, async () => {
