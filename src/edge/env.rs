@@ -83,6 +83,8 @@ pub fn number_or(env: &Env, name: &str, default: usize) -> usize {
 pub const AUTO_VERSION_SECONDS: &str = "AUTO_VERSION_SECONDS";
 /// Versions larger than this many bytes are stored in R2 (default 1 MiB).
 pub const VERSION_INLINE_BYTES: &str = "VERSION_INLINE_BYTES";
+/// History kept for projects that set no `history_retention_days`, in seconds (default 30 days).
+pub const HISTORY_RETENTION_SECONDS: &str = "HISTORY_RETENTION_SECONDS";
 
 /// The history policy: defaults, overridden by variables where set; retention comes from the
 /// project (`history_retention_days`) and is set by the caller.
@@ -93,6 +95,9 @@ pub fn history_policy(env: &Env) -> crate::versions::Policy {
     }
     if let Some(n) = number(env, VERSION_INLINE_BYTES) {
         policy.inline_limit = n;
+    }
+    if let Some(n) = number(env, HISTORY_RETENTION_SECONDS) {
+        policy.retention_ms = Some(n as u64 * 1000);
     }
     policy
 }

@@ -289,8 +289,13 @@ impl SqlRoomStore {
         )? as u64)
     }
 
-    /// Removes log entries up to `seq` (retention). The checkpoint is untouched, so loading
-    /// still works: it never needs entries the checkpoint holds.
+    /// The last log entry the checkpoint holds (0 without one).
+    pub fn checkpoint_upto(&self) -> Result<u64, StoreError> {
+        Ok(self.meta("snapshot_upto")?.unwrap_or(0) as u64)
+    }
+
+    /// Removes log entries up to `seq` (retention), never past the checkpoint: loading needs
+    /// every entry after it.
     pub fn prune_log(&self, upto: u64) -> Result<(), StoreError> {
         let upto = upto.min(self.meta("snapshot_upto")?.unwrap_or(0) as u64) as i64;
         self.exec("DELETE FROM log_parts WHERE seq <= ?", vec![upto.into()])?;

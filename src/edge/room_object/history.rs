@@ -640,9 +640,17 @@ impl RoomObject {
         let mut policy = env::history_policy(&self.env);
         policy.retention_ms = self.retention_ms().await;
         let keys = self.with_store(|room| {
-            let store = room.store();
-            let all = stored_versions::all(store).map_err(store_error)?;
+            let all = stored_versions::all(room.store()).map_err(store_error)?;
             let prune = policy.prune(&all, now);
+            // The room loads from its checkpoint plus the log after it: move the checkpoint past
+            // what goes first.
+            if prune.log_upto_seq > room.store().checkpoint_upto().map_err(store_error)? {
+                room.compact().map_err(|e| {
+                    worker::console_error!("checkpoint before retention failed: {e}");
+                    ApiError::Internal
+                })?;
+            }
+            let store = room.store();
             store.prune_log(prune.log_upto_seq).map_err(store_error)?;
             let mut keys = Vec::new();
             for id in prune.versions {
@@ -658,9 +666,10 @@ impl RoomObject {
         }
     }
 
-    /// The project's retention (`history_retention_days`; 0 keeps everything), from D1.
+    /// The project's retention (`history_retention_days`; 0 keeps everything), from D1, or the
+    /// server's default.
     async fn retention_ms(&self) -> Option<u64> {
-        let default = crate::versions::Policy::default().retention_ms;
+        let default = env::history_policy(&self.env).retention_ms;
         let Some(info) = self.info().await else {
             return default;
         };
