@@ -75,16 +75,26 @@ struct BranchRow {
 const BRANCH_COLUMNS: &str =
     "name, parent, fork_version, fork_seq, base_seq, created_at, created_by, merged_at, merges";
 
-/// A call from the worker to one room's `/__history/` or `/__doc/` endpoints.
-struct RoomCall<'a> {
-    env: &'a Env,
-    project: &'a str,
-    room: &'a str,
-    author: String,
+/// A call from the worker to one room's `/__history/` or `/__doc/` endpoints, as `author`.
+pub struct RoomCall<'a> {
+    /// The worker's environment.
+    pub env: &'a Env,
+    /// The room's project.
+    pub project: &'a str,
+    /// The room's name.
+    pub room: &'a str,
+    /// Who is calling (as the audit log names them).
+    pub author: String,
 }
 
 impl RoomCall<'_> {
-    async fn send(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<Response> {
+    /// Sends one request to the room.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Response> {
         let stub = super::room_stub(self.env, self.project, self.room)?;
         let headers = worker::Headers::new();
         for (k, v) in [

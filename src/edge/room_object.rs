@@ -368,20 +368,8 @@ impl RoomObject {
     /// The document API, called by the worker after it checked the caller:
     /// `GET /__doc/json`, `GET /__doc/update?sv=&v2=`, `POST /__doc/update`, `POST /__doc/edits`.
     async fn document(&self, mut req: Request) -> Result<Response> {
-        self.load();
-        self.remember_info(&req).await?;
-        let author = req
-            .headers()
-            .get(identity::SUB)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+        let (author, body) = self.api_request(&mut req).await?;
         let method = req.method();
-        let body = if method == worker::Method::Post {
-            req.bytes().await?
-        } else {
-            Vec::new()
-        };
         let (out, change, before) = match self.document_sync(&req, method, &body, &author) {
             Ok(done) => done,
             Err(resp) => return resp,
@@ -477,6 +465,26 @@ impl RoomObject {
                 rejection.reason, rejection.detail
             )))),
         }
+    }
+
+    /// What every API call from the worker starts with: the room loaded, its names stored, and
+    /// the caller (`identity::SUB`) and body read.
+    async fn api_request(&self, req: &mut Request) -> Result<(String, Vec<u8>)> {
+        self.load();
+        self.remember_info(req).await?;
+        let author = req
+            .headers()
+            .get(identity::SUB)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let body = match req.method() {
+            worker::Method::Post | worker::Method::Put | worker::Method::Patch => {
+                req.bytes().await?
+            }
+            _ => Vec::new(),
+        };
+        Ok((author, body))
     }
 
     /// Stores the project and room names the worker sends, once.

@@ -251,29 +251,20 @@ async fn document_route(
         None if !write => return Err(ApiError::Missing("document", name.into())),
         _ => {}
     }
-    let stub = super::room_stub(env, project, name)?;
-    let author = actor.name();
-    let call = |path: String, body: Option<Vec<u8>>| async move {
-        let mut init = worker::RequestInit::new();
-        let headers = worker::Headers::new();
-        for (k, v) in [
-            (super::identity::SUB, author.as_str()),
-            (super::identity::PROJECT, project),
-            (super::identity::ROOM, name),
-        ] {
-            headers.set(k, v).map_err(http::internal("headers"))?;
-        }
-        init.with_headers(headers);
-        if let Some(body) = body {
-            init.with_method(Method::Post).with_body(Some(
-                worker::js_sys::Uint8Array::from(body.as_slice()).into(),
-            ));
-        }
-        let req = Request::new_with_init(&format!("https://room.internal{path}"), &init)
-            .map_err(http::internal("document request"))?;
-        stub.fetch_with_request(req)
-            .await
-            .map_err(http::internal("document fetch"))
+    let room = super::history_api::RoomCall {
+        env,
+        project,
+        room: name,
+        author: actor.name(),
+    };
+    let call = |path: String, body: Option<Vec<u8>>| {
+        let method = if body.is_some() {
+            Method::Post
+        } else {
+            Method::Get
+        };
+        let room = &room;
+        async move { room.send(method, &path, body).await }
     };
     let resp = match id {
         RouteId::GetDocument => {

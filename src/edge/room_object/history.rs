@@ -6,7 +6,7 @@ use super::{now_ms, send, Loaded, RoomInfo, RoomObject};
 use crate::api::ApiError;
 use crate::edge::sql_store::SqlRoomStore;
 use crate::edge::versions::{self as stored_versions, NewVersion, Target};
-use crate::edge::{env, http, identity};
+use crate::edge::{env, http};
 use crate::storage::{RoomStore, StoreError};
 use crate::versions::{CreateVersion, Version, VersionKind};
 use jwt_simple::prelude::Base64;
@@ -82,22 +82,10 @@ fn side(req: &Request, key: &str) -> std::result::Result<Option<Side>, ApiError>
 impl RoomObject {
     /// Serves `/__history/...`.
     pub(super) async fn history(&self, mut req: Request) -> Result<Response> {
-        self.load();
-        self.remember_info(&req).await?;
-        let author = req
-            .headers()
-            .get(identity::SUB)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+        let (author, body) = self.api_request(&mut req).await?;
         let path = req.path();
         let parts: Vec<&str> = path.trim_start_matches("/__history/").split('/').collect();
         let method = req.method();
-        let body = if method == Method::Post {
-            req.bytes().await?
-        } else {
-            Vec::new()
-        };
         let answer = match (method, parts.as_slice()) {
             (Method::Get, ["versions"]) => self.list_versions(&req),
             (Method::Post, ["versions"]) => self.create_named(&body, &author).await,
