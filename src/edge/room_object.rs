@@ -5,6 +5,11 @@
 //! sockets are accepted with `accept_web_socket`, so an idle room can be evicted from memory while
 //! its connections stay open. Per-connection state lives in each socket's attachment; on wake the
 //! room reloads from storage, re-registers the surviving connections and re-syncs them.
+//!
+//! While the object is in memory, its live connections are also kept in [`Live`], so that a
+//! message reads neither `get_websockets()` nor an attachment (each a trip into JavaScript and a
+//! deserialization); attachments stay the record that survives hibernation, written whenever a
+//! connection's state changes, and `Live` is rebuilt from them on wake.
 
 use super::env;
 use super::http;
@@ -14,7 +19,9 @@ use crate::api::ApiError;
 use crate::auth::Role;
 use crate::room::{close, Connection, Frame, Outbox, Room};
 use std::cell::RefCell;
-use worker::js_sys::{Date, Math};
+use std::collections::HashMap;
+use worker::js_sys::{ArrayBuffer, Date, Map, Math, Uint8Array};
+use worker::wasm_bindgen::JsValue;
 use worker::{
     durable_object, DurableObject, Env, Headers, Request, Response, Result, State, WebSocket,
     WebSocketIncomingMessage, WebSocketPair,
@@ -26,6 +33,8 @@ pub struct RoomObject {
     state: State,
     env: Env,
     room: RefCell<Loaded>,
+    /// The connections of this instance, in memory (see the module documentation).
+    live: RefCell<Live>,
     /// Changes gathered for the next `document.updated` webhook event.
     pending: RefCell<Option<Pending>>,
 }
@@ -59,6 +68,47 @@ enum Loaded {
     Failed,
 }
 
+/// Live connections: each socket with its connection state. A socket is found by identity
+/// through a JavaScript `Map` (one call, no copy); state is read and written in Rust.
+struct Live {
+    /// Socket object -> connection id.
+    ids: Map,
+    /// Connection id -> socket and state.
+    conns: HashMap<u64, (WebSocket, Connection)>,
+}
+
+impl Live {
+    fn new() -> Self {
+        Live {
+            ids: Map::new(),
+            conns: HashMap::new(),
+        }
+    }
+
+    fn insert(&mut self, ws: &WebSocket, conn: Connection) {
+        let key: &JsValue = ws.as_ref();
+        self.ids.set(key, &JsValue::from_f64(conn.id as f64));
+        self.conns.insert(conn.id, (ws.clone(), conn));
+    }
+
+    /// The connection id of `ws`, if it is live here.
+    fn id_of(&self, ws: &WebSocket) -> Option<u64> {
+        let key: &JsValue = ws.as_ref();
+        self.ids.get(key).as_f64().map(|id| id as u64)
+    }
+
+    fn remove(&mut self, ws: &WebSocket) -> Option<Connection> {
+        let id = self.id_of(ws)?;
+        let key: &JsValue = ws.as_ref();
+        self.ids.delete(key);
+        self.conns.remove(&id).map(|(_, conn)| conn)
+    }
+
+    fn len(&self) -> usize {
+        self.conns.len()
+    }
+}
+
 fn now_ms() -> u64 {
     Date::now() as u64
 }
@@ -68,17 +118,23 @@ fn new_connection_id() -> u64 {
     (Math::random() * 9_007_199_254_740_991.0) as u64
 }
 
-fn same_socket(a: &WebSocket, b: &WebSocket) -> bool {
-    let a: &worker::web_sys::WebSocket = a.as_ref();
-    let b: &worker::web_sys::WebSocket = b.as_ref();
-    a == b
+/// A frame copied out of wasm memory once, to send to any number of sockets. The copy is needed
+/// (the runtime sends asynchronously, after the Rust buffer is gone: see `send_with_bytes`), but
+/// one per frame is enough: nothing writes to the buffer afterwards, so every socket can share it.
+fn js_frame(frame: &[u8]) -> ArrayBuffer {
+    Uint8Array::from(frame).buffer()
+}
+
+fn send_js(ws: &WebSocket, frame: &ArrayBuffer) {
+    let socket: &worker::web_sys::WebSocket = ws.as_ref();
+    // A socket may be closing while the room sends; its close event cleans it up.
+    if let Err(e) = socket.send_with_array_buffer(frame) {
+        worker::console_debug!("send to a closing socket failed: {e:?}");
+    }
 }
 
 fn send(ws: &WebSocket, frame: &[u8]) {
-    // A socket may be closing while the room sends; its close event cleans it up.
-    if let Err(e) = ws.send_with_bytes(frame) {
-        worker::console_debug!("send to a closing socket failed: {e}");
-    }
+    send_js(ws, &js_frame(frame));
 }
 
 impl RoomObject {
@@ -100,15 +156,19 @@ impl RoomObject {
                         survivors.len()
                     );
                 }
-                let greeting = room.wake_greeting();
+                let greeting: Vec<ArrayBuffer> =
+                    room.wake_greeting().iter().map(|f| js_frame(f)).collect();
+                let mut live = Live::new();
                 for ws in &survivors {
                     if let Ok(Some(conn)) = ws.deserialize_attachment::<Connection>() {
                         room.restore(&conn);
+                        live.insert(ws, conn);
                     }
                     for frame in &greeting {
-                        send(ws, frame);
+                        send_js(ws, frame);
                     }
                 }
+                *self.live.borrow_mut() = live;
                 Loaded::Ready(Box::new(room))
             }
             Err(e) => {
@@ -119,37 +179,75 @@ impl RoomObject {
         *self.room.borrow_mut() = next;
     }
 
-    fn deliver(&self, from: &WebSocket, out: &Outbox) {
+    /// Sends `out`: replies to `from` (connection `from_id`), then to every live connection the
+    /// frames for the others and for everyone. Each frame is copied out of wasm memory once.
+    fn deliver(&self, from: &WebSocket, from_id: u64, out: &Outbox) {
         for frame in &out.reply {
             send(from, frame);
         }
         if out.others.is_empty() && out.everyone.is_empty() {
             return;
         }
-        for ws in self.state.get_websockets() {
-            if !same_socket(&ws, from) {
-                for frame in &out.others {
-                    send(&ws, frame);
+        let others: Vec<ArrayBuffer> = out.others.iter().map(|f| js_frame(f)).collect();
+        let everyone: Vec<ArrayBuffer> = out.everyone.iter().map(|f| js_frame(f)).collect();
+        for (id, (ws, _)) in &self.live.borrow().conns {
+            if *id != from_id {
+                for frame in &others {
+                    send_js(ws, frame);
                 }
             }
-            for frame in &out.everyone {
-                send(&ws, frame);
+            for frame in &everyone {
+                send_js(ws, frame);
             }
         }
+    }
+
+    /// Sends `frames` to every live connection.
+    fn broadcast(&self, frames: &[Vec<u8>]) {
+        if frames.is_empty() {
+            return;
+        }
+        let frames: Vec<ArrayBuffer> = frames.iter().map(|f| js_frame(f)).collect();
+        for (ws, _) in self.live.borrow().conns.values() {
+            for frame in &frames {
+                send_js(ws, frame);
+            }
+        }
+    }
+
+    /// The id and state of the connection on `ws`: from memory, or from its attachment (then
+    /// remembered) if this instance has not seen the socket yet.
+    fn connection(&self, ws: &WebSocket) -> Result<Option<Connection>> {
+        let mut live = self.live.borrow_mut();
+        if let Some(id) = live.id_of(ws) {
+            if let Some((_, conn)) = live.conns.get(&id) {
+                return Ok(Some(conn.clone()));
+            }
+        }
+        let conn = ws.deserialize_attachment::<Connection>()?;
+        if let Some(conn) = &conn {
+            live.insert(ws, conn.clone());
+        }
+        Ok(conn)
     }
 
     /// Forgets a closed connection and tells the others its awareness states are gone.
     fn leave(&self, ws: &WebSocket) {
         self.load();
-        let conn = match ws.deserialize_attachment::<Connection>() {
-            Ok(Some(conn)) => conn,
-            _ => return,
+        let known = self.live.borrow_mut().remove(ws);
+        let conn = match known {
+            Some(conn) => conn,
+            // Not live here (already gone, or left before this instance saw it).
+            None => match ws.deserialize_attachment::<Connection>() {
+                Ok(Some(conn)) => conn,
+                _ => return,
+            },
         };
         let out = match &mut *self.room.borrow_mut() {
             Loaded::Ready(room) => room.leave(&conn),
             _ => return,
         };
-        self.deliver(ws, &out);
+        self.deliver(ws, conn.id, &out);
     }
 
     fn health(&self) -> Result<Response> {
@@ -164,6 +262,7 @@ impl DurableObject for RoomObject {
             state,
             env,
             room: RefCell::new(Loaded::No),
+            live: RefCell::new(Live::new()),
             pending: RefCell::new(None),
         }
     }
@@ -193,18 +292,15 @@ impl DurableObject for RoomObject {
             Loaded::Ready(room) => (room.greeting(), room.limits().max_connections),
             _ => return http::problem(&ApiError::RoomUnavailable),
         };
-        if self.state.get_websockets().len() >= limit {
+        if self.live.borrow().len() >= limit {
             worker::console_warn!("room full: refusing a connection over the limit of {limit}");
             return http::problem(&ApiError::RoomFull { limit });
         }
         let pair = WebSocketPair::new()?;
         self.state.accept_web_socket(&pair.server);
-        pair.server.serialize_attachment(Connection::new(
-            new_connection_id(),
-            sub,
-            role,
-            Some(exp),
-        ))?;
+        let conn = Connection::new(new_connection_id(), sub, role, Some(exp));
+        pair.server.serialize_attachment(&conn)?;
+        self.live.borrow_mut().insert(&pair.server, conn);
         for frame in greeting {
             send(&pair.server, &frame);
         }
@@ -246,7 +342,7 @@ impl DurableObject for RoomObject {
         message: WebSocketIncomingMessage,
     ) -> Result<()> {
         self.load();
-        let mut conn = match ws.deserialize_attachment::<Connection>()? {
+        let mut conn = match self.connection(&ws)? {
             Some(conn) => conn,
             None => {
                 worker::console_error!("socket without attachment; closing it");
@@ -277,8 +373,11 @@ impl DurableObject for RoomObject {
             Ok((out, before)) => {
                 if out.connection_changed {
                     ws.serialize_attachment(&conn)?;
+                    if let Some((_, live)) = self.live.borrow_mut().conns.get_mut(&conn.id) {
+                        live.clone_from(&conn);
+                    }
                 }
-                self.deliver(&ws, &out);
+                self.deliver(&ws, conn.id, &out);
                 self.compact_if_due();
                 if out.document_changed {
                     self.note_change(&conn.sub, before).await?;
@@ -360,11 +459,7 @@ impl RoomObject {
             Ok(done) => done,
             Err(resp) => return resp,
         };
-        for ws in self.state.get_websockets() {
-            for frame in &out.everyone {
-                send(&ws, frame);
-            }
-        }
+        self.broadcast(&out.everyone);
         self.compact_if_due();
         if change.is_some() {
             self.note_change(&author, before).await?;
@@ -549,6 +644,7 @@ impl RoomObject {
             let _ = ws.close(Some(4404), Some("document deleted"));
         }
         *self.room.borrow_mut() = Loaded::No;
+        *self.live.borrow_mut() = Live::new();
         self.state.storage().delete_alarm().await?;
         self.state.storage().delete_all().await?;
         Response::ok("")
