@@ -18,7 +18,7 @@ use super::sql_store::SqlRoomStore;
 use crate::api::ApiError;
 use crate::auth::Role;
 use crate::room::{close, Connection, Frame, Outbox, Room};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use worker::js_sys::{ArrayBuffer, Date, Map, Math, Uint8Array};
 use worker::wasm_bindgen::JsValue;
@@ -37,7 +37,17 @@ pub struct RoomObject {
     live: RefCell<Live>,
     /// Changes gathered for the next `document.updated` webhook event.
     pending: RefCell<Option<Pending>>,
+    /// Whether the project has webhook subscriptions, and when (ms) that was learned.
+    webhooks: Cell<Option<(bool, u64)>>,
+    /// The document as JSON as it is now, when known: the last event's "after", which is the
+    /// next event's "before" as long as the document has not changed since. Every change takes it.
+    rendered: RefCell<Option<serde_json::Value>>,
 }
+
+/// How long a room trusts what it learned about its project's webhook subscriptions. A
+/// subscription added later reaches a busy room within this time (or at its next connection,
+/// which brings a fresh answer); until then the room tracks no changes for it.
+const WEBHOOKS_TTL_MS: u64 = 30_000;
 
 /// Changes since the last `document.updated` event. Kept in memory for the few seconds of a
 /// coalescing window (a room is not evicted while its alarm is due that soon).
@@ -264,6 +274,8 @@ impl DurableObject for RoomObject {
             room: RefCell::new(Loaded::No),
             live: RefCell::new(Live::new()),
             pending: RefCell::new(None),
+            webhooks: Cell::new(None),
+            rendered: RefCell::new(None),
         }
     }
 
@@ -279,6 +291,11 @@ impl DurableObject for RoomObject {
         }
         let header = |name: &str| req.headers().get(name).ok().flatten();
         self.remember_info(&req).await?;
+        match header(identity::WEBHOOKS).as_deref() {
+            Some("1") => self.webhooks.set(Some((true, now_ms()))),
+            Some("0") => self.webhooks.set(Some((false, now_ms()))),
+            _ => {}
+        }
         let (Some(sub), Some(role), Some(exp)) = (
             header(identity::SUB),
             header(identity::ROLE).and_then(|r| Role::parse(&r)),
@@ -350,6 +367,8 @@ impl DurableObject for RoomObject {
                 return Ok(());
             }
         };
+        let now = now_ms();
+        let tracking = self.tracks_changes(now);
         let result = {
             let mut loaded = self.room.borrow_mut();
             let room = match &mut *loaded {
@@ -364,13 +383,18 @@ impl DurableObject for RoomObject {
                 WebSocketIncomingMessage::Binary(b) => Frame::Binary(b),
                 WebSocketIncomingMessage::String(s) => Frame::Text(s),
             };
-            let before = (self.pending.borrow().is_none() && may_change_document(&message))
-                .then(|| crate::document::render_json(room.doc()));
-            room.receive(&mut conn, frame, now_ms())
-                .map(|out| (out, before))
+            // A window's first change needs the document before it; the last rendering serves
+            // when there is one, so this renders only after a wake or an untracked change.
+            let rendered = (tracking
+                && self.pending.borrow().is_none()
+                && self.rendered.borrow().is_none()
+                && may_change_document(&message))
+            .then(|| crate::document::render_json(room.doc()));
+            room.receive(&mut conn, frame, now)
+                .map(|out| (out, rendered))
         };
         match result {
-            Ok((out, before)) => {
+            Ok((out, rendered)) => {
                 if out.connection_changed {
                     ws.serialize_attachment(&conn)?;
                     if let Some((_, live)) = self.live.borrow_mut().conns.get_mut(&conn.id) {
@@ -380,7 +404,12 @@ impl DurableObject for RoomObject {
                 self.deliver(&ws, conn.id, &out);
                 self.compact_if_due();
                 if out.document_changed {
-                    self.note_change(&conn.sub, before).await?;
+                    let before = self.rendered.borrow_mut().take().or(rendered);
+                    if tracking {
+                        self.note_change(&conn.sub, before).await?;
+                    }
+                } else if rendered.is_some() {
+                    *self.rendered.borrow_mut() = rendered;
                 }
             }
             Err(rejection) => {
@@ -455,14 +484,20 @@ impl RoomObject {
         } else {
             Vec::new()
         };
-        let (out, change, before) = match self.document_sync(&req, method, &body) {
+        let tracking = self.tracks_changes(now_ms());
+        let (out, change, rendered) = match self.document_sync(&req, method, &body, tracking) {
             Ok(done) => done,
             Err(resp) => return resp,
         };
         self.broadcast(&out.everyone);
         self.compact_if_due();
         if change.is_some() {
-            self.note_change(&author, before).await?;
+            let before = self.rendered.borrow_mut().take().or(rendered);
+            if tracking {
+                self.note_change(&author, before).await?;
+            }
+        } else if rendered.is_some() {
+            *self.rendered.borrow_mut() = rendered;
         }
         Response::from_json(&Applied {
             changed: change.is_some(),
@@ -471,13 +506,15 @@ impl RoomObject {
     }
 
     /// The synchronous part of [`Self::document`]: reads answer at once (`Err` with the
-    /// response); writes are applied and stored, returning what to send.
+    /// response); writes are applied and stored, returning what to send, and the document's
+    /// rendering before the write when `tracking` changes needed one.
     #[allow(clippy::type_complexity)]
     fn document_sync(
         &self,
         req: &Request,
         method: worker::Method,
         body: &[u8],
+        tracking: bool,
     ) -> std::result::Result<(Outbox, Option<Vec<u8>>, Option<serde_json::Value>), Result<Response>>
     {
         use crate::document::{apply_edits, render_json, Edits};
@@ -529,11 +566,9 @@ impl RoomObject {
             }
             _ => return Err(http::problem(&ApiError::NotFound)),
         };
-        let before = self
-            .pending
-            .borrow()
-            .is_none()
-            .then(|| render_json(room.doc()));
+        let before =
+            (tracking && self.pending.borrow().is_none() && self.rendered.borrow().is_none())
+                .then(|| render_json(room.doc()));
         match room.apply_external(&update, now_ms()) {
             Ok((out, change)) => Ok((out, change, before)),
             Err(rejection) if rejection.code == close::INTERNAL => {
@@ -601,12 +636,16 @@ impl RoomObject {
             return Ok(());
         };
         self.load();
-        let (after, sv) = match &*self.room.borrow() {
+        let (changes, sv) = match &*self.room.borrow() {
             Loaded::Ready(room) => {
                 use yrs::updates::encoder::Encode;
                 use yrs::{ReadTxn, Transact};
                 let sv = room.doc().transact().state_vector().encode_v1();
-                (crate::document::render_json(room.doc()), sv)
+                let after = crate::document::render_json(room.doc());
+                let changes = crate::webhooks::summarize(&pending.before, &after);
+                // Kept before any await: the next window's "before", unless a change comes first.
+                *self.rendered.borrow_mut() = Some(after);
+                (changes, sv)
             }
             _ => return Ok(()),
         };
@@ -614,19 +653,53 @@ impl RoomObject {
             worker::console_warn!("room without stored project and name; no webhook event");
             return Ok(());
         };
+        if !self.webhooks_fresh(now) && !self.refresh_webhooks(&info.project, now).await {
+            return Ok(());
+        }
         use jwt_simple::prelude::Base64;
         use jwt_simple::reexports::ct_codecs::Encoder;
         let data = serde_json::json!({
             "project": info.project,
             "document": info.room,
             "authors": pending.authors,
-            "changes": crate::webhooks::summarize(&pending.before, &after),
+            "changes": changes,
             "state_vector": Base64::encode_to_string(&sv).unwrap_or_default(),
             "since": pending.since_ms,
             "until": now,
         });
         super::webhook_queue::emit(&self.env, &info.project, "document.updated", data, None).await;
         Ok(())
+    }
+
+    /// Whether changes are tracked for webhooks at `now`: unless the project is known, recently,
+    /// to have no subscription.
+    fn tracks_changes(&self, now: u64) -> bool {
+        !matches!(self.webhooks.get(), Some((false, _))) || !self.webhooks_fresh(now)
+    }
+
+    fn webhooks_fresh(&self, now: u64) -> bool {
+        self.webhooks
+            .get()
+            .is_some_and(|(_, at)| now.saturating_sub(at) < WEBHOOKS_TTL_MS)
+    }
+
+    /// Asks D1 whether `project` has webhook subscriptions and remembers the answer; on error
+    /// assumes it has (the queue filters anyway).
+    async fn refresh_webhooks(&self, project: &str, now: u64) -> bool {
+        let answer = match super::access::db(&self.env) {
+            Ok(db) => super::d1::has_webhooks(&db, project).await,
+            Err(e) => Err(e),
+        };
+        match answer {
+            Ok(has) => {
+                self.webhooks.set(Some((has, now)));
+                has
+            }
+            Err(e) => {
+                worker::console_warn!("checking webhook subscriptions: {e:?}");
+                true
+            }
+        }
     }
 
     /// Makes sure the alarm fires by `at_ms`.
@@ -645,6 +718,7 @@ impl RoomObject {
         }
         *self.room.borrow_mut() = Loaded::No;
         *self.live.borrow_mut() = Live::new();
+        *self.rendered.borrow_mut() = None;
         self.state.storage().delete_alarm().await?;
         self.state.storage().delete_all().await?;
         Response::ok("")
