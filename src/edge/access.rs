@@ -277,6 +277,18 @@ pub fn room_token(req: &Request) -> Result<(String, TokenSource), AuthError> {
 /// key or signing key is not revoked, and the document is not deleted. Registers the document
 /// on first use.
 pub async fn authorize_room(env: &Env, token: &str, room: &str) -> Result<VerifiedToken, ApiError> {
+    authorize_room_access(env, token, room)
+        .await
+        .map(|(verified, _)| verified)
+}
+
+/// [`authorize_room`], also returning what the same D1 read learned about the project (whether
+/// it has webhook subscriptions, which the room needs to know).
+pub async fn authorize_room_access(
+    env: &Env,
+    token: &str,
+    room: &str,
+) -> Result<(VerifiedToken, d1::RoomAccess), ApiError> {
     let now_secs = now_ms() / 1000;
     let db = db(env)?;
     let verified = match auth::token_kind(token)? {
@@ -367,5 +379,5 @@ pub async fn authorize_room(env: &Env, token: &str, room: &str) -> Result<Verifi
         )
         .await;
     }
-    Ok(verified)
+    Ok((verified, access))
 }

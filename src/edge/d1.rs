@@ -178,6 +178,9 @@ pub struct RoomAccess {
     pub doc_deleted_at: Option<u64>,
     /// Whether the document row exists.
     pub doc_exists: u64,
+    /// Whether the project has an enabled webhook subscription (1) or none (0).
+    #[serde(default)]
+    pub has_webhooks: u64,
 }
 
 /// Reads the project, minting key and document state for a room connection.
@@ -191,7 +194,9 @@ pub async fn room_access(
         db,
         "SELECT p.deleted_at AS deleted_at,
                 k.revoked_at AS key_revoked_at, k.project_id AS key_project,
-                d.deleted_at AS doc_deleted_at, (d.name IS NOT NULL) AS doc_exists
+                d.deleted_at AS doc_deleted_at, (d.name IS NOT NULL) AS doc_exists,
+                EXISTS (SELECT 1 FROM webhooks w WHERE w.project_id = p.id AND w.enabled = 1
+                        AND w.deleted_at IS NULL) AS has_webhooks
          FROM projects p
          LEFT JOIN api_keys k ON k.id = ?2
          LEFT JOIN documents d ON d.project_id = p.id AND d.name = ?3
@@ -199,4 +204,21 @@ pub async fn room_access(
         &[text(project), key.map_or(JsValue::NULL, text), text(room)],
     )
     .await
+}
+
+/// Whether `project` has an enabled webhook subscription. Rooms ask, at most every few seconds
+/// of activity, so that a project without subscriptions costs its rooms no change tracking.
+pub async fn has_webhooks(db: &D1Database, project: &str) -> Result<bool, ApiError> {
+    #[derive(Deserialize)]
+    struct Exists {
+        has_webhooks: u64,
+    }
+    let found: Option<Exists> = row(
+        db,
+        "SELECT EXISTS (SELECT 1 FROM webhooks WHERE project_id = ? AND enabled = 1
+                        AND deleted_at IS NULL) AS has_webhooks",
+        &[text(project)],
+    )
+    .await?;
+    Ok(found.is_some_and(|e| e.has_webhooks != 0))
 }

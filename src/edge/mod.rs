@@ -33,6 +33,9 @@ pub mod identity {
     pub const PROJECT: &str = "x-tandemx-project";
     /// The room's name.
     pub const ROOM: &str = "x-tandemx-room";
+    /// `1` when the project has webhook subscriptions, `0` when it has none (as read from D1
+    /// while authorizing the connection).
+    pub const WEBHOOKS: &str = "x-tandemx-webhooks";
 }
 
 #[event(start)]
@@ -94,7 +97,7 @@ async fn connect_room(
     }
     // The token is checked here, so a bad one never wakes the room.
     let (token, source) = access::room_token(&req)?;
-    let verified = access::authorize_room(env, &token, room).await?;
+    let (verified, room_access) = access::authorize_room_access(env, &token, room).await?;
     let headers = Headers::new();
     for (name, value) in req.headers().entries() {
         if !name.starts_with("x-tandemx-") {
@@ -109,6 +112,12 @@ async fn connect_room(
     set(identity::EXP, &verified.exp.to_string())?;
     set(identity::PROJECT, &verified.claims.prj)?;
     set(identity::ROOM, room)?;
+    let webhooks = if room_access.has_webhooks != 0 {
+        "1"
+    } else {
+        "0"
+    };
+    set(identity::WEBHOOKS, webhooks)?;
     if let TokenSource::Protocol { echo } = source {
         set(identity::PROTOCOL, &echo)?;
     }

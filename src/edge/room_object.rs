@@ -5,6 +5,11 @@
 //! sockets are accepted with `accept_web_socket`, so an idle room can be evicted from memory while
 //! its connections stay open. Per-connection state lives in each socket's attachment; on wake the
 //! room reloads from storage, re-registers the surviving connections and re-syncs them.
+//!
+//! While the object is in memory, its live connections are also kept in [`Live`], so that a
+//! message reads neither `get_websockets()` nor an attachment (each a trip into JavaScript and a
+//! deserialization); attachments stay the record that survives hibernation, written whenever a
+//! connection's state changes, and `Live` is rebuilt from them on wake.
 
 mod history;
 
@@ -16,7 +21,9 @@ use crate::api::ApiError;
 use crate::auth::Role;
 use crate::room::{close, Connection, Frame, Outbox, Room};
 use std::cell::{Cell, RefCell};
-use worker::js_sys::{Date, Math};
+use std::collections::HashMap;
+use worker::js_sys::{ArrayBuffer, Date, Map, Math, Uint8Array};
+use worker::wasm_bindgen::JsValue;
 use worker::{
     durable_object, DurableObject, Env, Headers, Request, Response, Result, State, WebSocket,
     WebSocketIncomingMessage, WebSocketPair,
@@ -28,6 +35,8 @@ pub struct RoomObject {
     state: State,
     env: Env,
     room: RefCell<Loaded>,
+    /// The connections of this instance, in memory (see the module documentation).
+    live: RefCell<Live>,
     /// Changes gathered for the next `document.updated` webhook event.
     pending: RefCell<Option<Pending>>,
     /// Whether the alarm is set for a due checkpoint (so a burst of messages sets it once).
@@ -36,7 +45,17 @@ pub struct RoomObject {
     version_scheduled: Cell<bool>,
     /// Whether the last connection left since the alarm last ran (a version is due then).
     emptied: Cell<bool>,
+    /// Whether the project has webhook subscriptions, and when (ms) that was learned.
+    webhooks: Cell<Option<(bool, u64)>>,
+    /// The document as JSON as it is now, when known: the last event's "after", which is the
+    /// next event's "before" as long as the document has not changed since. Every change takes it.
+    rendered: RefCell<Option<serde_json::Value>>,
 }
+
+/// How long a room trusts what it learned about its project's webhook subscriptions. A
+/// subscription added later reaches a busy room within this time (or at its next connection,
+/// which brings a fresh answer); until then the room tracks no changes for it.
+const WEBHOOKS_TTL_MS: u64 = 30_000;
 
 /// Changes since the last `document.updated` event. Kept in memory for the few seconds of a
 /// coalescing window (a room is not evicted while its alarm is due that soon).
@@ -67,6 +86,47 @@ enum Loaded {
     Failed,
 }
 
+/// Live connections: each socket with its connection state. A socket is found by identity
+/// through a JavaScript `Map` (one call, no copy); state is read and written in Rust.
+struct Live {
+    /// Socket object -> connection id.
+    ids: Map,
+    /// Connection id -> socket and state.
+    conns: HashMap<u64, (WebSocket, Connection)>,
+}
+
+impl Live {
+    fn new() -> Self {
+        Live {
+            ids: Map::new(),
+            conns: HashMap::new(),
+        }
+    }
+
+    fn insert(&mut self, ws: &WebSocket, conn: Connection) {
+        let key: &JsValue = ws.as_ref();
+        self.ids.set(key, &JsValue::from_f64(conn.id as f64));
+        self.conns.insert(conn.id, (ws.clone(), conn));
+    }
+
+    /// The connection id of `ws`, if it is live here.
+    fn id_of(&self, ws: &WebSocket) -> Option<u64> {
+        let key: &JsValue = ws.as_ref();
+        self.ids.get(key).as_f64().map(|id| id as u64)
+    }
+
+    fn remove(&mut self, ws: &WebSocket) -> Option<Connection> {
+        let id = self.id_of(ws)?;
+        let key: &JsValue = ws.as_ref();
+        self.ids.delete(key);
+        self.conns.remove(&id).map(|(_, conn)| conn)
+    }
+
+    fn len(&self) -> usize {
+        self.conns.len()
+    }
+}
+
 fn now_ms() -> u64 {
     Date::now() as u64
 }
@@ -76,17 +136,23 @@ fn new_connection_id() -> u64 {
     (Math::random() * 9_007_199_254_740_991.0) as u64
 }
 
-fn same_socket(a: &WebSocket, b: &WebSocket) -> bool {
-    let a: &worker::web_sys::WebSocket = a.as_ref();
-    let b: &worker::web_sys::WebSocket = b.as_ref();
-    a == b
+/// A frame copied out of wasm memory once, to send to any number of sockets. The copy is needed
+/// (the runtime sends asynchronously, after the Rust buffer is gone: see `send_with_bytes`), but
+/// one per frame is enough: nothing writes to the buffer afterwards, so every socket can share it.
+fn js_frame(frame: &[u8]) -> ArrayBuffer {
+    Uint8Array::from(frame).buffer()
+}
+
+fn send_js(ws: &WebSocket, frame: &ArrayBuffer) {
+    let socket: &worker::web_sys::WebSocket = ws.as_ref();
+    // A socket may be closing while the room sends; its close event cleans it up.
+    if let Err(e) = socket.send_with_array_buffer(frame) {
+        worker::console_debug!("send to a closing socket failed: {e:?}");
+    }
 }
 
 fn send(ws: &WebSocket, frame: &[u8]) {
-    // A socket may be closing while the room sends; its close event cleans it up.
-    if let Err(e) = ws.send_with_bytes(frame) {
-        worker::console_debug!("send to a closing socket failed: {e}");
-    }
+    send_js(ws, &js_frame(frame));
 }
 
 impl RoomObject {
@@ -108,15 +174,19 @@ impl RoomObject {
                         survivors.len()
                     );
                 }
-                let greeting = room.wake_greeting();
+                let greeting: Vec<ArrayBuffer> =
+                    room.wake_greeting().iter().map(|f| js_frame(f)).collect();
+                let mut live = Live::new();
                 for ws in &survivors {
                     if let Ok(Some(conn)) = ws.deserialize_attachment::<Connection>() {
                         room.restore(&conn);
+                        live.insert(ws, conn);
                     }
                     for frame in &greeting {
-                        send(ws, frame);
+                        send_js(ws, frame);
                     }
                 }
+                *self.live.borrow_mut() = live;
                 Loaded::Ready(Box::new(room))
             }
             Err(e) => {
@@ -127,37 +197,75 @@ impl RoomObject {
         *self.room.borrow_mut() = next;
     }
 
-    fn deliver(&self, from: &WebSocket, out: &Outbox) {
+    /// Sends `out`: replies to `from` (connection `from_id`), then to every live connection the
+    /// frames for the others and for everyone. Each frame is copied out of wasm memory once.
+    fn deliver(&self, from: &WebSocket, from_id: u64, out: &Outbox) {
         for frame in &out.reply {
             send(from, frame);
         }
         if out.others.is_empty() && out.everyone.is_empty() {
             return;
         }
-        for ws in self.state.get_websockets() {
-            if !same_socket(&ws, from) {
-                for frame in &out.others {
-                    send(&ws, frame);
+        let others: Vec<ArrayBuffer> = out.others.iter().map(|f| js_frame(f)).collect();
+        let everyone: Vec<ArrayBuffer> = out.everyone.iter().map(|f| js_frame(f)).collect();
+        for (id, (ws, _)) in &self.live.borrow().conns {
+            if *id != from_id {
+                for frame in &others {
+                    send_js(ws, frame);
                 }
             }
-            for frame in &out.everyone {
-                send(&ws, frame);
+            for frame in &everyone {
+                send_js(ws, frame);
             }
         }
+    }
+
+    /// Sends `frames` to every live connection.
+    fn broadcast(&self, frames: &[Vec<u8>]) {
+        if frames.is_empty() {
+            return;
+        }
+        let frames: Vec<ArrayBuffer> = frames.iter().map(|f| js_frame(f)).collect();
+        for (ws, _) in self.live.borrow().conns.values() {
+            for frame in &frames {
+                send_js(ws, frame);
+            }
+        }
+    }
+
+    /// The id and state of the connection on `ws`: from memory, or from its attachment (then
+    /// remembered) if this instance has not seen the socket yet.
+    fn connection(&self, ws: &WebSocket) -> Result<Option<Connection>> {
+        let mut live = self.live.borrow_mut();
+        if let Some(id) = live.id_of(ws) {
+            if let Some((_, conn)) = live.conns.get(&id) {
+                return Ok(Some(conn.clone()));
+            }
+        }
+        let conn = ws.deserialize_attachment::<Connection>()?;
+        if let Some(conn) = &conn {
+            live.insert(ws, conn.clone());
+        }
+        Ok(conn)
     }
 
     /// Forgets a closed connection and tells the others its awareness states are gone.
     fn leave(&self, ws: &WebSocket) {
         self.load();
-        let conn = match ws.deserialize_attachment::<Connection>() {
-            Ok(Some(conn)) => conn,
-            _ => return,
+        let known = self.live.borrow_mut().remove(ws);
+        let conn = match known {
+            Some(conn) => conn,
+            // Not live here (already gone, or left before this instance saw it).
+            None => match ws.deserialize_attachment::<Connection>() {
+                Ok(Some(conn)) => conn,
+                _ => return,
+            },
         };
         let out = match &mut *self.room.borrow_mut() {
             Loaded::Ready(room) => room.leave(&conn),
             _ => return,
         };
-        self.deliver(ws, &out);
+        self.deliver(ws, conn.id, &out);
     }
 
     fn health(&self) -> Result<Response> {
@@ -172,10 +280,13 @@ impl DurableObject for RoomObject {
             state,
             env,
             room: RefCell::new(Loaded::No),
+            live: RefCell::new(Live::new()),
             pending: RefCell::new(None),
             checkpoint_scheduled: Cell::new(false),
             version_scheduled: Cell::new(false),
             emptied: Cell::new(false),
+            webhooks: Cell::new(None),
+            rendered: RefCell::new(None),
         }
     }
 
@@ -192,6 +303,11 @@ impl DurableObject for RoomObject {
         }
         let header = |name: &str| req.headers().get(name).ok().flatten();
         self.remember_info(&req).await?;
+        match header(identity::WEBHOOKS).as_deref() {
+            Some("1") => self.webhooks.set(Some((true, now_ms()))),
+            Some("0") => self.webhooks.set(Some((false, now_ms()))),
+            _ => {}
+        }
         let (Some(sub), Some(role), Some(exp)) = (
             header(identity::SUB),
             header(identity::ROLE).and_then(|r| Role::parse(&r)),
@@ -205,18 +321,15 @@ impl DurableObject for RoomObject {
             Loaded::Ready(room) => (room.greeting(), room.limits().max_connections),
             _ => return http::problem(&ApiError::RoomUnavailable),
         };
-        if self.state.get_websockets().len() >= limit {
+        if self.live.borrow().len() >= limit {
             worker::console_warn!("room full: refusing a connection over the limit of {limit}");
             return http::problem(&ApiError::RoomFull { limit });
         }
         let pair = WebSocketPair::new()?;
         self.state.accept_web_socket(&pair.server);
-        pair.server.serialize_attachment(Connection::new(
-            new_connection_id(),
-            sub,
-            role,
-            Some(exp),
-        ))?;
+        let conn = Connection::new(new_connection_id(), sub, role, Some(exp));
+        pair.server.serialize_attachment(&conn)?;
+        self.live.borrow_mut().insert(&pair.server, conn);
         for frame in greeting {
             send(&pair.server, &frame);
         }
@@ -261,7 +374,7 @@ impl DurableObject for RoomObject {
         message: WebSocketIncomingMessage,
     ) -> Result<()> {
         self.load();
-        let mut conn = match ws.deserialize_attachment::<Connection>()? {
+        let mut conn = match self.connection(&ws)? {
             Some(conn) => conn,
             None => {
                 worker::console_error!("socket without attachment; closing it");
@@ -269,6 +382,8 @@ impl DurableObject for RoomObject {
                 return Ok(());
             }
         };
+        let now = now_ms();
+        let tracking = self.tracks_changes(now);
         let result = {
             let mut loaded = self.room.borrow_mut();
             let room = match &mut *loaded {
@@ -283,20 +398,33 @@ impl DurableObject for RoomObject {
                 WebSocketIncomingMessage::Binary(b) => Frame::Binary(b),
                 WebSocketIncomingMessage::String(s) => Frame::Text(s),
             };
-            let before = (self.pending.borrow().is_none() && may_change_document(&message))
-                .then(|| crate::document::render_json(room.doc()));
-            room.receive(&mut conn, frame, now_ms())
-                .map(|out| (out, before))
+            // A window's first change needs the document before it; the last rendering serves
+            // when there is one, so this renders only after a wake or an untracked change.
+            let rendered = (tracking
+                && self.pending.borrow().is_none()
+                && self.rendered.borrow().is_none()
+                && may_change_document(&message))
+            .then(|| crate::document::render_json(room.doc()));
+            room.receive(&mut conn, frame, now)
+                .map(|out| (out, rendered))
         };
         match result {
-            Ok((out, before)) => {
+            Ok((out, rendered)) => {
                 if out.connection_changed {
                     ws.serialize_attachment(&conn)?;
+                    if let Some((_, live)) = self.live.borrow_mut().conns.get_mut(&conn.id) {
+                        live.clone_from(&conn);
+                    }
                 }
-                self.deliver(&ws, &out);
+                self.deliver(&ws, conn.id, &out);
                 if out.document_changed {
-                    self.note_change(&conn.author(), before).await?;
+                    let before = self.rendered.borrow_mut().take().or(rendered);
+                    if tracking {
+                        self.note_change(&conn.author(), before).await?;
+                    }
                     self.changed().await?;
+                } else if rendered.is_some() {
+                    *self.rendered.borrow_mut() = rendered;
                 }
             }
             Err(rejection) => {
@@ -330,13 +458,7 @@ impl DurableObject for RoomObject {
         };
         let _ = ws.close(Some(code), Some("closed"));
         // The last one out: the alarm takes a version of what the session changed.
-        let others = self
-            .state
-            .get_websockets()
-            .iter()
-            .filter(|other| !same_socket(other, &ws))
-            .count();
-        if others == 0 {
+        if self.live.borrow().len() == 0 {
             self.emptied.set(true);
             self.schedule_at(now_ms()).await?;
         }
@@ -370,18 +492,21 @@ impl RoomObject {
     async fn document(&self, mut req: Request) -> Result<Response> {
         let (author, body) = self.api_request(&mut req).await?;
         let method = req.method();
-        let (out, change, before) = match self.document_sync(&req, method, &body, &author) {
-            Ok(done) => done,
-            Err(resp) => return resp,
-        };
-        for ws in self.state.get_websockets() {
-            for frame in &out.everyone {
-                send(&ws, frame);
-            }
-        }
+        let tracking = self.tracks_changes(now_ms());
+        let (out, change, rendered) =
+            match self.document_sync(&req, method, &body, &author, tracking) {
+                Ok(done) => done,
+                Err(resp) => return resp,
+            };
+        self.broadcast(&out.everyone);
         if change.is_some() {
-            self.note_change(&author, before).await?;
+            let before = self.rendered.borrow_mut().take().or(rendered);
+            if tracking {
+                self.note_change(&author, before).await?;
+            }
             self.changed().await?;
+        } else if rendered.is_some() {
+            *self.rendered.borrow_mut() = rendered;
         }
         Response::from_json(&Applied {
             changed: change.is_some(),
@@ -390,7 +515,8 @@ impl RoomObject {
     }
 
     /// The synchronous part of [`Self::document`]: reads answer at once (`Err` with the
-    /// response); writes are applied and stored, returning what to send.
+    /// response); writes are applied and stored, returning what to send, and the document's
+    /// rendering before the write when `tracking` changes needed one.
     #[allow(clippy::type_complexity)]
     fn document_sync(
         &self,
@@ -398,6 +524,7 @@ impl RoomObject {
         method: worker::Method,
         body: &[u8],
         author: &str,
+        tracking: bool,
     ) -> std::result::Result<(Outbox, Option<Vec<u8>>, Option<serde_json::Value>), Result<Response>>
     {
         use crate::document::{apply_edits, render_json, Edits};
@@ -449,11 +576,9 @@ impl RoomObject {
             }
             _ => return Err(http::problem(&ApiError::NotFound)),
         };
-        let before = self
-            .pending
-            .borrow()
-            .is_none()
-            .then(|| render_json(room.doc()));
+        let before =
+            (tracking && self.pending.borrow().is_none() && self.rendered.borrow().is_none())
+                .then(|| render_json(room.doc()));
         match room.apply_external(&update, now_ms(), author) {
             Ok((out, change)) => Ok((out, change, before)),
             Err(rejection) if rejection.code == close::INTERNAL => {
@@ -541,12 +666,16 @@ impl RoomObject {
             return Ok(());
         };
         self.load();
-        let (after, sv) = match &*self.room.borrow() {
+        let (changes, sv) = match &*self.room.borrow() {
             Loaded::Ready(room) => {
                 use yrs::updates::encoder::Encode;
                 use yrs::{ReadTxn, Transact};
                 let sv = room.doc().transact().state_vector().encode_v1();
-                (crate::document::render_json(room.doc()), sv)
+                let after = crate::document::render_json(room.doc());
+                let changes = crate::webhooks::summarize(&pending.before, &after);
+                // Kept before any await: the next window's "before", unless a change comes first.
+                *self.rendered.borrow_mut() = Some(after);
+                (changes, sv)
             }
             _ => return Ok(()),
         };
@@ -554,19 +683,53 @@ impl RoomObject {
             worker::console_warn!("room without stored project and name; no webhook event");
             return Ok(());
         };
+        if !self.webhooks_fresh(now) && !self.refresh_webhooks(&info.project, now).await {
+            return Ok(());
+        }
         use jwt_simple::prelude::Base64;
         use jwt_simple::reexports::ct_codecs::Encoder;
         let data = serde_json::json!({
             "project": info.project,
             "document": info.room,
             "authors": pending.authors,
-            "changes": crate::webhooks::summarize(&pending.before, &after),
+            "changes": changes,
             "state_vector": Base64::encode_to_string(&sv).unwrap_or_default(),
             "since": pending.since_ms,
             "until": now,
         });
         super::webhook_queue::emit(&self.env, &info.project, "document.updated", data, None).await;
         Ok(())
+    }
+
+    /// Whether changes are tracked for webhooks at `now`: unless the project is known, recently,
+    /// to have no subscription.
+    fn tracks_changes(&self, now: u64) -> bool {
+        !matches!(self.webhooks.get(), Some((false, _))) || !self.webhooks_fresh(now)
+    }
+
+    fn webhooks_fresh(&self, now: u64) -> bool {
+        self.webhooks
+            .get()
+            .is_some_and(|(_, at)| now.saturating_sub(at) < WEBHOOKS_TTL_MS)
+    }
+
+    /// Asks D1 whether `project` has webhook subscriptions and remembers the answer; on error
+    /// assumes it has (the queue filters anyway).
+    async fn refresh_webhooks(&self, project: &str, now: u64) -> bool {
+        let answer = match super::access::db(&self.env) {
+            Ok(db) => super::d1::has_webhooks(&db, project).await,
+            Err(e) => Err(e),
+        };
+        match answer {
+            Ok(has) => {
+                self.webhooks.set(Some((has, now)));
+                has
+            }
+            Err(e) => {
+                worker::console_warn!("checking webhook subscriptions: {e:?}");
+                true
+            }
+        }
     }
 
     /// Makes sure the alarm fires by `at_ms`.
@@ -585,6 +748,8 @@ impl RoomObject {
         }
         *self.room.borrow_mut() = Loaded::No;
         self.delete_history_objects().await?;
+        *self.live.borrow_mut() = Live::new();
+        *self.rendered.borrow_mut() = None;
         self.state.storage().delete_alarm().await?;
         self.state.storage().delete_all().await?;
         Response::ok("")

@@ -2,7 +2,7 @@
 //! session replay and the document at any instant, and the room's half of branching. Called by
 //! the worker under `/__history/`, after it checked the caller (see `src/edge/history_api.rs`).
 
-use super::{now_ms, send, Loaded, RoomInfo, RoomObject};
+use super::{now_ms, Loaded, RoomInfo, RoomObject};
 use crate::api::ApiError;
 use crate::edge::sql_store::SqlRoomStore;
 use crate::edge::versions::{self as stored_versions, NewVersion, Target};
@@ -321,20 +321,22 @@ impl RoomObject {
                 })?;
             match update {
                 None => Ok(None),
-                Some(update) => room
-                    .apply_external(&update, now_ms(), author)
-                    .map(|(out, _)| Some(out))
-                    .map_err(|r| {
-                        worker::console_error!("restore did not apply: {}", r.detail);
-                        ApiError::Internal
-                    }),
+                Some(update) => {
+                    let before = self.before_change(room.doc());
+                    room.apply_external(&update, now_ms(), author)
+                        .map(|(out, _)| Some((out, before)))
+                        .map_err(|r| {
+                            worker::console_error!("restore did not apply: {}", r.detail);
+                            ApiError::Internal
+                        })
+                }
             }
         })?;
-        let Some(out) = applied else {
+        let Some((out, before)) = applied else {
             return http::json(&json!({ "changed": false, "restored": stored.version }));
         };
         self.broadcast(&out.everyone);
-        self.after_change(author).await;
+        self.after_change(author, before).await;
         let name = match &stored.version.name {
             Some(n) => format!("Restored {n:?} (version {})", stored.version.id),
             None => format!("Restored version {}", stored.version.id),
@@ -345,19 +347,24 @@ impl RoomObject {
         http::json(&json!({ "changed": true, "restored": stored.version, "version": version }))
     }
 
-    /// Sends frames to every connection.
-    fn broadcast(&self, frames: &[Vec<u8>]) {
-        for ws in self.state.get_websockets() {
-            for frame in frames {
-                send(&ws, frame);
-            }
+    /// Before a change made through the history API: the cached rendering is stale from now on,
+    /// and the `document.updated` event needs the rendering before the change (when the project
+    /// has webhooks and no event window is open yet).
+    fn before_change(&self, doc: &yrs::Doc) -> Option<serde_json::Value> {
+        let cached = self.rendered.borrow_mut().take();
+        if !self.tracks_changes(now_ms()) || self.pending.borrow().is_some() {
+            return None;
         }
+        cached.or_else(|| Some(crate::document::render_json(doc)))
     }
 
-    /// What follows any stored change made through the API: webhooks, checkpoints, versions.
-    async fn after_change(&self, author: &str) {
-        if let Err(e) = self.note_change(author, None).await {
-            worker::console_warn!("could not note a change: {e}");
+    /// What follows any stored change made through the history API: webhooks, checkpoints,
+    /// versions.
+    async fn after_change(&self, author: &str, before: Option<serde_json::Value>) {
+        if self.tracks_changes(now_ms()) {
+            if let Err(e) = self.note_change(author, before).await {
+                worker::console_warn!("could not note a change: {e}");
+            }
         }
         if let Err(e) = self.changed().await {
             worker::console_warn!("could not schedule history upkeep: {e}");
@@ -511,10 +518,13 @@ impl RoomObject {
             if room.store().head() > 0 {
                 return Err(ApiError::Conflict("the branch room is not empty".into()));
             }
+            let before = self.before_change(room.doc());
             room.apply_external(state, now_ms(), author)
                 .map_err(|r| ApiError::InvalidBody(format!("{}: {}", r.reason, r.detail)))?;
-            Ok(room.store().head())
+            Ok((room.store().head(), before))
         })?;
+        let (seq, before) = seq;
+        self.after_change(author, before).await;
         let version = self
             .take_version(
                 VersionKind::Fork,
@@ -547,16 +557,17 @@ impl RoomObject {
             })?;
             return http::json(&json!({ "changes": diff }));
         }
-        let out = self.with_store(|room| {
+        let (out, before) = self.with_store(|room| {
+            let before = self.before_change(room.doc());
             room.apply_external(update, now_ms(), author)
-                .map(|(out, _)| out)
+                .map(|(out, _)| (out, before))
                 .map_err(|r| ApiError::InvalidBody(format!("{}: {}", r.reason, r.detail)))
         })?;
         if !out.document_changed {
             return http::json(&json!({ "changed": false }));
         }
         self.broadcast(&out.everyone);
-        self.after_change(author).await;
+        self.after_change(author, before).await;
         let version = self
             .take_version(
                 VersionKind::Merge,
@@ -594,7 +605,7 @@ impl RoomObject {
         let policy = env::history_policy(&self.env);
         // Only a leave counts: a room written through the API alone has no connections either,
         // and takes its versions on the interval.
-        let room_empty = self.emptied.replace(false) && self.state.get_websockets().is_empty();
+        let room_empty = self.emptied.replace(false) && self.live.borrow().len() == 0;
         let state = match &*self.room.borrow() {
             Loaded::Ready(room) => stored_versions::history_state(room.store()),
             _ => return Ok(None),
