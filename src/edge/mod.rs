@@ -1,6 +1,7 @@
 //! The worker: routes requests, and hosts one [`room_object::RoomObject`] per room.
 
 mod access;
+mod branches;
 mod d1;
 mod env;
 mod health;

@@ -12,6 +12,7 @@
 //! connection's state changes, and `Live` is rebuilt from them on wake.
 
 mod history;
+mod upkeep;
 
 use super::env;
 use super::http;

@@ -1,0 +1,230 @@
+//! The room's history upkeep: taking versions (in SQLite, or in R2 when large) and announcing
+//! them, and what the alarm does for history: checkpoints, automatic versions, retention.
+
+use super::history::{server_client_id, store_error};
+use super::{now_ms, Loaded, RoomInfo, RoomObject};
+use crate::api::ApiError;
+use crate::edge::versions::{self as stored_versions, NewVersion, Target};
+use crate::edge::{env, http};
+use crate::storage::RoomStore;
+use crate::versions::{Version, VersionKind};
+use serde_json::json;
+use worker::Result;
+
+impl RoomObject {
+    /// Takes a version of the current state now and announces it (`version.created`).
+    pub(super) async fn take_version(
+        &self,
+        kind: VersionKind,
+        name: Option<String>,
+        description: Option<String>,
+        author: &str,
+    ) -> std::result::Result<Version, ApiError> {
+        let policy = env::history_policy(&self.env);
+        let info = self.info().await;
+        let now = now_ms();
+        let (state, seq) = self.with_store(|room| Ok((room.full_state(), room.store().head())))?;
+        let new = NewVersion {
+            kind,
+            name,
+            description,
+            author: author.to_owned(),
+            at: now,
+            seq,
+        };
+        let (target, r2_chunks) = match &info {
+            Some(info) if state.len() > policy.inline_limit => {
+                let prefix = format!(
+                    "history/{}/{}/v-{seq}-{now}-{:08x}",
+                    info.project,
+                    info.room,
+                    server_client_id()
+                );
+                let bucket = self
+                    .env
+                    .bucket(env::ASSETS)
+                    .map_err(http::internal("history bucket"))?;
+                let count = stored_versions::put_r2(&bucket, &prefix, &state)
+                    .await
+                    .map_err(http::internal("history R2 write"))?;
+                (Target::R2(prefix), count)
+            }
+            _ => (Target::Sql, 0),
+        };
+        let version = self.with_store(|room| {
+            stored_versions::insert(room.store(), &new, &state, &target, r2_chunks)
+                .map_err(store_error)
+        })?;
+        if let Some(info) = info {
+            super::super::webhook_queue::emit(
+                &self.env,
+                &info.project,
+                "version.created",
+                json!({ "project": info.project, "document": info.room, "version": version }),
+                None,
+            )
+            .await;
+        }
+        Ok(version)
+    }
+
+    pub(super) async fn info(&self) -> Option<RoomInfo> {
+        self.state
+            .storage()
+            .get::<RoomInfo>("info")
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Deletes R2 objects of removed versions; a failure leaves garbage, never a broken version.
+    pub(super) async fn delete_r2(&self, keys: Vec<String>) {
+        if keys.is_empty() {
+            return;
+        }
+        match self.env.bucket(env::ASSETS) {
+            Ok(bucket) => {
+                for key in keys {
+                    if let Err(e) = bucket.delete(&key).await {
+                        worker::console_warn!("could not delete {key}: {e}");
+                    }
+                }
+            }
+            Err(e) => worker::console_warn!("no bucket to delete versions from: {e}"),
+        }
+    }
+
+    /// Deletes every version the room keeps in R2 (the document is being deleted).
+    pub(super) async fn delete_history_objects(&self) -> Result<()> {
+        let Some(info) = self.info().await else {
+            return Ok(());
+        };
+        let bucket = self.env.bucket(env::ASSETS)?;
+        let prefix = format!("history/{}/{}/", info.project, info.room);
+        loop {
+            let listed = bucket.list().prefix(prefix.clone()).execute().await?;
+            let objects = listed.objects();
+            if objects.is_empty() {
+                return Ok(());
+            }
+            for object in objects {
+                bucket.delete(object.key()).await?;
+            }
+        }
+    }
+
+    /// After a stored change: make sure the alarm comes back for the automatic version (within
+    /// the policy's interval) and for a checkpoint when one is due.
+    pub(super) async fn changed(&self) -> Result<()> {
+        let due_checkpoint = match &*self.room.borrow() {
+            Loaded::Ready(room) => room.compaction_due(),
+            _ => false,
+        };
+        if due_checkpoint && !self.checkpoint_scheduled.replace(true) {
+            self.schedule_at(now_ms()).await?;
+        }
+        if !self.version_scheduled.replace(true) {
+            let interval = env::history_policy(&self.env).interval_ms;
+            self.schedule_at(now_ms() + interval).await?;
+        }
+        Ok(())
+    }
+
+    /// The alarm's share of history upkeep: write a due checkpoint, take a due automatic
+    /// version, apply retention. Returns when the alarm must next come back for it.
+    pub(super) async fn history_upkeep(&self, now: u64) -> Result<Option<u64>> {
+        self.checkpoint_scheduled.set(false);
+        self.version_scheduled.set(false);
+        self.compact_if_due();
+        let policy = env::history_policy(&self.env);
+        // Only a leave counts: a room written through the API alone has no connections either,
+        // and takes its versions on the interval.
+        let room_empty = self.emptied.replace(false) && self.live.borrow().len() == 0;
+        let state = match &*self.room.borrow() {
+            Loaded::Ready(room) => stored_versions::history_state(room.store()),
+            _ => return Ok(None),
+        };
+        let state = match state {
+            Ok(s) => s,
+            Err(e) => {
+                worker::console_error!("history state unreadable: {e}");
+                return Ok(None);
+            }
+        };
+        if policy.take_auto(&state, now, room_empty) {
+            if let Err(e) = self
+                .take_version(VersionKind::Auto, None, None, "room")
+                .await
+            {
+                worker::console_error!("automatic version failed: {e:?}");
+            }
+            self.apply_retention(now).await;
+            return Ok(None);
+        }
+        let due = policy.auto_due(&state);
+        if due.is_some() {
+            self.version_scheduled.set(true);
+        }
+        Ok(due)
+    }
+
+    /// Removes what the project's retention no longer keeps.
+    pub(super) async fn apply_retention(&self, now: u64) {
+        let mut policy = env::history_policy(&self.env);
+        policy.retention_ms = self.retention_ms().await;
+        let keys = self.with_store(|room| {
+            let all = stored_versions::all(room.store()).map_err(store_error)?;
+            let prune = policy.prune(&all, now);
+            // The room loads from its checkpoint plus the log after it: move the checkpoint past
+            // what goes first.
+            if prune.log_upto_seq > room.store().checkpoint_upto().map_err(store_error)? {
+                room.compact().map_err(|e| {
+                    worker::console_error!("checkpoint before retention failed: {e}");
+                    ApiError::Internal
+                })?;
+            }
+            let store = room.store();
+            store.prune_log(prune.log_upto_seq).map_err(store_error)?;
+            let mut keys = Vec::new();
+            for id in prune.versions {
+                if let Some(stored) = stored_versions::get(store, id).map_err(store_error)? {
+                    keys.extend(stored_versions::delete(store, &stored).map_err(store_error)?);
+                }
+            }
+            Ok(keys)
+        });
+        match keys {
+            Ok(keys) => self.delete_r2(keys).await,
+            Err(e) => worker::console_error!("retention failed: {e:?}"),
+        }
+    }
+
+    /// The project's retention (`history_retention_days`; 0 keeps everything), from D1, or the
+    /// server's default.
+    async fn retention_ms(&self) -> Option<u64> {
+        let default = env::history_policy(&self.env).retention_ms;
+        let Some(info) = self.info().await else {
+            return default;
+        };
+        let Ok(db) = self.env.d1(env::DB) else {
+            return default;
+        };
+        let days = match db
+            .prepare("SELECT history_retention_days AS days FROM projects WHERE id = ?")
+            .bind(&[info.project.into()])
+        {
+            Ok(stmt) => stmt
+                .first::<serde_json::Value>(None)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|v| v["days"].as_u64()),
+            Err(_) => None,
+        };
+        match days {
+            None => default,
+            Some(0) => None,
+            Some(d) => Some(d * 24 * 3600 * 1000),
+        }
+    }
+}
