@@ -36,6 +36,17 @@ pub fn handles(id: RouteId) -> bool {
     )
 }
 
+/// Whether a history route takes only an API key (or the admin secret), not a room token.
+pub fn keys_only(id: RouteId) -> bool {
+    matches!(
+        crate::routes::ROUTES
+            .iter()
+            .find(|r| r.id == id)
+            .map(|r| r.access),
+        Some(crate::routes::Access::Key(_))
+    )
+}
+
 /// The role a history route needs (the route table says the same for the OpenAPI document).
 fn required(id: RouteId) -> Role {
     match crate::routes::ROUTES

@@ -45,7 +45,12 @@ pub async fn dispatch(mut req: Request, env: &Env, matched: Matched) -> Result<R
         }
         id if super::history_api::handles(id) => {
             let (project, name) = (&params[0], &params[1]);
-            let actor = access::authenticate_document(&req, env, project, name).await?;
+            // Routes for API keys only (branching, merging) do not take a room token.
+            let actor = if super::history_api::keys_only(id) {
+                access::authenticate(&req, env).await?
+            } else {
+                access::authenticate_document(&req, env, project, name).await?
+            };
             d1::live_project(&access::db(env)?, project).await?;
             let version = params.get(2).map(String::as_str);
             super::history_api::dispatch(&mut req, env, &actor, id, project, name, version).await

@@ -320,7 +320,12 @@ test('branches: fork, edit both sides, preview, merge the union back, list diver
   assert.equal((await call('POST', `/documents/${parentRoom}/branches`, { json: { name: roomName('x'), version: 9999 } })).status, 404)
   assert.equal((await call('GET', `/documents/${parentRoom}/merge`)).status, 400, 'a document that is not a branch')
   const viewer = await token(branchRoom, 'viewer')
-  assert.equal((await call('POST', `/documents/${branchRoom}/merge`, { auth: viewer })).status, 403)
+  assert.equal((await call('GET', `/documents/${branchRoom}/merge`, { auth: viewer })).status, 200, 'a viewer may preview')
+  // Branching and merging take an API key: even an owner's room token is refused.
+  for (const [method, path, json] of [['POST', `/documents/${branchRoom}/merge`], ['POST', `/documents/${parentRoom}/branches`, { name: roomName('by-token') }]]) {
+    const res = await call(method, path, { auth: await token(parentRoom, 'owner'), json })
+    assert.ok([401, 403].includes(res.status), `${method} ${path} with a room token: ${res.status}`)
+  }
 })
 
 test('a large version goes to R2 and reads back whole', { skip: SKIP, timeout: 60_000 }, async () => {
