@@ -79,6 +79,25 @@ pub fn number_or(env: &Env, name: &str, default: usize) -> usize {
     number(env, name).unwrap_or(default)
 }
 
+/// `strict` (default): a change is stored before anyone receives it. `relaxed`: it is sent at
+/// once and stored within `RELAXED_FLUSH_MS`, several changes per commit (docs/protocol.md).
+pub const DURABILITY: &str = "DURABILITY";
+/// With relaxed durability, how long a change may wait to be written, in ms (default 10).
+pub const RELAXED_FLUSH_MS: &str = "RELAXED_FLUSH_MS";
+
+/// Whether `DURABILITY` is `relaxed`.
+pub fn relaxed_durability(env: &Env) -> bool {
+    match env.var(DURABILITY).map(|v| v.to_string()) {
+        Ok(v) if v.trim().eq_ignore_ascii_case("relaxed") => true,
+        Ok(v) if v.trim().eq_ignore_ascii_case("strict") || v.trim().is_empty() => false,
+        Ok(v) => {
+            worker::console_warn!("ignoring DURABILITY={v:?}: strict or relaxed; using strict");
+            false
+        }
+        Err(_) => false,
+    }
+}
+
 /// Seconds of activity after which a room takes an automatic version (default 300).
 pub const AUTO_VERSION_SECONDS: &str = "AUTO_VERSION_SECONDS";
 /// Versions larger than this many bytes are stored in R2 (default 1 MiB).

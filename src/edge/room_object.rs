@@ -164,7 +164,12 @@ impl RoomObject {
             return;
         }
         let survivors = self.state.get_websockets();
+        let relaxed = env::relaxed_durability(&self.env);
         let loaded = SqlRoomStore::open(self.state.storage().sql())
+            .map(|mut store| {
+                store.defer_writes(relaxed);
+                store
+            })
             .map_err(Into::into)
             .and_then(|store| Room::load(store, env::limits(&self.env)));
         let next = match loaded {
@@ -746,6 +751,10 @@ impl RoomObject {
     async fn delete(&self) -> Result<Response> {
         for ws in self.state.get_websockets() {
             let _ = ws.close(Some(4404), Some("document deleted"));
+        }
+        if let Loaded::Ready(room) = &mut *self.room.borrow_mut() {
+            // Write (then erase with the rest) what waits, so no later flush brings it back.
+            room.store_mut().defer_writes(false);
         }
         *self.room.borrow_mut() = Loaded::No;
         self.delete_history_objects().await?;

@@ -13,6 +13,8 @@
 //! keeps its time and author. Versions (`versions`, `version_chunks`) are in `versions.rs`.
 
 use crate::storage::{chunks, join_chunks, LogEntry, RoomStore, StoreError, Stored};
+use std::cell::RefCell;
+use std::rc::Rc;
 use worker::{SqlStorage, SqlStorageValue};
 
 const SCHEMA: &str = "
@@ -52,6 +54,67 @@ pub struct SqlRoomStore {
     sql: SqlStorage,
     next_seq: i64,
     generation: i64,
+    /// With relaxed durability, log rows waiting to be written (see [`Deferred`]).
+    deferred: Option<Rc<RefCell<Deferred>>>,
+}
+
+/// Log rows appended but not written yet: with `DURABILITY=relaxed` the room sends a change at
+/// once and writes it moments later, several changes in one commit (docs/protocol.md). Every
+/// other use of the database writes these rows first, so nothing ever reads around them.
+#[derive(Default)]
+pub struct Deferred {
+    rows: Vec<(i64, u64, String, Vec<u8>)>,
+    /// Whether a flush is scheduled.
+    scheduled: bool,
+}
+
+/// Writes one log row (and the side-table chunks of a large update).
+fn insert_log_row(
+    sql: &SqlStorage,
+    seq: i64,
+    at_ms: u64,
+    author: &str,
+    update: &[u8],
+) -> Result<(), StoreError> {
+    let parts = chunks(update);
+    // One row (one B-tree insert) for the usual small update; only the chunks of an update
+    // over CHUNK_BYTES go to the side table.
+    sql.exec(
+        "INSERT INTO log (seq, at, author, parts, data) VALUES (?, ?, ?, ?, ?)",
+        Some(vec![
+            seq.into(),
+            (at_ms as i64).into(),
+            author.into(),
+            (parts.len() as i64).into(),
+            parts[0].to_vec().into(),
+        ]),
+    )
+    .map_err(backend)?;
+    for (i, part) in parts.iter().enumerate().skip(1) {
+        sql.exec(
+            "INSERT INTO log_parts (seq, idx, data) VALUES (?, ?, ?)",
+            Some(vec![seq.into(), (i as i64).into(), part.to_vec().into()]),
+        )
+        .map_err(backend)?;
+    }
+    Ok(())
+}
+
+/// Writes the deferred rows of `deferred` into `sql`; returns how many. A row that fails stays
+/// queued with those after it, for the next flush.
+pub fn flush_deferred(sql: &SqlStorage, deferred: &RefCell<Deferred>) -> Result<usize, StoreError> {
+    let mut d = deferred.borrow_mut();
+    d.scheduled = false;
+    let mut written = 0;
+    for (seq, at, author, update) in &d.rows {
+        if let Err(e) = insert_log_row(sql, *seq, *at, author, update) {
+            d.rows.drain(..written);
+            return Err(e);
+        }
+        written += 1;
+    }
+    d.rows.clear();
+    Ok(written)
 }
 
 pub(super) fn backend(e: worker::Error) -> StoreError {
@@ -94,6 +157,7 @@ impl SqlRoomStore {
             sql,
             next_seq: 1,
             generation: 0,
+            deferred: None,
         };
         let old = store.rows(
             "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'updates'",
@@ -109,12 +173,46 @@ impl SqlRoomStore {
         Ok(store)
     }
 
-    /// Runs a query and collects its rows.
+    /// Defers log writes (relaxed durability) or writes each change before it is sent.
+    pub fn defer_writes(&mut self, on: bool) {
+        if on && self.deferred.is_none() {
+            self.deferred = Some(Rc::new(RefCell::new(Deferred::default())));
+        } else if !on {
+            // Nothing must stay behind: write what waits before switching back.
+            if let Err(e) = self.flush() {
+                worker::console_error!("could not write deferred log rows: {e}");
+            }
+            self.deferred = None;
+        }
+    }
+
+    /// The deferred rows, when some wait and no flush is scheduled yet (the caller schedules
+    /// one with [`flush_deferred`]).
+    pub fn needs_flush(&self) -> Option<(SqlStorage, Rc<RefCell<Deferred>>)> {
+        let deferred = self.deferred.as_ref()?;
+        let mut d = deferred.borrow_mut();
+        if d.rows.is_empty() || d.scheduled {
+            return None;
+        }
+        d.scheduled = true;
+        Some((self.sql.clone(), deferred.clone()))
+    }
+
+    /// Writes the deferred rows now.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        match &self.deferred {
+            Some(d) if !d.borrow().rows.is_empty() => flush_deferred(&self.sql, d).map(|_| ()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Runs a query and collects its rows (after writing any deferred log rows).
     pub(super) fn rows(
         &self,
         query: &str,
         params: Vec<SqlStorageValue>,
     ) -> Result<Vec<Vec<SqlStorageValue>>, StoreError> {
+        self.flush()?;
         let params = if params.is_empty() {
             None
         } else {
@@ -128,8 +226,9 @@ impl SqlRoomStore {
             .map_err(backend)
     }
 
-    /// Runs a statement.
+    /// Runs a statement (after writing any deferred log rows).
     pub(super) fn exec(&self, query: &str, params: Vec<SqlStorageValue>) -> Result<(), StoreError> {
+        self.flush()?;
         let params = if params.is_empty() {
             None
         } else {
@@ -339,25 +438,13 @@ impl RoomStore for SqlRoomStore {
     }
 
     fn append(&mut self, update: &[u8], at_ms: u64, author: &str) -> Result<u64, StoreError> {
-        let parts = chunks(update);
         let seq = self.next_seq;
-        // One row (one B-tree insert) for the usual small update; only the chunks of an update
-        // over CHUNK_BYTES go to the side table.
-        self.exec(
-            "INSERT INTO log (seq, at, author, parts, data) VALUES (?, ?, ?, ?, ?)",
-            vec![
-                seq.into(),
-                (at_ms as i64).into(),
-                author.into(),
-                (parts.len() as i64).into(),
-                parts[0].to_vec().into(),
-            ],
-        )?;
-        for (i, part) in parts.iter().enumerate().skip(1) {
-            self.exec(
-                "INSERT INTO log_parts (seq, idx, data) VALUES (?, ?, ?)",
-                vec![seq.into(), (i as i64).into(), part.to_vec().into()],
-            )?;
+        match &self.deferred {
+            Some(d) => d
+                .borrow_mut()
+                .rows
+                .push((seq, at_ms, author.to_owned(), update.to_vec())),
+            None => insert_log_row(&self.sql, seq, at_ms, author, update)?,
         }
         self.next_seq += 1;
         Ok(seq as u64)

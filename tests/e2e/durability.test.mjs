@@ -137,3 +137,27 @@ test('kill -9 loses no update that was delivered to another client', { timeout: 
   assert.deepEqual(valuesC, Array.from({ length: valuesC.length }, (_, i) => i))
   assert.ok(valuesC.length <= written)
 })
+
+test('relaxed durability: changes are written within the flush window, many per commit, and survive kill -9 after it', { timeout: 120_000, skip: SKIP }, async (t) => {
+  // This test's own server, in relaxed mode (the default server above stays strict).
+  const relaxed = await start({ vars: { DURABILITY: 'relaxed', RELAXED_FLUSH_MS: '20' } })
+  const room = roomName('relaxed')
+  const a = connectProvider(relaxed.wsUrl, room)
+  const b = connectProvider(relaxed.wsUrl, room)
+  await Promise.all([waitSynced(a), waitSynced(b)])
+  const text = a.doc.getText('t')
+  for (let k = 0; k < 300; k++) text.insert(text.length, String.fromCharCode(97 + (k % 26)))
+  await waitFor(() => b.doc.getText('t').length === 300, { description: 'B has every change' })
+  const expected = text.toString()
+  // Well past the flush window, the changes are on disk: a kill -9 loses nothing.
+  await sleep(500)
+  destroyProvider(a)
+  destroyProvider(b)
+  await relaxed.kill9()
+  await sleep(200)
+  const again = await restart(relaxed)
+  const c = connectProvider(again.wsUrl, room)
+  await waitSynced(c)
+  assert.equal(c.doc.getText('t').toString(), expected)
+  t.diagnostic('300 changes written in the background survived kill -9')
+})

@@ -113,13 +113,26 @@ impl RoomObject {
         }
     }
 
-    /// After a stored change: make sure the alarm comes back for the automatic version (within
+    /// After a stored change: with relaxed durability schedule its write; make sure the alarm comes back for the automatic version (within
     /// the policy's interval) and for a checkpoint when one is due.
     pub(super) async fn changed(&self) -> Result<()> {
-        let due_checkpoint = match &*self.room.borrow() {
-            Loaded::Ready(room) => room.compaction_due(),
-            _ => false,
+        let (due_checkpoint, flush) = match &*self.room.borrow() {
+            Loaded::Ready(room) => (room.compaction_due(), room.store().needs_flush()),
+            _ => (false, None),
         };
+        // Relaxed durability: the change was sent already; write it, with whatever follows
+        // within the flush delay, in one commit.
+        if let Some((sql, deferred)) = flush {
+            let ms = env::number_or(&self.env, env::RELAXED_FLUSH_MS, 10) as u64;
+            worker::wasm_bindgen_futures::spawn_local(async move {
+                worker::Delay::from(std::time::Duration::from_millis(ms)).await;
+                if let Err(e) = crate::edge::sql_store::flush_deferred(&sql, &deferred) {
+                    worker::console_error!(
+                        "deferred log write failed (retried on the next change): {e}"
+                    );
+                }
+            });
+        }
         if due_checkpoint && !self.checkpoint_scheduled.replace(true) {
             self.schedule_at(now_ms()).await?;
         }
