@@ -23,8 +23,8 @@ use crate::auth::Role;
 use crate::room::{close, Connection, Frame, Outbox, Room};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use worker::js_sys::{ArrayBuffer, Date, Map, Math, Uint8Array};
-use worker::wasm_bindgen::JsValue;
+use worker::js_sys::{ArrayBuffer, Date, Math, Object, Uint8Array, WeakMap};
+use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::{
     durable_object, DurableObject, Env, Headers, Request, Response, Result, State, WebSocket,
     WebSocketIncomingMessage, WebSocketPair,
@@ -88,10 +88,11 @@ enum Loaded {
 }
 
 /// Live connections: each socket with its connection state. A socket is found by identity
-/// through a JavaScript `Map` (one call, no copy); state is read and written in Rust.
+/// through a JavaScript `WeakMap` (one call, no copy; weak, so a socket object the runtime
+/// replaces is never kept alive by it); state is read and written in Rust.
 struct Live {
     /// Socket object -> connection id.
-    ids: Map,
+    ids: WeakMap,
     /// Connection id -> socket and state.
     conns: HashMap<u64, (WebSocket, Connection)>,
 }
@@ -99,33 +100,37 @@ struct Live {
 impl Live {
     fn new() -> Self {
         Live {
-            ids: Map::new(),
+            ids: WeakMap::new(),
             conns: HashMap::new(),
         }
     }
 
     fn insert(&mut self, ws: &WebSocket, conn: Connection) {
-        let key: &JsValue = ws.as_ref();
-        self.ids.set(key, &JsValue::from_f64(conn.id as f64));
+        self.ids
+            .set(socket_key(ws), &JsValue::from_f64(conn.id as f64));
         self.conns.insert(conn.id, (ws.clone(), conn));
     }
 
     /// The connection id of `ws`, if it is live here.
     fn id_of(&self, ws: &WebSocket) -> Option<u64> {
-        let key: &JsValue = ws.as_ref();
-        self.ids.get(key).as_f64().map(|id| id as u64)
+        self.ids.get(socket_key(ws)).as_f64().map(|id| id as u64)
     }
 
     fn remove(&mut self, ws: &WebSocket) -> Option<Connection> {
         let id = self.id_of(ws)?;
-        let key: &JsValue = ws.as_ref();
-        self.ids.delete(key);
+        self.ids.delete(socket_key(ws));
         self.conns.remove(&id).map(|(_, conn)| conn)
     }
 
     fn len(&self) -> usize {
         self.conns.len()
     }
+}
+
+/// The socket as the key of [`Live::ids`].
+fn socket_key(ws: &WebSocket) -> &Object {
+    let value: &JsValue = ws.as_ref();
+    value.unchecked_ref()
 }
 
 fn now_ms() -> u64 {
@@ -261,9 +266,12 @@ impl RoomObject {
         let known = self.live.borrow_mut().remove(ws);
         let conn = match known {
             Some(conn) => conn,
-            // Not live here (already gone, or left before this instance saw it).
+            // Not found by identity: go by the attachment's id.
             None => match ws.deserialize_attachment::<Connection>() {
-                Ok(Some(conn)) => conn,
+                Ok(Some(conn)) => {
+                    self.live.borrow_mut().conns.remove(&conn.id);
+                    conn
+                }
                 _ => return,
             },
         };
