@@ -22,7 +22,8 @@ const USAGE: &str = "\
 usage: sync [--quick] [--servers LIST] [--workloads LIST] [options]
 
   --quick               small counts (a few minutes in all)
-  --servers LIST        of reference,y-sweet,tandemx-proxy,tandemx-direct (default: all)
+  --servers LIST        of reference,y-sweet,tandemx-proxy,tandemx-direct,tandemx-relaxed
+                        (default: all)
   --workloads LIST      of keystrokes,fanout,trace,load,footprint (default: all)
   --clients LIST        fan-out room sizes (default 2,10,50,200; quick 2,10,50)
   --trace PATH          editing trace (default ../shared/data/editing-traces/automerge-paper.json.gz)
@@ -422,7 +423,7 @@ fn footprint(server: &Server, idle: &[(String, u64, u64)], dir: &Path, report: &
     let main = match server.kind {
         Kind::Reference => "node",
         Kind::YSweet => "y-sweet",
-        Kind::TandemxProxy | Kind::TandemxDirect => "workerd (user worker)",
+        Kind::TandemxProxy | Kind::TandemxDirect | Kind::TandemxRelaxed => "workerd (user worker)",
     };
     let now = server.memory();
     let pick = |m: &[(String, u64, u64)], f: fn(&(String, u64, u64)) -> u64| {
@@ -459,7 +460,10 @@ fn footprint(server: &Server, idle: &[(String, u64, u64)], dir: &Path, report: &
         "B",
         total(&now, |e| e.2),
     );
-    if matches!(server.kind, Kind::TandemxProxy | Kind::TandemxDirect) {
+    if matches!(
+        server.kind,
+        Kind::TandemxProxy | Kind::TandemxDirect | Kind::TandemxRelaxed
+    ) {
         let wasm = dir.join("build/index_bg.wasm");
         match std::fs::read(&wasm) {
             Ok(bytes) => {

@@ -30,6 +30,9 @@ pub enum Kind {
     TandemxProxy,
     /// TandemX on the user worker's own socket.
     TandemxDirect,
+    /// TandemX on its own socket with `DURABILITY=relaxed` (changes sent at once, written in
+    /// batches moments later).
+    TandemxRelaxed,
 }
 
 impl Kind {
@@ -40,6 +43,7 @@ impl Kind {
             Kind::YSweet => "y-sweet",
             Kind::TandemxProxy => "tandemx (proxy)",
             Kind::TandemxDirect => "tandemx (direct)",
+            Kind::TandemxRelaxed => "tandemx relaxed (direct)",
         }
     }
 
@@ -50,15 +54,17 @@ impl Kind {
             Kind::YSweet => "y-sweet",
             Kind::TandemxProxy => "tandemx-proxy",
             Kind::TandemxDirect => "tandemx-direct",
+            Kind::TandemxRelaxed => "tandemx-relaxed",
         }
     }
 
     /// Every kind, in the order of the table.
-    pub const ALL: [Kind; 4] = [
+    pub const ALL: [Kind; 5] = [
         Kind::Reference,
         Kind::YSweet,
         Kind::TandemxProxy,
         Kind::TandemxDirect,
+        Kind::TandemxRelaxed,
     ];
 
     /// Whether documents survive a restart.
@@ -67,7 +73,10 @@ impl Kind {
     }
 
     fn is_tandemx(self) -> bool {
-        matches!(self, Kind::TandemxProxy | Kind::TandemxDirect)
+        matches!(
+            self,
+            Kind::TandemxProxy | Kind::TandemxDirect | Kind::TandemxRelaxed
+        )
     }
 }
 
@@ -247,10 +256,11 @@ impl Server {
                 let child = Server::spawn_ysweet(setup, &bin, &store, port)?;
                 Server::plain(kind, setup, child, port, Some(store))
             }
-            Kind::TandemxProxy | Kind::TandemxDirect => {
+            Kind::TandemxProxy | Kind::TandemxDirect | Kind::TandemxRelaxed => {
                 let mut child = pinned(setup, "node")
                     .arg("tests/e2e/serve.mjs")
                     .args(&setup.tandemx_vars)
+                    .args((kind == Kind::TandemxRelaxed).then_some("DURABILITY=relaxed"))
                     .current_dir(&setup.tandemx_dir)
                     // serve.mjs keeps its storage under the temporary directory.
                     .env("TMPDIR", &setup.scratch)
@@ -352,7 +362,7 @@ impl Server {
             .trim_end_matches('/')
             .to_owned();
         self.store = self.persist_dir();
-        if self.kind == Kind::TandemxDirect {
+        if matches!(self.kind, Kind::TandemxDirect | Kind::TandemxRelaxed) {
             let port = self.direct_port().await?;
             self.base = format!("ws://127.0.0.1:{port}");
         }
@@ -402,7 +412,9 @@ impl Server {
             Kind::Reference => format!("/{room}"),
             // y-sweet's client URL repeats the doc id, for the y-websocket provider's sake.
             Kind::YSweet => format!("/d/{room}/ws/{room}"),
-            Kind::TandemxProxy | Kind::TandemxDirect => format!("/rooms/{room}"),
+            Kind::TandemxProxy | Kind::TandemxDirect | Kind::TandemxRelaxed => {
+                format!("/rooms/{room}")
+            }
         };
         match &self.token {
             Some(token) => format!("{}{path}?token={token}", self.base),
@@ -511,7 +523,7 @@ impl Server {
                 self.wait_ready().await?;
                 Ok(true)
             }
-            Kind::TandemxProxy | Kind::TandemxDirect => {
+            Kind::TandemxProxy | Kind::TandemxDirect | Kind::TandemxRelaxed => {
                 let stdin = self.stdin.as_mut().ok_or("no stdin")?;
                 stdin
                     .write_all(b"restart\n")
@@ -548,7 +560,7 @@ impl Server {
                 let _ = self.child.kill().await;
             }
             Kind::YSweet => self.interrupt_and_wait().await,
-            Kind::TandemxProxy | Kind::TandemxDirect => {
+            Kind::TandemxProxy | Kind::TandemxDirect | Kind::TandemxRelaxed => {
                 // serve.mjs stops wrangler gracefully when its stdin closes.
                 drop(self.stdin.take());
                 if tokio::time::timeout(Duration::from_secs(40), self.child.wait())

@@ -140,7 +140,10 @@ async fn replay(ctx: &mut Ctx<'_>) -> Result<(), String> {
         1e6 * usage.server_total() / sent as f64,
     );
     // Where TandemX's time goes: wrangler's entry proxy and the workerd running the worker.
-    let tandemx = matches!(ctx.server.kind, Kind::TandemxProxy | Kind::TandemxDirect);
+    let tandemx = matches!(
+        ctx.server.kind,
+        Kind::TandemxProxy | Kind::TandemxDirect | Kind::TandemxRelaxed
+    );
     for (label, cpu) in &usage.server_cpu {
         if tandemx && *cpu > 0.05 * usage.server_total() {
             r.num(

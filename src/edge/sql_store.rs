@@ -27,7 +27,7 @@ CREATE TABLE IF NOT EXISTS log (
 CREATE TABLE IF NOT EXISTS log_parts (
   seq INTEGER NOT NULL, idx INTEGER NOT NULL, data BLOB NOT NULL,
   PRIMARY KEY (seq, idx)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS log_by_time ON log (at);
+DROP INDEX IF EXISTS log_by_time;
 CREATE TABLE IF NOT EXISTS versions (
   id INTEGER PRIMARY KEY, kind TEXT NOT NULL, name TEXT, description TEXT,
   author TEXT NOT NULL, authors TEXT NOT NULL, at INTEGER NOT NULL, seq INTEGER NOT NULL,
@@ -274,13 +274,20 @@ impl SqlRoomStore {
         to_ms: u64,
         limit: usize,
     ) -> Result<Vec<LogEntry>, StoreError> {
+        let start = match from_ms {
+            0 => after,
+            _ => after.max(self.seq_at(from_ms - 1)?),
+        };
+        let end = match to_ms {
+            t if t >= i64::MAX as u64 => self.head(),
+            t => self.seq_at(t)?,
+        };
         let rows = self.rows(
             "SELECT seq, at, author, parts, data FROM log
-             WHERE seq > ? AND at >= ? AND at <= ? ORDER BY seq LIMIT ?",
+             WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
             vec![
-                (after as i64).into(),
-                (from_ms as i64).into(),
-                (to_ms.min(i64::MAX as u64) as i64).into(),
+                (start as i64).into(),
+                (end as i64).into(),
                 (limit as i64).into(),
             ],
         )?;
@@ -359,10 +366,29 @@ impl SqlRoomStore {
 
     /// The last entry logged at or before `at_ms` (0 when none).
     pub fn seq_at(&self, at_ms: u64) -> Result<u64, StoreError> {
-        Ok(self.scalar(
-            "SELECT MAX(seq) FROM log WHERE at <= ?",
-            vec![(at_ms.min(i64::MAX as u64) as i64).into()],
-        )? as u64)
+        // Entries are appended in time order, so `at` grows with `seq` and a binary search by
+        // primary key finds the answer: no index on `at`, whose upkeep would double the B-tree
+        // writes of every append.
+        let Some((mut lo, first_at)) = self.first_entry_after(0)? else {
+            return Ok(0);
+        };
+        if first_at > at_ms {
+            return Ok(0);
+        }
+        let mut hi = self.head();
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            let at = self.scalar(
+                "SELECT COALESCE(MAX(at), 0) FROM log WHERE seq = ?",
+                vec![(mid as i64).into()],
+            )? as u64;
+            if at <= at_ms {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        Ok(lo)
     }
 
     /// The oldest entry still in the log, as `(seq, at)`.
