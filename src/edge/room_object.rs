@@ -23,6 +23,7 @@ use crate::auth::Role;
 use crate::room::{close, Connection, Frame, Outbox, Room};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::rc::Rc;
 use worker::js_sys::{ArrayBuffer, Date, Math, Object, Uint8Array, WeakMap};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::{
@@ -46,6 +47,11 @@ pub struct RoomObject {
     version_scheduled: Cell<bool>,
     /// Whether the last connection left since the alarm last ran (a version is due then).
     emptied: Cell<bool>,
+    /// Strict durability: frames that wait for the log rows written before them (see
+    /// [`RoomObject::emit`]).
+    held: Rc<RefCell<Vec<(WebSocket, ArrayBuffer)>>>,
+    /// Whether `DURABILITY=relaxed`.
+    relaxed: bool,
     /// Whether the project has webhook subscriptions, and when (ms) that was learned.
     webhooks: Cell<Option<(bool, u64)>>,
     /// The document as JSON as it is now, when known: the last event's "after", which is the
@@ -149,7 +155,7 @@ fn js_frame(frame: &[u8]) -> ArrayBuffer {
     Uint8Array::from(frame).buffer()
 }
 
-fn send_js(ws: &WebSocket, frame: &ArrayBuffer) {
+pub(super) fn send_js(ws: &WebSocket, frame: &ArrayBuffer) {
     let socket: &worker::web_sys::WebSocket = ws.as_ref();
     // A socket may be closing while the room sends; its close event cleans it up.
     if let Err(e) = socket.send_with_array_buffer(frame) {
@@ -157,11 +163,44 @@ fn send_js(ws: &WebSocket, frame: &ArrayBuffer) {
     }
 }
 
-fn send(ws: &WebSocket, frame: &[u8]) {
-    send_js(ws, &js_frame(frame));
-}
-
 impl RoomObject {
+    /// Sends a frame, or with strict durability holds it while log rows written before it wait
+    /// for their commit: the flush task writes them, then sends what it holds, and the output
+    /// gate keeps those frames back until the commit is durable. So no frame leaves before a
+    /// change it may depend on is stored, and frames keep their order.
+    fn emit(&self, ws: &WebSocket, frame: &ArrayBuffer) {
+        if !self.relaxed {
+            let pending = match self.room.try_borrow() {
+                Ok(loaded) => match &*loaded {
+                    Loaded::Ready(room) => room.store().has_pending(),
+                    _ => false,
+                },
+                Err(_) => true,
+            };
+            let mut held = self.held.borrow_mut();
+            if pending || !held.is_empty() {
+                held.push((ws.clone(), frame.clone()));
+                return;
+            }
+        }
+        send_js(ws, frame);
+    }
+
+    /// Writes waiting log rows now and sends the frames held for them (the output gate holds
+    /// them, and whatever this event sends after, until the commit is durable). For answers
+    /// that must not leave before a change is stored, such as an HTTP write's response.
+    pub(super) fn flush_now(&self) -> Result<()> {
+        if let Loaded::Ready(room) = &*self.room.borrow() {
+            room.store()
+                .flush()
+                .map_err(|e| worker::Error::RustError(e.to_string()))?;
+        }
+        for (ws, frame) in self.held.borrow_mut().drain(..) {
+            send_js(&ws, &frame);
+        }
+        Ok(())
+    }
+
     /// Loads the room on first use. On wake from hibernation the surviving connections are
     /// re-registered and re-synced.
     fn load(&self) {
@@ -169,10 +208,11 @@ impl RoomObject {
             return;
         }
         let survivors = self.state.get_websockets();
-        let relaxed = env::relaxed_durability(&self.env);
+        // Log rows are always written from a task after the event, several per commit; with
+        // strict durability the frames that follow them wait for that task (`emit`).
         let loaded = SqlRoomStore::open(self.state.storage().sql())
             .map(|mut store| {
-                store.defer_writes(relaxed);
+                store.defer_writes(true);
                 store
             })
             .map_err(Into::into)
@@ -194,7 +234,7 @@ impl RoomObject {
                         live.insert(ws, conn);
                     }
                     for frame in &greeting {
-                        send_js(ws, frame);
+                        self.emit(ws, frame);
                     }
                 }
                 *self.live.borrow_mut() = live;
@@ -212,7 +252,7 @@ impl RoomObject {
     /// frames for the others and for everyone. Each frame is copied out of wasm memory once.
     fn deliver(&self, from: &WebSocket, from_id: u64, out: &Outbox) {
         for frame in &out.reply {
-            send(from, frame);
+            self.emit(from, &js_frame(frame));
         }
         if out.others.is_empty() && out.everyone.is_empty() {
             return;
@@ -222,11 +262,11 @@ impl RoomObject {
         for (id, (ws, _)) in &self.live.borrow().conns {
             if *id != from_id {
                 for frame in &others {
-                    send_js(ws, frame);
+                    self.emit(ws, frame);
                 }
             }
             for frame in &everyone {
-                send_js(ws, frame);
+                self.emit(ws, frame);
             }
         }
     }
@@ -239,7 +279,7 @@ impl RoomObject {
         let frames: Vec<ArrayBuffer> = frames.iter().map(|f| js_frame(f)).collect();
         for (ws, _) in self.live.borrow().conns.values() {
             for frame in &frames {
-                send_js(ws, frame);
+                self.emit(ws, frame);
             }
         }
     }
@@ -290,6 +330,7 @@ impl RoomObject {
 
 impl DurableObject for RoomObject {
     fn new(state: State, env: Env) -> Self {
+        let relaxed = env::relaxed_durability(&env);
         RoomObject {
             state,
             env,
@@ -299,6 +340,8 @@ impl DurableObject for RoomObject {
             checkpoint_scheduled: Cell::new(false),
             version_scheduled: Cell::new(false),
             emptied: Cell::new(false),
+            held: Rc::new(RefCell::new(Vec::new())),
+            relaxed,
             webhooks: Cell::new(None),
             rendered: RefCell::new(None),
         }
@@ -345,7 +388,7 @@ impl DurableObject for RoomObject {
         pair.server.serialize_attachment(&conn)?;
         self.live.borrow_mut().insert(&pair.server, conn);
         for frame in greeting {
-            send(&pair.server, &frame);
+            self.emit(&pair.server, &js_frame(&frame));
         }
         self.schedule_expiry(exp).await?;
         let resp = Response::from_websocket(pair.client)?;
@@ -451,6 +494,8 @@ impl DurableObject for RoomObject {
                 );
                 ws.close(Some(rejection.code), Some(rejection.reason))?;
                 self.leave(&ws);
+                // Updates of the frame applied before the one that failed are kept: write them.
+                self.changed().await?;
             }
         }
         Ok(())
@@ -522,6 +567,9 @@ impl RoomObject {
         } else if rendered.is_some() {
             *self.rendered.borrow_mut() = rendered;
         }
+        // The answer says the change is stored: write it in this event, so the output gate
+        // holds the answer until it is.
+        self.flush_now()?;
         Response::from_json(&Applied {
             changed: change.is_some(),
             bytes: change.map_or(0, |c| c.len()),

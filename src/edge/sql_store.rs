@@ -198,6 +198,13 @@ impl SqlRoomStore {
         Some((self.sql.clone(), deferred.clone()))
     }
 
+    /// Whether log rows wait to be written.
+    pub fn has_pending(&self) -> bool {
+        self.deferred
+            .as_ref()
+            .is_some_and(|d| !d.borrow().rows.is_empty())
+    }
+
     /// Writes the deferred rows now.
     pub fn flush(&self) -> Result<(), StoreError> {
         match &self.deferred {

@@ -235,7 +235,7 @@ impl RoomObject {
             return http::json(&json!({ "changed": false, "restored": stored.version }));
         };
         self.broadcast(&out.everyone);
-        self.after_change(author, before).await;
+        self.after_change(author, before).await?;
         let name = match &stored.version.name {
             Some(n) => format!("Restored {n:?} (version {})", stored.version.id),
             None => format!("Restored version {}", stored.version.id),
@@ -259,7 +259,11 @@ impl RoomObject {
 
     /// What follows any stored change made through the history API: webhooks, checkpoints,
     /// versions.
-    async fn after_change(&self, author: &str, before: Option<serde_json::Value>) {
+    async fn after_change(
+        &self,
+        author: &str,
+        before: Option<serde_json::Value>,
+    ) -> std::result::Result<(), ApiError> {
         if self.tracks_changes(now_ms()) {
             if let Err(e) = self.note_change(author, before).await {
                 worker::console_warn!("could not note a change: {e}");
@@ -268,6 +272,8 @@ impl RoomObject {
         if let Err(e) = self.changed().await {
             worker::console_warn!("could not schedule history upkeep: {e}");
         }
+        // The answer says the change is stored: write it in this event.
+        self.flush_now().map_err(http::internal("history write"))
     }
 
     /// The full state of a diff side, with the log position it holds.
@@ -423,7 +429,7 @@ impl RoomObject {
             Ok((room.store().head(), before))
         })?;
         let (seq, before) = seq;
-        self.after_change(author, before).await;
+        self.after_change(author, before).await?;
         let version = self
             .take_version(
                 VersionKind::Fork,
@@ -466,7 +472,7 @@ impl RoomObject {
             return http::json(&json!({ "changed": false }));
         }
         self.broadcast(&out.everyone);
-        self.after_change(author, before).await;
+        self.after_change(author, before).await?;
         let version = self
             .take_version(
                 VersionKind::Merge,

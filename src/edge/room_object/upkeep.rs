@@ -120,16 +120,37 @@ impl RoomObject {
             Loaded::Ready(room) => (room.compaction_due(), room.store().needs_flush()),
             _ => (false, None),
         };
-        // Relaxed durability: the change was sent already; write it, with whatever follows
-        // within the flush delay, in one commit.
+        // Write the change from a task after this event, with whatever else arrives before it
+        // runs, in one commit. Strict: at the next turn, then the frames held for it go out
+        // (the output gate holds them until the commit is durable). Relaxed: the change was
+        // sent already; it is written within RELAXED_FLUSH_MS.
         if let Some((sql, deferred)) = flush {
-            let ms = env::number_or(&self.env, env::RELAXED_FLUSH_MS, 10) as u64;
+            let ms = if self.relaxed {
+                env::number_or(&self.env, env::RELAXED_FLUSH_MS, 10) as u64
+            } else {
+                0
+            };
+            let held = self.held.clone();
             worker::wasm_bindgen_futures::spawn_local(async move {
                 worker::Delay::from(std::time::Duration::from_millis(ms)).await;
-                if let Err(e) = crate::edge::sql_store::flush_deferred(&sql, &deferred) {
-                    worker::console_error!(
-                        "deferred log write failed (retried on the next change): {e}"
-                    );
+                match crate::edge::sql_store::flush_deferred(&sql, &deferred) {
+                    Ok(_) => {
+                        for (ws, frame) in held.borrow_mut().drain(..) {
+                            super::send_js(&ws, &frame);
+                        }
+                    }
+                    Err(e) => {
+                        // Nothing that depends on the rows may leave: the waiting connections
+                        // are closed (their clients resend what the room lacks when they
+                        // reconnect); the rows stay queued for the next write.
+                        worker::console_error!(
+                            "log write failed; closing waiting connections: {e}"
+                        );
+                        for (ws, _) in held.borrow_mut().drain(..) {
+                            let _ = ws
+                                .close(Some(crate::room::close::INTERNAL), Some("storage failure"));
+                        }
+                    }
                 }
             });
         }
