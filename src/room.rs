@@ -458,12 +458,6 @@ impl<S: RoomStore> Room<S> {
             .encode_state_as_update_v1(&StateVector::default())
     }
 
-    /// The store, to read history from and write versions to (never the log: changes go
-    /// through [`Room::receive`] and [`Room::apply_external`]).
-    pub fn store_mut(&mut self) -> &mut S {
-        &mut self.store
-    }
-
     /// The document as a v1 update, or only what a peer at `sv` lacks; v2 encoding on request.
     pub fn encode_state(&self, sv: &StateVector, v2: bool) -> Vec<u8> {
         let txn = self.doc.transact();

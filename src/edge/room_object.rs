@@ -208,13 +208,9 @@ impl RoomObject {
             return;
         }
         let survivors = self.state.get_websockets();
-        // Log rows are always written from a task after the event, several per commit; with
-        // strict durability the frames that follow them wait for that task (`emit`).
+        // Log rows are written from a task after the event, several per commit; with strict
+        // durability the frames that follow them wait for that task (`emit`).
         let loaded = SqlRoomStore::open(self.state.storage().sql())
-            .map(|mut store| {
-                store.defer_writes(true);
-                store
-            })
             .map_err(Into::into)
             .and_then(|store| Room::load(store, env::limits(&self.env)));
         let next = match loaded {
@@ -808,10 +804,8 @@ impl RoomObject {
         for ws in self.state.get_websockets() {
             let _ = ws.close(Some(4404), Some("document deleted"));
         }
-        if let Loaded::Ready(room) = &mut *self.room.borrow_mut() {
-            // Write (then erase with the rest) what waits, so no later flush brings it back.
-            room.store_mut().defer_writes(false);
-        }
+        // Write (then erase with the rest) what waits, so no later flush brings it back.
+        self.flush_now()?;
         *self.room.borrow_mut() = Loaded::No;
         self.delete_history_objects().await?;
         *self.live.borrow_mut() = Live::new();

@@ -54,13 +54,14 @@ pub struct SqlRoomStore {
     sql: SqlStorage,
     next_seq: i64,
     generation: i64,
-    /// With relaxed durability, log rows waiting to be written (see [`Deferred`]).
-    deferred: Option<Rc<RefCell<Deferred>>>,
+    /// Log rows waiting to be written (see [`Deferred`]).
+    deferred: Rc<RefCell<Deferred>>,
 }
 
-/// Log rows appended but not written yet: with `DURABILITY=relaxed` the room sends a change at
-/// once and writes it moments later, several changes in one commit (docs/protocol.md). Every
-/// other use of the database writes these rows first, so nothing ever reads around them.
+/// Log rows appended but not written yet. The room writes them from a task after the event,
+/// several in one commit, holding (strict durability) or not (relaxed) the frames that depend on
+/// them (docs/protocol.md, group commit). Every other use of the database writes these rows
+/// first, so nothing ever reads around them.
 #[derive(Default)]
 pub struct Deferred {
     rows: Vec<(i64, u64, String, Vec<u8>)>,
@@ -157,7 +158,7 @@ impl SqlRoomStore {
             sql,
             next_seq: 1,
             generation: 0,
-            deferred: None,
+            deferred: Rc::default(),
         };
         let old = store.rows(
             "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'updates'",
@@ -173,44 +174,28 @@ impl SqlRoomStore {
         Ok(store)
     }
 
-    /// Defers log writes (relaxed durability) or writes each change before it is sent.
-    pub fn defer_writes(&mut self, on: bool) {
-        if on && self.deferred.is_none() {
-            self.deferred = Some(Rc::new(RefCell::new(Deferred::default())));
-        } else if !on {
-            // Nothing must stay behind: write what waits before switching back.
-            if let Err(e) = self.flush() {
-                worker::console_error!("could not write deferred log rows: {e}");
-            }
-            self.deferred = None;
-        }
-    }
-
     /// The deferred rows, when some wait and no flush is scheduled yet (the caller schedules
     /// one with [`flush_deferred`]).
     pub fn needs_flush(&self) -> Option<(SqlStorage, Rc<RefCell<Deferred>>)> {
-        let deferred = self.deferred.as_ref()?;
-        let mut d = deferred.borrow_mut();
+        let mut d = self.deferred.borrow_mut();
         if d.rows.is_empty() || d.scheduled {
             return None;
         }
         d.scheduled = true;
-        Some((self.sql.clone(), deferred.clone()))
+        Some((self.sql.clone(), self.deferred.clone()))
     }
 
     /// Whether log rows wait to be written.
     pub fn has_pending(&self) -> bool {
-        self.deferred
-            .as_ref()
-            .is_some_and(|d| !d.borrow().rows.is_empty())
+        !self.deferred.borrow().rows.is_empty()
     }
 
     /// Writes the deferred rows now.
     pub fn flush(&self) -> Result<(), StoreError> {
-        match &self.deferred {
-            Some(d) if !d.borrow().rows.is_empty() => flush_deferred(&self.sql, d).map(|_| ()),
-            _ => Ok(()),
+        if self.has_pending() {
+            flush_deferred(&self.sql, &self.deferred)?;
         }
+        Ok(())
     }
 
     /// Runs a query and collects its rows (after writing any deferred log rows).
@@ -471,14 +456,13 @@ impl RoomStore for SqlRoomStore {
     }
 
     fn append(&mut self, update: &[u8], at_ms: u64, author: &str) -> Result<u64, StoreError> {
+        // Written by `flush_deferred` (from the room's task, or before any other use of the
+        // database), several rows per commit.
         let seq = self.next_seq;
-        match &self.deferred {
-            Some(d) => d
-                .borrow_mut()
-                .rows
-                .push((seq, at_ms, author.to_owned(), update.to_vec())),
-            None => insert_log_row(&self.sql, seq, at_ms, author, update)?,
-        }
+        self.deferred
+            .borrow_mut()
+            .rows
+            .push((seq, at_ms, author.to_owned(), update.to_vec()));
         self.next_seq += 1;
         Ok(seq as u64)
     }
