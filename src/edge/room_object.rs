@@ -547,25 +547,17 @@ impl RoomObject {
     async fn document(&self, mut req: Request) -> Result<Response> {
         let (author, body) = self.api_request(&mut req).await?;
         let method = req.method();
-        let tracking = self.tracks_changes(now_ms());
-        let (out, change, rendered) =
-            match self.document_sync(&req, method, &body, &author, tracking) {
-                Ok(done) => done,
-                Err(resp) => return resp,
-            };
+        let (out, change, before) = match self.document_sync(&req, method, &body, &author) {
+            Ok(done) => done,
+            Err(resp) => return resp,
+        };
         self.broadcast(&out.everyone);
         if change.is_some() {
-            let before = self.rendered.borrow_mut().take().or(rendered);
-            if tracking {
-                self.note_change(&author, before).await?;
-            }
-            self.changed().await?;
-        } else if rendered.is_some() {
-            *self.rendered.borrow_mut() = rendered;
+            self.after_api_write(&author, before).await?;
+        } else if before.is_some() {
+            // Nothing changed: the rendering is still the document's.
+            *self.rendered.borrow_mut() = before;
         }
-        // The answer says the change is stored: write it in this event, so the output gate
-        // holds the answer until it is.
-        self.flush_now()?;
         Response::from_json(&Applied {
             changed: change.is_some(),
             bytes: change.map_or(0, |c| c.len()),
@@ -574,7 +566,7 @@ impl RoomObject {
 
     /// The synchronous part of [`Self::document`]: reads answer at once (`Err` with the
     /// response); writes are applied and stored, returning what to send, and the document's
-    /// rendering before the write when `tracking` changes needed one.
+    /// rendering before the write when webhook change tracking needs one.
     #[allow(clippy::type_complexity)]
     fn document_sync(
         &self,
@@ -582,7 +574,6 @@ impl RoomObject {
         method: worker::Method,
         body: &[u8],
         author: &str,
-        tracking: bool,
     ) -> std::result::Result<(Outbox, Option<Vec<u8>>, Option<serde_json::Value>), Result<Response>>
     {
         use crate::document::{apply_edits, render_json, Edits};
@@ -634,9 +625,7 @@ impl RoomObject {
             }
             _ => return Err(http::problem(&ApiError::NotFound)),
         };
-        let before =
-            (tracking && self.pending.borrow().is_none() && self.rendered.borrow().is_none())
-                .then(|| render_json(room.doc()));
+        let before = self.before_change(room.doc());
         match room.apply_external(&update, now_ms(), author) {
             Ok((out, change)) => Ok((out, change, before)),
             Err(rejection) if rejection.code == close::INTERNAL => {
@@ -648,6 +637,32 @@ impl RoomObject {
                 rejection.reason, rejection.detail
             )))),
         }
+    }
+
+    /// Before a change made through the HTTP API: the cached rendering is stale from now on,
+    /// and the `document.updated` event needs the rendering before the change (when the project
+    /// has webhooks and no event window is open yet).
+    fn before_change(&self, doc: &yrs::Doc) -> Option<serde_json::Value> {
+        let cached = self.rendered.borrow_mut().take();
+        if !self.tracks_changes(now_ms()) || self.pending.borrow().is_some() {
+            return None;
+        }
+        cached.or_else(|| Some(crate::document::render_json(doc)))
+    }
+
+    /// What follows a change stored through the HTTP API (document writes, restores, merges,
+    /// forks): the webhook event, the history upkeep, and the write itself in this event, since
+    /// the answer says the change is stored. Only the write's failure fails the request.
+    async fn after_api_write(&self, author: &str, before: Option<serde_json::Value>) -> Result<()> {
+        if self.tracks_changes(now_ms()) {
+            if let Err(e) = self.note_change(author, before).await {
+                worker::console_warn!("could not note a change: {e}");
+            }
+        }
+        if let Err(e) = self.changed().await {
+            worker::console_warn!("could not schedule history upkeep: {e}");
+        }
+        self.flush_now()
     }
 
     /// What every API call from the worker starts with: the room loaded, its names stored, and

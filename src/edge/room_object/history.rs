@@ -235,7 +235,9 @@ impl RoomObject {
             return http::json(&json!({ "changed": false, "restored": stored.version }));
         };
         self.broadcast(&out.everyone);
-        self.after_change(author, before).await?;
+        self.after_api_write(author, before)
+            .await
+            .map_err(http::internal("history write"))?;
         let name = match &stored.version.name {
             Some(n) => format!("Restored {n:?} (version {})", stored.version.id),
             None => format!("Restored version {}", stored.version.id),
@@ -244,36 +246,6 @@ impl RoomObject {
             .take_version(VersionKind::Restore, Some(name), None, author)
             .await?;
         http::json(&json!({ "changed": true, "restored": stored.version, "version": version }))
-    }
-
-    /// Before a change made through the history API: the cached rendering is stale from now on,
-    /// and the `document.updated` event needs the rendering before the change (when the project
-    /// has webhooks and no event window is open yet).
-    fn before_change(&self, doc: &yrs::Doc) -> Option<serde_json::Value> {
-        let cached = self.rendered.borrow_mut().take();
-        if !self.tracks_changes(now_ms()) || self.pending.borrow().is_some() {
-            return None;
-        }
-        cached.or_else(|| Some(crate::document::render_json(doc)))
-    }
-
-    /// What follows any stored change made through the history API: webhooks, checkpoints,
-    /// versions.
-    async fn after_change(
-        &self,
-        author: &str,
-        before: Option<serde_json::Value>,
-    ) -> std::result::Result<(), ApiError> {
-        if self.tracks_changes(now_ms()) {
-            if let Err(e) = self.note_change(author, before).await {
-                worker::console_warn!("could not note a change: {e}");
-            }
-        }
-        if let Err(e) = self.changed().await {
-            worker::console_warn!("could not schedule history upkeep: {e}");
-        }
-        // The answer says the change is stored: write it in this event.
-        self.flush_now().map_err(http::internal("history write"))
     }
 
     /// The full state of a diff side, with the log position it holds.
@@ -429,7 +401,9 @@ impl RoomObject {
             Ok((room.store().head(), before))
         })?;
         let (seq, before) = seq;
-        self.after_change(author, before).await?;
+        self.after_api_write(author, before)
+            .await
+            .map_err(http::internal("history write"))?;
         let version = self
             .take_version(
                 VersionKind::Fork,
@@ -472,7 +446,9 @@ impl RoomObject {
             return http::json(&json!({ "changed": false }));
         }
         self.broadcast(&out.everyone);
-        self.after_change(author, before).await?;
+        self.after_api_write(author, before)
+            .await
+            .map_err(http::internal("history write"))?;
         let version = self
             .take_version(
                 VersionKind::Merge,
