@@ -128,7 +128,12 @@ pub fn render_json(doc: &Doc) -> Value {
             Some(Out::YXmlFragment(x)) => Value::String(x.get_string(&txn)),
             Some(Out::YXmlElement(x)) => Value::String(x.get_string(&txn)),
             Some(Out::YXmlText(x)) => Value::String(x.get_string(&txn)),
-            Some(other @ Out::UndefinedRef(_)) => infer(&txn, &name, &other),
+            // A root only ever received through updates: its kind is inferred from its
+            // content, as for a restore (an XML node list is an XML fragment, for example).
+            Some(other @ Out::UndefinedRef(_)) => match crate::history::root_kind(&txn, &name) {
+                Some(kind) => crate::history::read_root(&txn, &name, kind),
+                None => empty_root(&txn, &other),
+            },
             Some(other) => any_to_json(&other.to_json(&txn)),
             None => continue,
         };
@@ -137,27 +142,16 @@ pub fn render_json(doc: &Doc) -> Value {
     Value::Object(out)
 }
 
-fn infer<T: ReadTxn>(txn: &T, name: &str, out: &Out) -> Value {
+/// The rendering of a root with no content left, by what its (deleted) items were.
+fn empty_root<T: ReadTxn>(txn: &T, out: &Out) -> Value {
     use yrs::types::AsPrelim;
     match out.as_prelim(txn) {
-        yrs::In::Text(_) => txn
-            .get_text(name)
-            .map_or(Value::Null, |t| Value::String(t.get_string(txn))),
-        // A list of XML nodes is an XML fragment (what ProseMirror/Tiptap bindings use), as a
-        // client that declared the type would render it.
-        yrs::In::Array(_) => match txn.get_array(name) {
-            Some(a) if matches!(a.get(txn, 0), Some(Out::YXmlElement(_) | Out::YXmlText(_))) => txn
-                .get_xml_fragment(name)
-                .map_or(Value::Null, |x| Value::String(x.get_string(txn))),
-            Some(a) => any_to_json(&a.to_json(txn)),
-            None => Value::Null,
-        },
-        yrs::In::XmlText(_) | yrs::In::XmlElement(_) | yrs::In::XmlFragment(_) => txn
-            .get_xml_fragment(name)
-            .map_or(Value::Null, |x| Value::String(x.get_string(txn))),
-        _ => txn
-            .get_map(name)
-            .map_or(Value::Null, |m| any_to_json(&m.to_json(txn))),
+        yrs::In::Text(_)
+        | yrs::In::XmlText(_)
+        | yrs::In::XmlElement(_)
+        | yrs::In::XmlFragment(_) => Value::String(String::new()),
+        yrs::In::Array(_) => Value::Array(Vec::new()),
+        _ => Value::Object(JsonMap::new()),
     }
 }
 
