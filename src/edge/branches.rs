@@ -3,7 +3,7 @@
 //! live in D1 (`branches`); the rooms do the work under `/__history/`.
 
 use super::access::{self, now_ms, Actor};
-use super::d1::{self, num, text};
+use super::d1::{self, num, text, DocumentState};
 use super::history_api::{decode_b64, RoomCall};
 use super::http;
 use crate::api::{parse_body, validate_room_name, ApiError};
@@ -120,13 +120,7 @@ pub(super) async fn create_branch(
         ));
     }
     let db = access::db(env)?;
-    let existing: Option<Value> = d1::row(
-        &db,
-        "SELECT deleted_at FROM documents WHERE project_id = ? AND name = ?",
-        &[text(parent.project), text(&input.name)],
-    )
-    .await?;
-    if existing.is_some_and(|d| d["deleted_at"].is_null()) {
+    if d1::document_state(&db, parent.project, &input.name).await? == DocumentState::Live {
         return Err(ApiError::Conflict(format!(
             "document {:?} exists",
             input.name
@@ -276,13 +270,9 @@ pub(super) async fn merge(
         room: &row.parent,
         author: actor.name(),
     };
-    let parent_live: Option<Value> = d1::row(
-        &access::db(env)?,
-        "SELECT name FROM documents WHERE project_id = ? AND name = ? AND deleted_at IS NULL",
-        &[text(branch.project), text(&row.parent)],
-    )
-    .await?;
-    if parent_live.is_none() {
+    if d1::document_state(&access::db(env)?, branch.project, &row.parent).await?
+        != DocumentState::Live
+    {
         return Err(ApiError::Conflict(format!(
             "the parent document {:?} was deleted",
             row.parent

@@ -36,6 +36,36 @@ pub async fn batch(db: &D1Database, stmts: Vec<D1PreparedStatement>) -> Result<(
     Ok(())
 }
 
+/// Where a document stands in its project's registry (`documents`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentState {
+    /// Never registered.
+    Missing,
+    /// Registered and not deleted.
+    Live,
+    /// Deleted (its name may be used again).
+    Deleted,
+}
+
+/// The state of document `name` in `project`.
+pub async fn document_state(
+    db: &D1Database,
+    project: &str,
+    name: &str,
+) -> Result<DocumentState, ApiError> {
+    let doc: Option<serde_json::Value> = row(
+        db,
+        "SELECT deleted_at FROM documents WHERE project_id = ? AND name = ?",
+        &[text(project), text(name)],
+    )
+    .await?;
+    Ok(match doc {
+        None => DocumentState::Missing,
+        Some(d) if d["deleted_at"].is_null() => DocumentState::Live,
+        Some(_) => DocumentState::Deleted,
+    })
+}
+
 /// All rows of a query.
 pub async fn rows<T: for<'de> Deserialize<'de>>(
     db: &D1Database,

@@ -3,7 +3,7 @@
 //! `/__history/` (`room_object/history.rs`). Branch records live in D1 (`branches`).
 
 use super::access::{self, now_ms, Actor};
-use super::d1::{self, text};
+use super::d1::{self, DocumentState};
 use super::{http, identity};
 use crate::api::{validate_room_name, ApiError};
 use crate::auth::Role;
@@ -146,16 +146,10 @@ pub async fn dispatch(
     validate_room_name(document)?;
     actor.require(project, required(id))?;
     let db = access::db(env)?;
-    let live: Option<Value> = d1::row(
-        &db,
-        "SELECT deleted_at FROM documents WHERE project_id = ? AND name = ?",
-        &[text(project), text(document)],
-    )
-    .await?;
-    match &live {
-        Some(d) if !d["deleted_at"].is_null() => return Err(ApiError::DocumentDeleted),
-        None => return Err(ApiError::Missing("document", document.into())),
-        _ => {}
+    match d1::document_state(&db, project, document).await? {
+        DocumentState::Deleted => return Err(ApiError::DocumentDeleted),
+        DocumentState::Missing => return Err(ApiError::Missing("document", document.into())),
+        DocumentState::Live => {}
     }
     let room = RoomCall {
         env,

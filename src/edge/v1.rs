@@ -2,7 +2,7 @@
 //! Routes are listed in `docs/api.md`.
 
 use super::access::{self, hex, now_ms, random, Actor};
-use super::d1::{self, num, text, KeyRow, Project, SigningKeyRow};
+use super::d1::{self, num, text, DocumentState, KeyRow, Project, SigningKeyRow};
 use super::http;
 use crate::api::{
     parse_body, validate_kid, validate_name, validate_room_name, ApiError, CreateDocument,
@@ -245,15 +245,10 @@ async fn document_route(
     let write = matches!(id, RouteId::PostDocumentUpdate | RouteId::PostDocumentEdits);
     actor.require(project, if write { Role::Editor } else { Role::Viewer })?;
     let db = access::db(env)?;
-    let doc: Option<serde_json::Value> = d1::row(
-        &db,
-        "SELECT deleted_at FROM documents WHERE project_id = ? AND name = ?",
-        &[text(project), text(name)],
-    )
-    .await?;
-    match &doc {
-        Some(d) if !d["deleted_at"].is_null() => return Err(ApiError::DocumentDeleted),
-        None if !write => return Err(ApiError::Missing("document", name.into())),
+    let doc = d1::document_state(&db, project, name).await?;
+    match doc {
+        DocumentState::Deleted => return Err(ApiError::DocumentDeleted),
+        DocumentState::Missing if !write => return Err(ApiError::Missing("document", name.into())),
         _ => {}
     }
     let room = super::history_api::RoomCall {
@@ -334,7 +329,7 @@ async fn document_route(
     let applied: serde_json::Value = resp.json().await.map_err(http::internal("applied json"))?;
     let now = now_ms();
     let mut stmts = Vec::new();
-    if doc.is_none() {
+    if doc == DocumentState::Missing {
         stmts.push(d1::stmt(
             &db,
             "INSERT INTO documents (project_id, name, created_at, created_by) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -795,13 +790,7 @@ async fn create_document(
     let input: CreateDocument = body(req).await?;
     validate_room_name(&input.name)?;
     let db = access::db(env)?;
-    let existing: Option<serde_json::Value> = d1::row(
-        &db,
-        "SELECT deleted_at FROM documents WHERE project_id = ? AND name = ?",
-        &[text(project), text(&input.name)],
-    )
-    .await?;
-    if existing.as_ref().is_some_and(|d| d["deleted_at"].is_null()) {
+    if d1::document_state(&db, project, &input.name).await? == DocumentState::Live {
         return Err(ApiError::Conflict(format!(
             "document {:?} exists",
             input.name
@@ -836,13 +825,7 @@ async fn create_document(
 async fn delete_document(env: &Env, actor: &Actor, project: &str, name: &str) -> Result<Response> {
     validate_room_name(name)?;
     let db = access::db(env)?;
-    let existing: Option<serde_json::Value> = d1::row(
-        &db,
-        "SELECT deleted_at FROM documents WHERE project_id = ? AND name = ? AND deleted_at IS NULL",
-        &[text(project), text(name)],
-    )
-    .await?;
-    if existing.is_none() {
+    if d1::document_state(&db, project, name).await? != DocumentState::Live {
         return Err(ApiError::Missing("document", name.into()));
     }
     // Wipe the room first: if that fails the document stays listed and can be deleted again.
