@@ -23,7 +23,9 @@ usage: sync [--quick] [--servers LIST] [--workloads LIST] [options]
 
   --quick               small counts (a few minutes in all)
   --servers LIST        of reference,y-sweet,tandemx-proxy,tandemx-direct,tandemx-relaxed
-                        (default: all)
+                        (default: all), and relay-hibernate,relay-accept: the runtime's floor,
+                        a Durable Object that only relays frames (benches/relay; keystrokes
+                        and trace only)
   --workloads LIST      of keystrokes,fanout,trace,load,footprint (default: all)
   --clients LIST        fan-out room sizes (default 2,10,50,200; quick 2,10,50)
   --trace PATH          editing trace (default ../shared/data/editing-traces/automerge-paper.json.gz)
@@ -105,6 +107,7 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
                     .map(|s| {
                         Kind::ALL
                             .into_iter()
+                            .chain(Kind::EXTRA)
                             .find(|k| k.id() == s)
                             .ok_or(format!("unknown server {s}"))
                     })
@@ -260,6 +263,10 @@ async fn run(args: Args) -> i32 {
         };
         for w in ["keystrokes", "fanout", "trace", "load"] {
             if !wants(w) {
+                continue;
+            }
+            // The relays keep no document: joiners after the fact have nothing to sync.
+            if kind.is_relay() && matches!(w, "fanout" | "load") {
                 continue;
             }
             progress(&format!("{}: {w}", kind.name()));
@@ -423,7 +430,7 @@ fn footprint(server: &Server, idle: &[(String, u64, u64)], dir: &Path, report: &
     let main = match server.kind {
         Kind::Reference => "node",
         Kind::YSweet => "y-sweet",
-        Kind::TandemxProxy | Kind::TandemxDirect | Kind::TandemxRelaxed => "workerd (user worker)",
+        _ => "workerd (user worker)",
     };
     let now = server.memory();
     let pick = |m: &[(String, u64, u64)], f: fn(&(String, u64, u64)) -> u64| {
@@ -460,10 +467,7 @@ fn footprint(server: &Server, idle: &[(String, u64, u64)], dir: &Path, report: &
         "B",
         total(&now, |e| e.2),
     );
-    if matches!(
-        server.kind,
-        Kind::TandemxProxy | Kind::TandemxDirect | Kind::TandemxRelaxed
-    ) {
+    if server.kind.is_tandemx() {
         let wasm = dir.join("build/index_bg.wasm");
         match std::fs::read(&wasm) {
             Ok(bytes) => {

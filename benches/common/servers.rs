@@ -33,6 +33,11 @@ pub enum Kind {
     /// TandemX on its own socket with `DURABILITY=relaxed` (changes sent at once, written in
     /// batches moments later).
     TandemxRelaxed,
+    /// The runtime's floor: `benches/relay/relay.js` under `wrangler dev` on its own socket, a
+    /// Durable Object that only relays frames, with hibernatable WebSockets (as TandemX).
+    RelayHibernate,
+    /// The same relay with `ws.accept()` and a message listener (no hibernation).
+    RelayAccept,
 }
 
 impl Kind {
@@ -44,6 +49,8 @@ impl Kind {
             Kind::TandemxProxy => "tandemx (proxy)",
             Kind::TandemxDirect => "tandemx (direct)",
             Kind::TandemxRelaxed => "tandemx relaxed (direct)",
+            Kind::RelayHibernate => "workerd relay, hibernating (floor)",
+            Kind::RelayAccept => "workerd relay, accept() (floor)",
         }
     }
 
@@ -55,6 +62,8 @@ impl Kind {
             Kind::TandemxProxy => "tandemx-proxy",
             Kind::TandemxDirect => "tandemx-direct",
             Kind::TandemxRelaxed => "tandemx-relaxed",
+            Kind::RelayHibernate => "relay-hibernate",
+            Kind::RelayAccept => "relay-accept",
         }
     }
 
@@ -67,15 +76,46 @@ impl Kind {
         Kind::TandemxRelaxed,
     ];
 
+    /// Columns only named on the command line (`--servers relay-hibernate,relay-accept`).
+    pub const EXTRA: [Kind; 2] = [Kind::RelayHibernate, Kind::RelayAccept];
+
     /// Whether documents survive a restart.
     pub fn persists(self) -> bool {
-        self != Kind::Reference
+        !matches!(
+            self,
+            Kind::Reference | Kind::RelayHibernate | Kind::RelayAccept
+        )
     }
 
-    fn is_tandemx(self) -> bool {
+    /// Whether the server keeps the document (the relays keep nothing: a new client's initial
+    /// sync is empty, and only the keystroke and trace workloads apply).
+    pub fn keeps_document(self) -> bool {
+        !self.is_relay()
+    }
+
+    /// A relay of `benches/relay/` (the runtime's floor), not a Yjs server.
+    pub fn is_relay(self) -> bool {
+        matches!(self, Kind::RelayHibernate | Kind::RelayAccept)
+    }
+
+    /// TandemX (any column).
+    pub fn is_tandemx(self) -> bool {
         matches!(
             self,
             Kind::TandemxProxy | Kind::TandemxDirect | Kind::TandemxRelaxed
+        )
+    }
+
+    /// Started under `wrangler dev` by a serve script that prints `READY <url>`.
+    fn under_wrangler(self) -> bool {
+        self.is_tandemx() || self.is_relay()
+    }
+
+    /// Reached on the socket of the `workerd` that runs the worker, past wrangler's proxy.
+    fn direct(self) -> bool {
+        matches!(
+            self,
+            Kind::TandemxDirect | Kind::TandemxRelaxed | Kind::RelayHibernate | Kind::RelayAccept
         )
     }
 }
@@ -256,11 +296,17 @@ impl Server {
                 let child = Server::spawn_ysweet(setup, &bin, &store, port)?;
                 Server::plain(kind, setup, child, port, Some(store))
             }
-            Kind::TandemxProxy | Kind::TandemxDirect | Kind::TandemxRelaxed => {
+            _ => {
+                let (script, vars): (&str, &[String]) = if kind.is_relay() {
+                    ("benches/relay/serve.mjs", &[])
+                } else {
+                    ("tests/e2e/serve.mjs", &setup.tandemx_vars)
+                };
                 let mut child = pinned(setup, "node")
-                    .arg("tests/e2e/serve.mjs")
-                    .args(&setup.tandemx_vars)
+                    .arg(script)
+                    .args(vars)
                     .args((kind == Kind::TandemxRelaxed).then_some("DURABILITY=relaxed"))
+                    .args((kind == Kind::RelayAccept).then_some("MODE=accept"))
                     .current_dir(&setup.tandemx_dir)
                     // serve.mjs keeps its storage under the temporary directory.
                     .env("TMPDIR", &setup.scratch)
@@ -270,7 +316,7 @@ impl Server {
                     // Not killed on drop: its stdin closing stops wrangler and workerd cleanly,
                     // where a SIGKILL of serve.mjs alone would leave them running.
                     .spawn()
-                    .map_err(|e| format!("node tests/e2e/serve.mjs: {e}"))?;
+                    .map_err(|e| format!("node {script}: {e}"))?;
                 let stdin = child.stdin.take();
                 let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
                 let (tx, rx) = mpsc::unbounded_channel();
@@ -331,7 +377,7 @@ impl Server {
     }
 
     async fn wait_ready(&mut self) -> Result<(), String> {
-        if !self.kind.is_tandemx() {
+        if !self.kind.under_wrangler() {
             return tcp_ready(self.port, Duration::from_secs(60)).await;
         }
         let lines = self.lines.as_mut().ok_or("no output")?;
@@ -362,7 +408,7 @@ impl Server {
             .trim_end_matches('/')
             .to_owned();
         self.store = self.persist_dir();
-        if matches!(self.kind, Kind::TandemxDirect | Kind::TandemxRelaxed) {
+        if self.kind.direct() {
             let port = self.direct_port().await?;
             self.base = format!("ws://127.0.0.1:{port}");
         }
@@ -412,9 +458,7 @@ impl Server {
             Kind::Reference => format!("/{room}"),
             // y-sweet's client URL repeats the doc id, for the y-websocket provider's sake.
             Kind::YSweet => format!("/d/{room}/ws/{room}"),
-            Kind::TandemxProxy | Kind::TandemxDirect | Kind::TandemxRelaxed => {
-                format!("/rooms/{room}")
-            }
+            _ => format!("/rooms/{room}"),
         };
         match &self.token {
             Some(token) => format!("{}{path}?token={token}", self.base),
@@ -511,7 +555,7 @@ impl Server {
     /// the server keeps documents in memory only.
     pub async fn restart(&mut self) -> Result<bool, String> {
         match self.kind {
-            Kind::Reference => Ok(false),
+            Kind::Reference | Kind::RelayHibernate | Kind::RelayAccept => Ok(false),
             Kind::YSweet => {
                 self.interrupt_and_wait().await;
                 let store = self.store.clone().ok_or("no store")?;
@@ -523,7 +567,7 @@ impl Server {
                 self.wait_ready().await?;
                 Ok(true)
             }
-            Kind::TandemxProxy | Kind::TandemxDirect | Kind::TandemxRelaxed => {
+            _ => {
                 let stdin = self.stdin.as_mut().ok_or("no stdin")?;
                 stdin
                     .write_all(b"restart\n")
@@ -560,7 +604,7 @@ impl Server {
                 let _ = self.child.kill().await;
             }
             Kind::YSweet => self.interrupt_and_wait().await,
-            Kind::TandemxProxy | Kind::TandemxDirect | Kind::TandemxRelaxed => {
+            _ => {
                 // serve.mjs stops wrangler gracefully when its stdin closes.
                 drop(self.stdin.take());
                 if tokio::time::timeout(Duration::from_secs(40), self.child.wait())

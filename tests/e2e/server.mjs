@@ -272,7 +272,7 @@ export async function startServer ({ persistDir, vars = {}, reuse = false } = {}
   const port = await freePort()
   const logs = new LogBuffer()
 
-  let cmd, args, env
+  let cmd, args, env, inspectorPort
   if (IS_REFERENCE) {
     cmd = process.execPath
     args = [REFERENCE_SERVER]
@@ -282,7 +282,7 @@ export async function startServer ({ persistDir, vars = {}, reuse = false } = {}
       const out = await run(WRANGLER, ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persistDir], { env: childEnv() })
       logs.push(out)
     }
-    const inspectorPort = await freePort()
+    inspectorPort = await freePort()
     cmd = WRANGLER
     args = [
       'dev',
@@ -334,6 +334,8 @@ export async function startServer ({ persistDir, vars = {}, reuse = false } = {}
     url,
     wsUrl: `ws://127.0.0.1:${port}/rooms`,
     port,
+    /** wrangler's inspector (Chrome DevTools protocol) for the worker, e.g. to profile it. */
+    inspectorPort,
     persistDir,
     vars,
     logs: () => logs.text,
