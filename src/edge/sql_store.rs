@@ -12,7 +12,7 @@
 //! The log (`log`, one row per update, keyed by `seq`) is also the document's history: each row
 //! keeps its time and author. Versions (`versions`, `version_chunks`) are in `versions.rs`.
 
-use crate::storage::{chunks, join_chunks, LogEntry, RoomStore, StoreError, Stored};
+use crate::storage::{chunks, join_chunks, LogEntry, RoomStore, StoreError, Stored, CHUNK_BYTES};
 use std::cell::RefCell;
 use std::rc::Rc;
 use worker::{SqlStorage, SqlStorageValue};
@@ -101,21 +101,67 @@ fn insert_log_row(
     Ok(())
 }
 
-/// Writes the deferred rows of `deferred` into `sql`; returns how many. A row that fails stays
-/// queued with those after it, for the next flush.
+/// Log rows written by one `INSERT`: five parameters each, and a statement binds at most 100.
+const ROWS_PER_INSERT: usize = 20;
+
+/// Writes the deferred rows of `deferred` into `sql`; returns how many. Small updates go
+/// [`ROWS_PER_INSERT`] to a statement (each statement is a call into the runtime, and a burst
+/// of keystrokes is many small rows), at most `CHUNK_BYTES` of them; a larger update goes alone,
+/// with its chunks.
+/// Rows that fail stay queued with those after them, for the next flush.
 pub fn flush_deferred(sql: &SqlStorage, deferred: &RefCell<Deferred>) -> Result<usize, StoreError> {
     let mut d = deferred.borrow_mut();
     d.scheduled = false;
     let mut written = 0;
-    for (seq, at, author, update) in &d.rows {
-        if let Err(e) = insert_log_row(sql, *seq, *at, author, update) {
-            d.rows.drain(..written);
-            return Err(e);
+    while written < d.rows.len() {
+        // At most CHUNK_BYTES of updates per statement, as per row.
+        let mut bytes = 0;
+        let batch = d.rows[written..]
+            .iter()
+            .take(ROWS_PER_INSERT)
+            .take_while(|row| {
+                bytes += row.3.len();
+                bytes <= CHUNK_BYTES
+            })
+            .count();
+        let result = if batch <= 1 {
+            let (seq, at, author, update) = &d.rows[written];
+            insert_log_row(sql, *seq, *at, author, update).map(|_| 1)
+        } else {
+            insert_log_rows(sql, &d.rows[written..written + batch]).map(|_| batch)
+        };
+        match result {
+            Ok(n) => written += n,
+            Err(e) => {
+                d.rows.drain(..written);
+                return Err(e);
+            }
         }
-        written += 1;
     }
     d.rows.clear();
     Ok(written)
+}
+
+/// Writes small log rows (one part each) with one statement.
+fn insert_log_rows(
+    sql: &SqlStorage,
+    rows: &[(i64, u64, String, Vec<u8>)],
+) -> Result<(), StoreError> {
+    let mut query = String::from("INSERT INTO log (seq, at, author, parts, data) VALUES ");
+    let mut params = Vec::with_capacity(rows.len() * 5);
+    for (i, (seq, at, author, update)) in rows.iter().enumerate() {
+        query.push_str(if i == 0 {
+            "(?, ?, ?, 1, ?)"
+        } else {
+            ", (?, ?, ?, 1, ?)"
+        });
+        params.push((*seq).into());
+        params.push((*at as i64).into());
+        params.push(author.as_str().into());
+        params.push(update.clone().into());
+    }
+    sql.exec(&query, Some(params)).map_err(backend)?;
+    Ok(())
 }
 
 pub(super) fn backend(e: worker::Error) -> StoreError {

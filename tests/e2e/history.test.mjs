@@ -217,6 +217,39 @@ test('restore is a forward change every connected client converges to', { skip: 
   await waitFor(() => b.doc.getText('t').toString() === '> keep this text', { description: 'edit after restore' })
 })
 
+test('a burst of changes is logged one entry per change, in order, each with its author', { skip: SKIP, timeout: 60_000 }, async () => {
+  // Changes that arrive together are written together (several rows per statement, several
+  // statements per commit): each must still be its own entry with its own time and author.
+  const room = roomName('burst')
+  const a = await join(room, { sub: 'ada' })
+  const b = await join(room, { sub: 'bob' })
+  for (let k = 0; k < 250; k++) {
+    const who = k % 50 < 25 ? a : b
+    who.doc.getText('t').insert(who.doc.getText('t').length, String.fromCharCode(97 + (k % 26)))
+  }
+  const text = (p) => p.doc.getText('t').toString()
+  await waitFor(() => text(a).length === 250 && text(b) === text(a), { description: 'both clients have the burst' })
+  const want = text(a)
+  await stored(room, (c) => c.t === want, 'the burst stored')
+  const all = await ok('GET', `/documents/${room}/history?limit=1000`)
+  assert.equal(all.updates.length, 250)
+  for (let i = 1; i < all.updates.length; i++) {
+    assert.ok(all.updates[i].seq > all.updates[i - 1].seq, 'seq increases')
+    assert.ok(all.updates[i].at >= all.updates[i - 1].at, 'time does not go back')
+  }
+  const count = (who) => all.updates.filter((u) => u.author === who).length
+  assert.deepEqual([count('user:ada'), count('user:bob')], [125, 125])
+  // Each entry holds its own change: replaying any prefix gives the text of that many changes.
+  const replayed = new Y.Doc()
+  all.updates.forEach((u, i) => {
+    Y.applyUpdate(replayed, Buffer.from(u.update, 'base64'))
+    assert.equal(replayed.getText('t').length, i + 1)
+  })
+  assert.equal(replayed.getText('t').toString(), want)
+  destroyProvider(a)
+  destroyProvider(b)
+})
+
 test('replay returns every update in order with time and author; the document at any instant', { skip: SKIP, timeout: 60_000 }, async () => {
   const room = roomName('replay')
   const a = await join(room, { sub: 'ada' })
