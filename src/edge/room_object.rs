@@ -11,6 +11,7 @@
 //! deserialization); attachments stay the record that survives hibernation, written whenever a
 //! connection's state changes, and `Live` is rebuilt from them on wake.
 
+mod bindings;
 mod history;
 mod upkeep;
 
@@ -27,12 +28,12 @@ use std::rc::Rc;
 use worker::js_sys::{ArrayBuffer, Date, Math, Object, Uint8Array, WeakMap};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::{
-    durable_object, DurableObject, Env, Headers, Request, Response, Result, State, WebSocket,
+    DurableObject, Env, Headers, Request, Response, Result, State, WebSocket,
     WebSocketIncomingMessage, WebSocketPair,
 };
 
-/// The Durable Object class bound as `ROOMS`.
-#[durable_object]
+/// The Durable Object class bound as `ROOMS`. Its JavaScript methods are in [`bindings`].
+#[worker::wasm_bindgen::prelude::wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen)]
 pub struct RoomObject {
     state: State,
     env: Env,
@@ -130,6 +131,22 @@ impl Live {
 
     fn len(&self) -> usize {
         self.conns.len()
+    }
+}
+
+/// Makes sure the alarm fires by `at_ms`: keeps an earlier pending alarm, else sets it.
+async fn schedule_alarm(storage: &worker::Storage, at_ms: u64) -> Result<()> {
+    match storage.get_alarm().await? {
+        Some(current) if current as u64 <= at_ms && current as u64 > now_ms() => Ok(()),
+        _ => storage.set_alarm(super::alarm_at(at_ms)).await,
+    }
+}
+
+/// The earlier of two wanted alarm times.
+fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -426,75 +443,10 @@ impl DurableObject for RoomObject {
         ws: WebSocket,
         message: WebSocketIncomingMessage,
     ) -> Result<()> {
-        self.load();
-        let mut conn = match self.connection(&ws)? {
-            Some(conn) => conn,
-            None => {
-                worker::console_error!("socket without attachment; closing it");
-                ws.close(Some(close::INTERNAL), Some("connection state lost"))?;
-                return Ok(());
-            }
-        };
-        let now = now_ms();
-        let tracking = self.tracks_changes(now);
-        let result = {
-            let mut loaded = self.room.borrow_mut();
-            let room = match &mut *loaded {
-                Loaded::Ready(room) => room,
-                Loaded::Failed | Loaded::No => {
-                    drop(loaded);
-                    ws.close(Some(close::INTERNAL), Some("room unavailable"))?;
-                    return Ok(());
-                }
-            };
-            let frame = match &message {
-                WebSocketIncomingMessage::Binary(b) => Frame::Binary(b),
-                WebSocketIncomingMessage::String(s) => Frame::Text(s),
-            };
-            // A window's first change needs the document before it; the last rendering serves
-            // when there is one, so this renders only after a wake or an untracked change.
-            let rendered = (tracking
-                && self.pending.borrow().is_none()
-                && self.rendered.borrow().is_none()
-                && may_change_document(&message))
-            .then(|| crate::document::render_json(room.doc()));
-            room.receive(&mut conn, frame, now)
-                .map(|out| (out, rendered))
-        };
-        match result {
-            Ok((out, rendered)) => {
-                if out.connection_changed {
-                    ws.serialize_attachment(&conn)?;
-                    if let Some((_, live)) = self.live.borrow_mut().conns.get_mut(&conn.id) {
-                        live.clone_from(&conn);
-                    }
-                }
-                self.deliver(&ws, conn.id, &out);
-                if out.document_changed {
-                    let before = self.rendered.borrow_mut().take().or(rendered);
-                    if tracking {
-                        self.note_change(&conn.author(), before).await?;
-                    }
-                    self.changed().await?;
-                } else if rendered.is_some() {
-                    *self.rendered.borrow_mut() = rendered;
-                }
-            }
-            Err(rejection) => {
-                worker::console_warn!(
-                    "rejected connection {}: close {} {}: {}",
-                    conn.id,
-                    rejection.code,
-                    rejection.reason,
-                    rejection.detail
-                );
-                ws.close(Some(rejection.code), Some(rejection.reason))?;
-                self.leave(&ws);
-                // Updates of the frame applied before the one that failed are kept: write them.
-                self.changed().await?;
-            }
-        }
-        Ok(())
+        // The class's webSocketMessage calls `on_message` directly (see `bindings`); this is
+        // the same for callers of the trait.
+        let alarm = self.on_message(ws, message)?;
+        self.schedule(alarm).await
     }
 
     async fn websocket_close(
@@ -524,6 +476,87 @@ impl DurableObject for RoomObject {
         worker::console_warn!("websocket error: {error}");
         self.leave(&ws);
         Ok(())
+    }
+}
+
+impl RoomObject {
+    /// A WebSocket message, handled synchronously: applies it, sends what it causes, schedules
+    /// its write, and returns when the alarm must come back if that changed (the caller sets
+    /// it). Only that last step needs a promise, and most messages need none.
+    fn on_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<Option<u64>> {
+        self.load();
+        let mut conn = match self.connection(&ws)? {
+            Some(conn) => conn,
+            None => {
+                worker::console_error!("socket without attachment; closing it");
+                ws.close(Some(close::INTERNAL), Some("connection state lost"))?;
+                return Ok(None);
+            }
+        };
+        let now = now_ms();
+        let tracking = self.tracks_changes(now);
+        let result = {
+            let mut loaded = self.room.borrow_mut();
+            let room = match &mut *loaded {
+                Loaded::Ready(room) => room,
+                Loaded::Failed | Loaded::No => {
+                    drop(loaded);
+                    ws.close(Some(close::INTERNAL), Some("room unavailable"))?;
+                    return Ok(None);
+                }
+            };
+            let frame = match &message {
+                WebSocketIncomingMessage::Binary(b) => Frame::Binary(b),
+                WebSocketIncomingMessage::String(s) => Frame::Text(s),
+            };
+            // A window's first change needs the document before it; the last rendering serves
+            // when there is one, so this renders only after a wake or an untracked change.
+            let rendered = (tracking
+                && self.pending.borrow().is_none()
+                && self.rendered.borrow().is_none()
+                && may_change_document(&message))
+            .then(|| crate::document::render_json(room.doc()));
+            room.receive(&mut conn, frame, now)
+                .map(|out| (out, rendered))
+        };
+        match result {
+            Ok((out, rendered)) => {
+                if out.connection_changed {
+                    ws.serialize_attachment(&conn)?;
+                    if let Some((_, live)) = self.live.borrow_mut().conns.get_mut(&conn.id) {
+                        live.clone_from(&conn);
+                    }
+                }
+                self.deliver(&ws, conn.id, &out);
+                if out.document_changed {
+                    let before = self.rendered.borrow_mut().take().or(rendered);
+                    let noted = if tracking {
+                        self.note_change(&conn.author(), before)
+                    } else {
+                        None
+                    };
+                    Ok(earliest(noted, self.changed()))
+                } else {
+                    if rendered.is_some() {
+                        *self.rendered.borrow_mut() = rendered;
+                    }
+                    Ok(None)
+                }
+            }
+            Err(rejection) => {
+                worker::console_warn!(
+                    "rejected connection {}: close {} {}: {}",
+                    conn.id,
+                    rejection.code,
+                    rejection.reason,
+                    rejection.detail
+                );
+                ws.close(Some(rejection.code), Some(rejection.reason))?;
+                self.leave(&ws);
+                // Updates of the frame applied before the one that failed are kept: write them.
+                Ok(self.changed())
+            }
+        }
     }
 }
 
@@ -654,13 +687,14 @@ impl RoomObject {
     /// forks): the webhook event, the history upkeep, and the write itself in this event, since
     /// the answer says the change is stored. Only the write's failure fails the request.
     async fn after_api_write(&self, author: &str, before: Option<serde_json::Value>) -> Result<()> {
-        if self.tracks_changes(now_ms()) {
-            if let Err(e) = self.note_change(author, before).await {
-                worker::console_warn!("could not note a change: {e}");
-            }
-        }
-        if let Err(e) = self.changed().await {
-            worker::console_warn!("could not schedule history upkeep: {e}");
+        let noted = if self.tracks_changes(now_ms()) {
+            self.note_change(author, before)
+        } else {
+            None
+        };
+        let alarm = earliest(noted, self.changed());
+        if let Err(e) = self.schedule(alarm).await {
+            worker::console_warn!("could not schedule the alarm after a change: {e}");
         }
         self.flush_now()
     }
@@ -699,7 +733,7 @@ impl RoomObject {
 
     /// Records a change by `author` for the next `document.updated` event; the first change of
     /// a window takes `before` (the rendering before it) and sets the alarm that ends it.
-    async fn note_change(&self, author: &str, before: Option<serde_json::Value>) -> Result<()> {
+    fn note_change(&self, author: &str, before: Option<serde_json::Value>) -> Option<u64> {
         let window = env::number_or(&self.env, env::WEBHOOK_COALESCE_SECONDS, 2) as u64 * 1000;
         let started = {
             let mut pending = self.pending.borrow_mut();
@@ -709,7 +743,7 @@ impl RoomObject {
                     None
                 }
                 None => {
-                    let Some(before) = before else { return Ok(()) };
+                    let before = before?;
                     let now = now_ms();
                     *pending = Some(Pending {
                         since_ms: now,
@@ -720,10 +754,7 @@ impl RoomObject {
                 }
             }
         };
-        if let Some(now) = started {
-            self.schedule_at(now + window).await?;
-        }
-        Ok(())
+        started.map(|now| now + window)
     }
 
     /// Sends `document.updated` when the coalescing window has ended.
@@ -807,10 +838,14 @@ impl RoomObject {
 
     /// Makes sure the alarm fires by `at_ms`.
     async fn schedule_at(&self, at_ms: u64) -> Result<()> {
-        let storage = self.state.storage();
-        match storage.get_alarm().await? {
-            Some(current) if current as u64 <= at_ms && current as u64 > now_ms() => Ok(()),
-            _ => storage.set_alarm(super::alarm_at(at_ms)).await,
+        schedule_alarm(&self.state.storage(), at_ms).await
+    }
+
+    /// [`RoomObject::schedule_at`] when an alarm is wanted.
+    async fn schedule(&self, at_ms: Option<u64>) -> Result<()> {
+        match at_ms {
+            Some(at) => self.schedule_at(at).await,
+            None => Ok(()),
         }
     }
 

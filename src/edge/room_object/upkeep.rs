@@ -113,9 +113,11 @@ impl RoomObject {
         }
     }
 
-    /// After a stored change: with relaxed durability schedule its write; make sure the alarm comes back for the automatic version (within
-    /// the policy's interval) and for a checkpoint when one is due.
-    pub(super) async fn changed(&self) -> Result<()> {
+    /// After a stored change: schedules its write, and returns when the alarm must come back
+    /// (the caller sets it): for a checkpoint when one is due, and for the automatic version
+    /// within the policy's interval. Synchronous, so that a WebSocket message whose change needs
+    /// no new alarm is handled without a promise.
+    pub(super) fn changed(&self) -> Option<u64> {
         let (due_checkpoint, flush) = match &*self.room.borrow() {
             Loaded::Ready(room) => (room.compaction_due(), room.store().needs_flush()),
             _ => (false, None),
@@ -154,14 +156,10 @@ impl RoomObject {
                 }
             });
         }
-        if due_checkpoint && !self.checkpoint_scheduled.replace(true) {
-            self.schedule_at(now_ms()).await?;
-        }
-        if !self.version_scheduled.replace(true) {
-            let interval = env::history_policy(&self.env).interval_ms;
-            self.schedule_at(now_ms() + interval).await?;
-        }
-        Ok(())
+        let checkpoint = (due_checkpoint && !self.checkpoint_scheduled.replace(true)).then(now_ms);
+        let version = (!self.version_scheduled.replace(true))
+            .then(|| now_ms() + env::history_policy(&self.env).interval_ms);
+        super::earliest(checkpoint, version)
     }
 
     /// The alarm's share of history upkeep: write a due checkpoint, take a due automatic
