@@ -79,11 +79,26 @@ pub fn number_or(env: &Env, name: &str, default: usize) -> usize {
     number(env, name).unwrap_or(default)
 }
 
+/// A variable that may be 0 (off), or `default` when unset or not a whole number.
+pub fn count_or(env: &Env, name: &str, default: usize) -> usize {
+    let Ok(value) = env.var(name).map(|v| v.to_string()) else {
+        return default;
+    };
+    value.trim().parse().unwrap_or_else(|_| {
+        worker::console_warn!("ignoring {name}={value:?}: not a whole number");
+        default
+    })
+}
+
 /// `strict` (default): a change is stored before anyone receives it. `relaxed`: it is sent at
 /// once and stored within `RELAXED_FLUSH_MS`, several changes per commit (docs/protocol.md).
 pub const DURABILITY: &str = "DURABILITY";
 /// With relaxed durability, how long a change may wait to be written, in ms (default 10).
 pub const RELAXED_FLUSH_MS: &str = "RELAXED_FLUSH_MS";
+/// Strict durability, during a burst of changes (the last commit carried several): the next
+/// commit waits until this many ms after the last, and takes everything that arrived meanwhile.
+/// A lone change, or one at a time, is written at once (docs/protocol.md).
+pub const COMMIT_GAP_MS: &str = "COMMIT_GAP_MS";
 
 /// Whether `DURABILITY` is `relaxed`.
 pub fn relaxed_durability(env: &Env) -> bool {

@@ -51,8 +51,14 @@ pub struct RoomObject {
     /// Strict durability: frames that wait for the log rows written before them (see
     /// [`RoomObject::emit`]).
     held: Rc<RefCell<Vec<(WebSocket, ArrayBuffer)>>>,
+    /// When (ms) the flush task last wrote log rows, and how many (for `COMMIT_GAP_MS`).
+    last_commit: Rc<Cell<(u64, usize)>>,
     /// Whether `DURABILITY=relaxed`.
     relaxed: bool,
+    /// How long waiting log rows may wait: `RELAXED_FLUSH_MS` when relaxed, else 0 (next turn).
+    flush_ms: u64,
+    /// `COMMIT_GAP_MS` (strict durability, during a burst).
+    commit_gap_ms: u64,
     /// Whether the project has webhook subscriptions, and when (ms) that was learned.
     webhooks: Cell<Option<(bool, u64)>>,
     /// The document as JSON as it is now, when known: the last event's "after", which is the
@@ -344,6 +350,12 @@ impl RoomObject {
 impl DurableObject for RoomObject {
     fn new(state: State, env: Env) -> Self {
         let relaxed = env::relaxed_durability(&env);
+        let flush_ms = if relaxed {
+            env::number_or(&env, env::RELAXED_FLUSH_MS, 10) as u64
+        } else {
+            0
+        };
+        let commit_gap_ms = env::count_or(&env, env::COMMIT_GAP_MS, 2) as u64;
         RoomObject {
             state,
             env,
@@ -354,7 +366,10 @@ impl DurableObject for RoomObject {
             version_scheduled: Cell::new(false),
             emptied: Cell::new(false),
             held: Rc::new(RefCell::new(Vec::new())),
+            last_commit: Rc::new(Cell::new((0, 0))),
             relaxed,
+            flush_ms,
+            commit_gap_ms,
             webhooks: Cell::new(None),
             rendered: RefCell::new(None),
         }

@@ -11,6 +11,10 @@ use crate::versions::{Version, VersionKind};
 use serde_json::json;
 use worker::Result;
 
+/// Strict durability: a commit of at least this many changes marks a burst, after which the
+/// next commit waits for the rest of `COMMIT_GAP_MS`.
+const BURST_ROWS: usize = 4;
+
 impl RoomObject {
     /// Takes a version of the current state now and announces it (`version.created`).
     pub(super) async fn take_version(
@@ -128,15 +132,25 @@ impl RoomObject {
         // sent already; it is written within RELAXED_FLUSH_MS.
         if let Some((sql, deferred)) = flush {
             let ms = if self.relaxed {
-                env::number_or(&self.env, env::RELAXED_FLUSH_MS, 10) as u64
+                self.flush_ms
             } else {
-                0
+                // A burst (the last commit carried several changes) is likely to go on: let the
+                // next commit wait for the rest of the gap and take more of it. A lone change,
+                // or one at a time (each waiting for the last), is written at the next turn.
+                let (at, rows) = self.last_commit.get();
+                if rows >= BURST_ROWS {
+                    (at + self.commit_gap_ms).saturating_sub(now_ms())
+                } else {
+                    0
+                }
             };
             let held = self.held.clone();
+            let last_commit = self.last_commit.clone();
             worker::wasm_bindgen_futures::spawn_local(async move {
                 worker::Delay::from(std::time::Duration::from_millis(ms)).await;
                 match crate::edge::sql_store::flush_deferred(&sql, &deferred) {
-                    Ok(_) => {
+                    Ok(rows) => {
+                        last_commit.set((now_ms(), rows));
                         for (ws, frame) in held.borrow_mut().drain(..) {
                             super::send_js(&ws, &frame);
                         }
