@@ -3,7 +3,7 @@
 
 import { after, afterEach, beforeEach, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { IS_REFERENCE, sleep, startServer, waitFor } from './server.mjs'
+import { IS_REFERENCE, createProject, sleep, startServer, waitFor } from './server.mjs'
 import { Y, connectProvider, destroyAll, destroyProvider, roomName, sameContent, snapshot, waitSynced } from './helpers.mjs'
 
 const SKIP = IS_REFERENCE ? 'reference server is in-memory' : false
@@ -160,4 +160,32 @@ test('relaxed durability: changes are written within the flush window, many per 
   await waitSynced(c)
   assert.equal(c.doc.getText('t').toString(), expected)
   t.diagnostic('300 changes written in the background survived kill -9')
+})
+
+test('an HTTP write is stored before it is answered, even when background writes wait', { timeout: 120_000, skip: SKIP }, async (t) => {
+  // Relaxed durability with the background flush a minute away: a WebSocket change may wait
+  // that long, but a write through the HTTP API answers only once it is stored. Answered, then
+  // kill -9 at once: the change must be there after the restart.
+  const relaxed = await start({ vars: { DURABILITY: 'relaxed', RELAXED_FLUSH_MS: '60000' } })
+  const { project, key } = await createProject(relaxed, 'Answered writes')
+  const api = (s, method, path, body) => fetch(`${s.url}/v1/projects/${project}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, 'content-type': body instanceof Uint8Array ? 'application/octet-stream' : 'application/json' },
+    body: body instanceof Uint8Array ? body : JSON.stringify(body),
+    signal: AbortSignal.timeout(10_000)
+  })
+  const room = roomName('answered')
+  const doc = new Y.Doc()
+  doc.getText('t').insert(0, 'stored before answered')
+  const res = await api(relaxed, 'POST', `/documents/${room}/update`, Y.encodeStateAsUpdate(doc))
+  assert.equal(res.status, 200, await res.text())
+  const edit = await api(relaxed, 'POST', `/documents/${room}/edits`, { ops: [{ op: 'text.insert', path: ['t'], index: 0, text: '> ' }] })
+  assert.equal(edit.status, 200, await edit.text())
+  await relaxed.kill9()
+  await sleep(200)
+  const again = await restart(relaxed)
+  const read = await api(again, 'GET', `/documents/${room}`)
+  assert.equal(read.status, 200)
+  assert.deepEqual((await read.json()).content, { t: '> stored before answered' })
+  t.diagnostic('two answered HTTP writes survived kill -9 with the background flush a minute away')
 })
