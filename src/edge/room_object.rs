@@ -186,6 +186,13 @@ pub(super) fn send_js(ws: &WebSocket, frame: &ArrayBuffer) {
     }
 }
 
+/// Sends the frames held for log rows that are now written, in order.
+pub(super) fn send_held(held: &RefCell<Vec<(WebSocket, ArrayBuffer)>>) {
+    for (ws, frame) in held.borrow_mut().drain(..) {
+        send_js(&ws, &frame);
+    }
+}
+
 impl RoomObject {
     /// Sends a frame, or with strict durability holds it while log rows written before it wait
     /// for their commit: the flush task writes them, then sends what it holds, and the output
@@ -218,9 +225,7 @@ impl RoomObject {
                 .flush()
                 .map_err(|e| worker::Error::RustError(e.to_string()))?;
         }
-        for (ws, frame) in self.held.borrow_mut().drain(..) {
-            send_js(&ws, &frame);
-        }
+        send_held(&self.held);
         Ok(())
     }
 
@@ -451,17 +456,6 @@ impl DurableObject for RoomObject {
             self.schedule_at(at).await?;
         }
         Response::ok("")
-    }
-
-    async fn websocket_message(
-        &self,
-        ws: WebSocket,
-        message: WebSocketIncomingMessage,
-    ) -> Result<()> {
-        // The class's webSocketMessage calls `on_message` directly (see `bindings`); this is
-        // the same for callers of the trait.
-        let alarm = self.on_message(ws, message)?;
-        self.schedule(alarm).await
     }
 
     async fn websocket_close(

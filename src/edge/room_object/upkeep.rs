@@ -151,9 +151,7 @@ impl RoomObject {
                 match crate::edge::sql_store::flush_deferred(&sql, &deferred) {
                     Ok(rows) => {
                         last_commit.set((now_ms(), rows));
-                        for (ws, frame) in held.borrow_mut().drain(..) {
-                            super::send_js(&ws, &frame);
-                        }
+                        super::send_held(&held);
                     }
                     Err(e) => {
                         // Nothing that depends on the rows may leave: the waiting connections
