@@ -101,7 +101,8 @@ fn insert_log_row(
     Ok(())
 }
 
-/// Log rows written by one `INSERT`: five parameters each, and a statement binds at most 100.
+/// Log rows written by one `INSERT`: four parameters each (`parts` is 1), 80 of the 100 a
+/// statement may bind.
 const ROWS_PER_INSERT: usize = 20;
 
 /// Writes the deferred rows of `deferred` into `sql`; returns how many. Small updates go
