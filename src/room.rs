@@ -14,6 +14,7 @@ use crate::protocol::{self, FrameError, Incoming};
 use crate::ratelimit::{Meter, Rates, USER_MULTIPLIER};
 use crate::storage::{RoomStore, StoreError, Stored};
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 use thiserror::Error;
 use yrs::updates::decoder::Decode;
@@ -193,6 +194,10 @@ pub struct Room<S: RoomStore> {
     /// Traffic meters per connection id and per user.
     meters: HashMap<u64, Meter>,
     user_meters: HashMap<String, Meter>,
+    /// The whole document as one v1 update, kept from when it was last encoded until the next
+    /// update: every client that joins with an empty document needs exactly this, and encoding
+    /// a long history costs milliseconds (tens in wasm) each time.
+    full: RefCell<Option<Vec<u8>>>,
 }
 
 impl<S: RoomStore> Room<S> {
@@ -201,6 +206,11 @@ impl<S: RoomStore> Room<S> {
     pub fn load(store: S, limits: Limits) -> Result<Self, RoomError> {
         let stored = store.load()?;
         let doc = doc_from(&stored)?;
+        // A checkpoint with nothing after it is the whole document already.
+        let full = match (&stored.snapshot, stored.updates.is_empty()) {
+            (Some(snapshot), true) => Some(snapshot.clone()),
+            _ => None,
+        };
         Ok(Room {
             doc,
             presence: Presence::default(),
@@ -211,6 +221,7 @@ impl<S: RoomStore> Room<S> {
             limits,
             meters: HashMap::new(),
             user_meters: HashMap::new(),
+            full: RefCell::new(full),
         })
     }
 
@@ -334,7 +345,11 @@ impl<S: RoomStore> Room<S> {
         for msg in messages {
             match msg {
                 Incoming::SyncStep1(sv) => {
-                    let diff = self.doc.transact().encode_state_as_update_v1(&sv);
+                    let diff = if sv.is_empty() {
+                        self.full_state()
+                    } else {
+                        self.doc.transact().encode_state_as_update_v1(&sv)
+                    };
                     out.reply.push(protocol::sync_step2(diff));
                 }
                 Incoming::SyncStep2(_) | Incoming::Update(_) => {
@@ -402,7 +417,15 @@ impl<S: RoomStore> Room<S> {
                     e.to_string(),
                 ));
             }
-            if txn.insert_set().is_empty() && txn.delete_set().is_empty() {
+            let unchanged = txn.insert_set().is_empty() && txn.delete_set().is_empty();
+            // The whole-document encoding carries parts waiting for what they depend on too, so
+            // it is kept only when the update neither changed the document nor left parts
+            // waiting (every joining client sends an empty or known update: that must not
+            // cost the next one a fresh encoding).
+            if !unchanged || txn.has_missing_updates() {
+                self.full.get_mut().take();
+            }
+            if unchanged {
                 return Ok(None);
             }
             txn.encode_update_v1()
@@ -421,6 +444,7 @@ impl<S: RoomStore> Room<S> {
     }
 
     fn reload_after_failure(&mut self) {
+        self.full.get_mut().take();
         if let Ok(doc) = self
             .store
             .load()
@@ -453,9 +477,14 @@ impl<S: RoomStore> Room<S> {
 
     /// The whole document as one v1 update.
     pub fn full_state(&self) -> Vec<u8> {
-        self.doc
-            .transact()
-            .encode_state_as_update_v1(&StateVector::default())
+        self.full
+            .borrow_mut()
+            .get_or_insert_with(|| {
+                self.doc
+                    .transact()
+                    .encode_state_as_update_v1(&StateVector::default())
+            })
+            .clone()
     }
 
     /// The document as a v1 update, or only what a peer at `sv` lacks; v2 encoding on request.

@@ -651,3 +651,116 @@ fn an_external_update_reaches_every_connection_and_is_stored() {
     assert!(none.is_none() && again.everyone.is_empty());
     assert!(net.room.apply_external(&[1, 2, 3], NOW, "key_1").is_err());
 }
+
+/// The whole document as a fresh client receives it: the SyncStep2 answering an empty SyncStep1.
+fn fresh_join_state(room: &mut Room<MemoryStore>) -> String {
+    let mut conn = Connection::new(9_999, "late", Role::Viewer, None);
+    let out = room
+        .receive(
+            &mut conn,
+            Frame::Binary(&protocol::sync_step1(&StateVector::default())),
+            NOW,
+        )
+        .expect("accepted");
+    let doc = Doc::new();
+    for frame in &out.reply {
+        for msg in protocol::decode(frame).unwrap() {
+            if let Incoming::SyncStep2(u) = msg {
+                doc.transact_mut()
+                    .apply_update(Update::decode_v1(&u).unwrap())
+                    .unwrap();
+            }
+        }
+    }
+    let text = doc.get_or_insert_text("t");
+    let s = text.get_string(&doc.transact());
+    s
+}
+
+#[test]
+fn a_joining_client_gets_the_document_as_it_is_after_every_kind_of_change() {
+    // The whole-document encoding is kept between changes; every change must drop it.
+    let mut net = Net::new(Limits::default());
+    let a = net.join(1);
+    net.edit(a, insert(0, "hello world"));
+    assert_eq!(fresh_join_state(&mut net.room), "hello world");
+    assert_eq!(fresh_join_state(&mut net.room), "hello world");
+    // An insertion.
+    net.edit(a, insert(5, ","));
+    assert_eq!(fresh_join_state(&mut net.room), "hello, world");
+    // A deletion alone: the state vector does not move, the document does.
+    net.edit(a, |_, txn| {
+        txn.get_or_insert_text("t").remove_range(txn, 0, 7)
+    });
+    assert_eq!(fresh_join_state(&mut net.room), "world");
+    // A change through the HTTP path.
+    net.room
+        .apply_external(&text_update(77, "new "), NOW, "api")
+        .unwrap();
+    let joined = fresh_join_state(&mut net.room);
+    assert_eq!(joined.len(), "new world".len());
+    assert_eq!(joined, net.room_text());
+    // And it matches an encoding made from scratch.
+    assert_eq!(net.room.full_state(), encoded_now(&net.room));
+    // An update that must wait for another: the document does not change, but what a joining
+    // client receives carries the waiting part.
+    let c = Doc::with_client_id(88);
+    let first = {
+        let mut txn = c.transact_mut();
+        txn.get_or_insert_text("t").insert(&mut txn, 0, "ab");
+        txn.encode_update_v1()
+    };
+    let second = {
+        let mut txn = c.transact_mut();
+        txn.get_or_insert_text("t").insert(&mut txn, 2, "c");
+        txn.encode_update_v1()
+    };
+    let before = net.room_text();
+    net.room.apply_external(&second, NOW, "api").unwrap();
+    assert_eq!(net.room_text(), before);
+    assert_eq!(net.room.full_state(), encoded_now(&net.room));
+    net.room.apply_external(&first, NOW, "api").unwrap();
+    assert!(fresh_join_state(&mut net.room).contains("abc"));
+    assert_eq!(net.room.full_state(), encoded_now(&net.room));
+}
+
+fn encoded_now(room: &Room<MemoryStore>) -> Vec<u8> {
+    room.doc()
+        .transact()
+        .encode_state_as_update_v1(&StateVector::default())
+}
+
+#[test]
+fn a_room_loaded_from_a_checkpoint_alone_serves_it_and_then_its_changes() {
+    let limits = Limits {
+        compact_after_updates: 5,
+        ..Limits::default()
+    };
+    let mut net = Net::new(limits);
+    let a = net.join(1);
+    for _ in 0..5 {
+        net.edit(a, insert(0, "x"));
+    }
+    net.room.compact().unwrap();
+    let stored = net.room.store().load().unwrap();
+    assert!(stored.snapshot.is_some() && stored.updates.is_empty());
+    let mut room = Room::load(
+        MemoryStore {
+            stored,
+            ..Default::default()
+        },
+        limits,
+    )
+    .unwrap();
+    assert_eq!(fresh_join_state(&mut room), "xxxxx");
+    let mut conn = Connection::new(1, "w", Role::Editor, None);
+    room.receive(
+        &mut conn,
+        Frame::Binary(&protocol::update(text_update(5, "y"))),
+        NOW,
+    )
+    .expect("accepted");
+    let joined = fresh_join_state(&mut room);
+    assert_eq!(joined.len(), 6);
+    assert!(joined.contains('y'));
+}
