@@ -17,6 +17,7 @@ pub mod ratelimit;
 pub mod room;
 pub mod routes;
 pub mod storage;
+pub mod ttl_cache;
 pub mod versions;
 pub mod webhooks;
 

@@ -8,8 +8,71 @@ use crate::auth::{
     self, admin_matches, ApiKeySecret, AuthError, ProjectKey, Role, TokenKind, VerifiedToken,
     Verifier,
 };
+use crate::ttl_cache::TtlCache;
 use jwt_simple::prelude::HS256Key;
+use std::cell::RefCell;
 use worker::{D1Database, Env, Request};
+
+/// Room connections whose D1 facts (project, minting key, document) an isolate keeps at once;
+/// past this the expired ones go, then all.
+const ACCESS_CACHE_CAPACITY: usize = 10_000;
+
+/// A room connection as D1 is asked about it: project, minting API key, room.
+type AccessKey = (String, Option<String>, String);
+
+thread_local! {
+    /// What D1 said about a room connection that was let in.
+    static ROOM_ACCESS: RefCell<TtlCache<AccessKey, d1::RoomAccess>> =
+        RefCell::new(TtlCache::new(0, ACCESS_CACHE_CAPACITY));
+    /// Registered signing keys, by `kid`.
+    static SIGNING_KEYS: RefCell<TtlCache<String, SigningKeyRow>> =
+        RefCell::new(TtlCache::new(0, ACCESS_CACHE_CAPACITY));
+}
+
+/// Forgets what this isolate cached about room access. Called after every API request that
+/// may have changed it (any method but GET and HEAD), so the change holds at once here;
+/// other isolates (other locations) see it within `ACCESS_CACHE_SECONDS`.
+pub fn forget_cached_access() {
+    ROOM_ACCESS.with(|c| c.borrow_mut().clear());
+    SIGNING_KEYS.with(|c| c.borrow_mut().clear());
+}
+
+/// `ACCESS_CACHE_SECONDS` in ms (default 5; 0 reads D1 for every connection).
+fn access_cache_ttl_ms(env: &Env) -> u64 {
+    env::count_or(env, env::ACCESS_CACHE_SECONDS, 5) as u64 * 1000
+}
+
+/// The signing key `kid`, from the cache or D1.
+async fn signing_key(
+    db: &D1Database,
+    kid: &str,
+    ttl_ms: u64,
+) -> Result<Option<SigningKeyRow>, ApiError> {
+    let now = now_ms();
+    let (cached, generation) = SIGNING_KEYS.with(|c| {
+        let mut c = c.borrow_mut();
+        c.set_ttl(ttl_ms);
+        (c.get(&kid.to_owned(), now), c.generation())
+    });
+    if cached.is_some() {
+        return Ok(cached);
+    }
+    let row: Option<SigningKeyRow> = d1::row(
+        db,
+        "SELECT kid, project_id, alg, public_key, created_at, revoked_at
+         FROM signing_keys WHERE kid = ?",
+        &[text(kid)],
+    )
+    .await?;
+    // A kid not (yet) registered is not remembered: it may be registered elsewhere any moment.
+    if let Some(row) = &row {
+        SIGNING_KEYS.with(|c| {
+            c.borrow_mut()
+                .put(kid.to_owned(), row.clone(), now, generation)
+        });
+    }
+    Ok(row)
+}
 
 /// The caller of an API route.
 #[derive(Debug, Clone)]
@@ -291,19 +354,15 @@ pub async fn authorize_room_access(
 ) -> Result<(VerifiedToken, d1::RoomAccess), ApiError> {
     let now_secs = now_ms() / 1000;
     let db = db(env)?;
+    let ttl_ms = access_cache_ttl_ms(env);
     let verified = match auth::token_kind(token)? {
         TokenKind::Server => {
             auth::verify(token, Verifier::Server(&token_key(env)?), room, now_secs)?
         }
         TokenKind::Project { kid, alg } => {
-            let row: Option<SigningKeyRow> = d1::row(
-                &db,
-                "SELECT kid, project_id, alg, public_key, created_at, revoked_at
-                 FROM signing_keys WHERE kid = ?",
-                &[text(&kid)],
-            )
-            .await?;
-            let row = row.ok_or(AuthError::UnknownKey)?;
+            let row = signing_key(&db, &kid, ttl_ms)
+                .await?
+                .ok_or(AuthError::UnknownKey)?;
             if row.revoked_at.is_some() {
                 return Err(AuthError::Revoked.into());
             }
@@ -327,7 +386,18 @@ pub async fn authorize_room_access(
         }
     };
     let claims = &verified.claims;
-    let access = d1::room_access(&db, &claims.prj, claims.key.as_deref(), room)
+    let cache_key = (claims.prj.clone(), claims.key.clone(), room.to_owned());
+    let read_at = now_ms();
+    let (cached, generation) = ROOM_ACCESS.with(|c| {
+        let mut c = c.borrow_mut();
+        c.set_ttl(ttl_ms);
+        (c.get(&cache_key, read_at), c.generation())
+    });
+    // Only connections that were let in are cached, so a hit needs no further check.
+    if let Some(access) = cached {
+        return Ok((verified, access));
+    }
+    let mut access = d1::room_access(&db, &claims.prj, claims.key.as_deref(), room)
         .await?
         .ok_or(AuthError::ProjectDeleted)?;
     if access.deleted_at.is_some() {
@@ -378,6 +448,11 @@ pub async fn authorize_room_access(
             None,
         )
         .await;
+        access.doc_exists = 1;
     }
+    ROOM_ACCESS.with(|c| {
+        c.borrow_mut()
+            .put(cache_key, access.clone(), read_at, generation)
+    });
     Ok((verified, access))
 }

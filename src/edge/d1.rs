@@ -196,7 +196,7 @@ pub struct SigningKeyRow {
 }
 
 /// What the room route needs to know beyond the token, read in one query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct RoomAccess {
     /// Project deletion time (null: live; the row is absent for unknown projects).
     pub deleted_at: Option<u64>,

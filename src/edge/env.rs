@@ -100,6 +100,10 @@ pub const RELAXED_FLUSH_MS: &str = "RELAXED_FLUSH_MS";
 /// A lone change, or one at a time, is written at once (docs/protocol.md).
 pub const COMMIT_GAP_MS: &str = "COMMIT_GAP_MS";
 
+/// Seconds an isolate trusts what D1 said about a room connection it let in (project, minting
+/// key, signing key, document); 0 reads D1 for every connection. See docs/api.md.
+pub const ACCESS_CACHE_SECONDS: &str = "ACCESS_CACHE_SECONDS";
+
 /// Whether `DURABILITY` is `relaxed`.
 pub fn relaxed_durability(env: &Env) -> bool {
     match env.var(DURABILITY).map(|v| v.to_string()) {

@@ -33,8 +33,19 @@ async fn body<T: for<'de> Deserialize<'de>>(req: &mut Request) -> Result<T> {
     parse_body(&bytes)
 }
 
-/// Serves a `/v1` route found by [`crate::routes::match_route`].
-pub async fn dispatch(mut req: Request, env: &Env, matched: Matched) -> Result<Response> {
+/// Serves a `/v1` route found by [`crate::routes::match_route`]. After any request that may
+/// have changed who can connect, this isolate forgets what it cached about that (after, so
+/// that a connection checked meanwhile does not keep the old answer).
+pub async fn dispatch(req: Request, env: &Env, matched: Matched) -> Result<Response> {
+    let reads_only = matches!(req.method(), worker::Method::Get | worker::Method::Head);
+    let result = route(req, env, matched).await;
+    if !reads_only {
+        access::forget_cached_access();
+    }
+    result
+}
+
+async fn route(mut req: Request, env: &Env, matched: Matched) -> Result<Response> {
     let Matched { id, params } = matched;
     match id {
         RouteId::DevToken if access::dev_mode(env) => dev_token(&mut req, env).await,

@@ -83,6 +83,16 @@ const READY_TIMEOUT_MS = 60_000
 const STOP_TIMEOUT_MS = 15_000
 
 /** @param {number} ms */
+/**
+ * Runs SQL on a running server's local D1 directly, behind the worker's back (as another
+ * location's worker or an operator would change it).
+ * @param {{ persistDir: string }} server
+ * @param {string} sql
+ */
+export async function d1Execute (server, sql) {
+  return run(WRANGLER, ['d1', 'execute', 'DB', '--local', '--persist-to', server.persistDir, '--command', sql], { env: childEnv() })
+}
+
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /**
