@@ -105,6 +105,11 @@ fn insert_log_row(
 /// statement may bind.
 const ROWS_PER_INSERT: usize = 20;
 
+/// An upper bound past every sequence number and time, as large as a bound parameter can be
+/// and still reach SQLite exactly (JavaScript numbers are exact up to 2^53 - 1; a larger i64 is
+/// rounded, with a warning printed at every use).
+pub const NO_LIMIT: u64 = (1 << 53) - 1;
+
 /// Writes the deferred rows of `deferred` into `sql`; returns how many. Small updates go
 /// [`ROWS_PER_INSERT`] to a statement (each statement is a call into the runtime, and a burst
 /// of keystrokes is many small rows), at most `CHUNK_BYTES` of them; a larger update goes alone,
@@ -318,7 +323,7 @@ impl SqlRoomStore {
             _ => after.max(self.seq_at(from_ms - 1)?),
         };
         let end = match to_ms {
-            t if t >= i64::MAX as u64 => self.head(),
+            t if t >= NO_LIMIT => self.head(),
             t => self.seq_at(t)?,
         };
         let rows = self.rows(
@@ -337,7 +342,10 @@ impl SqlRoomStore {
     pub fn log_between(&self, after: u64, upto: u64) -> Result<Vec<LogEntry>, StoreError> {
         let rows = self.rows(
             "SELECT seq, at, author, parts, data FROM log WHERE seq > ? AND seq <= ? ORDER BY seq",
-            vec![(after as i64).into(), (upto as i64).into()],
+            vec![
+                (after.min(NO_LIMIT) as i64).into(),
+                (upto.min(NO_LIMIT) as i64).into(),
+            ],
         )?;
         rows.into_iter().map(|row| self.entry(row)).collect()
     }
@@ -391,7 +399,10 @@ impl SqlRoomStore {
     pub fn authors_between(&self, after: u64, upto: u64) -> Result<Vec<String>, StoreError> {
         let rows = self.rows(
             "SELECT DISTINCT author FROM log WHERE seq > ? AND seq <= ? AND author <> '' ORDER BY author",
-            vec![(after as i64).into(), (upto as i64).into()],
+            vec![
+                (after.min(NO_LIMIT) as i64).into(),
+                (upto.min(NO_LIMIT) as i64).into(),
+            ],
         )?;
         rows.into_iter()
             .map(|r| {
@@ -495,7 +506,7 @@ impl RoomStore for SqlRoomStore {
         };
         let upto = self.meta("snapshot_upto")?.unwrap_or(0) as u64;
         let updates = self
-            .log_between(upto, u64::MAX >> 1)?
+            .log_between(upto, NO_LIMIT)?
             .into_iter()
             .map(|e| e.update)
             .collect();

@@ -5,7 +5,7 @@
 //! chunks under `history/<project>/<room>/<version key>/<index>`, written before the row that
 //! points at them, so a listed version always has its bytes.
 
-use super::sql_store::{backend, blob, int, string, SqlRoomStore};
+use super::sql_store::{backend, blob, int, string, SqlRoomStore, NO_LIMIT};
 use crate::storage::{chunks, join_chunks, RoomStore, StoreError};
 use crate::versions::{HistoryState, Placement, Version, VersionKind};
 use worker::{Bucket, SqlStorageValue};
@@ -69,10 +69,7 @@ fn row_to_stored(row: Vec<SqlStorageValue>) -> Result<Stored, StoreError> {
 pub fn list(store: &SqlRoomStore, limit: usize, before: u64) -> Result<Vec<Version>, StoreError> {
     let rows = store.rows(
         &format!("SELECT {COLUMNS} FROM versions WHERE id < ? ORDER BY id DESC LIMIT ?"),
-        vec![
-            (before.min(i64::MAX as u64) as i64).into(),
-            (limit as i64).into(),
-        ],
+        vec![(before.min(NO_LIMIT) as i64).into(), (limit as i64).into()],
     )?;
     rows.into_iter()
         .map(|r| row_to_stored(r).map(|s| s.version))
@@ -97,7 +94,7 @@ pub fn all(store: &SqlRoomStore) -> Result<Vec<(u64, VersionKind, u64, u64)>, St
 pub fn get(store: &SqlRoomStore, id: u64) -> Result<Option<Stored>, StoreError> {
     let rows = store.rows(
         &format!("SELECT {COLUMNS} FROM versions WHERE id = ?"),
-        vec![(id.min(i64::MAX as u64) as i64).into()],
+        vec![(id.min(NO_LIMIT) as i64).into()],
     )?;
     rows.into_iter().next().map(row_to_stored).transpose()
 }
@@ -108,7 +105,7 @@ pub fn latest_upto(store: &SqlRoomStore, seq: u64) -> Result<Option<Stored>, Sto
         &format!(
             "SELECT {COLUMNS} FROM versions WHERE seq <= ? ORDER BY seq DESC, id DESC LIMIT 1"
         ),
-        vec![(seq.min(i64::MAX as u64) as i64).into()],
+        vec![(seq.min(NO_LIMIT) as i64).into()],
     )?;
     rows.into_iter().next().map(row_to_stored).transpose()
 }

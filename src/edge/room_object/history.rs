@@ -4,7 +4,7 @@
 
 use super::{now_ms, Loaded, RoomObject};
 use crate::api::ApiError;
-use crate::edge::sql_store::SqlRoomStore;
+use crate::edge::sql_store::{SqlRoomStore, NO_LIMIT};
 use crate::edge::versions as stored_versions;
 use crate::edge::{env, http};
 use crate::storage::{RoomStore, StoreError};
@@ -289,7 +289,7 @@ impl RoomObject {
     fn replay(&self, req: &Request) -> Answer {
         let after = number(req, "after")?.unwrap_or(0);
         let from = number(req, "from")?.unwrap_or(0);
-        let to = number(req, "to")?.unwrap_or(i64::MAX as u64);
+        let to = number(req, "to")?.unwrap_or(NO_LIMIT);
         let limit = number(req, "limit")?
             .unwrap_or(MAX_REPLAY_PAGE as u64)
             .clamp(1, MAX_REPLAY_PAGE as u64) as usize;
