@@ -69,7 +69,18 @@ export async function startDemoServer ({ vars = {} } = {}) {
   const migrate = spawnSync(WRANGLER, ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persist],
     { cwd: REPO_ROOT, env: env(), encoding: 'utf8', timeout: 180_000 })
   if (migrate.status !== 0) throw new Error(`D1 migrations failed:\n${migrate.stdout}\n${migrate.stderr}`)
+  // A free port can be taken by another process between the check and wrangler's bind: start
+  // again on new ports.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await launch(persist, vars)
+    } catch (err) {
+      if (attempt >= 3 || !/Address already in use/.test(err.message)) throw err
+    }
+  }
+}
 
+async function launch (persist, vars) {
   const port = await freePort()
   const inspector = await freePort()
   const allVars = {

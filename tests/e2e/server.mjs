@@ -279,6 +279,18 @@ export async function startServer ({ persistDir, vars = {}, reuse = false } = {}
     persistDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tandemx-e2e-'))
     ownedDirs.add(persistDir)
   }
+  // A free port can be taken by another process between the check and wrangler's bind (test
+  // files run in parallel): start again on new ports, with the migrations already applied.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startServerOnce({ persistDir, vars, reuse: reuse || attempt > 1 })
+    } catch (err) {
+      if (attempt >= 3 || !/Address already in use/.test(err.message)) throw err
+    }
+  }
+}
+
+async function startServerOnce ({ persistDir, vars, reuse }) {
   const port = await freePort()
   const logs = new LogBuffer()
 
