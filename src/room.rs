@@ -207,10 +207,7 @@ impl<S: RoomStore> Room<S> {
         let stored = store.load()?;
         let doc = doc_from(&stored)?;
         // A checkpoint with nothing after it is the whole document already.
-        let full = match (&stored.snapshot, stored.updates.is_empty()) {
-            (Some(snapshot), true) => Some(snapshot.clone()),
-            _ => None,
-        };
+        let full = stored.snapshot.filter(|_| stored.updates.is_empty());
         Ok(Room {
             doc,
             presence: Presence::default(),

@@ -32,8 +32,24 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
         self.generation
     }
 
+    /// With the time to live set to `ttl_ms` (a setting read per request): the value read at
+    /// most that long before `now_ms`, if any, and the generation to pass to
+    /// [`TtlCache::put`] with a value read now.
+    pub fn lookup<Q>(&mut self, key: &Q, now_ms: u64, ttl_ms: u64) -> (Option<V>, u64)
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
+        self.set_ttl(ttl_ms);
+        (self.get(key, now_ms), self.generation)
+    }
+
     /// The value read at most `ttl_ms` before `now_ms`, if any.
-    pub fn get(&self, key: &K, now_ms: u64) -> Option<V> {
+    pub fn get<Q>(&self, key: &Q, now_ms: u64) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
         let (read_at, value) = self.entries.get(key)?;
         (now_ms.saturating_sub(*read_at) < self.ttl_ms && *read_at <= now_ms).then(|| value.clone())
     }
@@ -72,7 +88,7 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
     }
 
     /// Changes how long entries stay valid (the setting is read per request).
-    pub fn set_ttl(&mut self, ttl_ms: u64) {
+    fn set_ttl(&mut self, ttl_ms: u64) {
         if ttl_ms != self.ttl_ms {
             self.ttl_ms = ttl_ms;
             if ttl_ms == 0 {
@@ -96,6 +112,20 @@ mod tests {
         assert_eq!(c.get(&"b", 1_000), None);
         // A clock that went back does not stretch an entry's life.
         assert_eq!(c.get(&"a", 999), None);
+    }
+
+    #[test]
+    fn a_lookup_applies_the_ttl_it_is_given_and_returns_the_generation_to_put_with() {
+        let mut c: TtlCache<String, u32> = TtlCache::new(5_000, 10);
+        let (none, generation) = c.lookup("a", 0, 5_000);
+        assert_eq!(none, None);
+        c.put("a".to_owned(), 1, 0, generation);
+        assert_eq!(c.lookup("a", 1_000, 5_000).0, Some(1));
+        // A shorter setting applies to what is held already.
+        assert_eq!(c.lookup("a", 1_000, 500).0, None);
+        // Switched off: nothing held.
+        c.lookup("a", 0, 0);
+        assert!(c.is_empty());
     }
 
     #[test]

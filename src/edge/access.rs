@@ -49,11 +49,7 @@ async fn signing_key(
     ttl_ms: u64,
 ) -> Result<Option<SigningKeyRow>, ApiError> {
     let now = now_ms();
-    let (cached, generation) = SIGNING_KEYS.with(|c| {
-        let mut c = c.borrow_mut();
-        c.set_ttl(ttl_ms);
-        (c.get(&kid.to_owned(), now), c.generation())
-    });
+    let (cached, generation) = SIGNING_KEYS.with(|c| c.borrow_mut().lookup(kid, now, ttl_ms));
     if cached.is_some() {
         return Ok(cached);
     }
@@ -388,11 +384,8 @@ pub async fn authorize_room_access(
     let claims = &verified.claims;
     let cache_key = (claims.prj.clone(), claims.key.clone(), room.to_owned());
     let read_at = now_ms();
-    let (cached, generation) = ROOM_ACCESS.with(|c| {
-        let mut c = c.borrow_mut();
-        c.set_ttl(ttl_ms);
-        (c.get(&cache_key, read_at), c.generation())
-    });
+    let (cached, generation) =
+        ROOM_ACCESS.with(|c| c.borrow_mut().lookup(&cache_key, read_at, ttl_ms));
     // Only connections that were let in are cached, so a hit needs no further check.
     if let Some(access) = cached {
         return Ok((verified, access));
