@@ -4,10 +4,10 @@
 import { spawn, spawnSync } from 'node:child_process'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { freePort, retryOnPortClash } from '../e2e/server.mjs'
 
 /** Repository root. */
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -20,18 +20,6 @@ const READY_TIMEOUT_MS = 90_000
 /** @param {number} ms */
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** A TCP port that was free a moment ago. */
-function freePort () {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer()
-    srv.unref()
-    srv.on('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address()
-      srv.close(() => resolve(port))
-    })
-  })
-}
 
 const env = () => ({
   ...process.env,
@@ -69,15 +57,7 @@ export async function startDemoServer ({ vars = {} } = {}) {
   const migrate = spawnSync(WRANGLER, ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persist],
     { cwd: REPO_ROOT, env: env(), encoding: 'utf8', timeout: 180_000 })
   if (migrate.status !== 0) throw new Error(`D1 migrations failed:\n${migrate.stdout}\n${migrate.stderr}`)
-  // A free port can be taken by another process between the check and wrangler's bind: start
-  // again on new ports.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await launch(persist, vars)
-    } catch (err) {
-      if (attempt >= 3 || !/Address already in use/.test(err.message)) throw err
-    }
-  }
+  return retryOnPortClash(() => launch(persist, vars))
 }
 
 async function launch (persist, vars) {

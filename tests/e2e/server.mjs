@@ -82,7 +82,6 @@ export async function createProject (server, name) {
 const READY_TIMEOUT_MS = 60_000
 const STOP_TIMEOUT_MS = 15_000
 
-/** @param {number} ms */
 /**
  * Runs SQL on a running server's local D1 directly, behind the worker's back (as another
  * location's worker or an operator would change it).
@@ -93,6 +92,25 @@ export async function d1Execute (server, sql) {
   return run(WRANGLER, ['d1', 'execute', 'DB', '--local', '--persist-to', server.persistDir, '--command', sql], { env: childEnv() })
 }
 
+/**
+ * Calls `start(attempt)`, which finds free ports and starts a server on them, again (up to three
+ * attempts) when a port was taken by another process between the check and the server's bind:
+ * test files run in parallel.
+ * @template T
+ * @param {(attempt: number) => Promise<T>} start
+ * @returns {Promise<T>}
+ */
+export async function retryOnPortClash (start) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start(attempt)
+    } catch (err) {
+      if (attempt >= 3 || !/Address already in use/.test(err.message)) throw err
+    }
+  }
+}
+
+/** @param {number} ms */
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /**
@@ -279,15 +297,8 @@ export async function startServer ({ persistDir, vars = {}, reuse = false } = {}
     persistDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tandemx-e2e-'))
     ownedDirs.add(persistDir)
   }
-  // A free port can be taken by another process between the check and wrangler's bind (test
-  // files run in parallel): start again on new ports, with the migrations already applied.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startServerOnce({ persistDir, vars, reuse: reuse || attempt > 1 })
-    } catch (err) {
-      if (attempt >= 3 || !/Address already in use/.test(err.message)) throw err
-    }
-  }
+  // A retry finds the migrations already applied.
+  return retryOnPortClash((attempt) => startServerOnce({ persistDir, vars, reuse: reuse || attempt > 1 }))
 }
 
 async function startServerOnce ({ persistDir, vars, reuse }) {
