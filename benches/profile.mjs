@@ -5,8 +5,12 @@
 // and prints the functions with the most self time (JavaScript and wasm, by name).
 // With --joins J, the N patches are sent first, unprofiled, and what is profiled is J new
 // clients joining the room one after another (connect → the server's SyncStep2), each timed.
+// With --cold R, the N patches are sent first, then the server is restarted R times on the same
+// storage (as the cold loads of scripts/bench), and what is profiled and timed is the first
+// client joining the room after each restart (a second join, warm, is timed for comparison).
+// With --one-update, the N patches are sent as one update (as the documents of the load workload).
 //
-//   node benches/profile.mjs [--updates N] [--joins J] [--no-profile] [--top K] [--out FILE.cpuprofile] [KEY=VALUE ...]
+//   node benches/profile.mjs [--updates N] [--one-update] [--joins J | --cold R] [--no-profile] [--top K] [--out FILE.cpuprofile] [KEY=VALUE ...]
 //
 // KEY=VALUE become `wrangler dev --var`s (e.g. DURABILITY=relaxed). The .cpuprofile opens in
 // Chrome DevTools (Performance) or any viewer of that format.
@@ -21,13 +25,15 @@ import * as syncProtocol from 'y-protocols/sync'
 import { startServer } from '../tests/e2e/server.mjs'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const opts = { updates: 30000, joins: 0, profile: true, top: 40, out: null, trace: path.resolve(ROOT, '../shared/data/editing-traces/automerge-paper.json.gz') }
+const opts = { updates: 30000, joins: 0, cold: 0, profile: true, top: 40, out: null, trace: path.resolve(ROOT, '../shared/data/editing-traces/automerge-paper.json.gz') }
 const vars = { RATE_MESSAGES_PER_SECOND: '1000000', RATE_BYTES_PER_SECOND: '1073741824' }
 const argv = process.argv.slice(2)
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i]
   if (a === '--updates') opts.updates = Number(argv[++i])
   else if (a === '--joins') opts.joins = Number(argv[++i])
+  else if (a === '--cold') opts.cold = Number(argv[++i])
+  else if (a === '--one-update') opts.oneUpdate = true
   else if (a === '--no-profile') opts.profile = false
   else if (a === '--top') opts.top = Number(argv[++i])
   else if (a === '--out') opts.out = argv[++i]
@@ -51,6 +57,8 @@ outer: for (const txn of trace.txns) {
     if (updates.length >= opts.updates) break outer
   }
 }
+// --one-update: the same document sent as one update (as the documents of the load workload).
+if (opts.oneUpdate) updates.splice(0, updates.length, Y.encodeStateAsUpdate(writer))
 const frames = updates.map((u) => {
   const e = encoding.createEncoder()
   encoding.writeVarUint(e, 0)
@@ -58,11 +66,13 @@ const frames = updates.map((u) => {
   return encoding.toUint8Array(e)
 })
 
-const server = await startServer({ vars })
+let server = await startServer({ vars })
+const roomName = `profile-${Date.now()}`
+const roomUrl = () => `${server.wsUrl}/${roomName}?token=${server.token}`
+let inspector = null
 try {
-  const room = `${server.wsUrl}/profile-${Date.now()}?token=${server.token}`
   const open = (onMessage) => new Promise((resolve, reject) => {
-    const ws = new WebSocket(room)
+    const ws = new WebSocket(roomUrl())
     ws.binaryType = 'arraybuffer'
     ws.on('open', () => resolve(ws))
     ws.on('error', reject)
@@ -71,34 +81,53 @@ try {
   let received = 0
   let wake = null
   const sender = await open(() => {})
-  await open((m) => {
+  const observer = await open((m) => {
     if (m[0] === 0 && m[1] === 2) {
       received++
       if (wake) { const w = wake; wake = null; w() }
     }
   })
 
-  // The profiler, through wrangler's inspector proxy.
-  const targets = await (await fetch(`http://127.0.0.1:${server.inspectorPort}/json`)).json()
-  const target = targets.find((t) => t.webSocketDebuggerUrl)
-  const inspector = new WebSocket(target.webSocketDebuggerUrl)
-  await new Promise((resolve, reject) => { inspector.on('open', resolve); inspector.on('error', reject) })
+  // The profiler, through wrangler's inspector proxy (a new one after each restart). Self time
+  // per function name is summed over every profile taken.
   let id = 0
   const pending = new Map()
-  inspector.on('message', (d) => {
-    const msg = JSON.parse(d)
-    if (msg.id && pending.has(msg.id)) { pending.get(msg.id)(msg); pending.delete(msg.id) }
-  })
   const call = (method, params = {}) => new Promise((resolve) => {
     pending.set(++id, resolve)
     inspector.send(JSON.stringify({ id, method, params }))
   })
+  const attach = async () => {
+    if (inspector) inspector.close()
+    const targets = await (await fetch(`http://127.0.0.1:${server.inspectorPort}/json`)).json()
+    const target = targets.find((t) => t.webSocketDebuggerUrl)
+    inspector = new WebSocket(target.webSocketDebuggerUrl)
+    await new Promise((resolve, reject) => { inspector.on('open', resolve); inspector.on('error', reject) })
+    inspector.on('message', (d) => {
+      const msg = JSON.parse(d)
+      if (msg.id && pending.has(msg.id)) { pending.get(msg.id)(msg); pending.delete(msg.id) }
+    })
+  }
+  const selfTime = new Map()
+  const profiles = []
   const startProfile = async () => {
     if (!opts.profile) return
     await call('Profiler.enable')
     await call('Profiler.setSamplingInterval', { interval: 50 })
     await call('Profiler.start')
   }
+  const stopProfile = async () => {
+    if (!opts.profile) return
+    const { result } = await call('Profiler.stop')
+    const profile = result.profile
+    profiles.push(profile)
+    const byId = new Map(profile.nodes.map((n) => [n.id, n]))
+    for (let i = 0; i < profile.samples.length; i++) {
+      const f = byId.get(profile.samples[i]).callFrame
+      const key = `${f.functionName || '(anonymous)'} ${f.url ? path.basename(f.url) : ''}`.trim()
+      selfTime.set(key, (selfTime.get(key) || 0) + (profile.timeDeltas[i] || 0))
+    }
+  }
+  await attach()
 
   const replay = async () => {
     let sent = 0
@@ -108,11 +137,11 @@ try {
     }
     while (received < frames.length) await new Promise((resolve) => { wake = resolve })
   }
-  const opened = []
+  let opened = []
   // One new client: connect, send an empty SyncStep1, wait for the server's SyncStep2.
   const join = () => new Promise((resolve, reject) => {
     const t0 = performance.now()
-    const ws = new WebSocket(room)
+    const ws = new WebSocket(roomUrl())
     ws.binaryType = 'arraybuffer'
     ws.on('error', reject)
     ws.on('open', () => {
@@ -131,6 +160,11 @@ try {
       }
     })
   })
+  const ms = (v) => v.toFixed(2)
+  const summary = (times) => {
+    const t = [...times].sort((a, b) => a - b)
+    return `median ${ms(t[t.length >> 1])} ms, min ${ms(t[0])}, max ${ms(t[t.length - 1])}`
+  }
 
   let per = frames.length
   let unit = 'update'
@@ -138,50 +172,61 @@ try {
   if (opts.joins > 0) {
     await replay()
     for (let i = 0; i < 3; i++) await join()
+    opened = []
     await startProfile()
     const times = []
     for (let i = 0; i < opts.joins; i++) times.push(await join())
-    times.sort((a, b) => a - b)
-    opened.sort((a, b) => a - b)
+    await stopProfile()
     per = opts.joins
     unit = 'join'
-    console.log(`${opts.joins} joins of a room holding ${frames.length} updates: ` +
-      `median ${times[times.length >> 1].toFixed(2)} ms, min ${times[0].toFixed(2)}, max ${times[times.length - 1].toFixed(2)}; ` +
-      `connected (upgrade answered) after a median ${opened[opened.length >> 1].toFixed(2)} ms`)
+    console.log(`${opts.joins} joins of a room holding ${frames.length} updates: ${summary(times)}; ` +
+      `connected (upgrade answered) after a median ${ms([...opened].sort((a, b) => a - b)[opened.length >> 1])} ms`)
+  } else if (opts.cold > 0) {
+    await replay()
+    sender.close()
+    observer.close()
+    const cold = []
+    const coldOpened = []
+    const warm = []
+    for (let r = 0; r < opts.cold; r++) {
+      server = await server.restart()
+      if (process.env.COLD_WAIT_MS) await new Promise((resolve) => setTimeout(resolve, Number(process.env.COLD_WAIT_MS)))
+      await attach()
+      opened = []
+      await startProfile()
+      cold.push(await join())
+      await stopProfile()
+      coldOpened.push(opened[0])
+      warm.push(await join())
+    }
+    per = opts.cold
+    unit = 'cold join'
+    console.log(`${opts.cold} restarts, then a join of a room holding ${frames.length} updates: ${summary(cold)} ` +
+      `(upgrade answered after ${summary(coldOpened)}); the join after it: ${summary(warm)}`)
   } else {
     await startProfile()
     await replay()
+    await stopProfile()
   }
   const secs = (performance.now() - started) / 1000
   if (!opts.profile) {
     console.log(`${per} ${unit}s in ${secs.toFixed(2)} s (${Math.round(per / secs)}/s); not profiled`)
   } else {
-    const { result } = await call('Profiler.stop')
-    const profile = result.profile
-    if (opts.out) fs.writeFileSync(opts.out, JSON.stringify(profile))
-
-    // Self time per function name.
-    const byId = new Map(profile.nodes.map((n) => [n.id, n]))
-    const dt = new Map()
-    for (let i = 0; i < profile.samples.length; i++) {
-      const n = byId.get(profile.samples[i])
-      const f = n.callFrame
-      const key = `${f.functionName || '(anonymous)'} ${f.url ? path.basename(f.url) : ''}`.trim()
-      dt.set(key, (dt.get(key) || 0) + (profile.timeDeltas[i] || 0))
-    }
-    const total = [...dt.values()].reduce((a, b) => a + b, 0)
-    const idle = dt.get('(idle)') || 0
+    if (opts.out) fs.writeFileSync(opts.out, JSON.stringify(profiles.length === 1 ? profiles[0] : profiles))
+    const total = [...selfTime.values()].reduce((a, b) => a + b, 0)
+    const idle = selfTime.get('(idle)') || 0
     const busy = total - idle
     console.log(`${per} ${unit}s in ${secs.toFixed(2)} s (${Math.round(per / secs)}/s); ` +
       `profiled ${(total / 1e3).toFixed(0)} ms, busy ${(busy / 1e3).toFixed(0)} ms = ${(busy / per).toFixed(1)} µs per ${unit}`)
     console.log(`self µs/${unit}   share  function`)
-    for (const [k, v] of [...dt.entries()].filter(([k]) => k !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, opts.top)) {
+    for (const [k, v] of [...selfTime.entries()].filter(([k]) => k !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, opts.top)) {
       console.log(`${(v / per).toFixed(2).padStart(15)}  ${(100 * v / busy).toFixed(1).padStart(5)}%  ${k}`)
     }
   }
-  inspector.close()
   sender.close()
+  observer.close()
 } finally {
+  if (inspector) inspector.close()
   await server.stop()
 }
 process.exit(0)

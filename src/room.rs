@@ -14,7 +14,7 @@ use crate::protocol::{self, FrameError, Incoming};
 use crate::ratelimit::{Meter, Rates, USER_MULTIPLIER};
 use crate::storage::{RoomStore, StoreError, Stored};
 use serde::{Deserialize, Serialize};
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::{BTreeSet, HashMap};
 use thiserror::Error;
 use yrs::updates::decoder::Decode;
@@ -183,7 +183,9 @@ pub enum RoomError {
 
 /// One collaborative document and the connections editing it.
 pub struct Room<S: RoomStore> {
-    doc: Doc,
+    /// The document, or why the stored bytes do not make one. Decoded on first use when the
+    /// room loaded from a checkpoint alone (see [`Room::load`]); until then `full` holds it.
+    doc: OnceCell<Result<Doc, String>>,
     presence: Presence,
     /// Awareness client id -> connection id that owns it.
     owners: HashMap<u64, u64>,
@@ -203,11 +205,19 @@ pub struct Room<S: RoomStore> {
 impl<S: RoomStore> Room<S> {
     /// Loads the room from `store`. A stored blob that does not decode or apply is an error, and
     /// the store is left as it was.
+    ///
+    /// A checkpoint with nothing logged after it is the whole document already: it is kept as
+    /// it is and decoded only when something needs the document itself (see [`Room::doc`]), so
+    /// a client joining a room that was idle gets the stored bytes without the room decoding
+    /// them and encoding them again. Until then the room has no state vector to greet with
+    /// ([`Room::greeting`]); a corrupt checkpoint is found when it is decoded.
     pub fn load(store: S, limits: Limits) -> Result<Self, RoomError> {
-        let stored = store.load()?;
-        let doc = doc_from(&stored)?;
-        // A checkpoint with nothing after it is the whole document already.
-        let full = stored.snapshot.filter(|_| stored.updates.is_empty());
+        let mut stored = store.load()?;
+        let (doc, full) = if stored.updates.is_empty() && stored.snapshot.is_some() {
+            (OnceCell::new(), stored.snapshot.take())
+        } else {
+            (OnceCell::from(Ok(doc_from(&stored)?)), None)
+        };
         Ok(Room {
             doc,
             presence: Presence::default(),
@@ -227,9 +237,29 @@ impl<S: RoomStore> Room<S> {
         &self.limits
     }
 
-    /// The document (read it; change it only through [`Room::receive`]).
-    pub fn doc(&self) -> &Doc {
-        &self.doc
+    /// The document (read it; change it only through [`Room::receive`]), decoded now if the
+    /// room has not needed it since it loaded. An error means the stored checkpoint is corrupt:
+    /// the room can serve nothing that needs the document, and writes nothing.
+    pub fn doc(&self) -> Result<&Doc, RoomError> {
+        self.doc
+            .get_or_init(|| {
+                // Not decoded yet: `full` holds the checkpoint (nothing takes it before the
+                // document exists).
+                let full = self.full.borrow();
+                let stored = Stored {
+                    snapshot: full.clone(),
+                    updates: Vec::new(),
+                };
+                doc_from(&stored).map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| RoomError::Corrupt(e.clone()))
+    }
+
+    /// Whether the document is decoded (it always is, unless the room loaded from a checkpoint
+    /// alone and nothing has needed it since).
+    pub fn is_decoded(&self) -> bool {
+        self.doc.get().is_some_and(Result::is_ok)
     }
 
     /// The store (for tests and diagnostics).
@@ -243,9 +273,14 @@ impl<S: RoomStore> Room<S> {
     }
 
     /// Frames for a connection that just joined: SyncStep1, then every known awareness state.
+    /// While the document is not decoded ([`Room::is_decoded`]) there is no SyncStep1: the
+    /// caller sends [`Room::wake_greeting`]'s SyncStep1 once it is, so the client sends what the
+    /// room lacks. (A new client's own SyncStep1 is answered without decoding.)
     pub fn greeting(&self) -> Vec<Vec<u8>> {
-        let sv = self.doc.transact().state_vector();
-        let mut out = vec![protocol::sync_step1(&sv)];
+        let mut out = Vec::new();
+        if let Some(Ok(doc)) = self.doc.get() {
+            out.push(protocol::sync_step1(&doc.transact().state_vector()));
+        }
         if let Some(states) = self.presence.snapshot() {
             out.push(protocol::awareness(states));
         }
@@ -255,9 +290,13 @@ impl<S: RoomStore> Room<S> {
     /// Frames for connections that survived hibernation, sent when the room wakes: SyncStep1 so
     /// each re-sends anything the room lacks, and a query so each re-announces awareness states
     /// (the room's in-memory presence did not survive).
-    pub fn wake_greeting(&self) -> Vec<Vec<u8>> {
-        let sv = self.doc.transact().state_vector();
-        vec![protocol::sync_step1(&sv), protocol::query_awareness()]
+    pub fn wake_greeting(&self) -> Result<Vec<Vec<u8>>, RoomError> {
+        Ok(vec![self.sync_step1()?, protocol::query_awareness()])
+    }
+
+    /// The room's SyncStep1 (its state vector), which makes a client send what the room lacks.
+    pub fn sync_step1(&self) -> Result<Vec<u8>, RoomError> {
+        Ok(protocol::sync_step1(&self.doc()?.transact().state_vector()))
     }
 
     /// Re-registers a connection that survived hibernation, so its awareness ids stay its own.
@@ -345,9 +384,10 @@ impl<S: RoomStore> Room<S> {
                     let diff = if sv.is_empty() {
                         self.full_state()
                     } else {
-                        self.doc.transact().encode_state_as_update_v1(&sv)
+                        self.doc()
+                            .map(|doc| doc.transact().encode_state_as_update_v1(&sv))
                     };
-                    out.reply.push(protocol::sync_step2(diff));
+                    out.reply.push(protocol::sync_step2(diff.map_err(unavailable)?));
                 }
                 Incoming::SyncStep2(_) | Incoming::Update(_) => {
                     let update = updates.next().flatten().expect("decoded above");
@@ -404,7 +444,7 @@ impl<S: RoomStore> Room<S> {
         author: &str,
     ) -> Result<Option<Vec<u8>>, Rejection> {
         let change = {
-            let mut txn = self.doc.transact_mut();
+            let mut txn = self.doc().map_err(unavailable)?.transact_mut();
             if let Err(e) = txn.apply_update(update) {
                 drop(txn);
                 self.reload_after_failure();
@@ -420,7 +460,7 @@ impl<S: RoomStore> Room<S> {
             // waiting (every joining client sends an empty or known update: that must not
             // cost the next one a fresh encoding).
             if !unchanged || txn.has_missing_updates() {
-                self.full.get_mut().take();
+                self.full.borrow_mut().take();
             }
             if unchanged {
                 return Ok(None);
@@ -448,7 +488,7 @@ impl<S: RoomStore> Room<S> {
             .map_err(RoomError::from)
             .and_then(|s| doc_from(&s))
         {
-            self.doc = doc;
+            self.doc = OnceCell::from(Ok(doc));
         }
     }
 
@@ -473,25 +513,26 @@ impl<S: RoomStore> Room<S> {
     }
 
     /// The whole document as one v1 update.
-    pub fn full_state(&self) -> Vec<u8> {
-        self.full
-            .borrow_mut()
-            .get_or_insert_with(|| {
-                self.doc
-                    .transact()
-                    .encode_state_as_update_v1(&StateVector::default())
-            })
-            .clone()
+    pub fn full_state(&self) -> Result<Vec<u8>, RoomError> {
+        if let Some(full) = &*self.full.borrow() {
+            return Ok(full.clone());
+        }
+        let encoded = self
+            .doc()?
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
+        *self.full.borrow_mut() = Some(encoded.clone());
+        Ok(encoded)
     }
 
     /// The document as a v1 update, or only what a peer at `sv` lacks; v2 encoding on request.
-    pub fn encode_state(&self, sv: &StateVector, v2: bool) -> Vec<u8> {
-        let txn = self.doc.transact();
-        if v2 {
+    pub fn encode_state(&self, sv: &StateVector, v2: bool) -> Result<Vec<u8>, RoomError> {
+        let txn = self.doc()?.transact();
+        Ok(if v2 {
             txn.encode_state_as_update_v2(sv)
         } else {
             txn.encode_state_as_update_v1(sv)
-        }
+        })
     }
 
     /// Called when `conn` has closed: forgets its awareness states and returns the frames that
@@ -517,15 +558,27 @@ impl<S: RoomStore> Room<S> {
             || self.log_bytes >= self.limits.compact_after_bytes
     }
 
+    /// Updates logged since the checkpoint the room would load from (a room that went idle with
+    /// some writes a checkpoint, so that its next load reads one blob and decodes it only when
+    /// needed).
+    pub fn logged_since_checkpoint(&self) -> usize {
+        self.log_updates
+    }
+
     /// Writes the current state as the checkpoint the room loads from, atomically. The log keeps
     /// its entries: they are the document's history.
     pub fn compact(&mut self) -> Result<(), RoomError> {
-        let snapshot = self.full_state();
+        let snapshot = self.full_state()?;
         self.store.checkpoint(&snapshot)?;
         self.log_updates = 0;
         self.log_bytes = 0;
         Ok(())
     }
+}
+
+/// The rejection of a connection whose message needs a document the room cannot decode.
+fn unavailable(e: RoomError) -> Rejection {
+    Rejection::new(close::INTERNAL, "room unavailable", e.to_string())
 }
 
 /// Builds a document from stored bytes, failing on anything that does not decode or apply.

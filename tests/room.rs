@@ -128,8 +128,8 @@ impl Net {
     }
 
     fn room_text(&self) -> String {
-        let text = self.room.doc().get_or_insert_text("t");
-        text.get_string(&self.room.doc().transact())
+        let text = self.room.doc().unwrap().get_or_insert_text("t");
+        text.get_string(&self.room.doc().unwrap().transact())
     }
 }
 
@@ -209,8 +209,8 @@ fn maps_and_nested_types_converge() {
         txn.get_map("m").unwrap().to_json(&txn)
     };
     assert_eq!(json(&net.clients[a].doc), json(&net.clients[b].doc));
-    assert_eq!(json(&net.clients[a].doc), json(net.room.doc()));
-    assert!(format!("{:?}", json(net.room.doc())).contains("bea"));
+    assert_eq!(json(&net.clients[a].doc), json(net.room.doc().unwrap()));
+    assert!(format!("{:?}", json(net.room.doc().unwrap())).contains("bea"));
 }
 
 #[test]
@@ -231,8 +231,8 @@ fn an_update_is_stored_before_it_is_returned_for_broadcast() {
         Limits::default(),
     )
     .unwrap();
-    let t = reloaded.doc().get_or_insert_text("t");
-    assert_eq!(t.get_string(&reloaded.doc().transact()), "x");
+    let t = reloaded.doc().unwrap().get_or_insert_text("t");
+    assert_eq!(t.get_string(&reloaded.doc().unwrap().transact()), "x");
 }
 
 #[test]
@@ -278,8 +278,8 @@ fn a_failed_write_broadcasts_nothing_and_keeps_memory_equal_to_storage() {
         .receive(&mut conn, Frame::Binary(&protocol::update(update)), NOW)
         .unwrap_err();
     assert_eq!(err.code, close::INTERNAL);
-    let t = room.doc().get_or_insert_text("t");
-    assert_eq!(t.get_string(&room.doc().transact()), "kept");
+    let t = room.doc().unwrap().get_or_insert_text("t");
+    assert_eq!(t.get_string(&room.doc().unwrap().transact()), "kept");
 }
 
 #[test]
@@ -462,8 +462,8 @@ fn the_log_is_compacted_and_the_snapshot_loads() {
         limits,
     )
     .unwrap();
-    let t = reloaded.doc().get_or_insert_text("t");
-    assert_eq!(t.get_string(&reloaded.doc().transact()), "ab".repeat(25));
+    let t = reloaded.doc().unwrap().get_or_insert_text("t");
+    assert_eq!(t.get_string(&reloaded.doc().unwrap().transact()), "ab".repeat(25));
 }
 
 #[test]
@@ -489,7 +489,7 @@ fn a_corrupt_store_fails_to_load_and_is_not_touched() {
 #[test]
 fn a_wake_greeting_asks_for_the_missing_state_and_awareness() {
     let net = Net::new(Limits::default());
-    let frames = net.room.wake_greeting();
+    let frames = net.room.wake_greeting().unwrap();
     let kinds: Vec<Incoming> = frames
         .iter()
         .flat_map(|f| protocol::decode(f).unwrap())
@@ -701,7 +701,7 @@ fn a_joining_client_gets_the_document_as_it_is_after_every_kind_of_change() {
     assert_eq!(joined.len(), "new world".len());
     assert_eq!(joined, net.room_text());
     // And it matches an encoding made from scratch.
-    assert_eq!(net.room.full_state(), encoded_now(&net.room));
+    assert_eq!(net.room.full_state().unwrap(), encoded_now(&net.room));
     // An update that must wait for another: the document does not change, but what a joining
     // client receives carries the waiting part.
     let c = Doc::with_client_id(88);
@@ -718,20 +718,20 @@ fn a_joining_client_gets_the_document_as_it_is_after_every_kind_of_change() {
     let before = net.room_text();
     net.room.apply_external(&second, NOW, "api").unwrap();
     assert_eq!(net.room_text(), before);
-    assert_eq!(net.room.full_state(), encoded_now(&net.room));
+    assert_eq!(net.room.full_state().unwrap(), encoded_now(&net.room));
     net.room.apply_external(&first, NOW, "api").unwrap();
     assert!(fresh_join_state(&mut net.room).contains("abc"));
-    assert_eq!(net.room.full_state(), encoded_now(&net.room));
+    assert_eq!(net.room.full_state().unwrap(), encoded_now(&net.room));
 }
 
 fn encoded_now(room: &Room<MemoryStore>) -> Vec<u8> {
-    room.doc()
+    room.doc().unwrap()
         .transact()
         .encode_state_as_update_v1(&StateVector::default())
 }
 
 #[test]
-fn a_room_loaded_from_a_checkpoint_alone_serves_it_and_then_its_changes() {
+fn a_room_loaded_from_a_checkpoint_alone_serves_it_before_decoding_it() {
     let limits = Limits {
         compact_after_updates: 5,
         ..Limits::default()
@@ -744,6 +744,7 @@ fn a_room_loaded_from_a_checkpoint_alone_serves_it_and_then_its_changes() {
     net.room.compact().unwrap();
     let stored = net.room.store().load().unwrap();
     assert!(stored.snapshot.is_some() && stored.updates.is_empty());
+    let checkpoint = stored.snapshot.clone().unwrap();
     let mut room = Room::load(
         MemoryStore {
             stored,
@@ -752,7 +753,43 @@ fn a_room_loaded_from_a_checkpoint_alone_serves_it_and_then_its_changes() {
         limits,
     )
     .unwrap();
+    // Not decoded: no SyncStep1 in the greeting, and a new client gets the stored bytes.
+    assert!(!room.is_decoded());
+    let greeting: Vec<Incoming> = room
+        .greeting()
+        .iter()
+        .flat_map(|f| protocol::decode(f).unwrap())
+        .collect();
+    assert!(greeting.is_empty(), "{greeting:?}");
+    let mut viewer = Connection::new(2, "v", Role::Viewer, None);
+    let out = room
+        .receive(
+            &mut viewer,
+            Frame::Binary(&protocol::sync_step1(&StateVector::default())),
+            NOW,
+        )
+        .unwrap();
+    assert_eq!(out.reply, vec![protocol::sync_step2(checkpoint.clone())]);
+    assert!(!room.is_decoded());
     assert_eq!(fresh_join_state(&mut room), "xxxxx");
+    // A client that holds part of the document needs the document: it is decoded then.
+    let partial = {
+        let doc = Doc::new();
+        let update = Update::decode_v1(&checkpoint).unwrap();
+        doc.transact_mut().apply_update(update).unwrap();
+        let sv = doc.transact().state_vector();
+        sv
+    };
+    let out = room
+        .receive(&mut viewer, Frame::Binary(&protocol::sync_step1(&partial)), NOW)
+        .unwrap();
+    assert!(room.is_decoded());
+    assert_eq!(out.reply.len(), 1);
+    assert_eq!(
+        protocol::decode(&room.sync_step1().unwrap()).unwrap(),
+        vec![Incoming::SyncStep1(partial)]
+    );
+    // Changes after it reach joining clients.
     let mut conn = Connection::new(1, "w", Role::Editor, None);
     room.receive(
         &mut conn,
@@ -763,4 +800,38 @@ fn a_room_loaded_from_a_checkpoint_alone_serves_it_and_then_its_changes() {
     let joined = fresh_join_state(&mut room);
     assert_eq!(joined.len(), 6);
     assert!(joined.contains('y'));
+    assert_eq!(room.store().appends, 1);
+}
+
+#[test]
+fn a_corrupt_checkpoint_alone_is_found_when_decoded_and_nothing_is_written() {
+    let checkpoint = vec![0xff, 0xff, 0xff];
+    let stored = Stored {
+        snapshot: Some(checkpoint.clone()),
+        updates: Vec::new(),
+    };
+    let mut room = Room::load(
+        MemoryStore {
+            stored: stored.clone(),
+            ..Default::default()
+        },
+        Limits::default(),
+    )
+    .expect("a checkpoint alone is decoded when first needed");
+    assert!(room.sync_step1().is_err());
+    assert!(room.doc().is_err());
+    assert!(!room.is_decoded());
+    let mut conn = Connection::new(1, "w", Role::Editor, None);
+    let rejected = room
+        .receive(
+            &mut conn,
+            Frame::Binary(&protocol::update(text_update(5, "y"))),
+            NOW,
+        )
+        .unwrap_err();
+    assert_eq!(rejected.code, close::INTERNAL);
+    assert!(room.apply_external(&text_update(6, "z"), NOW, "api").is_err());
+    assert!(room.compact().is_ok(), "the checkpoint is rewritten as it was");
+    assert_eq!(room.store().appends, 0);
+    assert_eq!(room.store().load().unwrap(), stored);
 }

@@ -21,7 +21,7 @@ use super::identity;
 use super::sql_store::SqlRoomStore;
 use crate::api::ApiError;
 use crate::auth::Role;
-use crate::room::{close, Connection, Frame, Outbox, Room};
+use crate::room::{close, Connection, Frame, Outbox, Room, RoomError};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -37,9 +37,12 @@ use worker::{
 pub struct RoomObject {
     state: State,
     env: Env,
-    room: RefCell<Loaded>,
+    room: Rc<RefCell<Loaded>>,
     /// The connections of this instance, in memory (see the module documentation).
-    live: RefCell<Live>,
+    live: Rc<RefCell<Live>>,
+    /// Whether connections were greeted without SyncStep1 (the document was not decoded yet;
+    /// see [`RoomObject::settle`]).
+    owes_sync_step1: Rc<Cell<bool>>,
     /// Changes gathered for the next `document.updated` webhook event.
     pending: RefCell<Option<Pending>>,
     /// Whether the alarm is set for a due checkpoint (so a burst of messages sets it once).
@@ -166,6 +169,12 @@ fn now_ms() -> u64 {
     Date::now() as u64
 }
 
+/// What an API request gets when the room's stored checkpoint does not decode.
+fn unavailable(e: RoomError) -> ApiError {
+    worker::console_error!("room unavailable: {e}");
+    ApiError::RoomUnavailable
+}
+
 /// A connection id: random, and within JavaScript's safe integers so the attachment keeps it.
 fn new_connection_id() -> u64 {
     (Math::random() * 9_007_199_254_740_991.0) as u64
@@ -186,6 +195,72 @@ pub(super) fn send_js(ws: &WebSocket, frame: &ArrayBuffer) {
     }
 }
 
+/// [`RoomObject::emit`], for a task that outlives the event that spawned it.
+fn emit_with(
+    room: &RefCell<Loaded>,
+    held: &RefCell<Vec<(WebSocket, ArrayBuffer)>>,
+    relaxed: bool,
+    ws: &WebSocket,
+    frame: &ArrayBuffer,
+) {
+    if !relaxed {
+        let pending = match room.try_borrow() {
+            Ok(loaded) => match &*loaded {
+                Loaded::Ready(room) => room.store().has_pending(),
+                _ => false,
+            },
+            Err(_) => true,
+        };
+        let mut held = held.borrow_mut();
+        if pending || !held.is_empty() {
+            held.push((ws.clone(), frame.clone()));
+            return;
+        }
+    }
+    send_js(ws, frame);
+}
+
+/// How long after greeting a connection without SyncStep1 the room decodes its document anyway
+/// when the client has sent nothing that needs it (a y-websocket client sends its own SyncStep1
+/// at once, and the room settles right after answering it).
+const SETTLE_FALLBACK_MS: u64 = 1000;
+
+/// A room that loaded from a checkpoint alone greets and answers new clients from the stored
+/// bytes (`Room::load`); once that answer is out, this decodes the document and sends its
+/// SyncStep1 to every connection, so clients that hold changes the room lacks send them. A
+/// checkpoint that does not decode takes the room down, as a failed load does: its connections
+/// are closed and it serves nobody.
+fn settle(
+    room: &RefCell<Loaded>,
+    live: &RefCell<Live>,
+    held: &RefCell<Vec<(WebSocket, ArrayBuffer)>>,
+    relaxed: bool,
+    owes: &Cell<bool>,
+) {
+    if !owes.replace(false) {
+        return;
+    }
+    let step1 = match &*room.borrow() {
+        Loaded::Ready(room) => room.sync_step1(),
+        _ => return,
+    };
+    match step1 {
+        Ok(frame) => {
+            let frame = js_frame(&frame);
+            for (ws, _) in live.borrow().conns.values() {
+                emit_with(room, held, relaxed, ws, &frame);
+            }
+        }
+        Err(e) => {
+            worker::console_error!("room failed to load; serving nobody: {e}");
+            *room.borrow_mut() = Loaded::Failed;
+            for (ws, _) in live.borrow().conns.values() {
+                let _ = ws.close(Some(close::INTERNAL), Some("room unavailable"));
+            }
+        }
+    }
+}
+
 /// Sends the frames held for log rows that are now written, in order.
 pub(super) fn send_held(held: &RefCell<Vec<(WebSocket, ArrayBuffer)>>) {
     for (ws, frame) in held.borrow_mut().drain(..) {
@@ -199,21 +274,38 @@ impl RoomObject {
     /// gate keeps those frames back until the commit is durable. So no frame leaves before a
     /// change it may depend on is stored, and frames keep their order.
     fn emit(&self, ws: &WebSocket, frame: &ArrayBuffer) {
-        if !self.relaxed {
-            let pending = match self.room.try_borrow() {
-                Ok(loaded) => match &*loaded {
-                    Loaded::Ready(room) => room.store().has_pending(),
-                    _ => false,
-                },
-                Err(_) => true,
-            };
-            let mut held = self.held.borrow_mut();
-            if pending || !held.is_empty() {
-                held.push((ws.clone(), frame.clone()));
-                return;
-            }
+        emit_with(&self.room, &self.held, self.relaxed, ws, frame);
+    }
+
+    /// After a message while connections wait for the room's SyncStep1: sends it now if the
+    /// message made the room decode its document, else right after this event, once the answer
+    /// (the stored bytes, to a new client) is out.
+    fn settle_after_message(&self) {
+        let decoded = matches!(&*self.room.borrow(), Loaded::Ready(room) if room.is_decoded());
+        if decoded {
+            settle(
+                &self.room,
+                &self.live,
+                &self.held,
+                self.relaxed,
+                &self.owes_sync_step1,
+            );
+        } else {
+            self.schedule_settle(0);
         }
-        send_js(ws, frame);
+    }
+
+    /// After a greeting without SyncStep1: settles the room `ms` from now (see [`settle`]).
+    fn schedule_settle(&self, ms: u64) {
+        let room = self.room.clone();
+        let live = self.live.clone();
+        let held = self.held.clone();
+        let owes = self.owes_sync_step1.clone();
+        let relaxed = self.relaxed;
+        worker::wasm_bindgen_futures::spawn_local(async move {
+            worker::Delay::from(std::time::Duration::from_millis(ms)).await;
+            settle(&room, &live, &held, relaxed, &owes);
+        });
     }
 
     /// Writes waiting log rows now and sends the frames held for them (the output gate holds
@@ -241,16 +333,20 @@ impl RoomObject {
         let loaded = SqlRoomStore::open(self.state.storage().sql())
             .map_err(Into::into)
             .and_then(|store| Room::load(store, env::limits(&self.env)));
+        // Surviving connections are re-synced at once: that needs the document decoded.
+        let loaded = loaded.and_then(|room| match survivors.is_empty() {
+            true => Ok((room, Vec::new())),
+            false => room.wake_greeting().map(|frames| (room, frames)),
+        });
         let next = match loaded {
-            Ok(mut room) => {
+            Ok((mut room, greeting)) => {
                 if !survivors.is_empty() {
                     worker::console_warn!(
                         "room woke from hibernation with {} connections; re-syncing them",
                         survivors.len()
                     );
                 }
-                let greeting: Vec<ArrayBuffer> =
-                    room.wake_greeting().iter().map(|f| js_frame(f)).collect();
+                let greeting: Vec<ArrayBuffer> = greeting.iter().map(|f| js_frame(f)).collect();
                 let mut live = Live::new();
                 for ws in &survivors {
                     if let Ok(Some(conn)) = ws.deserialize_attachment::<Connection>() {
@@ -364,8 +460,9 @@ impl DurableObject for RoomObject {
         RoomObject {
             state,
             env,
-            room: RefCell::new(Loaded::No),
-            live: RefCell::new(Live::new()),
+            room: Rc::new(RefCell::new(Loaded::No)),
+            live: Rc::new(RefCell::new(Live::new())),
+            owes_sync_step1: Rc::new(Cell::new(false)),
             pending: RefCell::new(None),
             checkpoint_scheduled: Cell::new(false),
             version_scheduled: Cell::new(false),
@@ -407,8 +504,12 @@ impl DurableObject for RoomObject {
             return http::problem(&ApiError::Internal);
         };
         self.load();
-        let (greeting, limit) = match &*self.room.borrow() {
-            Loaded::Ready(room) => (room.greeting(), room.limits().max_connections),
+        let (greeting, decoded, limit) = match &*self.room.borrow() {
+            Loaded::Ready(room) => (
+                room.greeting(),
+                room.is_decoded(),
+                room.limits().max_connections,
+            ),
             _ => return http::problem(&ApiError::RoomUnavailable),
         };
         if self.live.borrow().len() >= limit {
@@ -422,6 +523,10 @@ impl DurableObject for RoomObject {
         self.live.borrow_mut().insert(&pair.server, conn);
         for frame in greeting {
             self.emit(&pair.server, &js_frame(&frame));
+        }
+        if !decoded {
+            self.owes_sync_step1.set(true);
+            self.schedule_settle(SETTLE_FALLBACK_MS);
         }
         self.schedule_expiry(exp).await?;
         let resp = Response::from_websocket(pair.client)?;
@@ -524,7 +629,8 @@ impl RoomObject {
                 && self.pending.borrow().is_none()
                 && self.rendered.borrow().is_none()
                 && may_change_document(&message))
-            .then(|| crate::document::render_json(room.doc()));
+            .then(|| room.doc().ok().map(crate::document::render_json))
+            .flatten();
             room.receive(&mut conn, frame, now)
                 .map(|out| (out, rendered))
         };
@@ -537,6 +643,9 @@ impl RoomObject {
                     }
                 }
                 self.deliver(&ws, conn.id, &out);
+                if self.owes_sync_step1.get() {
+                    self.settle_after_message();
+                }
                 if out.document_changed {
                     let before = self.rendered.borrow_mut().take().or(rendered);
                     let noted = if tracking {
@@ -633,7 +742,8 @@ impl RoomObject {
         };
         let update = match (method, path.as_str()) {
             (worker::Method::Get, "/__doc/json") => {
-                return Err(Response::from_json(&render_json(room.doc())));
+                let doc = room.doc().map_err(|e| http::problem(&unavailable(e)))?;
+                return Err(Response::from_json(&render_json(doc)));
             }
             (worker::Method::Get, "/__doc/update") => {
                 let sv = match query("sv") {
@@ -649,9 +759,10 @@ impl RoomObject {
                     }
                     None => yrs::StateVector::default(),
                 };
-                return Err(Response::from_bytes(
-                    room.encode_state(&sv, query("v2").is_some()),
-                ));
+                let state = room
+                    .encode_state(&sv, query("v2").is_some())
+                    .map_err(|e| http::problem(&unavailable(e)))?;
+                return Err(Response::from_bytes(state));
             }
             (worker::Method::Post, "/__doc/update") => body.to_vec(),
             (worker::Method::Post, "/__doc/edits") => {
@@ -660,14 +771,16 @@ impl RoomObject {
                     Err(e) => return Err(http::problem(&e)),
                 };
                 let client = (Math::random() * 4_294_967_295.0) as u64;
-                match apply_edits(room.doc(), &edits, client) {
+                let doc = room.doc().map_err(|e| http::problem(&unavailable(e)))?;
+                match apply_edits(doc, &edits, client) {
                     Ok(update) => update,
                     Err(e) => return Err(http::problem(&ApiError::InvalidBody(e.to_string()))),
                 }
             }
             _ => return Err(http::problem(&ApiError::NotFound)),
         };
-        let before = self.before_change(room.doc());
+        let doc = room.doc().map_err(|e| http::problem(&unavailable(e)))?;
+        let before = self.before_change(doc);
         match room.apply_external(&update, now_ms(), author) {
             Ok((out, change)) => Ok((out, change, before)),
             Err(rejection) if rejection.code == close::INTERNAL => {
@@ -783,8 +896,15 @@ impl RoomObject {
             Loaded::Ready(room) => {
                 use yrs::updates::encoder::Encode;
                 use yrs::{ReadTxn, Transact};
-                let sv = room.doc().transact().state_vector().encode_v1();
-                let after = crate::document::render_json(room.doc());
+                let doc = match room.doc() {
+                    Ok(doc) => doc,
+                    Err(e) => {
+                        worker::console_error!("no document.updated event: {e}");
+                        return Ok(());
+                    }
+                };
+                let sv = doc.transact().state_vector().encode_v1();
+                let after = crate::document::render_json(doc);
                 let changes = crate::webhooks::summarize(&pending.before, &after);
                 // Kept before any await: the next window's "before", unless a change comes first.
                 *self.rendered.borrow_mut() = Some(after);
@@ -874,9 +994,12 @@ impl RoomObject {
         Response::ok("")
     }
 
-    fn compact_if_due(&self) {
+    /// Writes a checkpoint when enough was logged since the last one, or, when the room is
+    /// `idle` (its last connection left), when anything was: the next load then reads one blob
+    /// and answers its first client without decoding it (`Room::load`).
+    fn compact_if_due(&self, idle: bool) {
         if let Loaded::Ready(room) = &mut *self.room.borrow_mut() {
-            if room.compaction_due() {
+            if room.compaction_due() || (idle && room.logged_since_checkpoint() > 0) {
                 if let Err(e) = room.compact() {
                     // The log still holds every update; compaction is retried on the next one.
                     worker::console_error!("compaction failed: {e}");

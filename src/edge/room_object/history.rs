@@ -2,7 +2,7 @@
 //! session replay and the document at any instant, and the room's half of branching. Called by
 //! the worker under `/__history/`, after it checked the caller (see `src/edge/history_api.rs`).
 
-use super::{now_ms, Loaded, RoomObject};
+use super::{now_ms, unavailable, Loaded, RoomObject};
 use crate::api::ApiError;
 use crate::edge::sql_store::{SqlRoomStore, NO_LIMIT};
 use crate::edge::versions as stored_versions;
@@ -213,7 +213,7 @@ impl RoomObject {
     async fn restore(&self, id: &str, author: &str) -> Answer {
         let (stored, state) = self.version_state(Self::parse_id(id)?).await?;
         let applied = self.with_store(|room| {
-            let update = crate::history::restore_update(room.doc(), &state, server_client_id())
+            let update = crate::history::restore_update(room.doc().map_err(unavailable)?, &state, server_client_id())
                 .map_err(|e| {
                     worker::console_error!("restore of version {id} failed: {e}");
                     ApiError::Internal
@@ -221,7 +221,7 @@ impl RoomObject {
             match update {
                 None => Ok(None),
                 Some(update) => {
-                    let before = self.before_change(room.doc());
+                    let before = self.before_change(room.doc().map_err(unavailable)?);
                     room.apply_external(&update, now_ms(), author)
                         .map(|(out, _)| Some((out, before)))
                         .map_err(|r| {
@@ -251,7 +251,9 @@ impl RoomObject {
     /// The full state of a diff side, with the log position it holds.
     async fn side_state(&self, side: &Side) -> std::result::Result<(Vec<u8>, u64), ApiError> {
         match side {
-            Side::Current => self.with_store(|room| Ok((room.full_state(), room.store().head()))),
+            Side::Current => self.with_store(|room| {
+                Ok((room.full_state().map_err(unavailable)?, room.store().head()))
+            }),
             Side::Version(id) => {
                 let (stored, state) = self.version_state(*id).await?;
                 Ok((state, stored.version.seq))
@@ -375,13 +377,13 @@ impl RoomObject {
             let head = store.head();
             let count = store.count_after(after).map_err(store_error)?;
             let authors = store.authors_between(after, head).map_err(store_error)?;
-            let sv = room.doc().transact().state_vector().encode_v1();
+            let sv = room.doc().map_err(unavailable)?.transact().state_vector().encode_v1();
             let mut body = json!({
                 "head": head, "after": after, "count": count, "authors": authors,
                 "state_vector": b64(&sv),
             });
             if with_state {
-                body["state"] = json!(b64(&room.full_state()));
+                body["state"] = json!(b64(&room.full_state().map_err(unavailable)?));
             }
             Ok(body)
         })?;
@@ -395,7 +397,7 @@ impl RoomObject {
             if room.store().head() > 0 {
                 return Err(ApiError::Conflict("the branch room is not empty".into()));
             }
-            let before = self.before_change(room.doc());
+            let before = self.before_change(room.doc().map_err(unavailable)?);
             room.apply_external(state, now_ms(), author)
                 .map_err(|r| ApiError::InvalidBody(format!("{}: {}", r.reason, r.detail)))?;
             Ok((room.store().head(), before))
@@ -420,7 +422,7 @@ impl RoomObject {
     async fn merge(&self, update: &[u8], author: &str, branch: &str, preview: bool) -> Answer {
         if preview {
             let (before, after) = self.with_store(|room| {
-                let before = room.full_state();
+                let before = room.full_state().map_err(unavailable)?;
                 let doc = crate::history::state_at(Some(&before), [update]).map_err(|e| {
                     ApiError::InvalidBody(format!("the branch's changes do not apply: {e}"))
                 })?;
@@ -437,7 +439,7 @@ impl RoomObject {
             return http::json(&json!({ "changes": diff }));
         }
         let (out, before) = self.with_store(|room| {
-            let before = self.before_change(room.doc());
+            let before = self.before_change(room.doc().map_err(unavailable)?);
             room.apply_external(update, now_ms(), author)
                 .map(|(out, _)| (out, before))
                 .map_err(|r| ApiError::InvalidBody(format!("{}: {}", r.reason, r.detail)))

@@ -2,7 +2,7 @@
 //! them, and what the alarm does for history: checkpoints, automatic versions, retention.
 
 use super::history::{server_client_id, store_error};
-use super::{now_ms, Loaded, RoomInfo, RoomObject};
+use super::{now_ms, unavailable, Loaded, RoomInfo, RoomObject};
 use crate::api::ApiError;
 use crate::edge::versions::{self as stored_versions, NewVersion, Target};
 use crate::edge::{env, http};
@@ -27,7 +27,9 @@ impl RoomObject {
         let policy = env::history_policy(&self.env);
         let info = self.info().await;
         let now = now_ms();
-        let (state, seq) = self.with_store(|room| Ok((room.full_state(), room.store().head())))?;
+        let (state, seq) = self.with_store(|room| {
+            Ok((room.full_state().map_err(unavailable)?, room.store().head()))
+        })?;
         let new = NewVersion {
             kind,
             name,
@@ -175,24 +177,41 @@ impl RoomObject {
     }
 
     /// The alarm's share of history upkeep: write a due checkpoint, take a due automatic
-    /// version, apply retention. Returns when the alarm must next come back for it.
+    /// version, apply retention, and once the last connection has left, checkpoint whatever was
+    /// logged since the last checkpoint. Returns when the alarm must next come back for it.
     pub(super) async fn history_upkeep(&self, now: u64) -> Result<Option<u64>> {
         self.checkpoint_scheduled.set(false);
         self.version_scheduled.set(false);
-        self.compact_if_due();
+        self.compact_if_due(false);
         let policy = env::history_policy(&self.env);
         // Only a leave counts: a room written through the API alone has no connections either,
         // and takes its versions on the interval.
         let room_empty = self.emptied.replace(false) && self.live.borrow().len() == 0;
+        let next = self.versions_upkeep(&policy, now, room_empty).await;
+        // After the version, whose encoding of the document the checkpoint reuses.
+        if room_empty {
+            self.compact_if_due(true);
+        }
+        Ok(next)
+    }
+
+    /// The alarm's automatic version and retention; returns when the alarm must next come back
+    /// for them.
+    async fn versions_upkeep(
+        &self,
+        policy: &crate::versions::Policy,
+        now: u64,
+        room_empty: bool,
+    ) -> Option<u64> {
         let state = match &*self.room.borrow() {
             Loaded::Ready(room) => stored_versions::history_state(room.store()),
-            _ => return Ok(None),
+            _ => return None,
         };
         let state = match state {
             Ok(s) => s,
             Err(e) => {
                 worker::console_error!("history state unreadable: {e}");
-                return Ok(None);
+                return None;
             }
         };
         if policy.take_auto(&state, now, room_empty) {
@@ -203,13 +222,13 @@ impl RoomObject {
                 worker::console_error!("automatic version failed: {e:?}");
             }
             self.apply_retention(now).await;
-            return Ok(None);
+            return None;
         }
         let due = policy.auto_due(&state);
         if due.is_some() {
             self.version_scheduled.set(true);
         }
-        Ok(due)
+        due
     }
 
     /// Removes what the project's retention no longer keeps.
