@@ -387,7 +387,8 @@ impl<S: RoomStore> Room<S> {
                         self.doc()
                             .map(|doc| doc.transact().encode_state_as_update_v1(&sv))
                     };
-                    out.reply.push(protocol::sync_step2(diff.map_err(unavailable)?));
+                    out.reply
+                        .push(protocol::sync_step2(diff.map_err(unavailable)?));
                 }
                 Incoming::SyncStep2(_) | Incoming::Update(_) => {
                     let update = updates.next().flatten().expect("decoded above");

@@ -463,7 +463,10 @@ fn the_log_is_compacted_and_the_snapshot_loads() {
     )
     .unwrap();
     let t = reloaded.doc().unwrap().get_or_insert_text("t");
-    assert_eq!(t.get_string(&reloaded.doc().unwrap().transact()), "ab".repeat(25));
+    assert_eq!(
+        t.get_string(&reloaded.doc().unwrap().transact()),
+        "ab".repeat(25)
+    );
 }
 
 #[test]
@@ -725,7 +728,8 @@ fn a_joining_client_gets_the_document_as_it_is_after_every_kind_of_change() {
 }
 
 fn encoded_now(room: &Room<MemoryStore>) -> Vec<u8> {
-    room.doc().unwrap()
+    room.doc()
+        .unwrap()
         .transact()
         .encode_state_as_update_v1(&StateVector::default())
 }
@@ -781,7 +785,11 @@ fn a_room_loaded_from_a_checkpoint_alone_serves_it_before_decoding_it() {
         sv
     };
     let out = room
-        .receive(&mut viewer, Frame::Binary(&protocol::sync_step1(&partial)), NOW)
+        .receive(
+            &mut viewer,
+            Frame::Binary(&protocol::sync_step1(&partial)),
+            NOW,
+        )
         .unwrap();
     assert!(room.is_decoded());
     assert_eq!(out.reply.len(), 1);
@@ -830,8 +838,13 @@ fn a_corrupt_checkpoint_alone_is_found_when_decoded_and_nothing_is_written() {
         )
         .unwrap_err();
     assert_eq!(rejected.code, close::INTERNAL);
-    assert!(room.apply_external(&text_update(6, "z"), NOW, "api").is_err());
-    assert!(room.compact().is_ok(), "the checkpoint is rewritten as it was");
+    assert!(room
+        .apply_external(&text_update(6, "z"), NOW, "api")
+        .is_err());
+    assert!(
+        room.compact().is_ok(),
+        "the checkpoint is rewritten as it was"
+    );
     assert_eq!(room.store().appends, 0);
     assert_eq!(room.store().load().unwrap(), stored);
 }

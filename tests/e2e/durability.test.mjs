@@ -3,8 +3,11 @@
 
 import { after, afterEach, beforeEach, test } from 'node:test'
 import assert from 'node:assert/strict'
+import * as decoding from 'lib0/decoding'
+import * as encoding from 'lib0/encoding'
+import * as syncProtocol from 'y-protocols/sync'
 import { IS_REFERENCE, createProject, sleep, startServer, waitFor } from './server.mjs'
-import { Y, connectProvider, destroyAll, destroyProvider, roomName, sameContent, snapshot, waitSynced } from './helpers.mjs'
+import { Y, connectProvider, destroyAll, destroyProvider, openRaw, roomName, sameContent, snapshot, waitSynced } from './helpers.mjs'
 
 const SKIP = IS_REFERENCE ? 'reference server is in-memory' : false
 
@@ -79,6 +82,80 @@ test('documents survive a graceful stop and restart', { timeout: 120_000, skip: 
     assert.deepEqual(snapshot(c.doc), expected[room], `room ${room} after restart`)
   }
   t.diagnostic(`restored ${rooms.length} rooms after a graceful restart`)
+})
+
+/** The sync messages among raw frames, as [kind, payload] (0 SyncStep1, 1 SyncStep2, 2 update). */
+function syncMessages (frames) {
+  const out = []
+  for (const frame of frames) {
+    if (typeof frame === 'string') continue
+    const d = decoding.createDecoder(frame)
+    if (decoding.readVarUint(d) !== 0) continue
+    out.push([decoding.readVarUint(d), decoding.readVarUint8Array(d)])
+  }
+  return out
+}
+
+test('a room that went idle loads from its checkpoint: a new client gets it at once, then the room asks for what it lacks', { timeout: 150_000, skip: SKIP }, async (t) => {
+  const room = roomName('idle')
+  const a = connectProvider(server.wsUrl, room)
+  const b = connectProvider(server.wsUrl, room)
+  await Promise.all([waitSynced(a), waitSynced(b)])
+  const text = a.doc.getText('text')
+  for (let k = 0; k < 100; k++) text.insert(text.length, String.fromCharCode(97 + (k % 26)))
+  a.doc.getMap('map').set('k', 'v')
+  await waitFor(() => sameContent(a.doc, b.doc), { description: 'both clients have the edits' })
+  // B goes away keeping its document and edits it offline; then A, the last one, leaves.
+  const offline = b.doc
+  destroyProvider(b)
+  offline.getText('text').insert(0, 'offline ')
+  const expected = snapshot(a.doc)
+  const sv = Y.encodeStateVector(a.doc)
+  destroyProvider(a)
+
+  // The last leave checkpoints the room (from its alarm): after a restart it loads from that
+  // checkpoint alone, so a new client's SyncStep1 is answered before the room's own SyncStep1
+  // (which needs the document decoded) is sent. A restart that came before the alarm shows the
+  // SyncStep1 first; this connection's leave checkpoints it again, so the next restart sees it.
+  let s = server
+  let messages
+  for (let attempt = 1; ; attempt++) {
+    s = await restart(s)
+    const raw = openRaw(`${s.wsUrl}/${room}`)
+    await raw.e2e.opened
+    const e = encoding.createEncoder()
+    encoding.writeVarUint(e, 0)
+    syncProtocol.writeSyncStep1(e, new Y.Doc())
+    raw.send(encoding.toUint8Array(e))
+    await waitFor(() => syncMessages(raw.e2e.messages).length >= 2, { description: 'SyncStep1 and SyncStep2 from the room' })
+    messages = syncMessages(raw.e2e.messages)
+    if (messages[0][0] === 1 || attempt === 3) {
+      t.diagnostic(`served from the checkpoint after ${attempt} restart(s)`)
+      break
+    }
+    raw.close()
+    await raw.e2e.closed
+    await sleep(500)
+  }
+  assert.deepEqual(messages.map(([kind]) => kind), [1, 0], 'the stored bytes first, then the room asks for what it lacks')
+  const fresh = new Y.Doc()
+  Y.applyUpdate(fresh, messages[0][1])
+  assert.deepEqual(snapshot(fresh), expected, 'the new client has the whole document')
+  assert.deepEqual(Y.decodeStateVector(messages[1][1]), Y.decodeStateVector(sv), "the room's SyncStep1 carries the document's state vector")
+
+  // The returning client's offline edit reaches the room, which stores it.
+  const back = connectProvider(s.wsUrl, room, { doc: offline })
+  await waitSynced(back)
+  const c = connectProvider(s.wsUrl, room)
+  await waitSynced(c)
+  await waitFor(() => c.doc.getText('text').toString() === `offline ${expected.text}`, { description: 'the offline edit reaches a new client' })
+  destroyProvider(back)
+  destroyProvider(c)
+  const s2 = await restart(s)
+  const d = connectProvider(s2.wsUrl, room)
+  await waitSynced(d)
+  await waitFor(() => d.doc.getText('text').toString() === `offline ${expected.text}`, { description: 'the offline edit survives a restart' })
+  assert.equal(d.doc.getMap('map').get('k'), 'v')
 })
 
 test('kill -9 loses no update that was delivered to another client', { timeout: 120_000, skip: SKIP }, async (t) => {

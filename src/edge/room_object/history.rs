@@ -213,11 +213,15 @@ impl RoomObject {
     async fn restore(&self, id: &str, author: &str) -> Answer {
         let (stored, state) = self.version_state(Self::parse_id(id)?).await?;
         let applied = self.with_store(|room| {
-            let update = crate::history::restore_update(room.doc().map_err(unavailable)?, &state, server_client_id())
-                .map_err(|e| {
-                    worker::console_error!("restore of version {id} failed: {e}");
-                    ApiError::Internal
-                })?;
+            let update = crate::history::restore_update(
+                room.doc().map_err(unavailable)?,
+                &state,
+                server_client_id(),
+            )
+            .map_err(|e| {
+                worker::console_error!("restore of version {id} failed: {e}");
+                ApiError::Internal
+            })?;
             match update {
                 None => Ok(None),
                 Some(update) => {
@@ -377,7 +381,12 @@ impl RoomObject {
             let head = store.head();
             let count = store.count_after(after).map_err(store_error)?;
             let authors = store.authors_between(after, head).map_err(store_error)?;
-            let sv = room.doc().map_err(unavailable)?.transact().state_vector().encode_v1();
+            let sv = room
+                .doc()
+                .map_err(unavailable)?
+                .transact()
+                .state_vector()
+                .encode_v1();
             let mut body = json!({
                 "head": head, "after": after, "count": count, "authors": authors,
                 "state_vector": b64(&sv),
