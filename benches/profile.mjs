@@ -6,8 +6,9 @@
 // With --joins J, the N patches are sent first, unprofiled, and what is profiled is J new
 // clients joining the room one after another (connect → the server's SyncStep2), each timed.
 // With --cold R, the N patches are sent first, then the server is restarted R times on the same
-// storage (as the cold loads of scripts/bench), and what is profiled and timed is the first
-// client joining the room after each restart (a second join, warm, is timed for comparison).
+// storage, each time after a second without clients (as the cold loads of scripts/bench); what
+// is profiled and timed is the first client joining the room after each restart (a second join,
+// warm, is timed for comparison).
 // With --one-update, the N patches are sent as one update (as the documents of the load workload).
 //
 //   node benches/profile.mjs [--updates N] [--one-update] [--joins J | --cold R] [--no-profile] [--top K] [--out FILE.cpuprofile] [KEY=VALUE ...]
@@ -189,8 +190,9 @@ try {
     const coldOpened = []
     const warm = []
     for (let r = 0; r < opts.cold; r++) {
+      // The room idles for a moment first, as between its last client and its next one.
+      await new Promise((resolve) => setTimeout(resolve, 1000))
       server = await server.restart()
-      if (process.env.COLD_WAIT_MS) await new Promise((resolve) => setTimeout(resolve, Number(process.env.COLD_WAIT_MS)))
       await attach()
       opened = []
       await startProfile()

