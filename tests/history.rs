@@ -5,7 +5,8 @@ use serde_json::{json, Value};
 use std::time::Instant;
 use tandemx::document::render_json;
 use tandemx::history::{
-    diff, diff_docs, restore_update, state_at, ArrayOp, Change, Diff, HistoryError, TextOp,
+    diff, diff_docs, replay_start, restore_update, state_at, ArrayOp, Change, Diff, HistoryError,
+    TextOp,
 };
 use yrs::types::text::YChange;
 use yrs::types::Attrs;
@@ -99,6 +100,25 @@ fn documents_are_rebuilt_at_any_instant() {
     // A gap in the log is reported rather than rendered wrong.
     let gap = [log[0].as_slice(), log[2].as_slice()];
     assert!(matches!(state_at(None, gap), Err(HistoryError::Incomplete)));
+}
+
+#[test]
+fn a_replay_starts_at_its_base_only_while_the_log_after_it_is_kept() {
+    // Nothing pruned: from the version, or from the start without one.
+    assert_eq!(replay_start(Some(4), Some(1), 9), Some(4));
+    assert_eq!(replay_start(None, Some(1), 9), Some(0));
+    assert_eq!(replay_start(None, None, 0), Some(0));
+    // Retention removed entries 1..=4 and kept a version at 4: from it (or a later one) on.
+    assert_eq!(replay_start(Some(4), Some(5), 9), Some(4));
+    assert_eq!(replay_start(Some(7), Some(5), 9), Some(7));
+    // An older version (named, kept by retention) or none: entries after it are gone.
+    assert_eq!(replay_start(Some(2), Some(5), 9), None);
+    assert_eq!(replay_start(Some(0), Some(5), 9), None);
+    assert_eq!(replay_start(None, Some(5), 9), None);
+    // The whole log pruned up to a version at the head: that version is the document.
+    assert_eq!(replay_start(Some(9), None, 9), Some(9));
+    assert_eq!(replay_start(Some(8), None, 9), None);
+    assert_eq!(replay_start(None, None, 9), None);
 }
 
 fn content_of(text: &str) -> Value {

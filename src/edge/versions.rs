@@ -99,13 +99,11 @@ pub fn get(store: &SqlRoomStore, id: u64) -> Result<Option<Stored>, StoreError> 
     rows.into_iter().next().map(row_to_stored).transpose()
 }
 
-/// The newest version whose state includes no entry after `seq`.
-pub fn latest_upto(store: &SqlRoomStore, seq: u64) -> Result<Option<Stored>, StoreError> {
+/// The newest version taken at or before `at_ms` (by log position among those).
+pub fn latest_at(store: &SqlRoomStore, at_ms: u64) -> Result<Option<Stored>, StoreError> {
     let rows = store.rows(
-        &format!(
-            "SELECT {COLUMNS} FROM versions WHERE seq <= ? ORDER BY seq DESC, id DESC LIMIT 1"
-        ),
-        vec![(seq.min(NO_LIMIT) as i64).into()],
+        &format!("SELECT {COLUMNS} FROM versions WHERE at <= ? ORDER BY seq DESC, id DESC LIMIT 1"),
+        vec![(at_ms.min(NO_LIMIT) as i64).into()],
     )?;
     rows.into_iter().next().map(row_to_stored).transpose()
 }

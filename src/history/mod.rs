@@ -78,6 +78,18 @@ pub fn state_at<'a>(
     Ok(doc)
 }
 
+/// Where a replay to an instant starts: after `base_seq`, the log position held by the newest
+/// version taken by then (`None` without one: the empty document, position 0). The replay
+/// needs every log entry after that position up to the instant; retention removes the oldest
+/// entries, so `first_kept` is the oldest entry left (`None`: the log is empty) and `head` the
+/// newest position ever logged. `None` when entries the replay may need are gone: their times
+/// went with them, so whether they precede the instant is no longer known.
+pub fn replay_start(base_seq: Option<u64>, first_kept: Option<u64>, head: u64) -> Option<u64> {
+    let from = base_seq.unwrap_or(0);
+    let kept = head <= from || first_kept.is_some_and(|first| first <= from + 1);
+    kept.then_some(from)
+}
+
 /// The update that makes `current`'s content equal to the version's again, as a new change by
 /// `client_id` that every replica holding `current`'s state can apply (history is not
 /// rewritten), or `None` when the content already is the version's.

@@ -49,6 +49,10 @@ test('retention prunes the log and automatic versions behind a base, and keeps n
     return (await versions()).find((v) => v.kind === 'auto' && v.seq >= head)
   }
 
+  // A named version of the still empty document: older than the base, it is kept, but the
+  // log after it is not, so it must not pass for the document at a pruned instant.
+  const empty = await call('POST', `/documents/${room}/versions`, { name: 'empty' })
+  assert.equal(empty.status, 201)
   const first = await round('a')
   const named = await call('POST', `/documents/${room}/versions`, { name: 'keep me' })
   assert.equal(named.status, 201)
@@ -70,6 +74,11 @@ test('retention prunes the log and automatic versions behind a base, and keeps n
   const gone = await call('GET', `/documents/${room}/history/at?t=${startedAt}`)
   assert.equal(gone.status, 410)
   assert.equal(gone.body.error, 'history-pruned')
+  assert.ok(kept.some((v) => v.id === empty.body.id), 'named versions stay')
+  // From the base's own instant on, the base plus the kept log rebuild the document.
+  const atBase = await call('GET', `/documents/${room}/history/at?t=${second.at}`)
+  assert.equal(atBase.status, 200, JSON.stringify(atBase.body))
+  assert.equal(atBase.body.content.t, 'ba')
   const now = await call('GET', `/documents/${room}/history/at?t=${Date.now()}`)
   assert.equal(now.status, 200)
   assert.equal(now.body.content.t, 'cba')

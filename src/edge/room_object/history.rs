@@ -330,21 +330,26 @@ impl RoomObject {
                 "format must be json or update, not {format:?}"
             )));
         }
-        let (seq, base, first) = self.with_store(|room| {
+        // A version holds every entry logged before it was taken, so the document at `t` is the
+        // newest version taken by then plus the entries after it logged by then.
+        let (seq, base, first, head) = self.with_store(|room| {
             let store = room.store();
             let seq = store.seq_at(t).map_err(store_error)?;
-            let base = stored_versions::latest_upto(store, seq).map_err(store_error)?;
+            let base = stored_versions::latest_at(store, t).map_err(store_error)?;
             let first = store.first_entry_after(0).map_err(store_error)?;
-            Ok((seq, base, first))
+            Ok((seq, base, first, store.head()))
         })?;
-        let base_seq = base.as_ref().map_or(0, |b| b.version.seq);
-        // Without a version the log must reach back to the first change.
-        if base.is_none() && first.is_some_and(|(s, _)| s > 1) {
-            return Err(ApiError::HistoryPruned(format!(
-                "the history before {} ms is no longer kept",
-                first.map_or(0, |(_, at)| at)
-            )));
-        }
+        let Some(base_seq) = crate::history::replay_start(
+            base.as_ref().map(|b| b.version.seq),
+            first.map(|(s, _)| s),
+            head,
+        ) else {
+            return Err(ApiError::HistoryPruned(match first {
+                Some((_, at)) => format!("the history before {at} ms is no longer kept"),
+                None => "the history before the newest version is no longer kept".into(),
+            }));
+        };
+        let seq = seq.max(base_seq);
         let base_state = match &base {
             Some(b) => Some(self.version_state(b.version.id).await?.1),
             None => None,
