@@ -10,8 +10,10 @@
 // is profiled and timed is the first client joining the room after each restart (a second join,
 // warm, is timed for comparison).
 // With --one-update, the N patches are sent as one update (as the documents of the load workload).
+// With --deflate, the clients offer permessage-deflate, as browsers do (and `ws` does by default);
+// without it they do not, as the load generator of scripts/bench does not.
 //
-//   node benches/profile.mjs [--updates N] [--one-update] [--joins J | --cold R] [--no-profile] [--top K] [--out FILE.cpuprofile] [KEY=VALUE ...]
+//   node benches/profile.mjs [--updates N] [--one-update] [--deflate] [--joins J | --cold R] [--no-profile] [--top K] [--out FILE.cpuprofile] [KEY=VALUE ...]
 //
 // KEY=VALUE become `wrangler dev --var`s (e.g. DURABILITY=relaxed). The .cpuprofile opens in
 // Chrome DevTools (Performance) or any viewer of that format.
@@ -26,7 +28,7 @@ import * as syncProtocol from 'y-protocols/sync'
 import { startServer } from '../tests/e2e/server.mjs'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const opts = { updates: 30000, joins: 0, cold: 0, profile: true, top: 40, out: null, trace: path.resolve(ROOT, '../shared/data/editing-traces/automerge-paper.json.gz') }
+const opts = { deflate: false, updates: 30000, joins: 0, cold: 0, profile: true, top: 40, out: null, trace: path.resolve(ROOT, '../shared/data/editing-traces/automerge-paper.json.gz') }
 const vars = { RATE_MESSAGES_PER_SECOND: '1000000', RATE_BYTES_PER_SECOND: '1073741824' }
 const argv = process.argv.slice(2)
 for (let i = 0; i < argv.length; i++) {
@@ -35,6 +37,7 @@ for (let i = 0; i < argv.length; i++) {
   else if (a === '--joins') opts.joins = Number(argv[++i])
   else if (a === '--cold') opts.cold = Number(argv[++i])
   else if (a === '--one-update') opts.oneUpdate = true
+  else if (a === '--deflate') opts.deflate = true
   else if (a === '--no-profile') opts.profile = false
   else if (a === '--top') opts.top = Number(argv[++i])
   else if (a === '--out') opts.out = argv[++i]
@@ -73,7 +76,7 @@ const roomUrl = () => `${server.wsUrl}/${roomName}?token=${server.token}`
 let inspector = null
 try {
   const open = (onMessage) => new Promise((resolve, reject) => {
-    const ws = new WebSocket(roomUrl())
+    const ws = new WebSocket(roomUrl(), { perMessageDeflate: opts.deflate })
     ws.binaryType = 'arraybuffer'
     ws.on('open', () => resolve(ws))
     ws.on('error', reject)
@@ -142,7 +145,7 @@ try {
   // One new client: connect, send an empty SyncStep1, wait for the server's SyncStep2.
   const join = () => new Promise((resolve, reject) => {
     const t0 = performance.now()
-    const ws = new WebSocket(roomUrl())
+    const ws = new WebSocket(roomUrl(), { perMessageDeflate: opts.deflate })
     ws.binaryType = 'arraybuffer'
     ws.on('error', reject)
     ws.on('open', () => {
