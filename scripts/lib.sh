@@ -90,9 +90,10 @@ dev_admin_secret() {
   sed -n 's/^ADMIN_SECRET=//p' .dev.vars
 }
 
-# Client SDK and demo app (client/). `npm install`, not `npm ci`: the registry lacks rollup's
-# other-platform builds, so the lock file has no entries for them and `npm ci` rejects it;
-# `npm install` keeps the locked versions and leaves the lock file unchanged.
+# Client SDK and demo app (client/). `npm install`, not `npm ci`: where the registry lacks
+# rollup's other-platform builds, a lock file made there has no entries for them and `npm ci`
+# rejects it; `npm install` keeps the locked versions (and records those builds where the
+# registry has them, as the committed lock file does).
 ensure_client() {
   if [ ! -f client/node_modules/.package-lock.json ] || [ client/package-lock.json -nt client/node_modules/.package-lock.json ]; then
     step "installing client npm packages"
