@@ -1,6 +1,6 @@
 //! Load generator: TandemX under `wrangler dev` (through wrangler's entry proxy and directly on
-//! the worker's socket) side by side with the reference `@y/websocket-server` and `y-sweet`, in
-//! one run. Starts each server, runs each workload against it, stops it, and prints one table
+//! the worker's socket) side by side with the reference `@y/websocket-server`, `y-sweet` and
+//! Hocuspocus, in one run. Starts each server, runs each workload against it, stops it, and prints one table
 //! (also written as JSON and CSV under `target/bench-results/`).
 //!
 //! Run it with `scripts/bench` (which builds what is needed and pins client and server to
@@ -22,7 +22,8 @@ const USAGE: &str = "\
 usage: sync [--quick] [--servers LIST] [--workloads LIST] [options]
 
   --quick               small counts (a few minutes in all)
-  --servers LIST        of reference,y-sweet,tandemx-proxy,tandemx-direct,tandemx-relaxed
+  --servers LIST        of reference,y-sweet,hocuspocus,tandemx-proxy,tandemx-direct,
+                        tandemx-relaxed
                         (default: all), and relay-hibernate,relay-accept: the runtime's floor,
                         a Durable Object that only relays frames (benches/relay; keystrokes
                         and trace only)
@@ -428,7 +429,7 @@ fn footprint(server: &Server, idle: &[(String, u64, u64)], dir: &Path, report: &
     let col = server.kind.name();
     let w = "5 footprint";
     let main = match server.kind {
-        Kind::Reference => "node",
+        Kind::Reference | Kind::Hocuspocus => "node",
         Kind::YSweet => "y-sweet",
         _ => "workerd (user worker)",
     };
@@ -608,6 +609,10 @@ fn environment(args: &Args) -> Vec<(String, String)> {
         (
             "@y/websocket-server".into(),
             npm_version("@y/websocket-server"),
+        ),
+        (
+            "@hocuspocus/server".into(),
+            npm_version("@hocuspocus/server"),
         ),
         ("yjs (reference server)".into(), npm_version("yjs")),
         ("y-sweet".into(), ysweet),

@@ -1,6 +1,11 @@
 //! A y-websocket client for load generation: one WebSocket, the y-protocols framing of
 //! `tandemx::protocol`, and the arrival time of every frame taken as it is read off the socket.
 //!
+//! Hocuspocus frames carry the document's name first (a lib0 varString) and a connection must
+//! authenticate before the rest is handled: for a URL with `hocuspocus-document=<name>` in its
+//! query (`servers.rs` adds it), the peer sends an authentication message with an empty token
+//! first, prefixes every frame it sends with the name and strips it from every frame it gets.
+//!
 //! Every peer answers the server's SyncStep1 with what it has, as the `y-websocket` provider
 //! does. Received updates are counted, handed to an optional hook with their arrival time, and
 //! applied to the peer's document only when asked (applying costs client CPU that a latency
@@ -15,6 +20,31 @@ use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, GetString, ReadTxn, Transact, Update};
+
+/// The query parameter that names a Hocuspocus document (see the module documentation).
+pub const HOCUSPOCUS_DOCUMENT: &str = "hocuspocus-document";
+
+/// The document name of a Hocuspocus URL, if `url` is one.
+fn hocuspocus_document(url: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        (key == HOCUSPOCUS_DOCUMENT).then(|| value.to_owned())
+    })
+}
+
+/// A lib0 varString: the length as a varUint, then the UTF-8 bytes.
+fn var_string(s: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len() + 2);
+    let mut n = s.len();
+    while n >= 0x80 {
+        out.push((n as u8 & 0x7f) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+    out.extend_from_slice(s.as_bytes());
+    out
+}
 
 /// Called with the payload of every sync Update message and the instant its frame arrived.
 pub type UpdateHook = Box<dyn FnMut(&[u8], Instant) + Send>;
@@ -73,15 +103,22 @@ impl Peer {
             .map_err(|e| format!("connect {url}: {e}"))?;
         let (mut sink, mut stream) = ws.split();
         let (out, mut rx) = mpsc::unbounded_channel::<Message>();
+        // Hocuspocus: every frame starts with the document's name.
+        let prefix = hocuspocus_document(url).map(|name| var_string(&name));
+        let framed = |msg: Message, prefix: &Option<Vec<u8>>| match (msg, prefix) {
+            (Message::Binary(b), Some(p)) => Message::binary([p.as_slice(), &b].concat()),
+            (msg, _) => msg,
+        };
+        let writer_prefix = prefix.clone();
         let failure: Arc<Mutex<Option<String>>> = Arc::default();
         let writer_failure = failure.clone();
         let writer = tokio::spawn(async move {
             // Queue everything that is ready, then flush once: fewer syscalls under load.
             while let Some(msg) = rx.recv().await {
-                let mut result = sink.feed(msg).await;
+                let mut result = sink.feed(framed(msg, &writer_prefix)).await;
                 while result.is_ok() {
                     match rx.try_recv() {
-                        Ok(more) => result = sink.feed(more).await,
+                        Ok(more) => result = sink.feed(framed(more, &writer_prefix)).await,
                         Err(_) => break,
                     }
                 }
@@ -123,7 +160,13 @@ impl Peer {
                         break;
                     }
                 };
-                // Frames of other protocols (y-sweet's sync-status echo, say) are skipped.
+                let bytes = match &prefix {
+                    Some(p) if bytes.starts_with(p) => bytes.slice(p.len()..),
+                    Some(_) => continue,
+                    None => bytes,
+                };
+                // Frames of other protocols (y-sweet's sync-status echo, Hocuspocus's
+                // authentication answer, say) are skipped.
                 let Ok(messages) = protocol::decode(&bytes) else {
                     continue;
                 };
@@ -176,6 +219,11 @@ impl Peer {
             failure,
             tasks: vec![writer, reader],
         };
+        if hocuspocus_document(url).is_some() {
+            // Authentication (2), token (0), an empty token: Hocuspocus holds every other
+            // message of the document until this one has been handled.
+            peer.send(vec![2, 0, 0]);
+        }
         let sv = peer.doc.transact().state_vector();
         peer.send(protocol::sync_step1(&sv));
         Ok(peer)

@@ -7,6 +7,8 @@
 //!   listening sockets of wrangler's processes for `/health`.
 //! - The reference `@y/websocket-server` from node_modules (in memory).
 //! - `y-sweet serve` with a store directory and no auth key (development mode).
+//! - Hocuspocus (`@hocuspocus/server` from node_modules, `benches/hocuspocus/serve.mjs`, in
+//!   memory). Its frames carry the document name; the client adds and strips it (client.rs).
 //!
 //! Servers are pinned to one core and the load generator to another when `taskset` exists.
 
@@ -26,6 +28,8 @@ pub enum Kind {
     Reference,
     /// `y-sweet serve` (Rust, filesystem store).
     YSweet,
+    /// Hocuspocus (Node, Yjs, in memory).
+    Hocuspocus,
     /// TandemX through wrangler's entry proxy.
     TandemxProxy,
     /// TandemX on the user worker's own socket.
@@ -46,6 +50,7 @@ impl Kind {
         match self {
             Kind::Reference => "y-websocket-server",
             Kind::YSweet => "y-sweet",
+            Kind::Hocuspocus => "hocuspocus",
             Kind::TandemxProxy => "tandemx (proxy)",
             Kind::TandemxDirect => "tandemx (direct)",
             Kind::TandemxRelaxed => "tandemx relaxed (direct)",
@@ -59,6 +64,7 @@ impl Kind {
         match self {
             Kind::Reference => "reference",
             Kind::YSweet => "y-sweet",
+            Kind::Hocuspocus => "hocuspocus",
             Kind::TandemxProxy => "tandemx-proxy",
             Kind::TandemxDirect => "tandemx-direct",
             Kind::TandemxRelaxed => "tandemx-relaxed",
@@ -68,9 +74,10 @@ impl Kind {
     }
 
     /// Every kind, in the order of the table.
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Reference,
         Kind::YSweet,
+        Kind::Hocuspocus,
         Kind::TandemxProxy,
         Kind::TandemxDirect,
         Kind::TandemxRelaxed,
@@ -83,7 +90,7 @@ impl Kind {
     pub fn persists(self) -> bool {
         !matches!(
             self,
-            Kind::Reference | Kind::RelayHibernate | Kind::RelayAccept
+            Kind::Reference | Kind::Hocuspocus | Kind::RelayHibernate | Kind::RelayAccept
         )
     }
 
@@ -289,6 +296,20 @@ impl Server {
                     .map_err(|e| format!("node: {e}"))?;
                 Server::plain(kind, setup, child, port, None)
             }
+            Kind::Hocuspocus => {
+                let child = pinned(setup, "node")
+                    .arg(setup.root.join("benches/hocuspocus/serve.mjs"))
+                    .current_dir(&setup.root)
+                    .env("HOST", "127.0.0.1")
+                    .env("PORT", port.to_string())
+                    .stdin(Stdio::null())
+                    .stdout(log_file(setup, "hocuspocus"))
+                    .stderr(log_file(setup, "hocuspocus.err"))
+                    .kill_on_drop(true)
+                    .spawn()
+                    .map_err(|e| format!("node: {e}"))?;
+                Server::plain(kind, setup, child, port, None)
+            }
             Kind::YSweet => {
                 let bin = setup.ysweet.clone().ok_or("y-sweet is not installed")?;
                 let store = setup.scratch.join("y-sweet-store");
@@ -458,6 +479,8 @@ impl Server {
             Kind::Reference => format!("/{room}"),
             // y-sweet's client URL repeats the doc id, for the y-websocket provider's sake.
             Kind::YSweet => format!("/d/{room}/ws/{room}"),
+            // Hocuspocus ignores the path; the client reads the document name from the query.
+            Kind::Hocuspocus => format!("/{room}?{}={room}", super::client::HOCUSPOCUS_DOCUMENT),
             _ => format!("/rooms/{room}"),
         };
         match &self.token {
@@ -511,6 +534,8 @@ impl Server {
                     } else {
                         "workerd (user worker)"
                     }
+                } else if all.contains("hocuspocus") {
+                    "node"
                 } else if all.contains("serve.mjs") {
                     "serve.mjs (node)"
                 } else if all.contains("wrangler-dist") {
@@ -555,7 +580,9 @@ impl Server {
     /// the server keeps documents in memory only.
     pub async fn restart(&mut self) -> Result<bool, String> {
         match self.kind {
-            Kind::Reference | Kind::RelayHibernate | Kind::RelayAccept => Ok(false),
+            Kind::Reference | Kind::Hocuspocus | Kind::RelayHibernate | Kind::RelayAccept => {
+                Ok(false)
+            }
             Kind::YSweet => {
                 self.interrupt_and_wait().await;
                 let store = self.store.clone().ok_or("no store")?;
@@ -600,7 +627,7 @@ impl Server {
     /// Stops the server and waits for its processes.
     pub async fn stop(mut self) {
         match self.kind {
-            Kind::Reference => {
+            Kind::Reference | Kind::Hocuspocus => {
                 let _ = self.child.kill().await;
             }
             Kind::YSweet => self.interrupt_and_wait().await,
