@@ -10,10 +10,12 @@
 // is profiled and timed is the first client joining the room after each restart (a second join,
 // warm, is timed for comparison).
 // With --one-update, the N patches are sent as one update (as the documents of the load workload).
+// With --observers K, K more clients join before the replay and only receive (each update is
+// then sent to K + 1 sockets: a fan-out).
 // With --deflate, the clients offer permessage-deflate, as browsers do (and `ws` does by default);
 // without it they do not, as the load generator of scripts/bench does not.
 //
-//   node benches/profile.mjs [--updates N] [--one-update] [--deflate] [--joins J | --cold R] [--no-profile] [--top K] [--out FILE.cpuprofile] [KEY=VALUE ...]
+//   node benches/profile.mjs [--updates N] [--one-update] [--observers K] [--deflate] [--joins J | --cold R] [--no-profile] [--top K] [--out FILE.cpuprofile] [KEY=VALUE ...]
 //
 // KEY=VALUE become `wrangler dev --var`s (e.g. DURABILITY=relaxed). The .cpuprofile opens in
 // Chrome DevTools (Performance) or any viewer of that format.
@@ -28,7 +30,7 @@ import * as syncProtocol from 'y-protocols/sync'
 import { startServer } from '../tests/e2e/server.mjs'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const opts = { deflate: false, updates: 30000, joins: 0, cold: 0, profile: true, top: 40, out: null, trace: path.resolve(ROOT, '../shared/data/editing-traces/automerge-paper.json.gz') }
+const opts = { deflate: false, observers: 0, updates: 30000, joins: 0, cold: 0, profile: true, top: 40, out: null, trace: path.resolve(ROOT, '../shared/data/editing-traces/automerge-paper.json.gz') }
 const vars = { RATE_MESSAGES_PER_SECOND: '1000000', RATE_BYTES_PER_SECOND: '1073741824' }
 const argv = process.argv.slice(2)
 for (let i = 0; i < argv.length; i++) {
@@ -38,6 +40,7 @@ for (let i = 0; i < argv.length; i++) {
   else if (a === '--cold') opts.cold = Number(argv[++i])
   else if (a === '--one-update') opts.oneUpdate = true
   else if (a === '--deflate') opts.deflate = true
+  else if (a === '--observers') opts.observers = Number(argv[++i])
   else if (a === '--no-profile') opts.profile = false
   else if (a === '--top') opts.top = Number(argv[++i])
   else if (a === '--out') opts.out = argv[++i]
@@ -91,6 +94,8 @@ try {
       if (wake) { const w = wake; wake = null; w() }
     }
   })
+  const extra = []
+  for (let i = 0; i < opts.observers; i++) extra.push(await open(() => {}))
 
   // The profiler, through wrangler's inspector proxy (a new one after each restart). Self time
   // per function name is summed over every profile taken.
@@ -230,6 +235,7 @@ try {
   }
   sender.close()
   observer.close()
+  for (const ws of extra) ws.close()
 } finally {
   if (inspector) inspector.close()
   await server.stop()
