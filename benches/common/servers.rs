@@ -281,33 +281,13 @@ impl Server {
         let port = free_port();
         let mut server = match kind {
             Kind::Reference => {
-                let script = setup
-                    .root
-                    .join("node_modules/@y/websocket-server/src/server.js");
-                let child = pinned(setup, "node")
-                    .arg(script)
-                    .env("HOST", "127.0.0.1")
-                    .env("PORT", port.to_string())
-                    .stdin(Stdio::null())
-                    .stdout(log_file(setup, "reference"))
-                    .stderr(log_file(setup, "reference.err"))
-                    .kill_on_drop(true)
-                    .spawn()
-                    .map_err(|e| format!("node: {e}"))?;
+                let script = "node_modules/@y/websocket-server/src/server.js";
+                let child = Server::spawn_node(setup, script, "reference", port)?;
                 Server::plain(kind, setup, child, port, None)
             }
             Kind::Hocuspocus => {
-                let child = pinned(setup, "node")
-                    .arg(setup.root.join("benches/hocuspocus/serve.mjs"))
-                    .current_dir(&setup.root)
-                    .env("HOST", "127.0.0.1")
-                    .env("PORT", port.to_string())
-                    .stdin(Stdio::null())
-                    .stdout(log_file(setup, "hocuspocus"))
-                    .stderr(log_file(setup, "hocuspocus.err"))
-                    .kill_on_drop(true)
-                    .spawn()
-                    .map_err(|e| format!("node: {e}"))?;
+                let script = "benches/hocuspocus/serve.mjs";
+                let child = Server::spawn_node(setup, script, "hocuspocus", port)?;
                 Server::plain(kind, setup, child, port, None)
             }
             Kind::YSweet => {
@@ -377,6 +357,22 @@ impl Server {
             token: None,
             store,
         }
+    }
+
+    /// A Node server of the repository (`script`, relative to its root) on `port`, which reads
+    /// `HOST` and `PORT`; logs as `<log>.log` and `<log>.err.log`.
+    fn spawn_node(setup: &Setup, script: &str, log: &str, port: u16) -> Result<Child, String> {
+        pinned(setup, "node")
+            .arg(setup.root.join(script))
+            .current_dir(&setup.root)
+            .env("HOST", "127.0.0.1")
+            .env("PORT", port.to_string())
+            .stdin(Stdio::null())
+            .stdout(log_file(setup, log))
+            .stderr(log_file(setup, &format!("{log}.err")))
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("node {script}: {e}"))
     }
 
     fn spawn_ysweet(setup: &Setup, bin: &Path, store: &Path, port: u16) -> Result<Child, String> {
