@@ -104,6 +104,31 @@ pub enum RouteId {
     MergeBranch,
 }
 
+impl RouteId {
+    /// Whether a successful call may turn a room connection that was let in into one that is
+    /// refused (a project, key, signing key or document gone, a member removed) or change what
+    /// the worker caches with it (whether the project has webhooks, a document's row). After
+    /// such a call the isolate forgets its cached room access (`edge::access`); after any other
+    /// (reads, document writes, versions, history, tokens minted) it keeps it, so an integration
+    /// that writes often does not send every join back to the database. Creating a project or
+    /// a key cannot: only admissions are cached. Every route is named here, so a new one needs
+    /// a decision.
+    pub fn may_change_access(self) -> bool {
+        match self {
+            DeleteProject | UpdateProject | PutMember | RemoveMember | RevokeKey
+            | RevokeSigningKey | CreateDocument | DeleteDocument | CreateWebhook
+            | UpdateWebhook | DeleteWebhook | CreateBranch => true,
+            Index | Health | Room | OpenApi | DevToken | CreateProject | GetProject
+            | ListMembers | ListKeys | CreateKey | ListSigningKeys | AddSigningKey
+            | ListDocuments | GetDocument | GetDocumentUpdate | PostDocumentUpdate
+            | PostDocumentEdits | MintToken | Audit | ListWebhooks | GetWebhook | TestWebhook
+            | ListDeliveries | ListVersions | CreateVersion | GetVersion | GetVersionUpdate
+            | DeleteVersion | RestoreVersion | DiffVersions | ReplayHistory | DocumentAt
+            | ListBranches | PreviewMerge | MergeBranch => false,
+        }
+    }
+}
+
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -621,6 +646,37 @@ mod tests {
             assert_eq!(ROUTES.iter().filter(|r| r.id == id).count(), 1, "{id:?}");
         }
         assert_eq!(ROUTES.len(), all().len());
+    }
+
+    #[test]
+    fn only_writes_that_can_refuse_a_connection_clear_the_access_cache() {
+        for route in ROUTES {
+            if route.method == "GET" || route.method == "HEAD" {
+                assert!(!route.id.may_change_access(), "{:?} only reads", route.id);
+            }
+        }
+        // Everything a room connection's check reads (d1::room_access, signing keys).
+        for id in [
+            DeleteProject,
+            RevokeKey,
+            RevokeSigningKey,
+            DeleteDocument,
+            CreateDocument,
+            CreateWebhook,
+            UpdateWebhook,
+            DeleteWebhook,
+        ] {
+            assert!(id.may_change_access(), "{id:?}");
+        }
+        // The frequent writes of integrations keep the cache.
+        for id in [
+            PostDocumentUpdate,
+            PostDocumentEdits,
+            MintToken,
+            CreateVersion,
+        ] {
+            assert!(!id.may_change_access(), "{id:?}");
+        }
     }
 
     #[test]

@@ -30,8 +30,8 @@ thread_local! {
 }
 
 /// Forgets what this isolate cached about room access. Called after every API request that
-/// may have changed it (any method but GET and HEAD), so the change holds at once here;
-/// other isolates (other locations) see it within `ACCESS_CACHE_SECONDS`.
+/// may have changed it ([`crate::routes::RouteId::may_change_access`]), so the change holds at
+/// once here; other isolates (other locations) see it within `ACCESS_CACHE_SECONDS`.
 pub fn forget_cached_access() {
     ROOM_ACCESS.with(|c| c.borrow_mut().clear());
     SIGNING_KEYS.with(|c| c.borrow_mut().clear());

@@ -33,13 +33,14 @@ async fn body<T: for<'de> Deserialize<'de>>(req: &mut Request) -> Result<T> {
     parse_body(&bytes)
 }
 
-/// Serves a `/v1` route found by [`crate::routes::match_route`]. After any request that may
-/// have changed who can connect, this isolate forgets what it cached about that (after, so
-/// that a connection checked meanwhile does not keep the old answer).
+/// Serves a `/v1` route found by [`crate::routes::match_route`]. After a request that may
+/// have changed who can connect ([`RouteId::may_change_access`]), this isolate forgets what it
+/// cached about that (after, so that a connection checked meanwhile does not keep the old
+/// answer).
 pub async fn dispatch(req: Request, env: &Env, matched: Matched) -> Result<Response> {
-    let reads_only = matches!(req.method(), worker::Method::Get | worker::Method::Head);
+    let changes_access = matched.id.may_change_access();
     let result = route(req, env, matched).await;
-    if !reads_only {
+    if changes_access {
         access::forget_cached_access();
     }
     result

@@ -64,7 +64,7 @@ after(async () => {
 
 describe('room access cache', { skip: SKIP }, () => {
   test('a key revoked behind the worker\'s back stops new connections within ACCESS_CACHE_SECONDS', async () => {
-    const { key, room, token } = await setUp(cached)
+    const { p, owner, key, room, token } = await setUp(cached)
     const letIn = Date.now()
     assert.equal(await refusedAs(cached, room, token), 'upgraded')
     await d1Execute(cached, `UPDATE api_keys SET revoked_at = ${Date.now()} WHERE id = '${key.id}'`)
@@ -72,6 +72,13 @@ describe('room access cache', { skip: SKIP }, () => {
     assert.ok(took < TTL_SECONDS * 1000 - 2000, `changing D1 took ${took} ms: too slow to see the cache`)
     // The worker did not read D1 again: the connection it let in a moment ago is let in again.
     assert.equal(await refusedAs(cached, room, token), 'upgraded', 'served from the cache')
+    // Writes that cannot refuse anyone (a document edit, a token minted) keep the cache.
+    const edit = await api(cached, 'POST', `/v1/projects/${p}/documents/${room}/edits`, {
+      key: owner, body: { ops: [{ op: 'text.insert', path: ['t'], index: 0, text: 'x' }] }
+    })
+    assert.equal(edit.status, 200, JSON.stringify(edit.json))
+    assert.equal((await api(cached, 'POST', `/v1/projects/${p}/tokens`, { key: owner, body: { sub: 'v', room } })).status, 201)
+    assert.equal(await refusedAs(cached, room, token), 'upgraded', 'still served from the cache after API writes')
     await sleep(letIn + TTL_SECONDS * 1000 + 200 - Date.now())
     assert.equal(await refusedAs(cached, room, token), 'revoked')
   })
