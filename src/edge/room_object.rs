@@ -51,6 +51,10 @@ pub struct RoomObject {
     version_scheduled: Cell<bool>,
     /// Whether the last connection left since the alarm last ran (a version is due then).
     emptied: Cell<bool>,
+    /// When the pending alarm fires, as this instance set it (`None`: not known here).
+    alarm_known: Rc<Cell<Option<u64>>>,
+    /// Whether the room's names are known to be stored (see [`RoomObject::remember_info`]).
+    info_stored: Cell<bool>,
     /// Strict durability: frames that wait for the log rows written before them (see
     /// [`RoomObject::emit`]).
     held: Rc<RefCell<Vec<(WebSocket, ArrayBuffer)>>>,
@@ -144,10 +148,27 @@ impl Live {
 }
 
 /// Makes sure the alarm fires by `at_ms`: keeps an earlier pending alarm, else sets it.
-async fn schedule_alarm(storage: &worker::Storage, at_ms: u64) -> Result<()> {
-    match storage.get_alarm().await? {
-        Some(current) if current as u64 <= at_ms && current as u64 > now_ms() => Ok(()),
-        _ => storage.set_alarm(super::alarm_at(at_ms)).await,
+/// `known` is the pending alarm as this instance last set it (`None`: not known, read it), so
+/// that the connections and messages that each want an alarm do not each read it back.
+async fn schedule_alarm(
+    storage: &worker::Storage,
+    known: &Cell<Option<u64>>,
+    at_ms: u64,
+) -> Result<()> {
+    let current = match known.get() {
+        Some(current) => Some(current),
+        None => storage.get_alarm().await?.map(|ms| ms as u64),
+    };
+    match current {
+        Some(current) if current <= at_ms && current > now_ms() => {
+            known.set(Some(current));
+            Ok(())
+        }
+        _ => {
+            storage.set_alarm(super::alarm_at(at_ms)).await?;
+            known.set(Some(at_ms));
+            Ok(())
+        }
     }
 }
 
@@ -467,6 +488,8 @@ impl DurableObject for RoomObject {
             checkpoint_scheduled: Cell::new(false),
             version_scheduled: Cell::new(false),
             emptied: Cell::new(false),
+            alarm_known: Rc::new(Cell::new(None)),
+            info_stored: Cell::new(false),
             held: Rc::new(RefCell::new(Vec::new())),
             last_commit: Rc::new(Cell::new((0, 0))),
             relaxed,
@@ -541,6 +564,8 @@ impl DurableObject for RoomObject {
     /// Closes connections whose token has expired, sends the gathered webhook event, keeps the
     /// history (checkpoint, automatic version, retention), then waits for the next of these.
     async fn alarm(&self) -> Result<Response> {
+        // The alarm that fired is no longer pending.
+        self.alarm_known.set(None);
         let now = now_ms();
         self.load();
         self.flush_changes(now).await?;
@@ -841,14 +866,19 @@ impl RoomObject {
         Ok((author, body))
     }
 
-    /// Stores the project and room names the worker sends, once.
+    /// Stores the project and room names the worker sends, once (this instance reads whether
+    /// they are stored once, too).
     async fn remember_info(&self, req: &Request) -> Result<()> {
+        if self.info_stored.get() {
+            return Ok(());
+        }
         let header = |name: &str| req.headers().get(name).ok().flatten();
         if let (Some(project), Some(room)) = (header(identity::PROJECT), header(identity::ROOM)) {
             let storage = self.state.storage();
             if storage.get::<RoomInfo>("info").await?.is_none() {
                 storage.put("info", RoomInfo { project, room }).await?;
             }
+            self.info_stored.set(true);
         }
         Ok(())
     }
@@ -967,7 +997,7 @@ impl RoomObject {
 
     /// Makes sure the alarm fires by `at_ms`.
     async fn schedule_at(&self, at_ms: u64) -> Result<()> {
-        schedule_alarm(&self.state.storage(), at_ms).await
+        schedule_alarm(&self.state.storage(), &self.alarm_known, at_ms).await
     }
 
     /// [`RoomObject::schedule_at`] when an alarm is wanted.
@@ -990,7 +1020,9 @@ impl RoomObject {
         *self.live.borrow_mut() = Live::new();
         *self.rendered.borrow_mut() = None;
         self.state.storage().delete_alarm().await?;
+        self.alarm_known.set(None);
         self.state.storage().delete_all().await?;
+        self.info_stored.set(false);
         Response::ok("")
     }
 

@@ -65,9 +65,10 @@ impl RoomObject {
             Ok(Some(at)) => {
                 // The promise owns what it needs (the storage handle), not the object.
                 let storage = self.state.storage();
+                let known = self.alarm_known.clone();
                 let set = async move {
                     settle(
-                        super::schedule_alarm(&storage, at)
+                        super::schedule_alarm(&storage, &known, at)
                             .await
                             .map(|_| JsValue::UNDEFINED),
                     )
