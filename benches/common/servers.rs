@@ -95,7 +95,7 @@ impl Kind {
     }
 
     /// Whether the server keeps the document (the relays keep nothing: a new client's initial
-    /// sync is empty, and only the keystroke and trace workloads apply).
+    /// sync is empty: the load workload does not apply, the fan-out skips its late joiner).
     pub fn keeps_document(self) -> bool {
         !self.is_relay()
     }
