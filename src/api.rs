@@ -377,6 +377,20 @@ pub fn percent_decode(segment: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// The query of a serialized URL: what follows the first `?` before any `#`, up to the `#`.
+pub fn url_query(url: &str) -> Option<&str> {
+    let before_fragment = url.split_once('#').map_or(url, |(head, _)| head);
+    Some(before_fragment.split_once('?')?.1)
+}
+
+/// The first value of `name` in the query of `url`, decoded as `application/x-www-form-urlencoded`
+/// (as URL query parameters are), without parsing the rest of the URL.
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    form_urlencoded::parse(url_query(url)?.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
 /// Checks a room name: 1 to [`MAX_ROOM_NAME`] characters from `A-Z a-z 0-9 . _ ~ - :`.
 /// Names are taken from the URL path as they are, without percent-decoding.
 pub fn validate_room_name(name: &str) -> Result<(), ApiError> {
@@ -403,6 +417,21 @@ pub fn validate_room_name(name: &str) -> Result<(), ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_parameters_are_read_without_parsing_the_url() {
+        let url = "https://h.example/rooms/r?v2=1&token=a.b%2Bc+d&token=second#frag?x=y";
+        assert_eq!(url_query(url), Some("v2=1&token=a.b%2Bc+d&token=second"));
+        assert_eq!(query_param(url, "token").as_deref(), Some("a.b+c d"));
+        assert_eq!(query_param(url, "v2").as_deref(), Some("1"));
+        assert_eq!(query_param(url, "x"), None);
+        assert_eq!(query_param("https://h.example/rooms/r", "token"), None);
+        assert_eq!(
+            query_param("https://h.example/?flag", "flag").as_deref(),
+            Some("")
+        );
+        assert_eq!(url_query("https://h.example/#a?b"), None);
+    }
 
     #[test]
     fn room_names() {

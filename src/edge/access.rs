@@ -301,14 +301,8 @@ fn looks_like_jwt(s: &str) -> bool {
 /// Finds the room token of a WebSocket request: `?token=`, else an entry of
 /// `Sec-WebSocket-Protocol` that is a JWT.
 pub fn room_token(req: &Request) -> Result<(String, TokenSource), AuthError> {
-    let url = req
-        .url()
-        .map_err(|e| AuthError::Malformed(format!("url: {e}")))?;
-    if let Some((_, token)) = url
-        .query_pairs()
-        .find(|(k, v)| k == "token" && !v.is_empty())
-    {
-        return Ok((token.into_owned(), TokenSource::Query));
+    if let Some(token) = super::http::query(req, "token").filter(|t| !t.is_empty()) {
+        return Ok((token, TokenSource::Query));
     }
     let offered = req
         .headers()

@@ -127,12 +127,6 @@ pub(super) fn decode_b64(v: &Value) -> Result<Vec<u8>> {
     })
 }
 
-/// The query string of a request, passed on to the room as it came.
-fn query_string(req: &Request) -> Result<String> {
-    let url = req.url().map_err(http::internal("url"))?;
-    Ok(url.query().map(|q| format!("?{q}")).unwrap_or_default())
-}
-
 /// Serves a history route for `document` in `project`, for `actor`.
 pub async fn dispatch(
     req: &mut Request,
@@ -157,7 +151,7 @@ pub async fn dispatch(
         room: document,
         author: actor.name(),
     };
-    let q = query_string(req)?;
+    let q = http::query_string(req);
     let version_param = version;
     let version = || version_param.ok_or(ApiError::NotFound);
     let path = match id {

@@ -26,6 +26,19 @@ pub fn internal(what: &'static str) -> impl Fn(worker::Error) -> ApiError {
     }
 }
 
+/// The first value of query parameter `name` (the serialized URL's query only: parsing the
+/// whole URL costs more, most of all in a freshly started worker).
+pub fn query(req: &Request, name: &str) -> Option<String> {
+    crate::api::query_param(&req.inner().url(), name)
+}
+
+/// The query string of a request with its `?`, or nothing.
+pub fn query_string(req: &Request) -> String {
+    crate::api::url_query(&req.inner().url())
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default()
+}
+
 /// Whether the request asks for a WebSocket upgrade.
 pub fn is_websocket_upgrade(req: &Request) -> bool {
     req.headers()

@@ -124,9 +124,8 @@ async fn connect_room(
     }
     let mut init = RequestInit::new();
     init.with_method(req.method()).with_headers(headers);
-    let forwarded =
-        Request::new_with_init(req.url().map_err(http::internal("url"))?.as_ref(), &init)
-            .map_err(http::internal("forward request"))?;
+    let forwarded = Request::new_with_init(&req.inner().url(), &init)
+        .map_err(http::internal("forward request"))?;
     room_stub(env, &verified.claims.prj, room)?
         .fetch_with_request(forwarded)
         .await

@@ -755,12 +755,7 @@ impl RoomObject {
         use crate::document::{apply_edits, render_json, Edits};
         use yrs::updates::decoder::Decode;
         let path = req.path();
-        let url = req.url().map_err(Err)?;
-        let query = |k: &str| {
-            url.query_pairs()
-                .find(|(n, _)| n == k)
-                .map(|(_, v)| v.into_owned())
-        };
+        let query = |k: &str| http::query(req, k);
         let mut loaded = self.room.borrow_mut();
         let Loaded::Ready(room) = &mut *loaded else {
             return Err(http::problem(&ApiError::RoomUnavailable));

@@ -286,12 +286,7 @@ async fn document_route(
             return http::json(&json!({ "name": name, "content": content }));
         }
         RouteId::GetDocumentUpdate => {
-            let url = req.url().map_err(http::internal("url"))?;
-            let param = |k: &str| {
-                url.query_pairs()
-                    .find(|(n, _)| n == k)
-                    .map(|(_, v)| v.into_owned())
-            };
+            let param = |k: &str| http::query(req, k);
             let mut path = "/__doc/update?".to_string();
             if let Some(sv) = param("state_vector") {
                 let bytes = Base64UrlSafeNoPadding::decode_to_vec(sv.trim_end_matches('='), None)

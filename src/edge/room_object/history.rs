@@ -4,6 +4,7 @@
 
 use super::{now_ms, unavailable, Loaded, RoomObject};
 use crate::api::ApiError;
+use crate::edge::http::query;
 use crate::edge::sql_store::{SqlRoomStore, NO_LIMIT};
 use crate::edge::versions as stored_versions;
 use crate::edge::{env, http};
@@ -38,13 +39,6 @@ fn binary(bytes: Vec<u8>) -> Answer {
         .set("content-type", "application/octet-stream")
         .map_err(http::internal("headers"))?;
     Ok(resp.with_headers(headers))
-}
-
-fn query(req: &Request, key: &str) -> Option<String> {
-    let url = req.url().ok()?;
-    url.query_pairs()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.into_owned())
 }
 
 fn number(req: &Request, key: &str) -> std::result::Result<Option<u64>, ApiError> {
