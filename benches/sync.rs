@@ -1,7 +1,7 @@
 //! Load generator: TandemX under `wrangler dev` (through wrangler's entry proxy and directly on
 //! the worker's socket) side by side with the reference `@y/websocket-server`, `y-sweet` and
-//! Hocuspocus, in one run. Starts each server, runs each workload against it, stops it, and prints one table
-//! (also written as JSON and CSV under `target/bench-results/`).
+//! Hocuspocus, in one run. Starts each server, runs each workload against it, stops it, and
+//! prints one table (also written as JSON and CSV under `target/bench-results/`).
 //!
 //! Run it with `scripts/bench` (which builds what is needed and pins client and server to
 //! different cores); `docs/benchmarks.md` describes the workloads and the figures.

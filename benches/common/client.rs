@@ -24,26 +24,13 @@ use yrs::{Doc, GetString, ReadTxn, Transact, Update};
 /// The query parameter that names a Hocuspocus document (see the module documentation).
 pub const HOCUSPOCUS_DOCUMENT: &str = "hocuspocus-document";
 
-/// The document name of a Hocuspocus URL, if `url` is one.
-fn hocuspocus_document(url: &str) -> Option<String> {
-    let query = url.split_once('?')?.1;
-    query.split('&').find_map(|pair| {
-        let (key, value) = pair.split_once('=')?;
-        (key == HOCUSPOCUS_DOCUMENT).then(|| value.to_owned())
-    })
-}
-
-/// A lib0 varString: the length as a varUint, then the UTF-8 bytes.
-fn var_string(s: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len() + 2);
-    let mut n = s.len();
-    while n >= 0x80 {
-        out.push((n as u8 & 0x7f) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-    out.extend_from_slice(s.as_bytes());
-    out
+/// The frame prefix of a Hocuspocus URL: its document's name as a lib0 varString.
+fn hocuspocus_prefix(url: &str) -> Option<Vec<u8>> {
+    use yrs::encoding::write::Write;
+    let name = tandemx::api::query_param(url, HOCUSPOCUS_DOCUMENT)?;
+    let mut prefix = Vec::with_capacity(name.len() + 2);
+    prefix.write_string(&name);
+    Some(prefix)
 }
 
 /// Called with the payload of every sync Update message and the instant its frame arrived.
@@ -104,7 +91,8 @@ impl Peer {
         let (mut sink, mut stream) = ws.split();
         let (out, mut rx) = mpsc::unbounded_channel::<Message>();
         // Hocuspocus: every frame starts with the document's name.
-        let prefix = hocuspocus_document(url).map(|name| var_string(&name));
+        let prefix = hocuspocus_prefix(url);
+        let hocuspocus = prefix.is_some();
         let framed = |msg: Message, prefix: &Option<Vec<u8>>| match (msg, prefix) {
             (Message::Binary(b), Some(p)) => Message::binary([p.as_slice(), &b].concat()),
             (msg, _) => msg,
@@ -219,7 +207,7 @@ impl Peer {
             failure,
             tasks: vec![writer, reader],
         };
-        if hocuspocus_document(url).is_some() {
+        if hocuspocus {
             // Authentication (2), token (0), an empty token: Hocuspocus holds every other
             // message of the document until this one has been handled.
             peer.send(vec![2, 0, 0]);
