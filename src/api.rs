@@ -2,11 +2,11 @@
 //! problem details.
 
 use crate::auth::{AuthError, MintError, Role};
+use crate::names::{NameError, PathError, RoomName};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-/// Longest room name accepted.
-pub const MAX_ROOM_NAME: usize = 128;
+pub use crate::names::MAX_ROOM_NAME;
 
 /// An error answered over HTTP. Each variant has a stable `type` and status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +15,8 @@ pub enum ApiError {
     NotFound,
     /// The room name is empty, too long or has characters outside the allowed set.
     InvalidRoomName(String),
+    /// A path parameter holds a character or segment no parameter may (`/ ? # %`, `..`).
+    InvalidPath(String),
     /// A room route was called without `Upgrade: websocket`.
     UpgradeRequired,
     /// The room holds as many connections as it accepts.
@@ -74,6 +76,7 @@ impl ApiError {
             ApiError::InvalidRoomName(why) => {
                 (400, "invalid-room-name", "Invalid room name", why.clone())
             }
+            ApiError::InvalidPath(why) => (400, "invalid-path", "Invalid path", why.clone()),
             ApiError::UpgradeRequired => (
                 426,
                 "upgrade-required",
@@ -187,6 +190,18 @@ impl ApiError {
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         ApiError::Auth(e)
+    }
+}
+
+impl From<NameError> for ApiError {
+    fn from(e: NameError) -> Self {
+        ApiError::InvalidRoomName(e.to_string())
+    }
+}
+
+impl From<PathError> for ApiError {
+    fn from(e: PathError) -> Self {
+        ApiError::InvalidPath(e.to_string())
     }
 }
 
@@ -342,39 +357,12 @@ pub fn validate_name(what: &str, name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Checks a signing key id: 1 to 64 characters from `A-Z a-z 0-9 . _ -`.
+/// Checks a signing key id (the rules are [`crate::names::Id::parse`]'s: 1 to 64 characters
+/// from `A-Z a-z 0-9 . _ -`, not only dots).
 pub fn validate_kid(kid: &str) -> Result<(), ApiError> {
-    let ok = !kid.is_empty()
-        && kid.len() <= 64
-        && kid
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::InvalidBody(
-            "kid must be 1 to 64 characters from A-Z a-z 0-9 . _ -".into(),
-        ))
-    }
-}
-
-/// Decodes `%XX` escapes of a URL path segment; `None` if an escape is broken or the result
-/// is not UTF-8.
-pub fn percent_decode(segment: &str) -> Option<String> {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = segment.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    crate::names::Id::parse("kid", kid)
+        .map(|_| ())
+        .map_err(|e| ApiError::InvalidBody(e.to_string()))
 }
 
 /// The query of a serialized URL: what follows the first `?` before any `#`, up to the `#`.
@@ -386,31 +374,19 @@ pub fn url_query(url: &str) -> Option<&str> {
 /// The first value of `name` in the query of `url`, decoded as `application/x-www-form-urlencoded`
 /// (as URL query parameters are), without parsing the rest of the URL.
 pub fn query_param(url: &str, name: &str) -> Option<String> {
-    form_urlencoded::parse(url_query(url)?.as_bytes())
+    query_value(url_query(url)?, name)
+}
+
+/// The first value of `name` in a query string (without its `?`).
+pub fn query_value(query: &str, name: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
 }
 
-/// Checks a room name: 1 to [`MAX_ROOM_NAME`] characters from `A-Z a-z 0-9 . _ ~ - :`.
-/// Names are taken from the URL path as they are, without percent-decoding.
+/// Checks a room name (the rules are [`RoomName::parse`]'s).
 pub fn validate_room_name(name: &str) -> Result<(), ApiError> {
-    if name.is_empty() {
-        return Err(ApiError::InvalidRoomName("the room name is empty".into()));
-    }
-    if name.len() > MAX_ROOM_NAME {
-        return Err(ApiError::InvalidRoomName(format!(
-            "the room name is {} characters; at most {MAX_ROOM_NAME} are allowed",
-            name.len()
-        )));
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '~' | '-' | ':')))
-    {
-        return Err(ApiError::InvalidRoomName(format!(
-            "the room name contains {c:?}; allowed are A-Z a-z 0-9 . _ ~ - :"
-        )));
-    }
+    RoomName::parse(name).map(|_| ())?;
     Ok(())
 }
 
@@ -437,7 +413,7 @@ mod tests {
     fn room_names() {
         assert!(validate_room_name("design-review_2026.v1:main~x").is_ok());
         assert!(validate_room_name(&"a".repeat(128)).is_ok());
-        for bad in ["", "a b", "a%20b", "a/b", "ü", &"a".repeat(129)] {
+        for bad in ["", "..", ".", "a b", "a%20b", "a/b", "ü", &"a".repeat(129)] {
             let err = validate_room_name(bad).unwrap_err();
             assert_eq!(err.status(), 400, "{bad}");
         }
@@ -477,14 +453,6 @@ mod tests {
         let big = vec![b' '; MAX_BODY_BYTES + 1];
         assert_eq!(parse_body::<CreateProject>(&big).unwrap_err().status(), 413);
         assert!(parse_body::<PutMember>(br#"{"role":"admin"}"#).is_err());
-    }
-
-    #[test]
-    fn percent_decoding() {
-        assert_eq!(percent_decode("a%40b.c").as_deref(), Some("a@b.c"));
-        assert_eq!(percent_decode("plain").as_deref(), Some("plain"));
-        assert_eq!(percent_decode("bad%4"), None);
-        assert_eq!(percent_decode("bad%zz"), None);
     }
 
     #[test]

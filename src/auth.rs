@@ -206,7 +206,9 @@ pub fn validate_room_pattern(room: &str) -> Result<(), String> {
     if name.is_empty() && room == "*" {
         return Ok(());
     }
-    crate::api::validate_room_name(name).map_err(|e| e.problem().detail)
+    crate::names::RoomName::parse(name)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// Whether a token's room pattern admits `room`.

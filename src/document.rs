@@ -1,7 +1,7 @@
 //! Documents without a Yjs library: render the root types as plain JSON, and apply JSON edit
 //! operations. No I/O; the result of an edit is a Yjs update for the room to apply.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map as JsonMap, Value};
 use thiserror::Error;
 use yrs::types::ToJson;
@@ -16,7 +16,7 @@ pub const MAX_OPS: usize = 1000;
 
 /// One JSON edit operation. `path` starts with a root type's name; further elements are map
 /// keys (strings) or array indices (numbers) leading to a nested shared type.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", deny_unknown_fields)]
 pub enum EditOp {
     /// Sets `key` of the map at `path` to a JSON value.
@@ -88,7 +88,7 @@ pub enum EditOp {
 }
 
 /// A request body of edit operations.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Edits {
     /// Applied in order, all or nothing.

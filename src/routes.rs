@@ -4,6 +4,7 @@
 
 use crate::api::ApiError;
 use crate::auth::Role;
+use crate::names::{path_param, percent_decode, version_id, Id, RoomName};
 
 /// One route of the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -507,13 +508,120 @@ pub const ROUTES: &[Route] = &[
     ),
 ];
 
-/// A matched route and its path parameters, percent-decoded, in template order.
+/// The path parameters of a matched route, each parsed by its name in the template. Every
+/// parameter is percent-decoded once, then refused (400) if it holds `/ ? # %`, a control
+/// character, or is a dot segment; then it must pass its own rule: a version id is an integer
+/// (anything else names no version: 404), a document or room name passes the room-name rules
+/// (400), ids pass the id rules (404: no such thing can exist), a member's `sub` the user-id
+/// rules (400).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Params {
+    /// `{project}`.
+    pub project: Option<Id>,
+    /// `{document}` or `{room}`.
+    pub document: Option<RoomName>,
+    /// `{version}`.
+    pub version: Option<u64>,
+    /// `{sub}`.
+    pub sub: Option<String>,
+    /// `{key}`.
+    pub key: Option<Id>,
+    /// `{kid}`.
+    pub kid: Option<Id>,
+    /// `{webhook}`.
+    pub webhook: Option<Id>,
+}
+
+fn present<'a, T>(value: &'a Option<T>, what: &'static str) -> Result<&'a T, ApiError> {
+    value.as_ref().ok_or_else(|| {
+        // The route table guarantees the parameter; a route without it is a programming error.
+        ApiError::Missing(what, String::new())
+    })
+}
+
+impl Params {
+    /// `{project}`.
+    pub fn project(&self) -> Result<&Id, ApiError> {
+        present(&self.project, "project")
+    }
+    /// `{document}` or `{room}`.
+    pub fn document(&self) -> Result<&RoomName, ApiError> {
+        present(&self.document, "document")
+    }
+    /// `{version}`.
+    pub fn version(&self) -> Result<u64, ApiError> {
+        present(&self.version, "version").copied()
+    }
+    /// `{sub}`.
+    pub fn sub(&self) -> Result<&str, ApiError> {
+        present(&self.sub, "member").map(String::as_str)
+    }
+    /// `{key}`.
+    pub fn key(&self) -> Result<&Id, ApiError> {
+        present(&self.key, "key")
+    }
+    /// `{kid}`.
+    pub fn kid(&self) -> Result<&Id, ApiError> {
+        present(&self.kid, "signing key")
+    }
+    /// `{webhook}`.
+    pub fn webhook(&self) -> Result<&Id, ApiError> {
+        present(&self.webhook, "webhook")
+    }
+
+    /// Parses the raw segment of parameter `name` into its field.
+    fn set(&mut self, name: &str, raw: &str) -> Result<(), ApiError> {
+        if name == "version" {
+            // Ids are integers: whatever else is in the segment names no version.
+            self.version = Some(
+                percent_decode(raw)
+                    .as_deref()
+                    .and_then(version_id)
+                    .ok_or_else(|| ApiError::Missing("version", raw.to_owned()))?,
+            );
+            return Ok(());
+        }
+        let name: &'static str = match name {
+            "project" => "project",
+            "document" => "document",
+            "room" => "room",
+            "sub" => "sub",
+            "key" => "key",
+            "kid" => "kid",
+            "webhook" => "webhook",
+            _ => unreachable!("a route template names an unknown parameter"),
+        };
+        let value = path_param(name, raw)?;
+        let missing = |what: &'static str| {
+            let value = value.clone();
+            move |_| ApiError::Missing(what, value)
+        };
+        match name {
+            "project" => {
+                self.project = Some(Id::parse("project id", &value).map_err(missing("project"))?)
+            }
+            "document" | "room" => self.document = Some(RoomName::parse(&value)?),
+            "sub" => {
+                crate::auth::validate_sub(&value).map_err(ApiError::InvalidBody)?;
+                self.sub = Some(value);
+            }
+            "key" => self.key = Some(Id::parse("key id", &value).map_err(missing("key"))?),
+            "kid" => self.kid = Some(Id::parse("kid", &value).map_err(missing("signing key"))?),
+            _ => self.webhook = Some(Id::parse("webhook id", &value).map_err(missing("webhook"))?),
+        }
+        Ok(())
+    }
+}
+
+/// A matched route and its parsed path parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Matched {
     /// The route.
     pub id: RouteId,
+    /// Who may call it (from the table).
+    pub access: Access,
     /// Parameter values.
-    pub params: Vec<String>,
+    pub params: Params,
 }
 
 fn segments(path: &str) -> Vec<&str> {
@@ -524,8 +632,16 @@ fn segments(path: &str) -> Vec<&str> {
     trimmed.trim_start_matches('/').split('/').collect()
 }
 
+/// The table's row for `id`.
+pub fn route(id: RouteId) -> &'static Route {
+    ROUTES
+        .iter()
+        .find(|r| r.id == id)
+        .expect("every route id is in the table (tested)")
+}
+
 /// Finds the route of a request: 404 when no path matches, 405 when the path matches with
-/// another method, 400 when a parameter has a broken percent-escape.
+/// another method; then parses its parameters ([`Params`]).
 pub fn match_route(method: &str, path: &str) -> Result<Matched, ApiError> {
     let got = segments(path);
     let mut path_matched = false;
@@ -534,10 +650,8 @@ pub fn match_route(method: &str, path: &str) -> Result<Matched, ApiError> {
         if want.len() != got.len() {
             continue;
         }
-        let mut params = Vec::new();
         let fits = want.iter().zip(&got).all(|(w, g)| {
             if w.starts_with('{') {
-                params.push(*g);
                 !g.is_empty()
             } else {
                 w == g
@@ -548,15 +662,15 @@ pub fn match_route(method: &str, path: &str) -> Result<Matched, ApiError> {
         }
         path_matched = true;
         if route.method == method {
-            let params = params
-                .into_iter()
-                .map(|p| {
-                    crate::api::percent_decode(p)
-                        .ok_or_else(|| ApiError::InvalidBody("bad percent-escape in path".into()))
-                })
-                .collect::<Result<_, _>>()?;
+            let mut params = Params::default();
+            for (w, g) in want.iter().zip(&got) {
+                if let Some(name) = w.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
+                    params.set(name, g)?;
+                }
+            }
             return Ok(Matched {
                 id: route.id,
+                access: route.access,
                 params,
             });
         }
@@ -682,7 +796,11 @@ mod tests {
     #[test]
     fn every_route_matches_itself_and_only_itself() {
         for route in ROUTES {
-            let path = route.path.replace("{", "x").replace("}", "");
+            let path = route
+                .path
+                .replace("{version}", "7")
+                .replace("{", "x")
+                .replace("}", "");
             let m = match_route(route.method, &path).unwrap();
             assert_eq!(m.id, route.id, "{} {}", route.method, route.path);
         }
@@ -692,7 +810,8 @@ mod tests {
     fn parameters_are_decoded_and_misses_are_told_apart() {
         let m = match_route("PUT", "/v1/projects/prj_1/members/ada%40example.com").unwrap();
         assert_eq!(m.id, PutMember);
-        assert_eq!(m.params, vec!["prj_1", "ada@example.com"]);
+        assert_eq!(m.params.project().unwrap().as_str(), "prj_1");
+        assert_eq!(m.params.sub().unwrap(), "ada@example.com");
         assert_eq!(match_route("GET", "/nope").unwrap_err().status(), 404);
         assert_eq!(
             match_route("PUT", "/v1/projects/p").unwrap_err().status(),
@@ -717,5 +836,99 @@ mod tests {
             404
         );
         assert_eq!(match_route("GET", "/").unwrap().id, Index);
+    }
+
+    #[test]
+    fn version_ids_are_integers_and_anything_else_is_not_found() {
+        let base = "/v1/projects/prj_1/documents/doc/versions";
+        let m = match_route("GET", &format!("{base}/42")).unwrap();
+        assert_eq!((m.id, m.params.version().unwrap()), (GetVersion, 42));
+        for bad in [
+            "abc",
+            "1%2Fupdate",
+            "..%2F..%2F__delete",
+            "1%3Fx=",
+            "%2e%2e",
+            "-1",
+            "1.0",
+        ] {
+            for (method, suffix) in [
+                ("GET", ""),
+                ("DELETE", ""),
+                ("POST", "/restore"),
+                ("GET", "/update"),
+            ] {
+                let e = match_route(method, &format!("{base}/{bad}{suffix}")).unwrap_err();
+                assert_eq!(e.status(), 404, "{method} {bad}{suffix}");
+            }
+        }
+    }
+
+    #[test]
+    fn decoded_reserved_characters_and_dot_segments_are_refused() {
+        for bad in [
+            "..%2F__delete",
+            "a%2Fb",
+            "a%3Fb",
+            "a%23b",
+            "a%25b",
+            "%2e%2e",
+            "%2E",
+            "..",
+            ".",
+        ] {
+            for path in [
+                format!("/v1/projects/prj_1/documents/{bad}"),
+                format!("/v1/projects/prj_1/documents/{bad}/versions"),
+                format!("/v1/projects/{bad}/documents"),
+                format!("/v1/projects/prj_1/members/{bad}"),
+                format!("/v1/projects/prj_1/webhooks/{bad}"),
+                format!("/rooms/{bad}"),
+            ] {
+                let method = if path.contains("members") {
+                    "DELETE"
+                } else {
+                    "GET"
+                };
+                let e = match_route(method, &path).unwrap_err();
+                assert_eq!(e.status(), 400, "{path}");
+            }
+        }
+    }
+
+    #[test]
+    fn room_names_are_decoded_once_and_checked() {
+        // One rule: a path parameter is percent-decoded once, so `%64oc` is the room `doc`.
+        let m = match_route("GET", "/rooms/%64oc").unwrap();
+        assert_eq!(m.params.document().unwrap().as_str(), "doc");
+        assert_eq!(
+            match_route("GET", "/rooms/a%20b").unwrap_err().status(),
+            400
+        );
+        assert_eq!(
+            match_route("GET", "/rooms/%C3%BC").unwrap_err().status(),
+            400
+        );
+        let long = "a".repeat(129);
+        assert_eq!(
+            match_route("GET", &format!("/rooms/{long}"))
+                .unwrap_err()
+                .status(),
+            400
+        );
+    }
+
+    #[test]
+    fn ids_that_cannot_exist_are_not_found() {
+        assert_eq!(
+            match_route("GET", "/v1/projects/a:b").unwrap_err().status(),
+            404
+        );
+        assert_eq!(
+            match_route("DELETE", "/v1/projects/prj_1/keys/a:b")
+                .unwrap_err()
+                .status(),
+            404
+        );
     }
 }

@@ -1,0 +1,405 @@
+//! The calls the worker makes to a room's Durable Object: one typed request enum, sent in the
+//! body of a single internal request, instead of internal URLs built from strings.
+//!
+//! A call is encoded as a 4-byte big-endian length, that many bytes of JSON ([`RoomRequest`]),
+//! and an optional binary payload (an update or a state, which JSON would inflate). The room
+//! decodes this and nothing else: any other path, an unknown call, an unknown field or a
+//! malformed envelope is refused. Values in a call are typed (room names, version ids, numbers):
+//! nothing a client sent reaches the room as a string to be parsed again.
+
+use crate::auth::Role;
+use crate::document::Edits;
+use crate::names::{Id, RoomName};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// The internal URL every call is sent to. The host is never resolved: a Durable Object stub
+/// delivers the request to its object whatever the URL says.
+pub const CALL_URL: &str = "https://room.internal/call";
+/// The internal URL a WebSocket upgrade is forwarded to, with an [`Admission`].
+pub const CONNECT_URL: &str = "https://room.internal/connect";
+/// Header carrying the JSON [`Admission`] of a forwarded WebSocket upgrade.
+pub const ADMISSION_HEADER: &str = "x-tandemx-admission";
+
+/// Longest JSON part of a call. Calls carry small typed values; an edit request is the largest
+/// (bounded by the API's JSON body limit).
+pub const MAX_CALL_JSON: usize = 256 * 1024;
+
+/// Which room a call is for, and who makes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoomRequest {
+    /// The room's project.
+    pub project: Id,
+    /// The room's name.
+    pub room: RoomName,
+    /// Who is calling, as the audit log and the history name them (`user:<sub>`, a key id,
+    /// `admin`).
+    pub author: String,
+    /// What to do.
+    pub call: RoomCall,
+}
+
+/// One side of a diff: a version, or the document as it is now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiffSide {
+    /// A stored version.
+    Version(u64),
+    /// The document now.
+    Current,
+}
+
+/// What the worker asks a room to do. Each variant is one operation of the document API, the
+/// history API or the room's upkeep; the worker has already checked the caller for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    tag = "op",
+    content = "args",
+    rename_all = "snake_case",
+    deny_unknown_fields
+)]
+pub enum RoomCall {
+    /// Whether the room's storage answers.
+    Health,
+    /// Close every connection and erase the room's storage.
+    Delete,
+    /// The document as JSON.
+    ReadJson,
+    /// The document as a Yjs update: what a peer at `state_vector` (v1 bytes) lacks, or all.
+    ReadUpdate {
+        /// The peer's state vector, v1 encoded; `None`: the whole document.
+        #[serde(default)]
+        state_vector: Option<Vec<u8>>,
+        /// Encode as v2 instead of v1.
+        #[serde(default)]
+        v2: bool,
+    },
+    /// Apply the payload, a v1 update.
+    WriteUpdate,
+    /// Apply JSON edit operations.
+    WriteEdits {
+        /// The operations.
+        edits: Edits,
+    },
+    /// List versions, newest first.
+    ListVersions {
+        /// Most versions returned.
+        limit: u32,
+        /// Only versions with an id below this.
+        #[serde(default)]
+        before: Option<u64>,
+    },
+    /// Take a named version of the current state.
+    CreateVersion {
+        /// Its name (already validated).
+        name: String,
+        /// Its description.
+        #[serde(default)]
+        description: Option<String>,
+    },
+    /// A version as JSON (`as_update: false`) or as a Yjs update.
+    GetVersion {
+        /// The version.
+        id: u64,
+        /// Answer with the state as a v1 update instead of JSON.
+        #[serde(default)]
+        as_update: bool,
+    },
+    /// Delete a version.
+    DeleteVersion {
+        /// The version.
+        id: u64,
+    },
+    /// Restore a version as a new change.
+    RestoreVersion {
+        /// The version.
+        id: u64,
+    },
+    /// Compare two states.
+    Diff {
+        /// The older side.
+        from: DiffSide,
+        /// The newer side.
+        to: DiffSide,
+    },
+    /// Stored updates in log order.
+    Replay {
+        /// Only entries after this log position.
+        after: u64,
+        /// Only entries logged at or after this time (unix ms).
+        from: u64,
+        /// Only entries logged at or before this time (unix ms).
+        to: u64,
+        /// Most entries returned.
+        limit: u32,
+    },
+    /// The document as it was at `t` (unix ms).
+    At {
+        /// The instant.
+        t: u64,
+        /// Answer with a v1 update instead of JSON.
+        #[serde(default)]
+        as_update: bool,
+    },
+    /// Where the log stands: head, entries after `after`, their authors, the state vector, and
+    /// with `with_state` the whole state.
+    Head {
+        /// Count entries after this log position.
+        after: u64,
+        /// Include the whole state.
+        #[serde(default)]
+        with_state: bool,
+    },
+    /// Start a branch: this empty room takes the payload (the parent's state) as its first
+    /// change.
+    Fork {
+        /// The parent document.
+        parent: RoomName,
+    },
+    /// Apply (or with `preview`, only diff) the payload: what this room lacks of `branch`.
+    Merge {
+        /// The branch being merged.
+        branch: RoomName,
+        /// Report the changes without applying them.
+        #[serde(default)]
+        preview: bool,
+    },
+}
+
+impl RoomCall {
+    /// Whether the call carries a binary payload after its JSON.
+    pub fn takes_payload(&self) -> bool {
+        matches!(
+            self,
+            RoomCall::WriteUpdate | RoomCall::Fork { .. } | RoomCall::Merge { .. }
+        )
+    }
+}
+
+/// Who a forwarded WebSocket upgrade is, as the worker established it. Only the worker can
+/// reach a room, and it builds this itself: no header of the client's request is forwarded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Admission {
+    /// The room's project.
+    pub project: Id,
+    /// The room's name.
+    pub room: RoomName,
+    /// The user (`sub`).
+    pub sub: String,
+    /// The role the connection gets.
+    pub role: Role,
+    /// Token expiry, unix seconds.
+    pub exp: u64,
+    /// The `Sec-WebSocket-Protocol` to select in the response, if the client offered one.
+    #[serde(default)]
+    pub protocol: Option<String>,
+    /// Whether the project has webhook subscriptions (as read while authorizing).
+    #[serde(default)]
+    pub webhooks: bool,
+}
+
+/// Why a call's envelope was refused.
+#[derive(Debug, Error)]
+pub enum CallError {
+    /// Shorter than its length prefix says, or no prefix at all.
+    #[error("truncated call ({0} bytes)")]
+    Truncated(usize),
+    /// The JSON part is larger than [`MAX_CALL_JSON`].
+    #[error("call of {0} bytes over the limit of {MAX_CALL_JSON}")]
+    TooLarge(usize),
+    /// The JSON part is not a known call.
+    #[error("unknown or malformed call: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A payload where the call takes none, or none where it takes one.
+    #[error("call {0} {1}")]
+    Payload(&'static str, &'static str),
+}
+
+impl RoomRequest {
+    /// Encodes the call with its payload (empty for calls that take none).
+    pub fn encode(&self, payload: &[u8]) -> Result<Vec<u8>, CallError> {
+        let json = serde_json::to_vec(self)?;
+        if json.len() > MAX_CALL_JSON {
+            return Err(CallError::TooLarge(json.len()));
+        }
+        let mut out = Vec::with_capacity(4 + json.len() + payload.len());
+        out.extend_from_slice(&(json.len() as u32).to_be_bytes());
+        out.extend_from_slice(&json);
+        out.extend_from_slice(payload);
+        Ok(out)
+    }
+
+    /// Decodes a call and returns it with its payload.
+    pub fn decode(body: &[u8]) -> Result<(RoomRequest, &[u8]), CallError> {
+        let Some((len, rest)) = body.split_first_chunk::<4>() else {
+            return Err(CallError::Truncated(body.len()));
+        };
+        let len = u32::from_be_bytes(*len) as usize;
+        if len > MAX_CALL_JSON {
+            return Err(CallError::TooLarge(len));
+        }
+        if rest.len() < len {
+            return Err(CallError::Truncated(body.len()));
+        }
+        let (json, payload) = rest.split_at(len);
+        let request: RoomRequest = serde_json::from_slice(json)?;
+        match (request.call.takes_payload(), payload.is_empty()) {
+            (false, false) => return Err(CallError::Payload("op", "takes no payload")),
+            (true, true) if !matches!(request.call, RoomCall::WriteUpdate) => {
+                return Err(CallError::Payload("op", "needs a payload"))
+            }
+            _ => {}
+        }
+        Ok((request, payload))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(call: RoomCall) -> RoomRequest {
+        RoomRequest {
+            project: Id::parse("project id", "prj_1").unwrap(),
+            room: RoomName::parse("doc").unwrap(),
+            author: "user:ada".into(),
+            call,
+        }
+    }
+
+    #[test]
+    fn every_call_round_trips_with_its_payload() {
+        let calls = [
+            RoomCall::Health,
+            RoomCall::Delete,
+            RoomCall::ReadJson,
+            RoomCall::ReadUpdate {
+                state_vector: Some(vec![1, 2, 3]),
+                v2: true,
+            },
+            RoomCall::ListVersions {
+                limit: 50,
+                before: Some(9),
+            },
+            RoomCall::CreateVersion {
+                name: "v".into(),
+                description: None,
+            },
+            RoomCall::GetVersion {
+                id: 3,
+                as_update: true,
+            },
+            RoomCall::DeleteVersion { id: 3 },
+            RoomCall::RestoreVersion { id: 3 },
+            RoomCall::Diff {
+                from: DiffSide::Version(1),
+                to: DiffSide::Current,
+            },
+            RoomCall::Replay {
+                after: 0,
+                from: 0,
+                to: 10,
+                limit: 5,
+            },
+            RoomCall::At {
+                t: 5,
+                as_update: false,
+            },
+            RoomCall::Head {
+                after: 2,
+                with_state: true,
+            },
+        ];
+        for call in calls {
+            let req = request(call);
+            let bytes = req.encode(&[]).unwrap();
+            let (back, payload) = RoomRequest::decode(&bytes).unwrap();
+            assert_eq!(back, req);
+            assert!(payload.is_empty());
+        }
+        for call in [
+            RoomCall::WriteUpdate,
+            RoomCall::Fork {
+                parent: RoomName::parse("main").unwrap(),
+            },
+            RoomCall::Merge {
+                branch: RoomName::parse("b").unwrap(),
+                preview: true,
+            },
+        ] {
+            let req = request(call);
+            let bytes = req.encode(&[0, 1, 2, 255]).unwrap();
+            let (back, payload) = RoomRequest::decode(&bytes).unwrap();
+            assert_eq!(back, req);
+            assert_eq!(payload, &[0, 1, 2, 255]);
+        }
+    }
+
+    #[test]
+    fn malformed_and_unknown_calls_are_refused() {
+        let good = request(RoomCall::Delete).encode(&[]).unwrap();
+        assert!(RoomRequest::decode(&[]).is_err());
+        assert!(RoomRequest::decode(&good[..3]).is_err());
+        assert!(RoomRequest::decode(&good[..good.len() - 1]).is_err());
+        // A payload where the call takes none.
+        let mut extra = good.clone();
+        extra.push(0);
+        assert!(RoomRequest::decode(&extra).is_err());
+        // A fork needs the parent's state.
+        let fork = request(RoomCall::Fork {
+            parent: RoomName::parse("main").unwrap(),
+        });
+        assert!(RoomRequest::decode(&fork.encode(&[]).unwrap()).is_err());
+        let json_call = |json: &str| {
+            let mut body = (json.len() as u32).to_be_bytes().to_vec();
+            body.extend_from_slice(json.as_bytes());
+            RoomRequest::decode(&body).map(|_| ())
+        };
+        let base = r#""project":"prj_1","room":"doc","author":"a""#;
+        assert!(json_call(&format!(r#"{{{base},"call":{{"op":"delete"}}}}"#)).is_ok());
+        assert!(json_call(&format!(
+            r#"{{{base},"call":{{"op":"get_version","args":{{"id":1}}}}}}"#
+        ))
+        .is_ok());
+        for bad in [
+            format!(r#"{{{base},"call":{{"op":"__delete"}}}}"#),
+            format!(r#"{{{base},"call":{{"op":"delete","x":1}}}}"#),
+            format!(r#"{{{base},"call":{{"op":"delete","args":{{"x":1}}}}}}"#),
+            format!(r#"{{{base},"call":{{"op":"get_version","args":{{"id":"1/update"}}}}}}"#),
+            format!(r#"{{{base},"call":{{"op":"get_version","args":{{"id":-1}}}}}}"#),
+            format!(r#"{{{base},"call":{{"op":"get_version","args":{{"id":1,"x":2}}}}}}"#),
+            format!(r#"{{{base},"call":{{"op":"delete"}},"extra":1}}"#),
+            r#"{"project":"prj_1","room":"..","author":"a","call":{"op":"delete"}}"#.into(),
+            r#"{"project":"a/b","room":"doc","author":"a","call":{"op":"delete"}}"#.into(),
+            "not json".into(),
+        ] {
+            assert!(json_call(&bad).is_err(), "{bad}");
+        }
+        // A length prefix far beyond the limit is refused before anything is read.
+        let mut huge = u32::MAX.to_be_bytes().to_vec();
+        huge.extend_from_slice(b"{}");
+        assert!(matches!(
+            RoomRequest::decode(&huge),
+            Err(CallError::TooLarge(_))
+        ));
+    }
+
+    #[test]
+    fn admissions_refuse_unknown_fields() {
+        let a = Admission {
+            project: Id::parse("project id", "prj_1").unwrap(),
+            room: RoomName::parse("doc").unwrap(),
+            sub: "ada".into(),
+            role: Role::Viewer,
+            exp: 10,
+            protocol: None,
+            webhooks: false,
+        };
+        let json = serde_json::to_string(&a).unwrap();
+        assert_eq!(serde_json::from_str::<Admission>(&json).unwrap(), a);
+        let tampered = json.replace('}', r#","role2":"owner"}"#);
+        assert!(serde_json::from_str::<Admission>(&tampered).is_err());
+    }
+}
