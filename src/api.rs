@@ -51,6 +51,13 @@ pub enum ApiError {
     NotConfigured(&'static str),
     /// The history asked for is older than the project's retention kept.
     HistoryPruned(String),
+    /// A problem a room answered, passed on to the client as the room wrote it.
+    Relayed {
+        /// Its status.
+        status: u16,
+        /// Its problem document, as the room sent it.
+        body: String,
+    },
 }
 
 /// RFC 9457 problem details, plus a short machine-readable `error` code.
@@ -166,6 +173,8 @@ impl ApiError {
             ApiError::HistoryPruned(why) => {
                 (410, "history-pruned", "History no longer kept", why.clone())
             }
+            // Sent as the room wrote it (see `edge::http::problem`); this is only its summary.
+            ApiError::Relayed { status, body } => (*status, "relayed", "Error", body.clone()),
         }
     }
 

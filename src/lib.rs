@@ -12,6 +12,7 @@ pub mod document;
 pub mod history;
 pub mod names;
 pub mod openapi;
+pub mod pages;
 pub mod presence;
 pub mod protocol;
 pub mod queries;

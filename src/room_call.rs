@@ -200,6 +200,33 @@ pub struct Admission {
     pub webhooks: bool,
 }
 
+/// A room's answer to [`RoomCall::Head`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeadReply {
+    /// The log position of the newest entry.
+    pub head: u64,
+    /// The position counted from.
+    pub after: u64,
+    /// Entries after `after`.
+    pub count: u64,
+    /// Who wrote them.
+    pub authors: Vec<String>,
+    /// The document's state vector (v1, base64).
+    pub state_vector: String,
+    /// The whole state (v1 update, base64), when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+}
+
+/// A room's answer to [`RoomCall::Fork`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForkReply {
+    /// The log position of the fork's first change.
+    pub seq: u64,
+    /// The `fork` version taken.
+    pub version: serde_json::Value,
+}
+
 /// Why a call's envelope was refused.
 #[derive(Debug, Error)]
 pub enum CallError {

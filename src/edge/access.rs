@@ -8,6 +8,7 @@ use crate::auth::{
     self, admin_matches, ApiKeySecret, AuthError, ProjectKey, Role, TokenKind, VerifiedToken,
     Verifier,
 };
+use crate::names::{Id, RoomName};
 use crate::ttl_cache::TtlCache;
 use jwt_simple::prelude::HS256Key;
 use std::cell::RefCell;
@@ -18,7 +19,7 @@ use worker::{D1Database, Env, Request};
 const ACCESS_CACHE_CAPACITY: usize = 10_000;
 
 /// A room connection as D1 is asked about it: project, minting API key, room.
-type AccessKey = (String, Option<String>, String);
+type AccessKey = (String, Option<String>, RoomName);
 
 thread_local! {
     /// What D1 said about a room connection that was let in.
@@ -83,6 +84,8 @@ pub enum Actor {
         project: String,
         /// The token's role.
         role: Role,
+        /// The token's room pattern (a name, a prefix ending in `*`, or `*`).
+        room: String,
     },
     /// An API key of one project, with its role ceiling.
     Key {
@@ -119,6 +122,15 @@ impl Actor {
         match self {
             Actor::Admin => Role::Owner,
             Actor::Key { role, .. } | Actor::User { role, .. } => *role,
+        }
+    }
+
+    /// Whether the actor may reach `room` of its project: keys and the admin reach every
+    /// room; a room token only those its pattern admits.
+    pub fn covers(&self, room: &str) -> bool {
+        match self {
+            Actor::Admin | Actor::Key { .. } => true,
+            Actor::User { room: pattern, .. } => auth::room_matches(pattern, room),
         }
     }
 
@@ -205,6 +217,14 @@ fn bearer(req: &Request) -> Result<String, AuthError> {
         .ok_or_else(|| AuthError::Malformed("use Authorization: Bearer <credential>".into()))
 }
 
+/// Whether the request carries the admin secret (checked without touching D1).
+pub fn is_admin(req: &Request, env: &Env) -> bool {
+    match (bearer(req), secret(env, env::ADMIN_SECRET)) {
+        (Ok(presented), Ok(admin)) => admin_matches(&presented, &admin),
+        _ => false,
+    }
+}
+
 /// Authenticates an API request: the admin secret or an API key.
 pub async fn authenticate(req: &Request, env: &Env) -> Result<Actor, ApiError> {
     let presented = bearer(req)?;
@@ -262,21 +282,22 @@ pub async fn authenticate(req: &Request, env: &Env) -> Result<Actor, ApiError> {
 pub async fn authenticate_document(
     req: &Request,
     env: &Env,
-    project: &str,
-    room: &str,
+    project: &Id,
+    room: &RoomName,
 ) -> Result<Actor, ApiError> {
     let presented = bearer(req)?;
     if !looks_like_jwt(&presented) {
         return authenticate(req, env).await;
     }
-    let verified = authorize_room(env, &presented, room).await?;
-    if verified.claims.prj != project {
-        return Err(ApiError::Missing("project", project.into()));
+    let admitted = authorize_room(env, &presented, room).await?;
+    if admitted.project != *project {
+        return Err(ApiError::Missing("project", project.to_string()));
     }
     Ok(Actor::User {
-        sub: verified.sub,
-        project: verified.claims.prj,
-        role: verified.claims.role,
+        sub: admitted.verified.sub,
+        project: admitted.verified.claims.prj,
+        role: admitted.verified.claims.role,
+        room: admitted.verified.claims.room,
     })
 }
 
@@ -299,7 +320,8 @@ fn looks_like_jwt(s: &str) -> bool {
 }
 
 /// Finds the room token of a WebSocket request: `?token=`, else an entry of
-/// `Sec-WebSocket-Protocol` that is a JWT.
+/// `Sec-WebSocket-Protocol` that is a JWT, offered beside a protocol name the response selects
+/// (a token is never echoed back: response headers end up in logs).
 pub fn room_token(req: &Request) -> Result<(String, TokenSource), AuthError> {
     if let Some(token) = super::http::query(req, "token").filter(|t| !t.is_empty()) {
         return Ok((token, TokenSource::Query));
@@ -315,7 +337,12 @@ pub fn room_token(req: &Request) -> Result<(String, TokenSource), AuthError> {
         let echo = protocols
             .iter()
             .find(|p| !looks_like_jwt(p) && !p.is_empty())
-            .unwrap_or(token);
+            .ok_or_else(|| {
+                AuthError::Malformed(
+                    "offer a protocol name (\"tandemx\") beside the token in Sec-WebSocket-Protocol"
+                        .into(),
+                )
+            })?;
         return Ok((
             token.to_string(),
             TokenSource::Protocol {
@@ -326,29 +353,31 @@ pub fn room_token(req: &Request) -> Result<(String, TokenSource), AuthError> {
     Err(AuthError::Missing)
 }
 
-/// Verifies a room token for `room` and checks, in D1, that its project is live, its minting
-/// key or signing key is not revoked, and the document is not deleted. Registers the document
-/// on first use.
-pub async fn authorize_room(env: &Env, token: &str, room: &str) -> Result<VerifiedToken, ApiError> {
-    authorize_room_access(env, token, room)
-        .await
-        .map(|(verified, _)| verified)
+/// A room connection the worker lets in: the verified token, its project as a typed id, and
+/// what D1 said about it.
+pub struct Admitted {
+    /// The token.
+    pub verified: VerifiedToken,
+    /// The token's project.
+    pub project: Id,
+    /// Project, key and document state, as read (or cached) from D1.
+    pub access: d1::RoomAccess,
 }
 
-/// [`authorize_room`], also returning what the same D1 read learned about the project (whether
-/// it has webhook subscriptions, which the room needs to know).
-pub async fn authorize_room_access(
-    env: &Env,
-    token: &str,
-    room: &str,
-) -> Result<(VerifiedToken, d1::RoomAccess), ApiError> {
+/// Verifies a room token for `room` and checks, in D1, that its project is live, its minting
+/// key or signing key is not revoked, and the document is not deleted. Changes nothing:
+/// registering a new document is for the caller, once the connection is accepted.
+pub async fn authorize_room(env: &Env, token: &str, room: &RoomName) -> Result<Admitted, ApiError> {
     let now_secs = now_ms() / 1000;
     let db = db(env)?;
     let ttl_ms = access_cache_ttl_ms(env);
     let verified = match auth::token_kind(token)? {
-        TokenKind::Server => {
-            auth::verify(token, Verifier::Server(&token_key(env)?), room, now_secs)?
-        }
+        TokenKind::Server => auth::verify(
+            token,
+            Verifier::Server(&token_key(env)?),
+            room.as_str(),
+            now_secs,
+        )?,
         TokenKind::Project { kid, alg } => {
             let row = signing_key(&db, &kid, ttl_ms)
                 .await?
@@ -370,21 +399,27 @@ pub async fn authorize_room_access(
                     kid: &kid,
                     project: &row.project_id,
                 },
-                room,
+                room.as_str(),
                 now_secs,
             )?
         }
     };
+    let project = Id::parse("project id", &verified.claims.prj)
+        .map_err(|e| AuthError::Malformed(format!("the token's project: {e}")))?;
     let claims = &verified.claims;
-    let cache_key = (claims.prj.clone(), claims.key.clone(), room.to_owned());
+    let cache_key = (claims.prj.clone(), claims.key.clone(), room.clone());
     let read_at = now_ms();
     let (cached, generation) =
         ROOM_ACCESS.with(|c| c.borrow_mut().lookup(&cache_key, read_at, ttl_ms));
     // Only connections that were let in are cached, so a hit needs no further check.
     if let Some(access) = cached {
-        return Ok((verified, access));
+        return Ok(Admitted {
+            verified,
+            project,
+            access,
+        });
     }
-    let mut access = d1::room_access(&db, &claims.prj, claims.key.as_deref(), room)
+    let access = d1::room_access(&db, &claims.prj, claims.key.as_deref(), room.as_str())
         .await?
         .ok_or(AuthError::ProjectDeleted)?;
     if access.deleted_at.is_some() {
@@ -404,42 +439,17 @@ pub async fn authorize_room_access(
     if access.doc_deleted_at.is_some() {
         return Err(ApiError::DocumentDeleted);
     }
-    if access.doc_exists == 0 {
-        let by = format!("user:{}", verified.sub);
-        d1::batch(
-            &db,
-            vec![
-                d1::stmt(
-                    &db,
-                    "INSERT INTO documents (project_id, name, created_at, created_by)
-                     VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    &[text(&claims.prj), text(room), d1::num(now_ms()), text(&by)],
-                )?,
-                d1::audit(
-                    &db,
-                    Some(&claims.prj),
-                    &by,
-                    "document.created",
-                    Some(room),
-                    serde_json::json!({ "via": "connect" }),
-                    now_ms(),
-                )?,
-            ],
-        )
-        .await?;
-        super::webhook_queue::emit(
-            env,
-            &claims.prj,
-            "document.created",
-            serde_json::json!({ "project": claims.prj, "document": room, "by": by }),
-            None,
-        )
-        .await;
-        access.doc_exists = 1;
+    // A document not registered yet is registered by the caller once the connection is
+    // accepted; until then there is nothing worth caching.
+    if access.doc_exists != 0 {
+        ROOM_ACCESS.with(|c| {
+            c.borrow_mut()
+                .put(cache_key, access.clone(), read_at, generation)
+        });
     }
-    ROOM_ACCESS.with(|c| {
-        c.borrow_mut()
-            .put(cache_key, access.clone(), read_at, generation)
-    });
-    Ok((verified, access))
+    Ok(Admitted {
+        verified,
+        project,
+        access,
+    })
 }

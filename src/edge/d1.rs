@@ -92,11 +92,6 @@ pub async fn row<T: for<'de> Deserialize<'de>>(
         .map_err(fail("d1 query"))
 }
 
-/// Who did something, for the audit log.
-pub fn actor_name(actor: &super::access::Actor) -> String {
-    actor.name()
-}
-
 /// The audit row of an action, to add to the batch that performs it.
 pub fn audit(
     db: &D1Database,

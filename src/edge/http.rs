@@ -13,6 +13,11 @@ pub fn json<T: Serialize>(body: &T) -> std::result::Result<Response, ApiError> {
 pub fn problem(err: &ApiError) -> Result<Response> {
     let headers = Headers::new();
     headers.set("content-type", "application/problem+json")?;
+    if let ApiError::Relayed { status, body } = err {
+        return Ok(Response::ok(body.clone())?
+            .with_status(*status)
+            .with_headers(headers));
+    }
     Ok(Response::from_json(&err.problem())?
         .with_status(err.status())
         .with_headers(headers))
@@ -32,13 +37,6 @@ pub fn query(req: &Request, name: &str) -> Option<String> {
     crate::api::query_param(&req.inner().url(), name)
 }
 
-/// The query string of a request with its `?`, or nothing.
-pub fn query_string(req: &Request) -> String {
-    crate::api::url_query(&req.inner().url())
-        .map(|q| format!("?{q}"))
-        .unwrap_or_default()
-}
-
 /// Whether the request asks for a WebSocket upgrade.
 pub fn is_websocket_upgrade(req: &Request) -> bool {
     req.headers()
@@ -46,4 +44,36 @@ pub fn is_websocket_upgrade(req: &Request) -> bool {
         .ok()
         .flatten()
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// Reads a request body of at most `limit` bytes: refused (413) from its `Content-Length`
+/// before anything is read, and while reading when it grows past the limit (a chunked body has
+/// no length to check). No body at all reads as empty.
+pub async fn read_body(req: &mut Request, limit: usize) -> std::result::Result<Vec<u8>, ApiError> {
+    use futures::StreamExt;
+    let too_large = ApiError::BodyTooLarge { limit };
+    if let Some(length) = req.headers().get("content-length").ok().flatten() {
+        match length.trim().parse::<u64>() {
+            Ok(n) if n > limit as u64 => return Err(too_large),
+            Ok(_) => {}
+            Err(_) => {
+                return Err(ApiError::InvalidBody(
+                    "Content-Length is not a number".into(),
+                ))
+            }
+        }
+    }
+    if req.inner().body().is_none() {
+        return Ok(Vec::new());
+    }
+    let mut stream = req.stream().map_err(internal("request body"))?;
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::InvalidBody(format!("reading the body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }

@@ -1,43 +1,24 @@
 //! The worker: routes requests, and hosts one [`room_object::RoomObject`] per room.
 
 mod access;
-mod branches;
 mod d1;
 mod env;
 mod health;
-mod history_api;
 mod http;
+mod room_client;
 mod room_object;
 mod sql_store;
 mod v1;
 mod versions;
 mod webhook_queue;
 
-use crate::api::{validate_room_name, ApiError};
+use crate::api::ApiError;
+use crate::names::RoomName;
 use crate::openapi;
+use crate::room_call::{Admission, ADMISSION_HEADER, CONNECT_URL};
 use crate::routes::{self, RouteId};
 use access::TokenSource;
-use worker::{event, Context, Env, Headers, Request, RequestInit, Response, Result, Stub};
-
-/// Request headers through which the worker tells a room who is connecting. The room trusts
-/// them because only the worker can reach it; the worker drops any a client sent.
-pub mod identity {
-    /// The user (`sub`).
-    pub const SUB: &str = "x-tandemx-sub";
-    /// The role.
-    pub const ROLE: &str = "x-tandemx-role";
-    /// Token expiry, unix seconds.
-    pub const EXP: &str = "x-tandemx-exp";
-    /// The `Sec-WebSocket-Protocol` to select in the response, when the token came that way.
-    pub const PROTOCOL: &str = "x-tandemx-protocol";
-    /// The project the room belongs to.
-    pub const PROJECT: &str = "x-tandemx-project";
-    /// The room's name.
-    pub const ROOM: &str = "x-tandemx-room";
-    /// `1` when the project has webhook subscriptions, `0` when it has none (as read from D1
-    /// while authorizing the connection).
-    pub const WEBHOOKS: &str = "x-tandemx-webhooks";
-}
+use worker::{event, Context, Env, Headers, Method, Request, RequestInit, Response, Result};
 
 #[event(start)]
 fn start() {
@@ -62,10 +43,10 @@ async fn route(req: Request, env: &Env) -> std::result::Result<Response, ApiErro
             "api": "/v1/openapi.json",
             "health": "/health",
         })),
-        RouteId::Health => health::check(env).await,
+        RouteId::Health => health::check(&req, env).await,
         RouteId::OpenApi => http::json(&openapi::document()),
         RouteId::Room => {
-            let room = matched.params[0].clone();
+            let room = matched.params.document()?.clone();
             connect_room(req, env, &room).await
         }
         _ => v1::dispatch(req, env, matched).await,
@@ -79,55 +60,58 @@ pub fn alarm_at(ms: u64) -> worker::ScheduledTime {
     worker::ScheduledTime::new(date)
 }
 
-/// The Durable Object of `room` in `project`.
-pub fn room_stub(env: &Env, project: &str, room: &str) -> std::result::Result<Stub, ApiError> {
-    env.durable_object(env::ROOMS)
-        .and_then(|ns| ns.get_by_name(&format!("room:{project}:{room}")))
-        .map_err(http::internal("room stub"))
-}
-
-/// Hands a WebSocket upgrade for `room` to the room's Durable Object.
+/// Hands a WebSocket upgrade for `room` to the room's Durable Object. The token is checked
+/// here, so a bad one never wakes the room; the room gets a fresh request with the
+/// [`Admission`] the worker established, and none of the client's headers. A document that
+/// was never registered is registered once the room has accepted the connection.
 async fn connect_room(
     req: Request,
     env: &Env,
-    room: &str,
+    room: &RoomName,
 ) -> std::result::Result<Response, ApiError> {
-    validate_room_name(room)?;
     if !http::is_websocket_upgrade(&req) {
         return Err(ApiError::UpgradeRequired);
     }
-    // The token is checked here, so a bad one never wakes the room.
     let (token, source) = access::room_token(&req)?;
-    let (verified, room_access) = access::authorize_room_access(env, &token, room).await?;
-    let headers = Headers::new();
-    for (name, value) in req.headers().entries() {
-        if !name.starts_with("x-tandemx-") {
-            headers
-                .append(&name, &value)
-                .map_err(http::internal("headers"))?;
-        }
-    }
-    let set = |name: &str, value: &str| headers.set(name, value).map_err(http::internal("headers"));
-    set(identity::SUB, &verified.sub)?;
-    set(identity::ROLE, verified.claims.role.as_str())?;
-    set(identity::EXP, &verified.exp.to_string())?;
-    set(identity::PROJECT, &verified.claims.prj)?;
-    set(identity::ROOM, room)?;
-    let webhooks = if room_access.has_webhooks != 0 {
-        "1"
-    } else {
-        "0"
+    let admitted = access::authorize_room(env, &token, room).await?;
+    let admission = Admission {
+        project: admitted.project.clone(),
+        room: room.clone(),
+        sub: admitted.verified.sub.clone(),
+        role: admitted.verified.claims.role,
+        exp: admitted.verified.exp,
+        protocol: match source {
+            TokenSource::Protocol { echo } => Some(echo),
+            TokenSource::Query => None,
+        },
+        webhooks: admitted.access.has_webhooks != 0,
     };
-    set(identity::WEBHOOKS, webhooks)?;
-    if let TokenSource::Protocol { echo } = source {
-        set(identity::PROTOCOL, &echo)?;
+    let headers = Headers::new();
+    let json = serde_json::to_string(&admission).map_err(|e| {
+        worker::console_error!("admission: {e}");
+        ApiError::Internal
+    })?;
+    for (name, value) in [("upgrade", "websocket"), (ADMISSION_HEADER, json.as_str())] {
+        headers
+            .set(name, value)
+            .map_err(http::internal("headers"))?;
     }
     let mut init = RequestInit::new();
-    init.with_method(req.method()).with_headers(headers);
-    let forwarded = Request::new_with_init(&req.inner().url(), &init)
-        .map_err(http::internal("forward request"))?;
-    room_stub(env, &verified.claims.prj, room)?
+    init.with_method(Method::Get).with_headers(headers);
+    let forwarded =
+        Request::new_with_init(CONNECT_URL, &init).map_err(http::internal("forward request"))?;
+    let resp = room_client::stub(env, &admitted.project, room)?
         .fetch_with_request(forwarded)
         .await
-        .map_err(http::internal("room fetch"))
+        .map_err(http::internal("room fetch"))?;
+    if resp.status_code() == 101 && admitted.access.doc_exists == 0 {
+        // The connection is open either way; a failed registration is tried again at the next
+        // connection (admissions of unregistered documents are not cached).
+        let by = format!("user:{}", admitted.verified.sub);
+        if let Err(e) = v1::documents::register(env, &admitted.project, room, &by, "connect").await
+        {
+            worker::console_error!("registering document {room}: {e:?}");
+        }
+    }
+    Ok(resp)
 }

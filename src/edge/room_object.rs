@@ -12,23 +12,24 @@
 //! connection's state changes, and `Live` is rebuilt from them on wake.
 
 mod bindings;
+mod document;
 mod history;
 mod upkeep;
 
 use super::env;
 use super::http;
-use super::identity;
 use super::sql_store::SqlRoomStore;
 use crate::api::ApiError;
-use crate::auth::Role;
+use crate::names::{Id, RoomName};
 use crate::room::{close, Connection, Frame, Outbox, Room, RoomError};
+use crate::room_call::{Admission, RoomCall, RoomRequest, ADMISSION_HEADER};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use worker::js_sys::{ArrayBuffer, Date, Math, Object, Uint8Array, WeakMap};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::{
-    DurableObject, Env, Headers, Request, Response, Result, State, WebSocket,
+    DurableObject, Env, Headers, Method, Request, Response, Result, State, WebSocket,
     WebSocketIncomingMessage, WebSocketPair,
 };
 
@@ -86,7 +87,8 @@ struct Pending {
     authors: std::collections::BTreeSet<String>,
 }
 
-/// Where the room is, for its webhook events; stored by `fetch` from the worker's headers.
+/// Where the room is, for its webhook events and R2 keys; stored from the first call or
+/// admission the worker sends.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct RoomInfo {
     project: String,
@@ -184,6 +186,13 @@ fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
 fn socket_key(ws: &WebSocket) -> &Object {
     let value: &JsValue = ws.as_ref();
     value.unchecked_ref()
+}
+
+/// When the alarm closes a connection whose token expires at `exp` (unix seconds): just after.
+/// Saturating: an `exp` from a token is bounded when verified, but no arithmetic on it may
+/// wrap (a wrapped time would set an alarm in the past, which fires again at once, forever).
+fn expiry_alarm_ms(exp: u64) -> u64 {
+    exp.saturating_mul(1000).saturating_add(50)
 }
 
 fn now_ms() -> u64 {
@@ -463,9 +472,13 @@ impl RoomObject {
         self.deliver(ws, conn.id, &out);
     }
 
-    fn health(&self) -> Result<Response> {
-        self.state.storage().sql().exec("SELECT 1", None)?;
-        Response::from_json(&serde_json::json!({ "ok": true }))
+    fn health(&self) -> std::result::Result<Response, ApiError> {
+        self.state
+            .storage()
+            .sql()
+            .exec("SELECT 1", None)
+            .map_err(http::internal("room health"))?;
+        http::json(&serde_json::json!({ "ok": true }))
     }
 }
 
@@ -500,65 +513,16 @@ impl DurableObject for RoomObject {
         }
     }
 
+    /// The worker's two ways in: a typed call, or a WebSocket upgrade with its admission.
+    /// Nothing else is served.
     async fn fetch(&self, req: Request) -> Result<Response> {
-        match req.path().as_str() {
-            "/__health" => return self.health(),
-            "/__delete" => return self.delete().await,
-            path if path.starts_with("/__doc/") => return self.document(req).await,
-            path if path.starts_with("/__history/") => return self.history(req).await,
-            _ => {}
+        match (req.method(), req.path().as_str()) {
+            (Method::Post, "/call") => self.call(req).await,
+            (Method::Get, "/connect") if http::is_websocket_upgrade(&req) => {
+                self.connect(&req).await
+            }
+            _ => http::problem(&ApiError::NotFound),
         }
-        if !http::is_websocket_upgrade(&req) {
-            return http::problem(&ApiError::UpgradeRequired);
-        }
-        let header = |name: &str| req.headers().get(name).ok().flatten();
-        self.remember_info(&req).await?;
-        match header(identity::WEBHOOKS).as_deref() {
-            Some("1") => self.webhooks.set(Some((true, now_ms()))),
-            Some("0") => self.webhooks.set(Some((false, now_ms()))),
-            _ => {}
-        }
-        let (Some(sub), Some(role), Some(exp)) = (
-            header(identity::SUB),
-            header(identity::ROLE).and_then(|r| Role::parse(&r)),
-            header(identity::EXP).and_then(|e| e.parse::<u64>().ok()),
-        ) else {
-            worker::console_error!("room reached without identity headers");
-            return http::problem(&ApiError::Internal);
-        };
-        self.load();
-        let (greeting, decoded, limit) = match &*self.room.borrow() {
-            Loaded::Ready(room) => (
-                room.greeting(),
-                room.is_decoded(),
-                room.limits().max_connections,
-            ),
-            _ => return http::problem(&ApiError::RoomUnavailable),
-        };
-        if self.live.borrow().len() >= limit {
-            worker::console_warn!("room full: refusing a connection over the limit of {limit}");
-            return http::problem(&ApiError::RoomFull { limit });
-        }
-        let pair = WebSocketPair::new()?;
-        self.state.accept_web_socket(&pair.server);
-        let conn = Connection::new(new_connection_id(), sub, role, Some(exp));
-        pair.server.serialize_attachment(&conn)?;
-        self.live.borrow_mut().insert(&pair.server, conn);
-        for frame in greeting {
-            self.emit(&pair.server, &js_frame(&frame));
-        }
-        if !decoded {
-            self.owes_sync_step1.set(true);
-            self.schedule_settle(SETTLE_FALLBACK_MS);
-        }
-        self.schedule_expiry(exp).await?;
-        let resp = Response::from_websocket(pair.client)?;
-        if let Some(protocol) = header(identity::PROTOCOL) {
-            let headers = Headers::new();
-            headers.set("sec-websocket-protocol", &protocol)?;
-            return Ok(resp.with_headers(headers));
-        }
-        Ok(resp)
     }
 
     /// Closes connections whose token has expired, sends the gathered webhook event, keeps the
@@ -578,7 +542,7 @@ impl DurableObject for RoomObject {
                 let _ = ws.close(Some(close::TOKEN_EXPIRED), Some("token expired"));
                 self.leave(&ws);
             } else if let Some(exp) = conn.exp {
-                let at = exp * 1000 + 50;
+                let at = expiry_alarm_ms(exp);
                 next = Some(next.map_or(at, |n| n.min(at)));
             }
         }
@@ -619,6 +583,61 @@ impl DurableObject for RoomObject {
 }
 
 impl RoomObject {
+    /// Accepts a WebSocket for the connection the worker admitted (its [`Admission`]).
+    async fn connect(&self, req: &Request) -> Result<Response> {
+        let admission = req
+            .headers()
+            .get(ADMISSION_HEADER)
+            .ok()
+            .flatten()
+            .and_then(|json| serde_json::from_str::<Admission>(&json).ok());
+        let Some(admission) = admission else {
+            worker::console_error!("room reached without an admission");
+            return http::problem(&ApiError::Internal);
+        };
+        self.remember_info(&admission.project, &admission.room)
+            .await?;
+        self.webhooks.set(Some((admission.webhooks, now_ms())));
+        self.load();
+        let (greeting, decoded, limit) = match &*self.room.borrow() {
+            Loaded::Ready(room) => (
+                room.greeting(),
+                room.is_decoded(),
+                room.limits().max_connections,
+            ),
+            _ => return http::problem(&ApiError::RoomUnavailable),
+        };
+        if self.live.borrow().len() >= limit {
+            worker::console_warn!("room full: refusing a connection over the limit of {limit}");
+            return http::problem(&ApiError::RoomFull { limit });
+        }
+        let pair = WebSocketPair::new()?;
+        self.state.accept_web_socket(&pair.server);
+        let conn = Connection::new(
+            new_connection_id(),
+            admission.sub,
+            admission.role,
+            Some(admission.exp),
+        );
+        pair.server.serialize_attachment(&conn)?;
+        self.live.borrow_mut().insert(&pair.server, conn);
+        for frame in greeting {
+            self.emit(&pair.server, &js_frame(&frame));
+        }
+        if !decoded {
+            self.owes_sync_step1.set(true);
+            self.schedule_settle(SETTLE_FALLBACK_MS);
+        }
+        self.schedule_expiry(admission.exp).await?;
+        let resp = Response::from_websocket(pair.client)?;
+        if let Some(protocol) = admission.protocol {
+            let headers = Headers::new();
+            headers.set("sec-websocket-protocol", &protocol)?;
+            return Ok(resp.with_headers(headers));
+        }
+        Ok(resp)
+    }
+
     /// A WebSocket message, handled synchronously: applies it, sends what it causes, schedules
     /// its write, and returns when the alarm must come back if that changed (the caller sets
     /// it). Only that last step needs a promise, and most messages need none.
@@ -703,115 +722,10 @@ impl RoomObject {
     }
 }
 
-/// What an API write to the document did.
-#[derive(serde::Serialize)]
-struct Applied {
-    /// Whether the document changed.
-    changed: bool,
-    /// Size of the stored change in bytes (0 when nothing changed).
-    bytes: usize,
-}
-
 impl RoomObject {
     /// Makes sure the alarm fires by the time a connection's token expires.
     async fn schedule_expiry(&self, exp: u64) -> Result<()> {
-        self.schedule_at(exp * 1000 + 50).await
-    }
-
-    /// The document API, called by the worker after it checked the caller:
-    /// `GET /__doc/json`, `GET /__doc/update?sv=&v2=`, `POST /__doc/update`, `POST /__doc/edits`.
-    async fn document(&self, mut req: Request) -> Result<Response> {
-        let (author, body) = self.api_request(&mut req).await?;
-        let method = req.method();
-        let (out, change, before) = match self.document_sync(&req, method, &body, &author) {
-            Ok(done) => done,
-            Err(resp) => return resp,
-        };
-        self.broadcast(&out.everyone);
-        if change.is_some() {
-            self.after_api_write(&author, before).await?;
-        } else if before.is_some() {
-            // Nothing changed: the rendering is still the document's.
-            *self.rendered.borrow_mut() = before;
-        }
-        Response::from_json(&Applied {
-            changed: change.is_some(),
-            bytes: change.map_or(0, |c| c.len()),
-        })
-    }
-
-    /// The synchronous part of [`Self::document`]: reads answer at once (`Err` with the
-    /// response); writes are applied and stored, returning what to send, and the document's
-    /// rendering before the write when webhook change tracking needs one.
-    #[allow(clippy::type_complexity)]
-    fn document_sync(
-        &self,
-        req: &Request,
-        method: worker::Method,
-        body: &[u8],
-        author: &str,
-    ) -> std::result::Result<(Outbox, Option<Vec<u8>>, Option<serde_json::Value>), Result<Response>>
-    {
-        use crate::document::{apply_edits, render_json, Edits};
-        use yrs::updates::decoder::Decode;
-        let path = req.path();
-        let query = |k: &str| http::query(req, k);
-        let mut loaded = self.room.borrow_mut();
-        let Loaded::Ready(room) = &mut *loaded else {
-            return Err(http::problem(&ApiError::RoomUnavailable));
-        };
-        let update = match (method, path.as_str()) {
-            (worker::Method::Get, "/__doc/json") => {
-                let doc = room.doc().map_err(|e| http::problem(&unavailable(e)))?;
-                return Err(Response::from_json(&render_json(doc)));
-            }
-            (worker::Method::Get, "/__doc/update") => {
-                let sv = match query("sv") {
-                    Some(hex) => {
-                        match decode_hex(&hex).and_then(|b| yrs::StateVector::decode_v1(&b).ok()) {
-                            Some(sv) => sv,
-                            None => {
-                                return Err(http::problem(&ApiError::InvalidBody(
-                                    "state_vector is not a v1 state vector".into(),
-                                )))
-                            }
-                        }
-                    }
-                    None => yrs::StateVector::default(),
-                };
-                let state = room
-                    .encode_state(&sv, query("v2").is_some())
-                    .map_err(|e| http::problem(&unavailable(e)))?;
-                return Err(Response::from_bytes(state));
-            }
-            (worker::Method::Post, "/__doc/update") => body.to_vec(),
-            (worker::Method::Post, "/__doc/edits") => {
-                let edits: Edits = match crate::api::parse_body(body) {
-                    Ok(e) => e,
-                    Err(e) => return Err(http::problem(&e)),
-                };
-                let client = (Math::random() * 4_294_967_295.0) as u64;
-                let doc = room.doc().map_err(|e| http::problem(&unavailable(e)))?;
-                match apply_edits(doc, &edits, client) {
-                    Ok(update) => update,
-                    Err(e) => return Err(http::problem(&ApiError::InvalidBody(e.to_string()))),
-                }
-            }
-            _ => return Err(http::problem(&ApiError::NotFound)),
-        };
-        let doc = room.doc().map_err(|e| http::problem(&unavailable(e)))?;
-        let before = self.before_change(doc);
-        match room.apply_external(&update, now_ms(), author) {
-            Ok((out, change)) => Ok((out, change, before)),
-            Err(rejection) if rejection.code == close::INTERNAL => {
-                worker::console_error!("document write failed: {}", rejection.detail);
-                Err(http::problem(&ApiError::Internal))
-            }
-            Err(rejection) => Err(http::problem(&ApiError::InvalidBody(format!(
-                "{}: {}",
-                rejection.reason, rejection.detail
-            )))),
-        }
+        self.schedule_at(expiry_alarm_ms(exp)).await
     }
 
     /// Before a change made through the HTTP API: the cached rendering is stale from now on,
@@ -841,40 +755,59 @@ impl RoomObject {
         self.flush_now()
     }
 
-    /// What every API call from the worker starts with: the room loaded, its names stored, and
-    /// the caller (`identity::SUB`) and body read.
-    async fn api_request(&self, req: &mut Request) -> Result<(String, Vec<u8>)> {
-        self.load();
-        self.remember_info(req).await?;
-        let author = req
-            .headers()
-            .get(identity::SUB)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        let body = match req.method() {
-            worker::Method::Post | worker::Method::Put | worker::Method::Patch => {
-                req.bytes().await?
+    /// Serves one typed call from the worker ([`crate::room_call`]). The envelope is decoded
+    /// before anything else; a malformed or unknown call is refused and changes nothing.
+    async fn call(&self, mut req: Request) -> Result<Response> {
+        let body = req.bytes().await?;
+        let (request, payload) = match RoomRequest::decode(&body) {
+            Ok(decoded) => decoded,
+            Err(e) => {
+                worker::console_error!("refused a room call: {e}");
+                return http::problem(&ApiError::InvalidBody("malformed room call".into()));
             }
-            _ => Vec::new(),
         };
-        Ok((author, body))
+        let RoomRequest {
+            project,
+            room,
+            author,
+            call,
+        } = request;
+        let answer = match call {
+            RoomCall::Health => self.health(),
+            RoomCall::Delete => self.delete().await,
+            call => {
+                self.load();
+                self.remember_info(&project, &room).await?;
+                match call {
+                    RoomCall::ReadJson
+                    | RoomCall::ReadUpdate { .. }
+                    | RoomCall::WriteUpdate
+                    | RoomCall::WriteEdits { .. } => self.document(call, payload, &author).await,
+                    call => self.history(call, payload, &author).await,
+                }
+            }
+        };
+        match answer {
+            Ok(resp) => Ok(resp),
+            Err(e) => http::problem(&e),
+        }
     }
 
-    /// Stores the project and room names the worker sends, once (this instance reads whether
-    /// they are stored once, too).
-    async fn remember_info(&self, req: &Request) -> Result<()> {
+    /// Stores the project and room names, once (this instance reads whether they are stored
+    /// once, too).
+    async fn remember_info(&self, project: &Id, room: &RoomName) -> Result<()> {
         if self.info_stored.get() {
             return Ok(());
         }
-        let header = |name: &str| req.headers().get(name).ok().flatten();
-        if let (Some(project), Some(room)) = (header(identity::PROJECT), header(identity::ROOM)) {
-            let storage = self.state.storage();
-            if storage.get::<RoomInfo>("info").await?.is_none() {
-                storage.put("info", RoomInfo { project, room }).await?;
-            }
-            self.info_stored.set(true);
+        let storage = self.state.storage();
+        if storage.get::<RoomInfo>("info").await?.is_none() {
+            let info = RoomInfo {
+                project: project.to_string(),
+                room: room.to_string(),
+            };
+            storage.put("info", info).await?;
         }
+        self.info_stored.set(true);
         Ok(())
     }
 
@@ -1004,7 +937,12 @@ impl RoomObject {
     }
 
     /// Deletes the room: closes every connection and erases its storage.
-    async fn delete(&self) -> Result<Response> {
+    async fn delete(&self) -> std::result::Result<Response, ApiError> {
+        self.erase().await.map_err(http::internal("room delete"))?;
+        http::json(&serde_json::json!({ "deleted": true }))
+    }
+
+    async fn erase(&self) -> Result<()> {
         for ws in self.state.get_websockets() {
             let _ = ws.close(Some(4404), Some("document deleted"));
         }
@@ -1018,7 +956,7 @@ impl RoomObject {
         self.alarm_known.set(None);
         self.state.storage().delete_all().await?;
         self.info_stored.set(false);
-        Response::ok("")
+        Ok(())
     }
 
     /// Writes a checkpoint when enough was logged since the last one, or, when the room is
@@ -1034,15 +972,4 @@ impl RoomObject {
             }
         }
     }
-}
-
-/// Decodes lowercase or uppercase hex.
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }

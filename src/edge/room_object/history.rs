@@ -1,25 +1,22 @@
 //! The room's history: versions (automatic, named, restore, merge, fork), diff, restore,
 //! session replay and the document at any instant, and the room's half of branching. Called by
-//! the worker under `/__history/`, after it checked the caller (see `src/edge/history_api.rs`).
+//! the worker through typed [`RoomCall`]s, after it checked the caller (see
+//! `src/edge/history_api.rs`).
 
+use super::document::binary;
 use super::{now_ms, unavailable, Loaded, RoomObject};
 use crate::api::ApiError;
-use crate::edge::http::query;
-use crate::edge::sql_store::{SqlRoomStore, NO_LIMIT};
+use crate::edge::sql_store::SqlRoomStore;
 use crate::edge::versions as stored_versions;
 use crate::edge::{env, http};
+use crate::names::RoomName;
+use crate::room_call::{DiffSide, ForkReply, HeadReply, RoomCall};
 use crate::storage::{RoomStore, StoreError};
 use crate::versions::{CreateVersion, VersionKind};
 use jwt_simple::prelude::Base64;
 use jwt_simple::reexports::ct_codecs::Encoder;
 use serde_json::json;
-use worker::js_sys::Math;
-use worker::{Method, Request, Response, Result};
-
-/// Most log entries one replay page returns.
-const MAX_REPLAY_PAGE: usize = 1000;
-/// Most versions one list page returns.
-const MAX_VERSION_PAGE: usize = 200;
+use worker::Response;
 
 type Answer = std::result::Result<Response, ApiError>;
 
@@ -32,79 +29,31 @@ fn b64(bytes: &[u8]) -> String {
     Base64::encode_to_string(bytes).unwrap_or_default()
 }
 
-fn binary(bytes: Vec<u8>) -> Answer {
-    let resp = Response::from_bytes(bytes).map_err(http::internal("bytes response"))?;
-    let headers = worker::Headers::new();
-    headers
-        .set("content-type", "application/octet-stream")
-        .map_err(http::internal("headers"))?;
-    Ok(resp.with_headers(headers))
-}
-
-fn number(req: &Request, key: &str) -> std::result::Result<Option<u64>, ApiError> {
-    match query(req, key) {
-        None => Ok(None),
-        Some(v) => v
-            .parse()
-            .map(Some)
-            .map_err(|_| ApiError::InvalidBody(format!("{key} must be a non-negative integer"))),
-    }
-}
-
-/// A yrs client id for a change the server writes itself (restores): random, 32 bits as Yjs
-/// uses, so it never collides with a client's own edits in practice.
-pub(super) fn server_client_id() -> u64 {
-    (Math::random() * 4_294_967_295.0) as u64
-}
-
-/// Which state a diff side names: a version, or the document as it is now.
-enum Side {
-    Version(u64),
-    Current,
-}
-
-fn side(req: &Request, key: &str) -> std::result::Result<Option<Side>, ApiError> {
-    match query(req, key).as_deref() {
-        None => Ok(None),
-        Some("current") => Ok(Some(Side::Current)),
-        Some(v) => v.parse().map(|id| Some(Side::Version(id))).map_err(|_| {
-            ApiError::InvalidBody(format!("{key} must be a version id or \"current\""))
-        }),
-    }
-}
-
 impl RoomObject {
-    /// Serves `/__history/...`.
-    pub(super) async fn history(&self, mut req: Request) -> Result<Response> {
-        let (author, body) = self.api_request(&mut req).await?;
-        let path = req.path();
-        let parts: Vec<&str> = path.trim_start_matches("/__history/").split('/').collect();
-        let method = req.method();
-        let answer = match (method, parts.as_slice()) {
-            (Method::Get, ["versions"]) => self.list_versions(&req),
-            (Method::Post, ["versions"]) => self.create_named(&body, &author).await,
-            (Method::Get, ["versions", id]) => self.get_version(id, false).await,
-            (Method::Get, ["versions", id, "update"]) => self.get_version(id, true).await,
-            (Method::Delete, ["versions", id]) => self.delete_version(id).await,
-            (Method::Post, ["versions", id, "restore"]) => self.restore(id, &author).await,
-            (Method::Get, ["diff"]) => self.diff(&req).await,
-            (Method::Get, ["updates"]) => self.replay(&req),
-            (Method::Get, ["at"]) => self.at(&req).await,
-            (Method::Get, ["head"]) => self.head(&req),
-            (Method::Post, ["fork"]) => {
-                let parent = query(&req, "parent").unwrap_or_default();
-                self.fork(&body, &author, &parent).await
+    /// Serves a history call (the worker checked the caller; values are typed).
+    pub(super) async fn history(&self, call: RoomCall, payload: &[u8], author: &str) -> Answer {
+        match call {
+            RoomCall::ListVersions { limit, before } => self.list_versions(limit, before),
+            RoomCall::CreateVersion { name, description } => {
+                self.create_named(name, description, author).await
             }
-            (Method::Post, ["merge"]) => {
-                let branch = query(&req, "branch").unwrap_or_default();
-                self.merge(&body, &author, &branch, query(&req, "preview").is_some())
-                    .await
+            RoomCall::GetVersion { id, as_update } => self.get_version(id, as_update).await,
+            RoomCall::DeleteVersion { id } => self.delete_version(id).await,
+            RoomCall::RestoreVersion { id } => self.restore(id, author).await,
+            RoomCall::Diff { from, to } => self.diff(from, to).await,
+            RoomCall::Replay {
+                after,
+                from,
+                to,
+                limit,
+            } => self.replay(after, from, to, limit),
+            RoomCall::At { t, as_update } => self.at(t, as_update).await,
+            RoomCall::Head { after, with_state } => self.head(after, with_state),
+            RoomCall::Fork { parent } => self.fork(payload, author, &parent).await,
+            RoomCall::Merge { branch, preview } => {
+                self.merge(payload, author, &branch, preview).await
             }
             _ => Err(ApiError::NotFound),
-        };
-        match answer {
-            Ok(resp) => Ok(resp),
-            Err(e) => http::problem(&e),
         }
     }
 
@@ -119,11 +68,9 @@ impl RoomObject {
         }
     }
 
-    fn list_versions(&self, req: &Request) -> Answer {
-        let limit = number(req, "limit")?
-            .unwrap_or(50)
-            .clamp(1, MAX_VERSION_PAGE as u64) as usize;
-        let before = number(req, "before")?.unwrap_or(u64::MAX);
+    fn list_versions(&self, limit: u32, before: Option<u64>) -> Answer {
+        let limit = limit.clamp(1, crate::queries::MAX_VERSION_PAGE) as usize;
+        let before = before.unwrap_or(u64::MAX);
         let versions = self.with_store(|room| {
             stored_versions::list(room.store(), limit, before).map_err(store_error)
         })?;
@@ -131,8 +78,13 @@ impl RoomObject {
         http::json(&json!({ "versions": versions, "next_before": next.flatten() }))
     }
 
-    async fn create_named(&self, body: &[u8], author: &str) -> Answer {
-        let input: CreateVersion = crate::api::parse_body(body)?;
+    async fn create_named(
+        &self,
+        name: String,
+        description: Option<String>,
+        author: &str,
+    ) -> Answer {
+        let input = CreateVersion { name, description };
         input.validate().map_err(ApiError::InvalidBody)?;
         let version = self
             .take_version(
@@ -143,11 +95,6 @@ impl RoomObject {
             )
             .await?;
         Ok(http::json(&version)?.with_status(201))
-    }
-
-    fn parse_id(id: &str) -> std::result::Result<u64, ApiError> {
-        id.parse()
-            .map_err(|_| ApiError::Missing("version", id.to_owned()))
     }
 
     /// A version's row and state.
@@ -177,8 +124,8 @@ impl RoomObject {
         Ok((stored, state))
     }
 
-    async fn get_version(&self, id: &str, as_update: bool) -> Answer {
-        let (stored, state) = self.version_state(Self::parse_id(id)?).await?;
+    async fn get_version(&self, id: u64, as_update: bool) -> Answer {
+        let (stored, state) = self.version_state(id).await?;
         if as_update {
             return binary(state);
         }
@@ -192,8 +139,7 @@ impl RoomObject {
         }))
     }
 
-    async fn delete_version(&self, id: &str) -> Answer {
-        let id = Self::parse_id(id)?;
+    async fn delete_version(&self, id: u64) -> Answer {
         let keys = self.with_store(|room| {
             let stored = stored_versions::get(room.store(), id)
                 .map_err(store_error)?
@@ -204,13 +150,13 @@ impl RoomObject {
         http::json(&json!({ "deleted": id }))
     }
 
-    async fn restore(&self, id: &str, author: &str) -> Answer {
-        let (stored, state) = self.version_state(Self::parse_id(id)?).await?;
+    async fn restore(&self, id: u64, author: &str) -> Answer {
+        let (stored, state) = self.version_state(id).await?;
         let applied = self.with_store(|room| {
             let update = crate::history::restore_update(
                 room.doc().map_err(unavailable)?,
                 &state,
-                server_client_id(),
+                super::document::server_client_id(room).map_err(store_error)?,
             )
             .map_err(|e| {
                 worker::console_error!("restore of version {id} failed: {e}");
@@ -247,24 +193,21 @@ impl RoomObject {
     }
 
     /// The full state of a diff side, with the log position it holds.
-    async fn side_state(&self, side: &Side) -> std::result::Result<(Vec<u8>, u64), ApiError> {
+    async fn side_state(&self, side: DiffSide) -> std::result::Result<(Vec<u8>, u64), ApiError> {
         match side {
-            Side::Current => self.with_store(|room| {
+            DiffSide::Current => self.with_store(|room| {
                 Ok((room.full_state().map_err(unavailable)?, room.store().head()))
             }),
-            Side::Version(id) => {
-                let (stored, state) = self.version_state(*id).await?;
+            DiffSide::Version(id) => {
+                let (stored, state) = self.version_state(id).await?;
                 Ok((state, stored.version.seq))
             }
         }
     }
 
-    async fn diff(&self, req: &Request) -> Answer {
-        let from = side(req, "from")?
-            .ok_or_else(|| ApiError::InvalidBody("from is required (a version id)".into()))?;
-        let to = side(req, "to")?.unwrap_or(Side::Current);
-        let (before, from_seq) = self.side_state(&from).await?;
-        let (after, to_seq) = self.side_state(&to).await?;
+    async fn diff(&self, from: DiffSide, to: DiffSide) -> Answer {
+        let (before, from_seq) = self.side_state(from).await?;
+        let (after, to_seq) = self.side_state(to).await?;
         let diff = crate::history::diff(&before, &after).map_err(|e| {
             worker::console_error!("diff failed: {e}");
             ApiError::Internal
@@ -272,9 +215,9 @@ impl RoomObject {
         let (lo, hi) = (from_seq.min(to_seq), from_seq.max(to_seq));
         let authors =
             self.with_store(|room| room.store().authors_between(lo, hi).map_err(store_error))?;
-        let name = |s: &Side| match s {
-            Side::Current => json!("current"),
-            Side::Version(id) => json!(id),
+        let name = |s: &DiffSide| match s {
+            DiffSide::Current => json!("current"),
+            DiffSide::Version(id) => json!(id),
         };
         http::json(&json!({
             "from": name(&from),
@@ -286,13 +229,8 @@ impl RoomObject {
         }))
     }
 
-    fn replay(&self, req: &Request) -> Answer {
-        let after = number(req, "after")?.unwrap_or(0);
-        let from = number(req, "from")?.unwrap_or(0);
-        let to = number(req, "to")?.unwrap_or(NO_LIMIT);
-        let limit = number(req, "limit")?
-            .unwrap_or(MAX_REPLAY_PAGE as u64)
-            .clamp(1, MAX_REPLAY_PAGE as u64) as usize;
+    fn replay(&self, after: u64, from: u64, to: u64, limit: u32) -> Answer {
+        let limit = limit.clamp(1, crate::queries::MAX_REPLAY_PAGE) as usize;
         let (entries, earliest) = self.with_store(|room| {
             let store = room.store();
             let entries = store
@@ -315,15 +253,7 @@ impl RoomObject {
 
     /// The document as it was at `t` (unix ms): the newest version at or before that point
     /// plus the log entries after it.
-    async fn at(&self, req: &Request) -> Answer {
-        let t = number(req, "t")?
-            .ok_or_else(|| ApiError::InvalidBody("t (unix ms) is required".into()))?;
-        let format = query(req, "format").unwrap_or_else(|| "json".into());
-        if !matches!(format.as_str(), "json" | "update") {
-            return Err(ApiError::InvalidBody(format!(
-                "format must be json or update, not {format:?}"
-            )));
-        }
+    async fn at(&self, t: u64, as_update: bool) -> Answer {
         // A version holds every entry logged before it was taken, so the document at `t` is the
         // newest version taken by then plus the entries after it logged by then.
         let (seq, base, first, head) = self.with_store(|room| {
@@ -358,7 +288,7 @@ impl RoomObject {
             worker::console_error!("history replay failed: {e}");
             ApiError::Internal
         })?;
-        if format == "update" {
+        if as_update {
             use yrs::{ReadTxn, StateVector, Transact};
             return binary(
                 doc.transact()
@@ -370,37 +300,36 @@ impl RoomObject {
 
     /// Where the log stands: the head, how many entries follow `after` and who wrote them, the
     /// state vector, and with `state=1` the whole state (one read, so head and state agree).
-    fn head(&self, req: &Request) -> Answer {
-        let after = number(req, "after")?.unwrap_or(0);
-        let with_state = query(req, "state").is_some();
+    fn head(&self, after: u64, with_state: bool) -> Answer {
         let body = self.with_store(|room| {
             use yrs::updates::encoder::Encode;
             use yrs::{ReadTxn, Transact};
             let store = room.store();
             let head = store.head();
-            let count = store.count_after(after).map_err(store_error)?;
-            let authors = store.authors_between(after, head).map_err(store_error)?;
             let sv = room
                 .doc()
                 .map_err(unavailable)?
                 .transact()
                 .state_vector()
                 .encode_v1();
-            let mut body = json!({
-                "head": head, "after": after, "count": count, "authors": authors,
-                "state_vector": b64(&sv),
-            });
-            if with_state {
-                body["state"] = json!(b64(&room.full_state().map_err(unavailable)?));
-            }
-            Ok(body)
+            Ok(HeadReply {
+                head,
+                after,
+                count: store.count_after(after).map_err(store_error)?,
+                authors: store.authors_between(after, head).map_err(store_error)?,
+                state_vector: b64(&sv),
+                state: match with_state {
+                    true => Some(b64(&room.full_state().map_err(unavailable)?)),
+                    false => None,
+                },
+            })
         })?;
         http::json(&body)
     }
 
     /// Starts a branch: this (new, empty) room takes `state`, the parent's state at the fork,
     /// as its first change, and records it as a `fork` version.
-    async fn fork(&self, state: &[u8], author: &str, parent: &str) -> Answer {
+    async fn fork(&self, state: &[u8], author: &str, parent: &RoomName) -> Answer {
         let seq = self.with_store(|room| {
             if room.store().head() > 0 {
                 return Err(ApiError::Conflict("the branch room is not empty".into()));
@@ -422,12 +351,15 @@ impl RoomObject {
                 author,
             )
             .await?;
-        http::json(&json!({ "seq": seq, "version": version }))
+        http::json(&ForkReply {
+            seq,
+            version: serde_json::to_value(&version).map_err(|_| ApiError::Internal)?,
+        })
     }
 
     /// Applies a branch's changes (an update holding what this room lacks of the branch), or
     /// with `preview` only reports the diff it would make.
-    async fn merge(&self, update: &[u8], author: &str, branch: &str, preview: bool) -> Answer {
+    async fn merge(&self, update: &[u8], author: &str, branch: &RoomName, preview: bool) -> Answer {
         if preview {
             let (before, after) = self.with_store(|room| {
                 let before = room.full_state().map_err(unavailable)?;

@@ -1,7 +1,7 @@
 //! The room's history upkeep: taking versions (in SQLite, or in R2 when large) and announcing
 //! them, and what the alarm does for history: checkpoints, automatic versions, retention.
 
-use super::history::{server_client_id, store_error};
+use super::history::store_error;
 use super::{now_ms, unavailable, Loaded, RoomInfo, RoomObject};
 use crate::api::ApiError;
 use crate::edge::versions::{self as stored_versions, NewVersion, Target};
@@ -44,7 +44,7 @@ impl RoomObject {
                     "history/{}/{}/v-{seq}-{now}-{:08x}",
                     info.project,
                     info.room,
-                    server_client_id()
+                    (worker::js_sys::Math::random() * 4_294_967_295.0) as u64
                 );
                 let bucket = self
                     .env
