@@ -362,6 +362,19 @@ pub struct Admitted {
     pub project: Id,
     /// Project, key and document state, as read (or cached) from D1.
     pub access: d1::RoomAccess,
+    /// Where to cache the admission once its document is registered (not cached before).
+    pending: Option<(AccessKey, u64, u64)>,
+}
+
+impl Admitted {
+    /// After the caller registered the admission's document: the admission is cached as any
+    /// other (with the document known to exist).
+    pub fn registered(mut self) {
+        if let Some((key, read_at, generation)) = self.pending.take() {
+            self.access.doc_exists = 1;
+            ROOM_ACCESS.with(|c| c.borrow_mut().put(key, self.access, read_at, generation));
+        }
+    }
 }
 
 /// Verifies a room token for `room` and checks, in D1, that its project is live, its minting
@@ -417,6 +430,7 @@ pub async fn authorize_room(env: &Env, token: &str, room: &RoomName) -> Result<A
             verified,
             project,
             access,
+            pending: None,
         });
     }
     let access = d1::room_access(&db, &claims.prj, claims.key.as_deref(), room.as_str())
@@ -440,16 +454,20 @@ pub async fn authorize_room(env: &Env, token: &str, room: &RoomName) -> Result<A
         return Err(ApiError::DocumentDeleted);
     }
     // A document not registered yet is registered by the caller once the connection is
-    // accepted; until then there is nothing worth caching.
-    if access.doc_exists != 0 {
+    // accepted, and cached then ([`Admitted::registered`]).
+    let pending = if access.doc_exists != 0 {
         ROOM_ACCESS.with(|c| {
             c.borrow_mut()
                 .put(cache_key, access.clone(), read_at, generation)
         });
-    }
+        None
+    } else {
+        Some((cache_key, read_at, generation))
+    };
     Ok(Admitted {
         verified,
         project,
         access,
+        pending,
     })
 }

@@ -108,9 +108,9 @@ async fn connect_room(
         // The connection is open either way; a failed registration is tried again at the next
         // connection (admissions of unregistered documents are not cached).
         let by = format!("user:{}", admitted.verified.sub);
-        if let Err(e) = v1::documents::register(env, &admitted.project, room, &by, "connect").await
-        {
-            worker::console_error!("registering document {room}: {e:?}");
+        match v1::documents::register(env, &admitted.project, room, &by, "connect").await {
+            Ok(_) => admitted.registered(),
+            Err(e) => worker::console_error!("registering document {room}: {e:?}"),
         }
     }
     Ok(resp)

@@ -352,8 +352,11 @@ test('branches: fork, edit both sides, preview, merge the union back, list diver
   assert.equal((await call('POST', `/documents/${parentRoom}/branches`, { json: { name: 'bad name!' } })).status, 400)
   assert.equal((await call('POST', `/documents/${parentRoom}/branches`, { json: { name: roomName('x'), version: 9999 } })).status, 404)
   assert.equal((await call('GET', `/documents/${parentRoom}/merge`)).status, 400, 'a document that is not a branch')
-  const viewer = await token(branchRoom, 'viewer')
-  assert.equal((await call('GET', `/documents/${branchRoom}/merge`, { auth: viewer })).status, 200, 'a viewer may preview')
+  // A preview shows the parent's content: a token for the branch alone is not enough.
+  const branchViewer = await token(branchRoom, 'viewer')
+  assert.equal((await call('GET', `/documents/${branchRoom}/merge`, { auth: branchViewer })).status, 403, 'a token without the parent')
+  const viewer = await token('*', 'viewer')
+  assert.equal((await call('GET', `/documents/${branchRoom}/merge`, { auth: viewer })).status, 200, 'a viewer of both may preview')
   // Branching and merging take an API key: even an owner's room token is refused.
   for (const [method, path, json] of [['POST', `/documents/${branchRoom}/merge`], ['POST', `/documents/${parentRoom}/branches`, { name: roomName('by-token') }]]) {
     const res = await call(method, path, { auth: await token(parentRoom, 'owner'), json })
