@@ -129,6 +129,7 @@ impl ApiError {
                     AuthError::WrongRoom => (403, "wrong-room", "Token for another room"),
                     AuthError::Revoked => (403, "revoked", "Credential revoked"),
                     AuthError::ProjectDeleted => (403, "project-deleted", "Project deleted"),
+                    AuthError::MemberRemoved => (403, "member-removed", "Member removed"),
                     AuthError::Forbidden { .. } => (403, "forbidden", "Role too low"),
                 };
                 (status, error, title, e.to_string())
@@ -140,6 +141,7 @@ impl ApiError {
                     "Role above ceiling",
                     e.to_string(),
                 ),
+                MintError::Removed(_) => (403, "member-removed", "Member removed", e.to_string()),
                 MintError::Invalid(_) => {
                     (400, "invalid-body", "Invalid request body", e.to_string())
                 }

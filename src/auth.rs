@@ -99,6 +99,9 @@ pub struct VerifiedToken {
     pub sub: String,
     /// Expiry, unix seconds.
     pub exp: u64,
+    /// The token's id (`jti`), by which it can be revoked. Every token this server mints has
+    /// one; a project's own signer may give one.
+    pub jti: Option<String>,
     /// The TandemX claims.
     pub claims: RoomClaims,
     /// Id of the project signing key that verified it, for tokens a project signed itself.
@@ -141,6 +144,9 @@ pub enum AuthError {
     /// The project was deleted.
     #[error("the project was deleted")]
     ProjectDeleted,
+    /// The user was removed from the project: tokens made for them no longer admit them.
+    #[error("the user was removed from the project")]
+    MemberRemoved,
     /// The credential is valid but its role is too low for the action.
     #[error("requires the {required} role; the credential has {held}")]
     Forbidden {
@@ -187,9 +193,36 @@ pub enum MintError {
         /// Highest role allowed.
         limit: Role,
     },
+    /// The user was removed from the project; add them again to mint tokens for them.
+    #[error(
+        "{0:?} was removed from the project; add them as a member again to mint tokens for them"
+    )]
+    Removed(String),
     /// Signing failed.
     #[error("signing failed: {0}")]
     Signing(String),
+}
+
+/// A user's standing in a project, as its members record it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Membership {
+    /// Never a member: tokens give what the key that minted them allowed.
+    None,
+    /// A member with this role: no token gives them more.
+    Member(Role),
+    /// Removed: no token admits them until they are added again.
+    Removed,
+}
+
+/// The role a connection (or an API call with a room token) gets: the token's, capped by the
+/// user's membership; a removed member is refused. Checked at every admission, so removing or
+/// downgrading a member holds for tokens minted before.
+pub fn connection_role(token_role: Role, membership: Membership) -> Result<Role, AuthError> {
+    match membership {
+        Membership::None => Ok(token_role),
+        Membership::Member(role) => Ok(token_role.min(role)),
+        Membership::Removed => Err(AuthError::MemberRemoved),
+    }
 }
 
 /// Checks a user id: 1 to 256 printable characters.
@@ -224,9 +257,14 @@ pub fn room_matches(pattern: &str, room: &str) -> bool {
 pub fn granted_role(
     requested: Option<Role>,
     ceiling: Role,
-    member: Option<Role>,
+    member: Membership,
+    sub: &str,
 ) -> Result<Role, MintError> {
-    let limit = member.map_or(ceiling, |m| m.min(ceiling));
+    let limit = match member {
+        Membership::None => ceiling,
+        Membership::Member(m) => m.min(ceiling),
+        Membership::Removed => return Err(MintError::Removed(sub.to_owned())),
+    };
     let role = requested.unwrap_or(limit);
     if role > limit {
         return Err(MintError::AboveCeiling {
@@ -237,13 +275,15 @@ pub fn granted_role(
     Ok(role)
 }
 
-/// Mints an HS256 room token for `project`, on behalf of API key `key_id`.
+/// Mints an HS256 room token for `project`, on behalf of API key `key_id` (`None`: the admin
+/// or the development sign-in), with the id `jti` by which it can be revoked.
 pub fn mint(
     secret: &HS256Key,
     project: &str,
     key_id: Option<&str>,
     role: Role,
     req: &TokenRequest,
+    jti: &str,
     now: u64,
 ) -> Result<(String, u64), MintError> {
     validate_sub(&req.sub).map_err(MintError::Invalid)?;
@@ -261,7 +301,7 @@ pub fn mint(
             "ttl_seconds must be between 1 and {MAX_TTL_SECONDS}"
         )));
     }
-    let exp = now + ttl;
+    let exp = now.saturating_add(ttl);
     let claims = JWTClaims {
         issued_at: Some(UnixTimeStamp::from_secs(now)),
         expires_at: Some(UnixTimeStamp::from_secs(exp)),
@@ -269,7 +309,7 @@ pub fn mint(
         issuer: Some(ISSUER.to_owned()),
         subject: Some(req.sub.clone()),
         audiences: None,
-        jwt_id: None,
+        jwt_id: Some(jti.to_owned()),
         nonce: None,
         custom: RoomClaims {
             prj: project.to_owned(),
@@ -428,6 +468,22 @@ pub fn verify(
     if now >= exp {
         return Err(AuthError::Expired);
     }
+    // Every token lives at most as long as a minted one may: a project's own signer cannot
+    // issue a credential that outlives revocation checks by months.
+    if exp > now.saturating_add(MAX_TTL_SECONDS + CLOCK_SKEW_SECONDS) {
+        return Err(AuthError::Malformed(format!(
+            "the token expires more than {MAX_TTL_SECONDS} seconds from now"
+        )));
+    }
+    // A token's id must be one the revocation route can name.
+    let jti = match claims.jwt_id {
+        Some(jti) => Some(
+            crate::names::Id::parse("jti", &jti)
+                .map_err(|e| AuthError::Malformed(format!("the token's {e}")))?
+                .to_string(),
+        ),
+        None => None,
+    };
     let sub = claims
         .subject
         .filter(|s| validate_sub(s).is_ok())
@@ -438,6 +494,7 @@ pub fn verify(
     Ok(VerifiedToken {
         sub,
         exp,
+        jti,
         claims: claims.custom,
         signing_key,
     })
@@ -549,20 +606,90 @@ mod tests {
     }
 
     #[test]
-    fn granted_role_respects_ceiling_and_membership() {
-        assert_eq!(granted_role(None, Role::Editor, None), Ok(Role::Editor));
+    fn membership_caps_and_removal_refuses_at_every_admission() {
         assert_eq!(
-            granted_role(None, Role::Owner, Some(Role::Viewer)),
+            connection_role(Role::Owner, Membership::None),
+            Ok(Role::Owner)
+        );
+        assert_eq!(
+            connection_role(Role::Owner, Membership::Member(Role::Viewer)),
             Ok(Role::Viewer)
         );
         assert_eq!(
-            granted_role(Some(Role::Owner), Role::Editor, None),
+            connection_role(Role::Viewer, Membership::Member(Role::Owner)),
+            Ok(Role::Viewer)
+        );
+        assert_eq!(
+            connection_role(Role::Editor, Membership::Removed),
+            Err(AuthError::MemberRemoved)
+        );
+        // A removed member gets no token at all, not the key's ceiling.
+        assert_eq!(
+            granted_role(None, Role::Owner, Membership::Removed, "ada"),
+            Err(MintError::Removed("ada".into()))
+        );
+    }
+
+    #[test]
+    fn tokens_that_outlive_a_day_are_refused_whoever_signed_them() {
+        let claims = |exp: u64| JWTClaims {
+            issued_at: Some(UnixTimeStamp::from_secs(NOW)),
+            expires_at: Some(UnixTimeStamp::from_secs(exp)),
+            invalid_before: None,
+            issuer: None,
+            subject: Some("ada".into()),
+            audiences: None,
+            jwt_id: None,
+            nonce: None,
+            custom: RoomClaims {
+                prj: "p".into(),
+                room: "*".into(),
+                role: Role::Editor,
+                name: None,
+                color: None,
+                key: None,
+            },
+        };
+        let ok = secret()
+            .authenticate(claims(NOW + MAX_TTL_SECONDS))
+            .unwrap();
+        assert!(verify(&ok, Verifier::Server(&secret()), "d", NOW).is_ok());
+        for exp in [NOW + MAX_TTL_SECONDS + CLOCK_SKEW_SECONDS + 1, u64::MAX / 2] {
+            let long = secret().authenticate(claims(exp)).unwrap();
+            assert!(
+                matches!(
+                    verify(&long, Verifier::Server(&secret()), "d", NOW),
+                    Err(AuthError::Malformed(_))
+                ),
+                "exp {exp}"
+            );
+        }
+    }
+
+    #[test]
+    fn granted_role_respects_ceiling_and_membership() {
+        assert_eq!(
+            granted_role(None, Role::Editor, Membership::None, "u"),
+            Ok(Role::Editor)
+        );
+        assert_eq!(
+            granted_role(None, Role::Owner, Membership::Member(Role::Viewer), "u"),
+            Ok(Role::Viewer)
+        );
+        assert_eq!(
+            granted_role(Some(Role::Owner), Role::Editor, Membership::None, "u"),
             Err(MintError::AboveCeiling {
                 requested: Role::Owner,
                 limit: Role::Editor
             })
         );
-        assert!(granted_role(Some(Role::Editor), Role::Owner, Some(Role::Commenter)).is_err());
+        assert!(granted_role(
+            Some(Role::Editor),
+            Role::Owner,
+            Membership::Member(Role::Commenter),
+            "u"
+        )
+        .is_err());
     }
 
     #[test]
@@ -573,6 +700,7 @@ mod tests {
             Some("key_1"),
             Role::Editor,
             &req("doc"),
+            "jti-1",
             NOW,
         )
         .unwrap();
@@ -582,6 +710,7 @@ mod tests {
         assert_eq!(v.sub, "ada");
         assert_eq!(v.claims.role, Role::Editor);
         assert_eq!(v.claims.key.as_deref(), Some("key_1"));
+        assert_eq!(v.jti.as_deref(), Some("jti-1"));
         assert_eq!(
             verify(&token, Verifier::Server(&secret()), "other", NOW),
             Err(AuthError::WrongRoom)
@@ -600,7 +729,8 @@ mod tests {
 
     #[test]
     fn expired_and_future_tokens_are_refused() {
-        let (token, exp) = mint(&secret(), "p", None, Role::Viewer, &req("d"), NOW).unwrap();
+        let (token, exp) =
+            mint(&secret(), "p", None, Role::Viewer, &req("d"), "jti-1", NOW).unwrap();
         for late in [exp, exp + CLOCK_SKEW_SECONDS + 1] {
             assert_eq!(
                 verify(&token, Verifier::Server(&secret()), "d", late),
@@ -618,7 +748,7 @@ mod tests {
     #[test]
     fn forged_and_malformed_tokens_are_refused() {
         let other = HS256Key::from_bytes(b"another secret, also long");
-        let (token, _) = mint(&other, "p", None, Role::Owner, &req("d"), NOW).unwrap();
+        let (token, _) = mint(&other, "p", None, Role::Owner, &req("d"), "jti-1", NOW).unwrap();
         assert_eq!(
             verify(&token, Verifier::Server(&secret()), "d", NOW),
             Err(AuthError::BadSignature)
@@ -717,15 +847,15 @@ mod tests {
         let mut r = req("doc");
         r.ttl_seconds = Some(MAX_TTL_SECONDS + 1);
         assert!(matches!(
-            mint(&secret(), "p", None, Role::Editor, &r, NOW),
+            mint(&secret(), "p", None, Role::Editor, &r, "j", NOW),
             Err(MintError::Invalid(_))
         ));
         let mut r = req("bad room");
         r.sub = "x".into();
-        assert!(mint(&secret(), "p", None, Role::Editor, &r, NOW).is_err());
+        assert!(mint(&secret(), "p", None, Role::Editor, &r, "j", NOW).is_err());
         let mut r = req("doc");
         r.sub = String::new();
-        assert!(mint(&secret(), "p", None, Role::Editor, &r, NOW).is_err());
+        assert!(mint(&secret(), "p", None, Role::Editor, &r, "j", NOW).is_err());
     }
 
     #[test]

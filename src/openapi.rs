@@ -121,6 +121,14 @@ fn shape(id: RouteId) -> (Option<Value>, (String, Value)) {
                 json_content("Deleted"),
             ),
         ),
+        RevokeToken => (
+            None,
+            ok(
+                "200",
+                "Revoked; the token admits nothing from now on and its connections are closed (4403)",
+                json_content("Deleted"),
+            ),
+        ),
         ListSigningKeys => (
             None,
             ok("200", "Signing keys", json_content("SigningKeyList")),

@@ -64,6 +64,9 @@ pub struct Connection {
     /// When the connection's token expires, unix seconds.
     #[serde(default)]
     pub exp: Option<u64>,
+    /// What admitted it (key, signing key, token id), so that a revocation finds it.
+    #[serde(default)]
+    pub cred: crate::room_call::Credential,
 }
 
 impl Connection {
@@ -75,6 +78,7 @@ impl Connection {
             sub: sub.into(),
             role,
             exp,
+            cred: Default::default(),
         }
     }
 
@@ -131,6 +135,9 @@ pub mod close {
     pub const INTERNAL: u16 = 1011;
     /// The connection's token expired: fetch a fresh one and reconnect.
     pub const TOKEN_EXPIRED: u16 = 4401;
+    /// What admitted the connection was revoked (project deleted, key, signing key or token
+    /// revoked, member removed): a fresh token is needed, and may be refused.
+    pub const REVOKED: u16 = 4403;
     /// The connection or its user sent more than the rate limits allow.
     pub const RATE_LIMITED: u16 = 4429;
 }

@@ -165,6 +165,91 @@ pub enum RoomCall {
         #[serde(default)]
         preview: bool,
     },
+    /// A credential stopped admitting connections: close (or downgrade) the open ones it
+    /// admitted, and refuse it for a while (other isolates may still admit it from their cache).
+    Revoke {
+        /// What was revoked.
+        revocation: Revocation,
+        /// How long (ms) to refuse it at admission: as long as any isolate may cache it.
+        refuse_for_ms: u64,
+    },
+}
+
+/// What admitted a connection: kept with the connection, so a revocation finds it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credential {
+    /// The API key that minted the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The project signing key that verified the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
+    /// The token's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+}
+
+/// A credential, or a user's standing, that changed so that open connections must follow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Revocation {
+    /// The project was deleted: every connection goes.
+    Project,
+    /// An API key was revoked: the tokens it minted go.
+    Key {
+        /// The key's id.
+        id: String,
+    },
+    /// A project signing key was revoked: the tokens it verified go.
+    SigningKey {
+        /// The key's `kid`.
+        kid: String,
+    },
+    /// One token was revoked.
+    Token {
+        /// Its `jti`.
+        jti: String,
+    },
+    /// A member was removed (`role: None`: their connections go) or their role changed (their
+    /// connections keep at most `role`).
+    Member {
+        /// The user.
+        sub: String,
+        /// The new role, if they are still a member.
+        #[serde(default)]
+        role: Option<Role>,
+    },
+}
+
+/// What a revocation does to one connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Not concerned.
+    Keep,
+    /// Close it.
+    Close,
+    /// Keep it with at most this role.
+    Downgrade(Role),
+}
+
+impl Revocation {
+    /// What this revocation does to a connection of `sub` with `role`, admitted by `cred`.
+    pub fn verdict(&self, sub: &str, role: Role, cred: &Credential) -> Verdict {
+        let hit = |held: &Option<String>, id: &str| held.as_deref() == Some(id);
+        match self {
+            Revocation::Project => Verdict::Close,
+            Revocation::Key { id } if hit(&cred.key, id) => Verdict::Close,
+            Revocation::SigningKey { kid } if hit(&cred.kid, kid) => Verdict::Close,
+            Revocation::Token { jti } if hit(&cred.jti, jti) => Verdict::Close,
+            Revocation::Member { sub: s, role: None } if s == sub => Verdict::Close,
+            Revocation::Member {
+                sub: s,
+                role: Some(r),
+            } if s == sub && *r < role => Verdict::Downgrade(*r),
+            _ => Verdict::Keep,
+        }
+    }
 }
 
 impl RoomCall {
@@ -198,6 +283,9 @@ pub struct Admission {
     /// Whether the project has webhook subscriptions (as read while authorizing).
     #[serde(default)]
     pub webhooks: bool,
+    /// What admitted the connection.
+    #[serde(default)]
+    pub credential: Credential,
 }
 
 /// A room's answer to [`RoomCall::Head`].
@@ -414,6 +502,69 @@ mod tests {
     }
 
     #[test]
+    fn revocations_reach_exactly_the_connections_they_admitted() {
+        let cred = Credential {
+            key: Some("key_1".into()),
+            kid: None,
+            jti: Some("t1".into()),
+        };
+        let v = |r: Revocation, role| r.verdict("ada", role, &cred);
+        assert_eq!(v(Revocation::Project, Role::Viewer), Verdict::Close);
+        assert_eq!(
+            v(Revocation::Key { id: "key_1".into() }, Role::Editor),
+            Verdict::Close
+        );
+        assert_eq!(
+            v(Revocation::Key { id: "key_2".into() }, Role::Editor),
+            Verdict::Keep
+        );
+        assert_eq!(
+            v(
+                Revocation::SigningKey {
+                    kid: "key_1".into()
+                },
+                Role::Editor
+            ),
+            Verdict::Keep
+        );
+        assert_eq!(
+            v(Revocation::Token { jti: "t1".into() }, Role::Editor),
+            Verdict::Close
+        );
+        assert_eq!(
+            v(Revocation::Token { jti: "t2".into() }, Role::Editor),
+            Verdict::Keep
+        );
+        let removed = Revocation::Member {
+            sub: "ada".into(),
+            role: None,
+        };
+        assert_eq!(v(removed, Role::Viewer), Verdict::Close);
+        let other = Revocation::Member {
+            sub: "bob".into(),
+            role: None,
+        };
+        assert_eq!(v(other, Role::Viewer), Verdict::Keep);
+        let down = |role| Revocation::Member {
+            sub: "ada".into(),
+            role: Some(role),
+        };
+        assert_eq!(
+            v(down(Role::Viewer), Role::Editor),
+            Verdict::Downgrade(Role::Viewer)
+        );
+        // A promotion does not raise an open connection above what its token gave.
+        assert_eq!(v(down(Role::Owner), Role::Editor), Verdict::Keep);
+        assert_eq!(v(down(Role::Editor), Role::Editor), Verdict::Keep);
+        // A connection without a jti or key is not matched by an empty id.
+        let bare = Credential::default();
+        assert_eq!(
+            Revocation::Token { jti: String::new() }.verdict("ada", Role::Editor, &bare),
+            Verdict::Keep
+        );
+    }
+
+    #[test]
     fn admissions_refuse_unknown_fields() {
         let a = Admission {
             project: Id::parse("project id", "prj_1").unwrap(),
@@ -423,6 +574,11 @@ mod tests {
             exp: 10,
             protocol: None,
             webhooks: false,
+            credential: Credential {
+                key: Some("key_1".into()),
+                kid: None,
+                jti: Some("j".into()),
+            },
         };
         let json = serde_json::to_string(&a).unwrap();
         assert_eq!(serde_json::from_str::<Admission>(&json).unwrap(), a);

@@ -59,6 +59,8 @@ pub enum RouteId {
     PostDocumentEdits,
     /// `POST /v1/projects/{project}/tokens`.
     MintToken,
+    /// `DELETE /v1/projects/{project}/tokens/{token}`.
+    RevokeToken,
     /// `GET /v1/projects/{project}/audit`.
     Audit,
     /// `GET /v1/projects/{project}/webhooks`.
@@ -118,7 +120,7 @@ impl RouteId {
         match self {
             DeleteProject | UpdateProject | PutMember | RemoveMember | RevokeKey
             | RevokeSigningKey | CreateDocument | DeleteDocument | CreateWebhook
-            | UpdateWebhook | DeleteWebhook | CreateBranch => true,
+            | UpdateWebhook | DeleteWebhook | CreateBranch | RevokeToken => true,
             Index | Health | Room | OpenApi | DevToken | CreateProject | GetProject
             | ListMembers | ListKeys | CreateKey | ListSigningKeys | AddSigningKey
             | ListDocuments | GetDocument | GetDocumentUpdate | PostDocumentUpdate
@@ -353,6 +355,13 @@ pub const ROUTES: &[Route] = &[
         "Mint a room token",
     ),
     r(
+        RevokeToken,
+        "DELETE",
+        "/v1/projects/{project}/tokens/{token}",
+        Key(Role::Owner),
+        "Revoke one room token by its id",
+    ),
+    r(
         Audit,
         "GET",
         "/v1/projects/{project}/audit",
@@ -530,6 +539,8 @@ pub struct Params {
     pub kid: Option<Id>,
     /// `{webhook}`.
     pub webhook: Option<Id>,
+    /// `{token}`: a token's id (`jti`).
+    pub token: Option<Id>,
 }
 
 fn present<'a, T>(value: &'a Option<T>, what: &'static str) -> Result<&'a T, ApiError> {
@@ -568,6 +579,10 @@ impl Params {
     pub fn webhook(&self) -> Result<&Id, ApiError> {
         present(&self.webhook, "webhook")
     }
+    /// `{token}`.
+    pub fn token(&self) -> Result<&Id, ApiError> {
+        present(&self.token, "token")
+    }
 
     /// Parses the raw segment of parameter `name` into its field.
     fn set(&mut self, name: &str, raw: &str) -> Result<(), ApiError> {
@@ -589,6 +604,7 @@ impl Params {
             "key" => "key",
             "kid" => "kid",
             "webhook" => "webhook",
+            "token" => "token",
             _ => unreachable!("a route template names an unknown parameter"),
         };
         let value = path_param(name, raw)?;
@@ -607,6 +623,7 @@ impl Params {
             }
             "key" => self.key = Some(Id::parse("key id", &value).map_err(missing("key"))?),
             "kid" => self.kid = Some(Id::parse("kid", &value).map_err(missing("signing key"))?),
+            "token" => self.token = Some(Id::parse("token id", &value).map_err(missing("token"))?),
             _ => self.webhook = Some(Id::parse("webhook id", &value).map_err(missing("webhook"))?),
         }
         Ok(())
@@ -714,6 +731,7 @@ mod tests {
             PostDocumentUpdate,
             PostDocumentEdits,
             MintToken,
+            RevokeToken,
             Audit,
             ListWebhooks,
             CreateWebhook,
@@ -744,9 +762,9 @@ mod tests {
                 | RevokeKey | ListSigningKeys | AddSigningKey | RevokeSigningKey
                 | ListDocuments | CreateDocument | GetDocument | DeleteDocument
                 | GetDocumentUpdate | PostDocumentUpdate | PostDocumentEdits | MintToken
-                | Audit | ListWebhooks | CreateWebhook | GetWebhook | UpdateWebhook
-                | DeleteWebhook | TestWebhook | ListDeliveries | UpdateProject | ListVersions
-                | CreateVersion | GetVersion | GetVersionUpdate | DeleteVersion
+                | RevokeToken | Audit | ListWebhooks | CreateWebhook | GetWebhook
+                | UpdateWebhook | DeleteWebhook | TestWebhook | ListDeliveries | UpdateProject
+                | ListVersions | CreateVersion | GetVersion | GetVersionUpdate | DeleteVersion
                 | RestoreVersion | DiffVersions | ReplayHistory | DocumentAt | ListBranches
                 | CreateBranch | PreviewMerge | MergeBranch => {}
             }
@@ -779,6 +797,7 @@ mod tests {
             CreateWebhook,
             UpdateWebhook,
             DeleteWebhook,
+            RevokeToken,
         ] {
             assert!(id.may_change_access(), "{id:?}");
         }

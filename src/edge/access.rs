@@ -9,6 +9,7 @@ use crate::auth::{
     Verifier,
 };
 use crate::names::{Id, RoomName};
+use crate::room_call::{Credential, Verdict};
 use crate::ttl_cache::TtlCache;
 use jwt_simple::prelude::HS256Key;
 use std::cell::RefCell;
@@ -18,8 +19,8 @@ use worker::{D1Database, Env, Request};
 /// past this the expired ones go, then all.
 const ACCESS_CACHE_CAPACITY: usize = 10_000;
 
-/// A room connection as D1 is asked about it: project, minting API key, room.
-type AccessKey = (String, Option<String>, RoomName);
+/// A room connection as D1 is asked about it: project, minting API key, room, user, token id.
+type AccessKey = (String, Option<String>, RoomName, String, Option<String>);
 
 thread_local! {
     /// What D1 said about a room connection that was let in.
@@ -296,7 +297,7 @@ pub async fn authenticate_document(
     Ok(Actor::User {
         sub: admitted.verified.sub,
         project: admitted.verified.claims.prj,
-        role: admitted.verified.claims.role,
+        role: admitted.role,
         room: admitted.verified.claims.room,
     })
 }
@@ -353,13 +354,17 @@ pub fn room_token(req: &Request) -> Result<(String, TokenSource), AuthError> {
     Err(AuthError::Missing)
 }
 
-/// A room connection the worker lets in: the verified token, its project as a typed id, and
-/// what D1 said about it.
+/// A room connection the worker lets in: the verified token, its project as a typed id, the
+/// role it gets, and what D1 said about it.
 pub struct Admitted {
     /// The token.
     pub verified: VerifiedToken,
     /// The token's project.
     pub project: Id,
+    /// The role the connection gets: the token's, capped by the user's membership.
+    pub role: Role,
+    /// What admitted it.
+    pub credential: Credential,
     /// Project, key and document state, as read (or cached) from D1.
     pub access: d1::RoomAccess,
     /// Where to cache the admission once its document is registered (not cached before).
@@ -419,40 +424,46 @@ pub async fn authorize_room(env: &Env, token: &str, room: &RoomName) -> Result<A
     };
     let project = Id::parse("project id", &verified.claims.prj)
         .map_err(|e| AuthError::Malformed(format!("the token's project: {e}")))?;
+    let credential = Credential {
+        key: verified.claims.key.clone(),
+        kid: verified.signing_key.clone(),
+        jti: verified.jti.clone(),
+    };
     let claims = &verified.claims;
-    let cache_key = (claims.prj.clone(), claims.key.clone(), room.clone());
+    let cache_key = (
+        claims.prj.clone(),
+        claims.key.clone(),
+        room.clone(),
+        verified.sub.clone(),
+        verified.jti.clone(),
+    );
     let read_at = now_ms();
     let (cached, generation) =
         ROOM_ACCESS.with(|c| c.borrow_mut().lookup(&cache_key, read_at, ttl_ms));
     // Only connections that were let in are cached, so a hit needs no further check.
     if let Some(access) = cached {
+        let role = auth::connection_role(claims.role, access.membership())?;
         return Ok(Admitted {
             verified,
             project,
+            role,
+            credential,
             access,
             pending: None,
         });
     }
-    let access = d1::room_access(&db, &claims.prj, claims.key.as_deref(), room.as_str())
+    let who = d1::Connecting {
+        project: &claims.prj,
+        key: claims.key.as_deref(),
+        room: room.as_str(),
+        sub: &verified.sub,
+        jti: verified.jti.as_deref(),
+    };
+    let access = d1::room_access(&db, &who)
         .await?
         .ok_or(AuthError::ProjectDeleted)?;
-    if access.deleted_at.is_some() {
-        return Err(AuthError::ProjectDeleted.into());
-    }
-    if let Some(key) = &claims.key {
-        match (&access.key_project, access.key_revoked_at) {
-            (Some(p), None) if *p == claims.prj => {}
-            (Some(p), None) if *p != claims.prj => return Err(AuthError::WrongProject.into()),
-            (None, _) => {
-                worker::console_warn!("token names unknown key {key}");
-                return Err(AuthError::Revoked.into());
-            }
-            _ => return Err(AuthError::Revoked.into()),
-        }
-    }
-    if access.doc_deleted_at.is_some() {
-        return Err(ApiError::DocumentDeleted);
-    }
+    check_access(&access, &claims.prj, claims.key.as_deref())?;
+    let role = auth::connection_role(claims.role, access.membership())?;
     // A document not registered yet is registered by the caller once the connection is
     // accepted, and cached then ([`Admitted::registered`]).
     let pending = if access.doc_exists != 0 {
@@ -467,7 +478,123 @@ pub async fn authorize_room(env: &Env, token: &str, room: &RoomName) -> Result<A
     Ok(Admitted {
         verified,
         project,
+        role,
+        credential,
         access,
         pending,
     })
+}
+
+/// The checks of a connection's D1 facts that do not depend on its role: the project is live,
+/// the minting key belongs to it and is not revoked, the token is not revoked, the document
+/// is not deleted.
+fn check_access(access: &d1::RoomAccess, project: &str, key: Option<&str>) -> Result<(), ApiError> {
+    if access.deleted_at.is_some() {
+        return Err(AuthError::ProjectDeleted.into());
+    }
+    if let Some(key) = key {
+        match (&access.key_project, access.key_revoked_at) {
+            (Some(p), None) if p == project => {}
+            (Some(_), None) => return Err(AuthError::WrongProject.into()),
+            (None, _) => {
+                worker::console_warn!("token names unknown key {key}");
+                return Err(AuthError::Revoked.into());
+            }
+            _ => return Err(AuthError::Revoked.into()),
+        }
+    }
+    if access.token_revoked != 0 {
+        return Err(AuthError::Revoked.into());
+    }
+    if access.doc_deleted_at.is_some() {
+        return Err(ApiError::DocumentDeleted);
+    }
+    Ok(())
+}
+
+/// A connection a room holds or is about to hold.
+pub struct Holder<'a> {
+    /// The room's project.
+    pub project: &'a str,
+    /// The room.
+    pub room: &'a str,
+    /// The user.
+    pub sub: &'a str,
+    /// The role it has.
+    pub role: Role,
+    /// What admitted it.
+    pub cred: &'a Credential,
+}
+
+/// Records that the room has open connections since `since` (unix ms) and, in the same D1
+/// transaction, reads again (no cache) what the connection's admission depends on: what the
+/// room must do with it. A room does this when it goes live: a revocation writes D1 first and
+/// then tells the live rooms, so a room that marks itself live after that listing reads the
+/// revocation here, and one that marked itself before it is told.
+pub async fn mark_live_and_check(
+    env: &Env,
+    holder: &Holder<'_>,
+    since: u64,
+) -> Result<Verdict, ApiError> {
+    let db = db(env)?;
+    let cred = holder.cred;
+    let who = d1::Connecting {
+        project: holder.project,
+        key: cred.key.as_deref(),
+        room: holder.room,
+        sub: holder.sub,
+        jti: cred.jti.as_deref(),
+    };
+    let mut stmts = vec![
+        d1::stmt(
+            &db,
+            "UPDATE documents SET live_since = ? WHERE project_id = ? AND name = ?",
+            &[d1::num(since), text(holder.project), text(holder.room)],
+        )?,
+        d1::room_access_stmt(&db, &who)?,
+    ];
+    if let Some(kid) = &cred.kid {
+        stmts.push(d1::stmt(
+            &db,
+            "SELECT revoked_at FROM signing_keys WHERE kid = ?",
+            &[text(kid)],
+        )?);
+    }
+    let results = db
+        .batch(stmts)
+        .await
+        .map_err(super::http::internal("d1 live check"))?;
+    if let Some(e) = results.iter().find_map(|r| r.error()) {
+        worker::console_error!("d1 live check: {e}");
+        return Err(ApiError::Internal);
+    }
+    let read = |i: usize| -> Result<Vec<serde_json::Value>, ApiError> {
+        results
+            .get(i)
+            .map_or(Ok(Vec::new()), |r| r.results())
+            .map_err(super::http::internal("d1 live check rows"))
+    };
+    if cred.kid.is_some() {
+        let key = read(2)?;
+        if key.first().is_none_or(|k| !k["revoked_at"].is_null()) {
+            return Ok(Verdict::Close);
+        }
+    }
+    let Some(access) = read(1)?.into_iter().next() else {
+        return Ok(Verdict::Close);
+    };
+    let access: d1::RoomAccess = serde_json::from_value(access).map_err(|e| {
+        worker::console_error!("room access row: {e}");
+        ApiError::Internal
+    })?;
+    if check_access(&access, holder.project, cred.key.as_deref()).is_err() {
+        return Ok(Verdict::Close);
+    }
+    Ok(
+        match auth::connection_role(holder.role, access.membership()) {
+            Err(_) => Verdict::Close,
+            Ok(allowed) if allowed < holder.role => Verdict::Downgrade(allowed),
+            Ok(_) => Verdict::Keep,
+        },
+    )
 }

@@ -2,7 +2,7 @@
 //! Every change is written together with its audit row in one batch (a D1 transaction).
 
 use crate::api::ApiError;
-use crate::auth::Role;
+use crate::auth::{Membership, Role};
 use serde::{Deserialize, Serialize};
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
@@ -206,29 +206,153 @@ pub struct RoomAccess {
     /// Whether the project has an enabled webhook subscription (1) or none (0).
     #[serde(default)]
     pub has_webhooks: u64,
+    /// The user's member role, if they are (or were) a member.
+    #[serde(default)]
+    pub member_role: Option<Role>,
+    /// When the user was removed from the project, if they were.
+    #[serde(default)]
+    pub member_removed_at: Option<u64>,
+    /// Whether the token's id was revoked (1) or not (0).
+    #[serde(default)]
+    pub token_revoked: u64,
 }
 
-/// Reads the project, minting key and document state for a room connection.
+impl RoomAccess {
+    /// The user's standing in the project.
+    pub fn membership(&self) -> Membership {
+        match (self.member_role, self.member_removed_at) {
+            (_, Some(_)) => Membership::Removed,
+            (Some(role), None) => Membership::Member(role),
+            (None, None) => Membership::None,
+        }
+    }
+}
+
+/// Who is connecting, as D1 is asked about them.
+pub struct Connecting<'a> {
+    /// The token's project.
+    pub project: &'a str,
+    /// The API key that minted the token, if one did.
+    pub key: Option<&'a str>,
+    /// The room.
+    pub room: &'a str,
+    /// The user.
+    pub sub: &'a str,
+    /// The token's id, if it has one.
+    pub jti: Option<&'a str>,
+}
+
+/// Reads, in one query, everything a room connection's admission depends on beyond the token:
+/// the project, the minting key, the document, the user's membership, whether the token was
+/// revoked, and whether the project has webhooks.
 pub async fn room_access(
     db: &D1Database,
-    project: &str,
-    key: Option<&str>,
-    room: &str,
+    who: &Connecting<'_>,
 ) -> Result<Option<RoomAccess>, ApiError> {
-    row(
+    room_access_stmt(db, who)?
+        .first(None)
+        .await
+        .map_err(fail("d1 query"))
+}
+
+/// The query of [`room_access`], to run in a batch.
+pub fn room_access_stmt(
+    db: &D1Database,
+    who: &Connecting<'_>,
+) -> Result<D1PreparedStatement, ApiError> {
+    stmt(
         db,
         "SELECT p.deleted_at AS deleted_at,
                 k.revoked_at AS key_revoked_at, k.project_id AS key_project,
                 d.deleted_at AS doc_deleted_at, (d.name IS NOT NULL) AS doc_exists,
                 EXISTS (SELECT 1 FROM webhooks w WHERE w.project_id = p.id AND w.enabled = 1
-                        AND w.deleted_at IS NULL) AS has_webhooks
+                        AND w.deleted_at IS NULL) AS has_webhooks,
+                m.role AS member_role, m.removed_at AS member_removed_at,
+                EXISTS (SELECT 1 FROM revoked_tokens t WHERE t.project_id = p.id
+                        AND t.jti = ?5) AS token_revoked
          FROM projects p
          LEFT JOIN api_keys k ON k.id = ?2
          LEFT JOIN documents d ON d.project_id = p.id AND d.name = ?3
+         LEFT JOIN members m ON m.project_id = p.id AND m.sub = ?4
          WHERE p.id = ?1",
-        &[text(project), key.map_or(JsValue::NULL, text), text(room)],
+        &[
+            text(who.project),
+            who.key.map_or(JsValue::NULL, text),
+            text(who.room),
+            text(who.sub),
+            who.jti.map_or(JsValue::NULL, text),
+        ],
     )
-    .await
+}
+
+/// The user's standing in `project`.
+pub async fn membership(db: &D1Database, project: &str, sub: &str) -> Result<Membership, ApiError> {
+    #[derive(Deserialize)]
+    struct Member {
+        role: Role,
+        removed_at: Option<u64>,
+    }
+    let member: Option<Member> = row(
+        db,
+        "SELECT role, removed_at FROM members WHERE project_id = ? AND sub = ?",
+        &[text(project), text(sub)],
+    )
+    .await?;
+    Ok(match member {
+        None => Membership::None,
+        Some(Member {
+            removed_at: Some(_),
+            ..
+        }) => Membership::Removed,
+        Some(m) => Membership::Member(m.role),
+    })
+}
+
+/// Most live rooms one revocation reaches from the request that made it (each is a call to
+/// a Durable Object, and a Worker invocation may make a bounded number of them).
+pub const MAX_LIVE_ROOMS: u64 = 500;
+
+/// The rooms of `project` that have open connections, as they recorded it.
+pub async fn live_rooms(db: &D1Database, project: &str) -> Result<Vec<String>, ApiError> {
+    #[derive(Deserialize)]
+    struct Live {
+        name: String,
+    }
+    let rows: Vec<Live> = rows(
+        db,
+        "SELECT name FROM documents WHERE project_id = ? AND live_since IS NOT NULL
+         ORDER BY live_since DESC LIMIT ?",
+        &[text(project), num(MAX_LIVE_ROOMS)],
+    )
+    .await?;
+    Ok(rows.into_iter().map(|r| r.name).collect())
+}
+
+/// Records that a room has open connections since `since` (unix ms), or, with `None`, that it
+/// has none any more: then only if the mark is still the one set at `was` (a room that went
+/// live again meanwhile keeps its newer mark).
+pub async fn set_live(
+    db: &D1Database,
+    project: &str,
+    room: &str,
+    since: Option<u64>,
+    was: u64,
+) -> Result<(), ApiError> {
+    let stmt = match since {
+        Some(at) => stmt(
+            db,
+            "UPDATE documents SET live_since = ? WHERE project_id = ? AND name = ?",
+            &[num(at), text(project), text(room)],
+        )?,
+        None => stmt(
+            db,
+            "UPDATE documents SET live_since = NULL
+             WHERE project_id = ? AND name = ? AND live_since = ?",
+            &[text(project), text(room), num(was)],
+        )?,
+    };
+    stmt.run().await.map_err(fail("d1 live mark"))?;
+    Ok(())
 }
 
 /// Whether `project` has an enabled webhook subscription. Rooms ask, at most every few seconds

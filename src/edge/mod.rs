@@ -5,6 +5,7 @@ mod d1;
 mod env;
 mod health;
 mod http;
+mod revocation;
 mod room_client;
 mod room_object;
 mod sql_store;
@@ -15,7 +16,7 @@ mod webhook_queue;
 use crate::api::ApiError;
 use crate::names::RoomName;
 use crate::openapi;
-use crate::room_call::{Admission, ADMISSION_HEADER, CONNECT_URL};
+use crate::room_call::{Admission, Revocation, Verdict, ADMISSION_HEADER, CONNECT_URL};
 use crate::routes::{self, RouteId};
 use access::TokenSource;
 use worker::{event, Context, Env, Headers, Method, Request, RequestInit, Response, Result};
@@ -78,13 +79,14 @@ async fn connect_room(
         project: admitted.project.clone(),
         room: room.clone(),
         sub: admitted.verified.sub.clone(),
-        role: admitted.verified.claims.role,
+        role: admitted.role,
         exp: admitted.verified.exp,
         protocol: match source {
             TokenSource::Protocol { echo } => Some(echo),
             TokenSource::Query => None,
         },
         webhooks: admitted.access.has_webhooks != 0,
+        credential: admitted.credential.clone(),
     };
     let headers = Headers::new();
     let json = serde_json::to_string(&admission).map_err(|e| {
@@ -105,13 +107,56 @@ async fn connect_room(
         .await
         .map_err(http::internal("room fetch"))?;
     if resp.status_code() == 101 && admitted.access.doc_exists == 0 {
-        // The connection is open either way; a failed registration is tried again at the next
-        // connection (admissions of unregistered documents are not cached).
-        let by = format!("user:{}", admitted.verified.sub);
-        match v1::documents::register(env, &admitted.project, room, &by, "connect").await {
-            Ok(_) => admitted.registered(),
-            Err(e) => worker::console_error!("registering document {room}: {e:?}"),
-        }
+        register_on_connect(env, admitted, room).await;
     }
     Ok(resp)
+}
+
+/// The first connection to a document not registered yet: registers it (live), then checks
+/// the connection's credential once more against D1. The room marked itself live before the
+/// document row existed, so a revocation listing live rooms in between missed it; reading
+/// after the row is written closes that gap. The connection is open either way; a failed
+/// registration is tried again at the next connection (admissions of unregistered documents
+/// are not cached).
+async fn register_on_connect(env: &Env, admitted: access::Admitted, room: &RoomName) {
+    let by = format!("user:{}", admitted.verified.sub);
+    let now = worker::js_sys::Date::now() as u64;
+    let registered =
+        v1::documents::register(env, &admitted.project, room, &by, "connect", Some(now)).await;
+    if let Err(e) = registered {
+        worker::console_error!("registering document {room}: {e:?}");
+        return;
+    }
+    let holder = access::Holder {
+        project: admitted.project.as_str(),
+        room: room.as_str(),
+        sub: &admitted.verified.sub,
+        role: admitted.role,
+        cred: &admitted.credential,
+    };
+    let verdict = match access::mark_live_and_check(env, &holder, now).await {
+        Ok(verdict) => verdict,
+        Err(e) => {
+            worker::console_error!("checking a new document's first connection: {e:?}");
+            return;
+        }
+    };
+    if verdict != Verdict::Keep {
+        // Revoked meanwhile: the room closes (or downgrades) what this credential admitted.
+        let cred = &admitted.credential;
+        let sub = admitted.verified.sub.clone();
+        let revocation = match (verdict, &cred.jti, &cred.key, &cred.kid) {
+            (Verdict::Downgrade(role), ..) => Revocation::Member {
+                sub,
+                role: Some(role),
+            },
+            (_, Some(jti), _, _) => Revocation::Token { jti: jti.clone() },
+            (_, None, Some(id), _) => Revocation::Key { id: id.clone() },
+            (_, None, None, Some(kid)) => Revocation::SigningKey { kid: kid.clone() },
+            (_, None, None, None) => Revocation::Member { sub, role: None },
+        };
+        revocation::fan_out(env, &admitted.project, revocation).await;
+        return;
+    }
+    admitted.registered();
 }

@@ -14,6 +14,7 @@
 mod bindings;
 mod document;
 mod history;
+mod revocation;
 mod upkeep;
 
 use super::env;
@@ -72,6 +73,10 @@ pub struct RoomObject {
     /// The document as JSON as it is now, when known: the last event's "after", which is the
     /// next event's "before" as long as the document has not changed since. Every change takes it.
     rendered: RefCell<Option<serde_json::Value>>,
+    /// Revocations this room refuses at admission, when read from storage.
+    refused: RefCell<Option<revocation::Refused>>,
+    /// When this room marked itself live in D1 (`None`: it has not, or has no connections).
+    live_since: Cell<Option<u64>>,
 }
 
 /// How long a room trusts what it learned about its project's webhook subscriptions. A
@@ -387,8 +392,13 @@ impl RoomObject {
                         self.emit(ws, frame);
                     }
                 }
+                let woke_with_connections = live.len() > 0;
                 *self.live.borrow_mut() = live;
-                Loaded::Ready(Box::new(room))
+                *self.room.borrow_mut() = Loaded::Ready(Box::new(room));
+                if woke_with_connections {
+                    self.restore_live_mark();
+                }
+                return;
             }
             Err(e) => {
                 worker::console_error!("room failed to load; serving nobody: {e}");
@@ -510,6 +520,8 @@ impl DurableObject for RoomObject {
             commit_gap_ms,
             webhooks: Cell::new(None),
             rendered: RefCell::new(None),
+            refused: RefCell::new(None),
+            live_since: Cell::new(None),
         }
     }
 
@@ -546,6 +558,7 @@ impl DurableObject for RoomObject {
                 next = Some(next.map_or(at, |n| n.min(at)));
             }
         }
+        self.after_leave().await;
         if let Some(at) = next {
             self.schedule_at(at).await?;
         }
@@ -572,12 +585,14 @@ impl DurableObject for RoomObject {
             self.emptied.set(true);
             self.schedule_at(now_ms()).await?;
         }
+        self.after_leave().await;
         Ok(())
     }
 
     async fn websocket_error(&self, ws: WebSocket, error: worker::Error) -> Result<()> {
         worker::console_warn!("websocket error: {error}");
         self.leave(&ws);
+        self.after_leave().await;
         Ok(())
     }
 }
@@ -591,7 +606,7 @@ impl RoomObject {
             .ok()
             .flatten()
             .and_then(|json| serde_json::from_str::<Admission>(&json).ok());
-        let Some(admission) = admission else {
+        let Some(mut admission) = admission else {
             worker::console_error!("room reached without an admission");
             return http::problem(&ApiError::Internal);
         };
@@ -611,14 +626,18 @@ impl RoomObject {
             worker::console_warn!("room full: refusing a connection over the limit of {limit}");
             return http::problem(&ApiError::RoomFull { limit });
         }
+        if let Err(e) = self.admit(&mut admission).await {
+            return http::problem(&e);
+        }
         let pair = WebSocketPair::new()?;
         self.state.accept_web_socket(&pair.server);
-        let conn = Connection::new(
+        let mut conn = Connection::new(
             new_connection_id(),
             admission.sub,
             admission.role,
             Some(admission.exp),
         );
+        conn.cred = admission.credential;
         pair.server.serialize_attachment(&conn)?;
         self.live.borrow_mut().insert(&pair.server, conn);
         for frame in greeting {
@@ -775,6 +794,10 @@ impl RoomObject {
         let answer = match call {
             RoomCall::Health => self.health(),
             RoomCall::Delete => self.delete().await,
+            RoomCall::Revoke {
+                revocation,
+                refuse_for_ms,
+            } => self.revoke(revocation, refuse_for_ms).await,
             call => {
                 self.load();
                 self.remember_info(&project, &room).await?;

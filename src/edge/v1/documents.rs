@@ -42,13 +42,15 @@ pub async fn serve(id: RouteId, cx: &mut Call<'_>) -> Result<Response> {
 
 /// Registers document `room` of `project` unless it is registered already; returns whether it
 /// did. The audit entry and the `document.created` event come with a registration only, so a
-/// second connection (or a retry after a failure) adds neither.
+/// second connection (or a retry after a failure) adds neither. `live_since`: the room has open
+/// connections since then (see `edge::revocation`).
 pub async fn register(
     env: &Env,
     project: &Id,
     room: &RoomName,
     by: &str,
     via: &str,
+    live_since: Option<u64>,
 ) -> Result<bool> {
     let db = crate::edge::access::db(env)?;
     let now = now_ms();
@@ -57,9 +59,15 @@ pub async fn register(
         .batch(vec![
             d1::stmt(
                 &db,
-                "INSERT INTO documents (project_id, name, created_at, created_by)
-                 VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                &[text(p), text(r), num(now), text(by)],
+                "INSERT INTO documents (project_id, name, created_at, created_by, live_since)
+                 VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                &[
+                    text(p),
+                    text(r),
+                    num(now),
+                    text(by),
+                    live_since.map_or(worker::wasm_bindgen::JsValue::NULL, num),
+                ],
             )?,
             // `changes()` is the row count of the insert just before, in the same transaction.
             d1::stmt(
@@ -241,7 +249,7 @@ async fn document_api(id: RouteId, cx: &mut Call<'_>) -> Result<Response> {
     };
     let applied: serde_json::Value = room.json(call, &payload).await?;
     if state == DocumentState::Missing {
-        register(cx.env, &project, &name, &cx.actor_name(), via).await?;
+        register(cx.env, &project, &name, &cx.actor_name(), via, None).await?;
     }
     if applied["changed"] == json!(true) {
         d1::batch(

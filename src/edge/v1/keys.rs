@@ -5,7 +5,8 @@ use crate::api::{validate_name, ApiError, CreateKey};
 use crate::auth::{self, ApiKeySecret, Role};
 use crate::edge::access::{now_ms, random};
 use crate::edge::d1::{self, num, text, KeyRow};
-use crate::edge::{http, webhook_queue};
+use crate::edge::{http, revocation, webhook_queue};
+use crate::room_call::Revocation;
 use crate::routes::RouteId;
 use serde_json::json;
 use worker::Response;
@@ -136,6 +137,8 @@ async fn revoke(cx: &mut Call<'_>) -> Result<Response> {
         ],
     )
     .await?;
+    let reached =
+        revocation::fan_out(cx.env, cx.project()?, Revocation::Key { id: id.clone() }).await;
     webhook_queue::emit(
         cx.env,
         &project,
@@ -144,5 +147,5 @@ async fn revoke(cx: &mut Call<'_>) -> Result<Response> {
         None,
     )
     .await;
-    http::json(&json!({ "revoked": id }))
+    http::json(&json!({ "revoked": id, "rooms": reached }))
 }

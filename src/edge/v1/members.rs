@@ -4,7 +4,8 @@ use super::{created, list_page, Call, Result};
 use crate::api::{ApiError, PutMember};
 use crate::edge::access::now_ms;
 use crate::edge::d1::{self, num, text};
-use crate::edge::{http, webhook_queue};
+use crate::edge::{http, revocation, webhook_queue};
+use crate::room_call::Revocation;
 use crate::routes::RouteId;
 use serde_json::json;
 use worker::Response;
@@ -17,7 +18,8 @@ pub async fn serve(id: RouteId, cx: &mut Call<'_>) -> Result<Response> {
             list_page(
                 cx,
                 "SELECT sub, role, created_at, updated_at FROM members
-                 WHERE project_id = ?1 AND (?2 IS NULL OR sub > ?2) ORDER BY sub LIMIT ?3",
+                 WHERE project_id = ?1 AND removed_at IS NULL AND (?2 IS NULL OR sub > ?2)
+                 ORDER BY sub LIMIT ?3",
                 &project,
                 &["sub"],
                 "members",
@@ -38,7 +40,7 @@ async fn put(cx: &mut Call<'_>) -> Result<Response> {
     let now = now_ms();
     let before: Option<serde_json::Value> = d1::row(
         &db,
-        "SELECT role FROM members WHERE project_id = ? AND sub = ?",
+        "SELECT role FROM members WHERE project_id = ? AND sub = ? AND removed_at IS NULL",
         &[text(&project), text(&sub)],
     )
     .await?;
@@ -53,7 +55,9 @@ async fn put(cx: &mut Call<'_>) -> Result<Response> {
             d1::stmt(
                 &db,
                 "INSERT INTO members (project_id, sub, role, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
-                 ON CONFLICT (project_id, sub) DO UPDATE SET role = excluded.role, updated_at = excluded.updated_at",
+                 ON CONFLICT (project_id, sub) DO UPDATE SET role = excluded.role,
+                   updated_at = excluded.updated_at, removed_at = NULL,
+                   created_at = CASE WHEN members.removed_at IS NULL THEN members.created_at ELSE excluded.created_at END",
                 &[text(&project), text(&sub), text(input.role.as_str()), num(now), num(now)],
             )?,
             d1::audit(&db, Some(&project), &cx.actor_name(), action, Some(&sub), json!({ "role": input.role, "before": before }), now)?,
@@ -61,6 +65,14 @@ async fn put(cx: &mut Call<'_>) -> Result<Response> {
     )
     .await?;
     let body = json!({ "sub": sub, "role": input.role });
+    if before.is_some() {
+        // Open connections of the user keep at most the new role.
+        let change = Revocation::Member {
+            sub: sub.clone(),
+            role: Some(input.role),
+        };
+        revocation::fan_out(cx.env, cx.project()?, change).await;
+    }
     webhook_queue::emit(
         cx.env,
         &project,
@@ -82,7 +94,7 @@ async fn remove(cx: &mut Call<'_>) -> Result<Response> {
     let db = cx.db()?;
     let exists: Option<serde_json::Value> = d1::row(
         &db,
-        "SELECT role FROM members WHERE project_id = ? AND sub = ?",
+        "SELECT role FROM members WHERE project_id = ? AND sub = ? AND removed_at IS NULL",
         &[text(&project), text(&sub)],
     )
     .await?;
@@ -93,10 +105,12 @@ async fn remove(cx: &mut Call<'_>) -> Result<Response> {
     d1::batch(
         &db,
         vec![
+            // Kept as a tombstone: tokens minted for them stop admitting them, and no new one
+            // is minted until they are added again.
             d1::stmt(
                 &db,
-                "DELETE FROM members WHERE project_id = ? AND sub = ?",
-                &[text(&project), text(&sub)],
+                "UPDATE members SET removed_at = ?, updated_at = ? WHERE project_id = ? AND sub = ?",
+                &[num(now), num(now), text(&project), text(&sub)],
             )?,
             d1::audit(
                 &db,
@@ -110,6 +124,11 @@ async fn remove(cx: &mut Call<'_>) -> Result<Response> {
         ],
     )
     .await?;
+    let gone = Revocation::Member {
+        sub: sub.clone(),
+        role: None,
+    };
+    let reached = revocation::fan_out(cx.env, cx.project()?, gone).await;
     webhook_queue::emit(
         cx.env,
         &project,
@@ -118,5 +137,5 @@ async fn remove(cx: &mut Call<'_>) -> Result<Response> {
         None,
     )
     .await;
-    http::json(&json!({ "removed": sub }))
+    http::json(&json!({ "removed": sub, "rooms": reached }))
 }

@@ -140,6 +140,7 @@ async fn route(req: Request, env: &Env, matched: Matched) -> Result<Response> {
         ListDocuments | CreateDocument | GetDocument | DeleteDocument | GetDocumentUpdate
         | PostDocumentUpdate | PostDocumentEdits => documents::serve(id, &mut cx).await,
         MintToken => tokens::mint(&mut cx).await,
+        RevokeToken => tokens::revoke(&mut cx).await,
         Audit => audit::serve(&mut cx).await,
         ListWebhooks | CreateWebhook | GetWebhook | UpdateWebhook | DeleteWebhook | TestWebhook
         | ListDeliveries => webhooks::serve(id, &mut cx).await,

@@ -5,7 +5,8 @@ use crate::api::{validate_name, ApiError, CreateProject, UpdateProject, MAX_RETE
 use crate::auth::{ApiKeySecret, Role};
 use crate::edge::access::{hex, now_ms, random};
 use crate::edge::d1::{self, num, text, Project};
-use crate::edge::http;
+use crate::edge::{http, revocation};
+use crate::room_call::Revocation;
 use crate::routes::RouteId;
 use serde_json::json;
 use worker::Response;
@@ -146,5 +147,6 @@ async fn delete(cx: &mut Call<'_>) -> Result<Response> {
         ],
     )
     .await?;
-    http::json(&json!({ "deleted": project }))
+    let reached = revocation::fan_out(cx.env, &project, Revocation::Project).await;
+    http::json(&json!({ "deleted": project, "rooms": reached }))
 }

@@ -5,7 +5,8 @@ use crate::api::{validate_kid, ApiError, CreateSigningKey};
 use crate::auth::ProjectKey;
 use crate::edge::access::{hex, now_ms, random};
 use crate::edge::d1::{self, num, text, SigningKeyRow};
-use crate::edge::http;
+use crate::edge::{http, revocation};
+use crate::room_call::Revocation;
 use crate::routes::RouteId;
 use serde_json::json;
 use worker::Response;
@@ -107,5 +108,11 @@ async fn revoke(cx: &mut Call<'_>) -> Result<Response> {
         ],
     )
     .await?;
-    http::json(&json!({ "revoked": kid }))
+    let reached = revocation::fan_out(
+        cx.env,
+        cx.project()?,
+        Revocation::SigningKey { kid: kid.clone() },
+    )
+    .await;
+    http::json(&json!({ "revoked": kid, "rooms": reached }))
 }

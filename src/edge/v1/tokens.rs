@@ -6,7 +6,8 @@ use crate::auth::{self, granted_role, Role, TokenRequest};
 use crate::edge::access::{self, hex, now_ms, random};
 use crate::edge::d1::{self, num, text};
 use crate::edge::http;
-use serde::Deserialize;
+use crate::edge::revocation;
+use crate::room_call::Revocation;
 use serde_json::json;
 use worker::{Env, Request, Response};
 
@@ -20,24 +21,17 @@ pub async fn mint(cx: &mut Call<'_>) -> Result<Response> {
     auth::validate_sub(&input.sub).map_err(ApiError::InvalidBody)?;
     let project = cx.project()?.to_string();
     let db = cx.db()?;
-    #[derive(Deserialize)]
-    struct Member {
-        role: Role,
-    }
-    let member: Option<Member> = d1::row(
-        &db,
-        "SELECT role FROM members WHERE project_id = ? AND sub = ?",
-        &[text(&project), text(&input.sub)],
-    )
-    .await?;
-    let role = granted_role(input.role, cx.actor.ceiling(), member.map(|m| m.role))?;
+    let member = d1::membership(&db, &project, &input.sub).await?;
+    let role = granted_role(input.role, cx.actor.ceiling(), member, &input.sub)?;
     let now = now_ms();
+    let jti = new_jti()?;
     let (token, exp) = auth::mint(
         &access::token_key(cx.env)?,
         &project,
         cx.actor.key_id(),
         role,
         &input,
+        &jti,
         now / 1000,
     )?;
     d1::batch(
@@ -48,14 +42,66 @@ pub async fn mint(cx: &mut Call<'_>) -> Result<Response> {
             &cx.actor_name(),
             "token.issued",
             Some(&input.sub),
-            json!({ "room": input.room, "role": role, "expires_at": exp }),
+            json!({ "room": input.room, "role": role, "expires_at": exp, "id": jti }),
             now,
         )?],
     )
     .await?;
     created(
-        &json!({ "token": token, "expires_at": exp, "room": input.room, "role": role, "sub": input.sub }),
+        &json!({ "token": token, "id": jti, "expires_at": exp, "room": input.room, "role": role, "sub": input.sub }),
     )
+}
+
+/// A token id: 128 random bits.
+fn new_jti() -> Result<String> {
+    Ok(format!("tok_{}", hex(&random::<16>()?)))
+}
+
+/// `DELETE .../tokens/{token}`: revokes one token by its id. It admits no new connection from
+/// now on, and the connections it admitted are closed (`4403`). Revoking an id that was never
+/// issued is allowed (a project's own signer chooses its ids): the answer is the same.
+pub async fn revoke(cx: &mut Call<'_>) -> Result<Response> {
+    let project = cx.project()?.clone();
+    let jti = cx.params.token()?.to_string();
+    let db = cx.db()?;
+    let now = now_ms();
+    // No token outlives this: tokens are refused beyond the longest lifetime (auth::verify).
+    let expires = now + (auth::MAX_TTL_SECONDS + auth::CLOCK_SKEW_SECONDS) * 1000;
+    d1::batch(
+        &db,
+        vec![
+            d1::stmt(
+                &db,
+                "INSERT INTO revoked_tokens (project_id, jti, expires_at, revoked_at, revoked_by)
+                 VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                &[
+                    text(project.as_str()),
+                    text(&jti),
+                    num(expires),
+                    num(now),
+                    text(&cx.actor_name()),
+                ],
+            )?,
+            d1::stmt(
+                &db,
+                "DELETE FROM revoked_tokens WHERE project_id = ? AND expires_at < ?",
+                &[text(project.as_str()), num(now)],
+            )?,
+            d1::audit(
+                &db,
+                Some(project.as_str()),
+                &cx.actor_name(),
+                "token.revoked",
+                Some(&jti),
+                json!({}),
+                now,
+            )?,
+        ],
+    )
+    .await?;
+    let reached =
+        revocation::fan_out(cx.env, &project, Revocation::Token { jti: jti.clone() }).await;
+    http::json(&json!({ "revoked": jti, "rooms": reached }))
 }
 
 /// Development flow: a token for any room of the `prj_dev` project, no credential needed.
@@ -85,15 +131,17 @@ pub async fn dev_token(mut req: Request, env: &Env) -> Result<Response> {
         ttl_seconds: None,
     };
     let role = request.role.unwrap_or(Role::Editor);
+    let jti = new_jti()?;
     let (token, exp) = auth::mint(
         &access::token_key(env)?,
         DEV_PROJECT,
         None,
         role,
         &request,
+        &jti,
         now / 1000,
     )?;
     created(
-        &json!({ "token": token, "expires_at": exp, "room": request.room, "role": role, "sub": sub, "project": DEV_PROJECT }),
+        &json!({ "token": token, "id": jti, "expires_at": exp, "room": request.room, "role": role, "sub": sub, "project": DEV_PROJECT }),
     )
 }
