@@ -11,6 +11,7 @@ pub mod auth;
 pub mod document;
 pub mod history;
 pub mod openapi;
+pub mod prescan;
 pub mod presence;
 pub mod protocol;
 pub mod ratelimit;
