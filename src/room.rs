@@ -9,7 +9,7 @@
 //! returned for sending, so nothing leaves the room that storage does not hold.
 
 use crate::auth::Role;
-use crate::presence::Presence;
+use crate::presence::{Presence, PresenceLimits};
 use crate::protocol::{self, FrameError, Incoming};
 use crate::ratelimit::{Meter, Rates, USER_MULTIPLIER};
 use crate::storage::{RoomStore, StoreError, Stored};
@@ -27,6 +27,10 @@ pub struct Limits {
     pub max_frame_bytes: usize,
     /// Most connections one room holds at once.
     pub max_connections: usize,
+    /// Most awareness states present in the room; a new state over it is ignored.
+    pub max_awareness_states: usize,
+    /// Largest awareness state (its JSON text) in bytes; a larger one is ignored.
+    pub max_awareness_state_bytes: usize,
     /// Write a checkpoint after this many updates since the last one...
     pub compact_after_updates: usize,
     /// ...or after this many bytes of updates, whichever comes first.
@@ -40,6 +44,11 @@ impl Default for Limits {
         Limits {
             max_frame_bytes: 8 * 1024 * 1024,
             max_connections: 1000,
+            // Twice a full room of stock clients (one state each); with the size cap below,
+            // presence holds 16 MiB at most.
+            max_awareness_states: 2048,
+            // Cursors, names and selections take hundreds of bytes.
+            max_awareness_state_bytes: 8 * 1024,
             compact_after_updates: 2000,
             compact_after_bytes: 4 * 1024 * 1024,
             rates: Rates::default(),
@@ -47,8 +56,19 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    fn presence(&self) -> PresenceLimits {
+        PresenceLimits {
+            max_states: self.max_awareness_states,
+            max_state_bytes: self.max_awareness_state_bytes,
+        }
+    }
+}
+
 /// Per-connection state. The edge keeps it in the WebSocket attachment so that it survives
-/// hibernation; it must stay small (attachments are limited to 2 KiB).
+/// hibernation; it must stay small (attachments are limited to 2 KiB). Nothing a client sends
+/// grows it past [`presence::MAX_IDS_PER_CONNECTION`](crate::presence::MAX_IDS_PER_CONNECTION)
+/// awareness ids.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Connection {
     /// Identifier of the connection, unique within the room.
@@ -117,6 +137,9 @@ pub struct Outbox {
     pub connection_changed: bool,
     /// Whether the document changed (and the change was stored).
     pub document_changed: bool,
+    /// Awareness entries ignored (another connection's id, or over a presence bound): for the
+    /// log, since the client is not told.
+    pub awareness_ignored: usize,
 }
 
 /// WebSocket close codes the room uses (RFC 6455 section 7.4.1).
@@ -187,8 +210,6 @@ pub struct Room<S: RoomStore> {
     /// room loaded from a checkpoint alone (see [`Room::load`]); until then `full` holds it.
     doc: OnceCell<Result<Doc, String>>,
     presence: Presence,
-    /// Awareness client id -> connection id that owns it.
-    owners: HashMap<u64, u64>,
     store: S,
     limits: Limits,
     log_updates: usize,
@@ -220,8 +241,7 @@ impl<S: RoomStore> Room<S> {
         };
         Ok(Room {
             doc,
-            presence: Presence::default(),
-            owners: HashMap::new(),
+            presence: Presence::new(limits.presence()),
             log_updates: stored.updates.len(),
             log_bytes: stored.updates.iter().map(Vec::len).sum(),
             store,
@@ -301,9 +321,7 @@ impl<S: RoomStore> Room<S> {
 
     /// Re-registers a connection that survived hibernation, so its awareness ids stay its own.
     pub fn restore(&mut self, conn: &Connection) {
-        for id in &conn.owned {
-            self.owners.insert(*id, conn.id);
-        }
+        self.presence.restore(conn.id, &conn.owned);
     }
 
     /// Handles one frame from `conn`. On `Err` the connection must be closed with the rejection;
@@ -406,19 +424,10 @@ impl<S: RoomStore> Room<S> {
                     }
                 }
                 Incoming::Awareness(update) => {
-                    let change = self.presence.apply(&update);
-                    for id in &change.added {
-                        let owner = *self.owners.entry(*id).or_insert(conn.id);
-                        if owner == conn.id {
-                            out.connection_changed |= conn.owned.insert(*id);
-                        }
-                    }
-                    for id in &change.removed {
-                        if self.owners.get(id) == Some(&conn.id) {
-                            self.owners.remove(id);
-                            out.connection_changed |= conn.owned.remove(id);
-                        }
-                    }
+                    let owned = conn.owned.len();
+                    let change = self.presence.apply_from(conn.id, &mut conn.owned, &update);
+                    out.connection_changed |= conn.owned.len() != owned;
+                    out.awareness_ignored += change.ignored;
                     if !change.is_empty() {
                         out.everyone
                             .push(protocol::awareness(self.presence.encode(&change.all())));
@@ -540,14 +549,8 @@ impl<S: RoomStore> Room<S> {
     /// tell every remaining connection.
     pub fn leave(&mut self, conn: &Connection) -> Outbox {
         self.meters.remove(&conn.id);
-        let ids: Vec<u64> = conn.owned.iter().copied().collect();
-        for id in &ids {
-            if self.owners.get(id) == Some(&conn.id) {
-                self.owners.remove(id);
-            }
-        }
         let mut out = Outbox::default();
-        if let Some(removal) = self.presence.remove(&ids) {
+        if let Some(removal) = self.presence.leave(conn.id, &conn.owned) {
             out.others.push(protocol::awareness(removal));
         }
         out

@@ -314,11 +314,24 @@ fn a_client_cannot_take_over_another_connections_awareness_id() {
     let mut net = Net::new(Limits::default());
     let a = net.join(1);
     let b = net.join(2);
-    net.send(a, aw(&[(111, 1, "{}")]));
-    // After a wake, b answers the awareness query with every state it knows, a's included.
-    net.send(b, aw(&[(111, 2, "{}"), (222, 1, "{}")]));
+    net.send(a, aw(&[(111, 1, r#"{"user":"ada"}"#)]));
+    // After a wake, b answers the awareness query with every state it knows, a's included, and
+    // may hold a newer state of a's than the room (here: one b made up).
+    let out = net.send(b, aw(&[(111, 2, r#"{"user":"bea"}"#), (222, 1, "{}")]));
     assert!(!net.clients[b].conn.owned.contains(&111));
     assert!(net.clients[b].conn.owned.contains(&222));
+    // Neither applied nor re-broadcast: a's state is a's.
+    let relayed = awareness_in(&out.everyone);
+    assert!(relayed.contains_key(&222) && !relayed.contains_key(&111));
+    assert_eq!(out.awareness_ignored, 1);
+    assert_eq!(
+        awareness_in(&net.room.greeting())[&111],
+        (1, r#"{"user":"ada"}"#.to_string())
+    );
+    // Nor can b remove it.
+    let out = net.send(b, aw(&[(111, 1, "null")]));
+    assert!(out.everyone.is_empty());
+    assert_eq!(net.room.presence_len(), 2);
     let conn_b = net.clients[b].conn.clone();
     let out = net.room.leave(&conn_b);
     let removed = awareness_in(&out.others);
@@ -847,4 +860,69 @@ fn a_corrupt_checkpoint_alone_is_found_when_decoded_and_nothing_is_written() {
     );
     assert_eq!(room.store().appends, 0);
     assert_eq!(room.store().load().unwrap(), stored);
+}
+
+// ---- Presence bounds ----
+
+#[test]
+fn awareness_ids_per_connection_are_capped_so_none_is_left_behind() {
+    use tandemx::presence::MAX_IDS_PER_CONNECTION;
+    let mut net = Net::new(Limits::default());
+    let a = net.join(1);
+    let b = net.join(2);
+    let many: Vec<(u64, u32, &str)> = (0..100).map(|id| (1000 + id, 1, "{}")).collect();
+    let out = net.send(a, aw(&many));
+    assert_eq!(net.clients[a].conn.owned.len(), MAX_IDS_PER_CONNECTION);
+    assert_eq!(awareness_in(&out.everyone).len(), MAX_IDS_PER_CONNECTION);
+    assert_eq!(out.awareness_ignored, 100 - MAX_IDS_PER_CONNECTION);
+    assert_eq!(net.room.presence_len(), MAX_IDS_PER_CONNECTION);
+    net.send(b, aw(&[(2000, 1, "{}")]));
+    // Every state a introduced goes when it leaves: no ghost cursor stays behind.
+    let conn = net.clients[a].conn.clone();
+    let out = net.room.leave(&conn);
+    assert_eq!(awareness_in(&out.others).len(), MAX_IDS_PER_CONNECTION);
+    assert_eq!(net.room.presence_len(), 1);
+}
+
+#[test]
+fn the_largest_connection_fits_its_attachment() {
+    use tandemx::presence::MAX_IDS_PER_CONNECTION;
+    let mut room = Room::load(MemoryStore::default(), Limits::default()).unwrap();
+    // A `sub` at its limit of 256 characters, each escaped in JSON; the longest role name.
+    let mut conn = Connection::new(u64::MAX, "\"".repeat(256), Role::Commenter, Some(u64::MAX));
+    let ids: Vec<(u64, u32, &str)> = (0..200)
+        .map(|i| ((1 << 53) - 1 - i, u32::MAX, "{}"))
+        .collect();
+    room.receive(&mut conn, Frame::Binary(&aw(&ids)), NOW)
+        .unwrap();
+    assert_eq!(conn.owned.len(), MAX_IDS_PER_CONNECTION);
+    // Larger ids than a client can claim, for the bound.
+    conn.owned = (0..MAX_IDS_PER_CONNECTION as u64)
+        .map(|i| u64::MAX - i)
+        .collect();
+    let json = serde_json::to_string(&conn).unwrap();
+    assert!(json.len() < 1024, "{} bytes: {json}", json.len());
+}
+
+#[test]
+fn oversized_and_excess_awareness_states_are_ignored_not_closed() {
+    let limits = Limits {
+        max_awareness_states: 3,
+        max_awareness_state_bytes: 64,
+        ..Limits::default()
+    };
+    let mut room = Room::load(MemoryStore::default(), limits).unwrap();
+    let mut big = Connection::new(1, "big", Role::Editor, None);
+    let state = format!("{{\"n\":\"{}\"}}", "x".repeat(60));
+    let out = room
+        .receive(&mut big, Frame::Binary(&aw(&[(1, 1, &state)])), NOW)
+        .expect("ignored, not closed");
+    assert!(out.everyone.is_empty() && big.owned.is_empty());
+    assert_eq!(out.awareness_ignored, 1);
+    for id in 10..15 {
+        let mut conn = Connection::new(id, "u", Role::Viewer, None);
+        room.receive(&mut conn, Frame::Binary(&aw(&[(id, 1, "{}")])), NOW)
+            .unwrap();
+    }
+    assert_eq!(room.presence_len(), 3);
 }
