@@ -7,11 +7,23 @@
 //! to every connection, the sender included; remove a connection's awareness states when it
 //! closes. One difference is deliberate: a change is written to the [`RoomStore`] before it is
 //! returned for sending, so nothing leaves the room that storage does not hold.
+//!
+//! Input is bounded before anything acts on it (`room/frame.rs`): a frame holds at most
+//! [`MAX_MESSAGES_PER_FRAME`](protocol::MAX_MESSAGES_PER_FRAME) messages, every payload passes
+//! the [`prescan`] before yrs reads it, read-only roles never have an update decoded, awareness
+//! ids belong to the connection that introduced them, and a frame is applied whole or not at
+//! all. The bounds are [`Limits`], the close codes [`close`].
+
+mod frame;
+mod limits;
+
+pub use limits::{close, Limits, Rejection};
 
 use crate::auth::Role;
-use crate::presence::{Presence, PresenceLimits};
-use crate::protocol::{self, FrameError, Incoming};
-use crate::ratelimit::{Meter, Rates, USER_MULTIPLIER};
+use crate::prescan;
+use crate::presence::Presence;
+use crate::protocol;
+use crate::ratelimit::Meter;
 use crate::storage::{RoomStore, StoreError, Stored};
 use serde::{Deserialize, Serialize};
 use std::cell::{OnceCell, RefCell};
@@ -19,51 +31,6 @@ use std::collections::{BTreeSet, HashMap};
 use thiserror::Error;
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
-
-/// Limits a room enforces. Documented in `docs/protocol.md`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Limits {
-    /// Largest frame accepted from a client, in bytes.
-    pub max_frame_bytes: usize,
-    /// Most connections one room holds at once.
-    pub max_connections: usize,
-    /// Most awareness states present in the room; a new state over it is ignored.
-    pub max_awareness_states: usize,
-    /// Largest awareness state (its JSON text) in bytes; a larger one is ignored.
-    pub max_awareness_state_bytes: usize,
-    /// Write a checkpoint after this many updates since the last one...
-    pub compact_after_updates: usize,
-    /// ...or after this many bytes of updates, whichever comes first.
-    pub compact_after_bytes: usize,
-    /// Traffic one connection may send (a user gets a multiple of it).
-    pub rates: Rates,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_frame_bytes: 8 * 1024 * 1024,
-            max_connections: 1000,
-            // Twice a full room of stock clients (one state each); with the size cap below,
-            // presence holds 16 MiB at most.
-            max_awareness_states: 2048,
-            // Cursors, names and selections take hundreds of bytes.
-            max_awareness_state_bytes: 8 * 1024,
-            compact_after_updates: 2000,
-            compact_after_bytes: 4 * 1024 * 1024,
-            rates: Rates::default(),
-        }
-    }
-}
-
-impl Limits {
-    fn presence(&self) -> PresenceLimits {
-        PresenceLimits {
-            max_states: self.max_awareness_states,
-            max_state_bytes: self.max_awareness_state_bytes,
-        }
-    }
-}
 
 /// Per-connection state. The edge keeps it in the WebSocket attachment so that it survives
 /// hibernation; it must stay small (attachments are limited to 2 KiB). Nothing a client sends
@@ -140,57 +107,6 @@ pub struct Outbox {
     /// Awareness entries ignored (another connection's id, or over a presence bound): for the
     /// log, since the client is not told.
     pub awareness_ignored: usize,
-}
-
-/// WebSocket close codes the room uses (RFC 6455 section 7.4.1).
-pub mod close {
-    /// The frame type or message type is not one the server speaks.
-    pub const UNSUPPORTED: u16 = 1003;
-    /// The message did not decode or the update did not apply.
-    pub const INVALID: u16 = 1007;
-    /// The frame is larger than the room accepts.
-    pub const TOO_BIG: u16 = 1009;
-    /// The room could not load or store the document.
-    pub const INTERNAL: u16 = 1011;
-    /// The connection's token expired: fetch a fresh one and reconnect.
-    pub const TOKEN_EXPIRED: u16 = 4401;
-    /// The connection or its user sent more than the rate limits allow.
-    pub const RATE_LIMITED: u16 = 4429;
-}
-
-/// Why a connection is closed. The reason goes to the client; `detail` only to the log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejection {
-    /// WebSocket close code.
-    pub code: u16,
-    /// Short reason sent in the close frame (at most 123 bytes by RFC 6455).
-    pub reason: &'static str,
-    /// Full cause, for the log.
-    pub detail: String,
-}
-
-impl Rejection {
-    fn new(code: u16, reason: &'static str, detail: impl Into<String>) -> Self {
-        Rejection {
-            code,
-            reason,
-            detail: detail.into(),
-        }
-    }
-}
-
-impl From<FrameError> for Rejection {
-    fn from(e: FrameError) -> Self {
-        if e.is_unsupported() {
-            Rejection::new(
-                close::UNSUPPORTED,
-                "unsupported message type",
-                e.to_string(),
-            )
-        } else {
-            Rejection::new(close::INVALID, "malformed message", e.to_string())
-        }
-    }
 }
 
 /// Errors of loading and compacting a room.
@@ -324,145 +240,30 @@ impl<S: RoomStore> Room<S> {
         self.presence.restore(conn.id, &conn.owned);
     }
 
-    /// Handles one frame from `conn`. On `Err` the connection must be closed with the rejection;
-    /// the document, the store and every other connection are untouched.
-    pub fn receive(
-        &mut self,
-        conn: &mut Connection,
-        frame: Frame<'_>,
-        now_ms: u64,
-    ) -> Result<Outbox, Rejection> {
-        if conn.expired(now_ms) {
-            return Err(Rejection::new(
-                close::TOKEN_EXPIRED,
-                "token expired",
-                format!("token of {} expired", conn.sub),
-            ));
-        }
-        let len = match frame {
-            Frame::Binary(b) => b.len(),
-            Frame::Text(t) => t.len(),
-        };
-        let rates = self.limits.rates;
-        let conn_ok = self
-            .meters
-            .entry(conn.id)
-            .or_insert_with(|| Meter::new(&rates, 1.0, now_ms))
-            .charge(len, now_ms);
-        let user_ok = self
-            .user_meters
-            .entry(conn.sub.clone())
-            .or_insert_with(|| Meter::new(&rates, USER_MULTIPLIER, now_ms))
-            .charge(len, now_ms);
-        if !(conn_ok && user_ok) {
-            let who = if conn_ok { "user" } else { "connection" };
-            return Err(Rejection::new(
-                close::RATE_LIMITED,
-                "rate limit exceeded",
-                format!("{who} rate limit exceeded by {} ({})", conn.id, conn.sub),
-            ));
-        }
-        let bytes = match frame {
-            Frame::Text(_) => {
-                return Err(Rejection::new(
-                    close::UNSUPPORTED,
-                    "text frames are not supported",
-                    "text frame",
-                ))
-            }
-            Frame::Binary(b) => b,
-        };
-        if bytes.len() > self.limits.max_frame_bytes {
-            return Err(Rejection::new(
-                close::TOO_BIG,
-                "frame too large",
-                format!(
-                    "frame of {} bytes over the limit of {}",
-                    bytes.len(),
-                    self.limits.max_frame_bytes
-                ),
-            ));
-        }
-        let messages = protocol::decode(bytes)?;
-        // Decode every update before applying any, so a bad frame changes nothing.
-        let mut updates = Vec::new();
-        for msg in &messages {
-            if let Incoming::SyncStep2(u) | Incoming::Update(u) = msg {
-                let update = Update::decode_v1(u).map_err(|e| {
-                    Rejection::new(close::INVALID, "malformed update", e.to_string())
-                })?;
-                updates.push(Some(update));
-            }
-        }
-        let mut updates = updates.into_iter();
-        let mut out = Outbox::default();
-        for msg in messages {
-            match msg {
-                Incoming::SyncStep1(sv) => {
-                    let diff = if sv.is_empty() {
-                        self.full_state()
-                    } else {
-                        self.doc()
-                            .map(|doc| doc.transact().encode_state_as_update_v1(&sv))
-                    };
-                    out.reply
-                        .push(protocol::sync_step2(diff.map_err(unavailable)?));
-                }
-                Incoming::SyncStep2(_) | Incoming::Update(_) => {
-                    let update = updates.next().flatten().expect("decoded above");
-                    if conn.can_write() {
-                        if let Some(change) = self.apply(update, now_ms, &conn.author())? {
-                            out.others.push(protocol::update(change));
-                            out.document_changed = true;
-                        }
-                    } else if !update.is_empty() {
-                        // y-protocols auth: tell the client, as the reference server's
-                        // permission hook would; nothing is applied, stored or broadcast.
-                        out.reply.push(protocol::permission_denied(
-                            "read-only: your role cannot change this document",
-                        ));
-                    }
-                }
-                Incoming::Awareness(update) => {
-                    let owned = conn.owned.len();
-                    let change = self.presence.apply_from(conn.id, &mut conn.owned, &update);
-                    out.connection_changed |= conn.owned.len() != owned;
-                    out.awareness_ignored += change.ignored;
-                    if !change.is_empty() {
-                        out.everyone
-                            .push(protocol::awareness(self.presence.encode(&change.all())));
-                    }
-                }
-                Incoming::QueryAwareness => {
-                    if let Some(states) = self.presence.snapshot() {
-                        out.reply.push(protocol::awareness(states));
-                    }
-                }
-                Incoming::Auth => {}
-            }
-        }
-        Ok(out)
-    }
-
-    /// Applies a decoded update, stores the change it made, and returns that change (`None` when
-    /// it added nothing new). If storing fails the in-memory document is reloaded from storage,
-    /// so memory never runs ahead of what is durable.
+    /// Applies decoded updates in one transaction, stores the one change they made together,
+    /// and returns it (`None` when they added nothing new). If one does not apply, or storing
+    /// fails, the in-memory document is reloaded from storage (which holds everything appended
+    /// so far, and nothing of these), so memory never runs ahead of what is durable.
     fn apply(
         &mut self,
-        update: Update,
+        updates: Vec<Update>,
         now_ms: u64,
         author: &str,
     ) -> Result<Option<Vec<u8>>, Rejection> {
         let change = {
             let mut txn = self.doc().map_err(unavailable)?.transact_mut();
-            if let Err(e) = txn.apply_update(update) {
-                drop(txn);
-                self.reload_after_failure();
-                return Err(Rejection::new(
-                    close::INVALID,
-                    "update does not apply",
-                    e.to_string(),
-                ));
+            for update in updates {
+                // yrs has no rollback: what applied before the failure stays in memory until
+                // the reload.
+                if let Err(e) = txn.apply_update(update) {
+                    drop(txn);
+                    self.reload_after_failure();
+                    return Err(Rejection::new(
+                        close::INVALID,
+                        "update does not apply",
+                        e.to_string(),
+                    ));
+                }
             }
             let unchanged = txn.insert_set().is_empty() && txn.delete_set().is_empty();
             // The whole-document encoding carries parts waiting for what they depend on too, so
@@ -490,16 +291,17 @@ impl<S: RoomStore> Room<S> {
         Ok(Some(change))
     }
 
+    /// Replaces the document with what storage holds. If that fails the room serves nothing
+    /// that needs the document (1011) rather than a document storage does not hold.
     fn reload_after_failure(&mut self) {
         self.full.get_mut().take();
-        if let Ok(doc) = self
+        let reloaded = self
             .store
             .load()
             .map_err(RoomError::from)
             .and_then(|s| doc_from(&s))
-        {
-            self.doc = OnceCell::from(Ok(doc));
-        }
+            .map_err(|e| format!("reload after a failed write: {e}"));
+        self.doc = OnceCell::from(reloaded);
     }
 
     /// Applies an update by `author` that came from outside the protocol (the HTTP API: document
@@ -511,9 +313,7 @@ impl<S: RoomStore> Room<S> {
         now_ms: u64,
         author: &str,
     ) -> Result<(Outbox, Option<Vec<u8>>), Rejection> {
-        let decoded = Update::decode_v1(update)
-            .map_err(|e| Rejection::new(close::INVALID, "malformed update", e.to_string()))?;
-        let change = self.apply(decoded, now_ms, author)?;
+        let change = self.apply(vec![decode_update(update)?], now_ms, author)?;
         let mut out = Outbox::default();
         if let Some(change) = &change {
             out.everyone.push(protocol::update(change.clone()));
@@ -578,6 +378,13 @@ impl<S: RoomStore> Room<S> {
         self.log_bytes = 0;
         Ok(())
     }
+}
+
+/// Pre-scans and decodes a v1 update from a client or the HTTP API.
+fn decode_update(update: &[u8]) -> Result<Update, Rejection> {
+    let malformed = |e: String| Rejection::new(close::INVALID, "malformed update", e);
+    prescan::check_update_v1(update).map_err(|e| malformed(e.to_string()))?;
+    Update::decode_v1(update).map_err(|e| malformed(e.to_string()))
 }
 
 /// The rejection of a connection whose message needs a document the room cannot decode.

@@ -862,6 +862,369 @@ fn a_corrupt_checkpoint_alone_is_found_when_decoded_and_nothing_is_written() {
     assert_eq!(room.store().load().unwrap(), stored);
 }
 
+// ---- Bounded input: the role check, the frame bounds, the pre-scan, presence, whole frames ----
+
+/// An update of one item of `info` in the root type "a" by client 77, with `content` bytes.
+fn one_item(info: u8, content: &[u8]) -> Vec<u8> {
+    // 1 client, 1 block, client 77, clock 0, info, parent named (1) "a"; no deletions at the end.
+    let mut u = vec![1, 1, 77, 0, info, 1, 1, b'a'];
+    u.extend_from_slice(content);
+    u.push(0);
+    u
+}
+
+/// An update holding one `Any` value nested `levels` arrays deep: two bytes a level.
+fn nested_any(levels: usize) -> Vec<u8> {
+    let mut content = vec![1];
+    for _ in 0..levels {
+        content.extend([117, 1]);
+    }
+    content.push(126);
+    one_item(8, &content)
+}
+
+/// A GC block up to clock `u32::MAX`, then a string whose range wraps past it: applying it
+/// makes yrs 0.28.1 divide by zero in `BlockStore::find_index` (`block_store.rs:60`).
+const WRAPPING_CLOCK: [u8; 17] = [
+    1, 2, 1, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f, 4, 1, 1, b't', 2, b'a', b'b',
+];
+
+fn wrapping_clock_update() -> Vec<u8> {
+    let mut u = WRAPPING_CLOCK.to_vec();
+    u.push(0);
+    u
+}
+
+/// Runs `f` in a child process (this test binary, running only `test`) and returns whether the
+/// child died: for failures of yrs that abort the process, such as a stack overflow, instead of
+/// unwinding where `catch_unwind` could see them.
+fn dies_in_child(test: &str, f: impl FnOnce()) -> bool {
+    const CHILD: &str = "TANDEMX_TEST_CHILD";
+    if std::env::var(CHILD).as_deref() == Ok(test) {
+        f();
+        std::process::exit(0);
+    }
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--test-threads=1"])
+        .env(CHILD, test)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    !status.success()
+}
+
+/// Everything a refused frame must leave as it was: the document (what it holds and, since
+/// yrs writes map entries in hash order, the size of its encoding), the log, the presence.
+fn room_state(room: &Room<MemoryStore>) -> ((yrs::Snapshot, usize), usize, usize) {
+    let txn = room.doc().unwrap().transact();
+    let size = txn.encode_state_as_update_v1(&StateVector::default()).len();
+    (
+        (txn.snapshot(), size),
+        room.store().appends,
+        room.presence_len(),
+    )
+}
+
+fn frame_of(messages: &[Vec<u8>]) -> Vec<u8> {
+    messages.concat()
+}
+
+#[test]
+fn read_only_frames_never_reach_a_decoder() {
+    let mut net = Net::new(Limits::default());
+    let a = net.join(1);
+    net.edit(a, insert(0, "kept"));
+    for role in [Role::Viewer, Role::Commenter] {
+        let mut conn = Connection::new(50, "reader", role, None);
+        let before = room_state(&net.room);
+        // What a stock client with an empty document answers the greeting with: silence.
+        assert_eq!(
+            Doc::new()
+                .transact()
+                .encode_state_as_update_v1(&StateVector::default()),
+            protocol::EMPTY_UPDATE
+        );
+        let out = net
+            .room
+            .receive(
+                &mut conn,
+                Frame::Binary(&protocol::sync_step2(protocol::EMPTY_UPDATE.to_vec())),
+                NOW,
+            )
+            .unwrap();
+        assert_eq!(out, Outbox::default());
+        // Payloads that no decoder would survive, or accept, in one frame: had any been
+        // decoded the frame would close with 1007. One denial answers the whole frame.
+        let frame = frame_of(&[
+            protocol::update(nested_any(100_000)),
+            protocol::sync_step2(wrapping_clock_update()),
+            protocol::update(vec![0xff; 7]),
+            protocol::update(text_update(3, "nope")),
+        ]);
+        let out = net
+            .room
+            .receive(&mut conn, Frame::Binary(&frame), NOW)
+            .expect("a read-only write is answered, not closed");
+        assert_eq!(out.reply.len(), 1, "one denial per frame");
+        assert!(matches!(
+            protocol::decode(&out.reply[0]).unwrap()[..],
+            [Incoming::Auth]
+        ));
+        assert!(out.others.is_empty() && out.everyone.is_empty() && !out.document_changed);
+        assert_eq!(room_state(&net.room), before);
+    }
+}
+
+#[test]
+fn a_frame_of_more_than_16_messages_closes_with_1008() {
+    let mut net = Net::new(Limits {
+        rates: unlimited(),
+        ..Limits::default()
+    });
+    let a = net.join(1);
+    net.send(a, aw(&[(7, 1, "{}")]));
+    let mut conn = Connection::new(60, "u", Role::Editor, None);
+    let query = protocol::query_awareness();
+    let sixteen = query.repeat(protocol::MAX_MESSAGES_PER_FRAME);
+    let out = net
+        .room
+        .receive(&mut conn, Frame::Binary(&sixteen), NOW)
+        .unwrap();
+    assert_eq!(out.reply.len(), 1, "repeated queries get one answer");
+    let seventeen = query.repeat(protocol::MAX_MESSAGES_PER_FRAME + 1);
+    let err = net
+        .room
+        .receive(&mut conn, Frame::Binary(&seventeen), NOW)
+        .unwrap_err();
+    assert_eq!(err.code, close::POLICY);
+    // A flood of updates is refused before anything applies.
+    let before = room_state(&net.room);
+    let updates: Vec<Vec<u8>> = (0..17)
+        .map(|i| protocol::update(text_update(100 + i, "x")))
+        .collect();
+    let err = net
+        .room
+        .receive(&mut conn, Frame::Binary(&frame_of(&updates)), NOW)
+        .unwrap_err();
+    assert_eq!(err.code, close::POLICY);
+    assert_eq!(room_state(&net.room), before);
+}
+
+#[test]
+fn repeated_sync_step1_in_a_frame_gets_one_answer() {
+    let mut net = Net::new(Limits::default());
+    let a = net.join(1);
+    net.edit(a, insert(0, "abc"));
+    let mut conn = Connection::new(61, "u", Role::Viewer, None);
+    let step1 = protocol::sync_step1(&StateVector::default());
+    let frame = frame_of(&[step1.clone(), step1.clone(), step1]);
+    let out = net
+        .room
+        .receive(&mut conn, Frame::Binary(&frame), NOW)
+        .unwrap();
+    assert_eq!(out.reply.len(), 1);
+    assert!(matches!(
+        protocol::decode(&out.reply[0]).unwrap()[..],
+        [Incoming::SyncStep2(_)]
+    ));
+}
+
+#[test]
+fn the_rate_meter_charges_every_message_of_a_frame() {
+    let rates = Rates {
+        messages_per_second: 1.0,
+        message_burst: 20.0,
+        bytes_per_second: 1e9,
+        byte_burst: 1e9,
+    };
+    let mut room = Room::load(
+        MemoryStore::default(),
+        Limits {
+            rates,
+            ..Limits::default()
+        },
+    )
+    .unwrap();
+    let mut conn = Connection::new(1, "packer", Role::Editor, None);
+    let query = protocol::query_awareness();
+    let sixteen = query.repeat(16);
+    assert!(room
+        .receive(&mut conn, Frame::Binary(&sixteen), NOW)
+        .is_ok());
+    // 16 + 5 messages: over the burst of 20, although it is the second frame.
+    let err = room
+        .receive(&mut conn, Frame::Binary(&query.repeat(5)), NOW)
+        .unwrap_err();
+    assert_eq!(err.code, close::RATE_LIMITED);
+}
+
+#[test]
+fn yrs_divides_by_zero_on_a_wrapping_clock_and_the_room_refuses_it() {
+    let update = wrapping_clock_update();
+    // yrs decodes it and panics applying it.
+    let panicked = std::panic::catch_unwind(|| {
+        let doc = Doc::new();
+        let decoded = Update::decode_v1(&update).expect("yrs decodes it");
+        let _ = doc.transact_mut().apply_update(decoded);
+    })
+    .is_err();
+    assert!(panicked, "yrs 0.28.1 panics on a block range that wraps");
+    let mut net = Net::new(Limits::default());
+    let a = net.join(1);
+    net.edit(a, insert(0, "safe"));
+    let before = room_state(&net.room);
+    let mut conn = Connection::new(62, "u", Role::Editor, None);
+    for frame in [
+        protocol::update(update.clone()),
+        protocol::sync_step2(update.clone()),
+    ] {
+        let err = net
+            .room
+            .receive(&mut conn, Frame::Binary(&frame), NOW)
+            .unwrap_err();
+        assert_eq!(err.code, close::INVALID, "{}", err.detail);
+    }
+    let err = net.room.apply_external(&update, NOW, "api").unwrap_err();
+    assert_eq!(err.code, close::INVALID);
+    assert_eq!(room_state(&net.room), before);
+}
+
+#[test]
+fn yrs_overflows_its_stack_on_nested_any_and_the_room_refuses_it() {
+    let update = nested_any(200_000);
+    let died = dies_in_child(
+        "yrs_overflows_its_stack_on_nested_any_and_the_room_refuses_it",
+        || {
+            let _ = Update::decode_v1(&nested_any(200_000));
+        },
+    );
+    assert!(died, "yrs 0.28.1 recurses once per nesting level");
+    let mut net = Net::new(Limits::default());
+    let a = net.join(1);
+    net.edit(a, insert(0, "safe"));
+    let before = room_state(&net.room);
+    let mut conn = Connection::new(63, "u", Role::Editor, None);
+    let err = net
+        .room
+        .receive(
+            &mut conn,
+            Frame::Binary(&protocol::update(update.clone())),
+            NOW,
+        )
+        .unwrap_err();
+    assert_eq!(err.code, close::INVALID, "{}", err.detail);
+    let err = net.room.apply_external(&update, NOW, "api").unwrap_err();
+    assert_eq!(err.code, close::INVALID);
+    // 64 levels are fine.
+    assert!(net.room.apply_external(&nested_any(64), NOW, "api").is_ok());
+    assert_eq!(room_state(&net.room).1, before.1 + 1);
+}
+
+#[test]
+fn lengths_that_wrap_on_wasm32_are_refused() {
+    // yrs's `Cursor::read_exact` checks `next + len > buf.len()` in `usize`. On wasm32 (the
+    // worker) a length near `u32::MAX` wraps, passes, and the slice index panics at
+    // `encoding/read.rs:86`, which traps the instance: built for wasm32 and run under Node,
+    // reading the payload of the first frame below ends in `RuntimeError: unreachable`.
+    // Natively `usize` is 64 bits and the check holds, so here the proof is that these never
+    // reach yrs. The framing itself used yrs's `read_buf` before, so the first one needed no
+    // update at all.
+    let max = [0xff, 0xff, 0xff, 0xff, 0x0f];
+    let mut framing = vec![0, 2];
+    framing.extend(max);
+    let mut awareness = vec![1];
+    awareness.extend(max);
+    // A string in an update, an awareness state, both with that length.
+    let mut string = vec![1, 1, 1, 0, 4, 1];
+    string.extend(max);
+    let mut state = vec![1, 1, 1];
+    state.extend(max);
+    let mut net = Net::new(Limits::default());
+    let a = net.join(1);
+    net.edit(a, insert(0, "safe"));
+    let before = room_state(&net.room);
+    let mut conn = Connection::new(64, "u", Role::Editor, None);
+    for frame in [
+        framing,
+        awareness,
+        protocol::update(string.clone()),
+        protocol::sync_step2(string),
+        {
+            let mut f = vec![1];
+            f.extend(u8::try_from(state.len()).ok());
+            f.extend(state);
+            f
+        },
+    ] {
+        let err = net
+            .room
+            .receive(&mut conn, Frame::Binary(&frame), NOW)
+            .unwrap_err();
+        assert_eq!(err.code, close::INVALID, "{frame:?}: {}", err.detail);
+        // Refused by the bounded reader, before yrs's (whose error would say "end of buffer").
+        assert!(err.detail.contains("exceeds"), "{frame:?}: {}", err.detail);
+    }
+    assert_eq!(room_state(&net.room), before);
+}
+
+#[test]
+fn the_http_api_can_pre_scan_what_it_decodes() {
+    use tandemx::prescan;
+    let doc = Doc::with_client_id(3);
+    doc.get_or_insert_text("t")
+        .insert(&mut doc.transact_mut(), 0, "x");
+    let sv = yrs::updates::encoder::Encode::encode_v1(&doc.transact().state_vector());
+    assert_eq!(prescan::check_state_vector_v1(&sv), Ok(()));
+    assert!(prescan::check_state_vector_v1(&[5, 1]).is_err());
+    assert_eq!(prescan::check_update_v1(&text_update(1, "x")), Ok(()));
+    assert!(prescan::check_update_v1(&nested_any(65)).is_err());
+}
+
+/// An update by client 9 whose item names a text character, not a type, as its parent: it
+/// decodes, and yrs refuses it when applied (`UpdateError::InvalidParent`) once `(1, 0)` exists.
+const INVALID_PARENT: [u8; 11] = [1, 1, 9, 0, 4, 0, 1, 0, 1, b'x', 0];
+
+#[test]
+fn a_frame_applies_whole_or_not_at_all() {
+    let mut net = Net::new(Limits::default());
+    let a = net.join(1);
+    let b = net.join(2);
+    net.edit(a, insert(0, "abc"));
+    let before = room_state(&net.room);
+    let stored = net.room.store().load().unwrap();
+    let frame = frame_of(&[
+        protocol::update(text_update(5, "good ")),
+        protocol::update(INVALID_PARENT.to_vec()),
+    ]);
+    let mut conn = Connection::new(65, "u", Role::Editor, None);
+    let err = net
+        .room
+        .receive(&mut conn, Frame::Binary(&frame), NOW)
+        .unwrap_err();
+    assert_eq!(err.code, close::INVALID, "{}", err.detail);
+    // Nothing of the frame stays: not in memory, not in storage, and nothing was sent.
+    assert_eq!(room_state(&net.room), before);
+    assert_eq!(net.room.store().load().unwrap(), stored);
+    assert_eq!(net.room_text(), "abc");
+    // Two good updates in one frame: applied together, stored as one change, sent once.
+    let frame = frame_of(&[
+        protocol::update(text_update(5, "x")),
+        protocol::update(text_update(6, "y")),
+    ]);
+    let out = net
+        .room
+        .receive(&mut conn, Frame::Binary(&frame), NOW)
+        .unwrap();
+    assert_eq!(net.room.store().appends, before.1 + 1);
+    assert_eq!(out.others.len(), 1);
+    net.deliver(usize::MAX, &out);
+    net.pump();
+    assert_eq!(net.text(a), net.room_text());
+    assert_eq!(net.text(b), net.room_text());
+    assert_eq!(net.room_text().len(), 5);
+}
+
 // ---- Presence bounds ----
 
 #[test]
