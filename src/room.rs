@@ -17,7 +17,7 @@
 mod frame;
 mod limits;
 
-pub use limits::{close, Limits, Rejection};
+pub use limits::{close, Limits, Refusal, Rejection};
 
 use crate::auth::Role;
 use crate::prescan;

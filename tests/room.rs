@@ -1225,6 +1225,20 @@ fn a_frame_applies_whole_or_not_at_all() {
     assert_eq!(net.room_text().len(), 5);
 }
 
+#[test]
+fn admission_caps_the_connections_of_one_user() {
+    use tandemx::room::Refusal;
+    let limits = Limits::default();
+    assert_eq!(limits.max_connections_per_user, 32);
+    assert_eq!(limits.admit(10, 31), Ok(()));
+    let refused = limits.admit(10, 32).unwrap_err();
+    assert_eq!(refused, Refusal::UserLimit { limit: 32 });
+    assert_eq!(refused.status(), 429);
+    let full = limits.admit(1000, 0).unwrap_err();
+    assert_eq!(full, Refusal::RoomFull { limit: 1000 });
+    assert_eq!(full.status(), 503);
+}
+
 // ---- Presence bounds ----
 
 #[test]

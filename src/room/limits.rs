@@ -1,9 +1,10 @@
-//! The bounds a room enforces, and what it answers when one is broken: the close codes of a
-//! refused frame ([`Rejection`]).
+//! The bounds a room enforces, and what it answers when one is broken: the admission of a new
+//! connection ([`Limits::admit`]) and the close codes of a refused frame ([`Rejection`]).
 
 use crate::presence::PresenceLimits;
 use crate::protocol::FrameError;
 use crate::ratelimit::Rates;
+use thiserror::Error;
 
 /// Limits a room enforces. Documented in `docs/protocol.md`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -12,6 +13,9 @@ pub struct Limits {
     pub max_frame_bytes: usize,
     /// Most connections one room holds at once.
     pub max_connections: usize,
+    /// Most connections one user (`sub`) holds in one room at once, so that one shared link
+    /// cannot fill the room ([`Limits::admit`]).
+    pub max_connections_per_user: usize,
     /// Most awareness states present in the room; a new state over it is ignored.
     pub max_awareness_states: usize,
     /// Largest awareness state (its JSON text) in bytes; a larger one is ignored.
@@ -29,6 +33,7 @@ impl Default for Limits {
         Limits {
             max_frame_bytes: 8 * 1024 * 1024,
             max_connections: 1000,
+            max_connections_per_user: 32,
             // Twice a full room of stock clients (one state each); with the size cap below,
             // presence holds 16 MiB at most.
             max_awareness_states: 2048,
@@ -42,10 +47,57 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// Whether a new connection of a user may join a room that holds `room_connections`
+    /// connections, `user_connections` of them that user's. The edge asks before it accepts the
+    /// socket and answers a refusal with [`Refusal::status`].
+    pub fn admit(&self, room_connections: usize, user_connections: usize) -> Result<(), Refusal> {
+        if room_connections >= self.max_connections {
+            return Err(Refusal::RoomFull {
+                limit: self.max_connections,
+            });
+        }
+        if user_connections >= self.max_connections_per_user {
+            return Err(Refusal::UserLimit {
+                limit: self.max_connections_per_user,
+            });
+        }
+        Ok(())
+    }
+
     pub(super) fn presence(&self) -> PresenceLimits {
         PresenceLimits {
             max_states: self.max_awareness_states,
             max_state_bytes: self.max_awareness_state_bytes,
+        }
+    }
+}
+
+/// Why a connection is refused before its socket is accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum Refusal {
+    /// The room holds [`Limits::max_connections`].
+    #[error("room is full: {limit} connections")]
+    RoomFull {
+        /// The limit in force.
+        limit: usize,
+    },
+    /// The user holds [`Limits::max_connections_per_user`] in this room.
+    #[error("too many connections of one user: {limit}")]
+    UserLimit {
+        /// The limit in force.
+        limit: usize,
+    },
+}
+
+impl Refusal {
+    /// The HTTP status to answer the upgrade with: 503 when the room is full (it is not the
+    /// caller's doing), 429 when the caller's own connections fill its share. Refusing before
+    /// the upgrade costs no socket, greeting or attachment, and a client sees a failed connect
+    /// and backs off, where a socket closed at once would reconnect in a loop.
+    pub fn status(&self) -> u16 {
+        match self {
+            Refusal::RoomFull { .. } => 503,
+            Refusal::UserLimit { .. } => 429,
         }
     }
 }
