@@ -13,6 +13,7 @@ pub mod history;
 pub mod names;
 pub mod openapi;
 pub mod pages;
+pub mod prescan;
 pub mod presence;
 pub mod protocol;
 pub mod queries;

@@ -1,12 +1,13 @@
 //! Yjs wire protocol framing (y-protocols sync + awareness), with no I/O.
 //!
-//! Every frame carries exactly one message: stock y-websocket v2/v3 clients read only the first
-//! message of a frame, so the server never batches two messages into one frame.
+//! Every frame the server sends carries exactly one message: stock y-websocket v2/v3 clients
+//! read only the first message of a frame, so the server never batches two messages into one
+//! frame. Frames from clients may carry up to [`MAX_MESSAGES_PER_FRAME`].
 //! The layout is the one of `y-protocols` (`sync.js`, `awareness.js`) and of the `y-websocket`
 //! provider: a varuint message type, then a type-specific body.
 
+use crate::prescan::{self, Reader, ScanError};
 use thiserror::Error;
-use yrs::encoding::read::{Cursor, Read};
 use yrs::sync::awareness::AwarenessUpdate;
 use yrs::sync::{Message, SyncMessage};
 use yrs::updates::decoder::Decode;
@@ -21,6 +22,33 @@ pub const MSG_AWARENESS: u64 = 1;
 pub const MSG_AUTH: u64 = 2;
 /// Message type of a query for all awareness states.
 pub const MSG_QUERY_AWARENESS: u64 = 3;
+
+/// Most messages one frame may carry. Stock clients send one per frame; a few more allow for
+/// clients that batch (a sync reply with an awareness update), and the bound keeps one frame's
+/// work, and the rate meter's charge for it, proportionate.
+pub const MAX_MESSAGES_PER_FRAME: usize = 16;
+
+/// The v1 update of a document with nothing in it (no blocks, no deletions): what Yjs's
+/// `encodeStateAsUpdate` gives for an empty document, and so what a client with nothing new
+/// sends as its SyncStep2 reply.
+pub const EMPTY_UPDATE: [u8; 2] = [0, 0];
+
+/// A message of a frame, split from it but not decoded: payloads are the bytes as they came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Raw<'a> {
+    /// SyncStep1 and its v1 state vector.
+    SyncStep1(&'a [u8]),
+    /// SyncStep2 and its v1 update.
+    SyncStep2(&'a [u8]),
+    /// Update and its v1 update.
+    Update(&'a [u8]),
+    /// An awareness update.
+    Awareness(&'a [u8]),
+    /// A query for every awareness state.
+    QueryAwareness,
+    /// An auth message (the protocol defines none from a client).
+    Auth,
+}
 
 /// A message received from a client, decoded far enough for the room to act on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +79,13 @@ pub enum FrameError {
     /// The sync sub-type is not step 1, step 2 or update.
     #[error("unknown sync message type {0}")]
     UnknownSyncType(u64),
-    /// The frame ended early or held bytes that do not decode.
+    /// The frame holds more than [`MAX_MESSAGES_PER_FRAME`] messages (counted up to one more).
+    #[error("more than {MAX_MESSAGES_PER_FRAME} messages in one frame")]
+    TooManyMessages(usize),
+    /// The frame, or a payload in it, ended early or held bytes that do not decode.
+    #[error("malformed message: {0}")]
+    Scan(#[from] ScanError),
+    /// yrs refused a payload the pre-scan let through.
     #[error("malformed message: {0}")]
     Malformed(#[from] yrs::encoding::read::Error),
 }
@@ -67,47 +101,85 @@ impl FrameError {
     }
 }
 
-/// Decodes one binary frame into its messages, in order.
-///
-/// Stock clients send one message per frame; a frame holding several back to back (as some
-/// other Yjs clients write them) is read whole. Nothing is returned unless every message in the
-/// frame decodes, so a frame is acted on entirely or not at all.
-pub fn decode(frame: &[u8]) -> Result<Vec<Incoming>, FrameError> {
+/// Splits one binary frame into its messages, in order, reading only the framing: a message
+/// type, a sync sub-type, a length-prefixed payload. Nothing is returned unless the whole frame
+/// splits, and a frame of more than [`MAX_MESSAGES_PER_FRAME`] messages is refused once the
+/// one over is found.
+pub fn split(frame: &[u8]) -> Result<Vec<Raw<'_>>, FrameError> {
     if frame.is_empty() {
         return Err(FrameError::Empty);
     }
-    let mut cur = Cursor::new(frame);
+    let mut r = Reader::new(frame);
     let mut out = Vec::with_capacity(1);
-    while cur.next < frame.len() {
-        out.push(decode_one(&mut cur)?);
+    while r.remaining() > 0 {
+        if out.len() == MAX_MESSAGES_PER_FRAME {
+            return Err(FrameError::TooManyMessages(out.len() + 1));
+        }
+        out.push(split_one(&mut r)?);
     }
     Ok(out)
 }
 
-fn decode_one(cur: &mut Cursor<'_>) -> Result<Incoming, FrameError> {
-    let kind: u64 = cur.read_var()?;
-    Ok(match kind {
-        MSG_SYNC => {
-            let sub: u64 = cur.read_var()?;
-            match sub {
-                0 => Incoming::SyncStep1(StateVector::decode_v1(cur.read_buf()?)?),
-                1 => Incoming::SyncStep2(cur.read_buf()?.to_vec()),
-                2 => Incoming::Update(cur.read_buf()?.to_vec()),
-                other => return Err(FrameError::UnknownSyncType(other)),
-            }
-        }
-        MSG_AWARENESS => Incoming::Awareness(AwarenessUpdate::decode_v1(cur.read_buf()?)?),
-        MSG_QUERY_AWARENESS => Incoming::QueryAwareness,
+fn split_one<'a>(r: &mut Reader<'a>) -> Result<Raw<'a>, FrameError> {
+    Ok(match r.var_u64()? {
+        MSG_SYNC => match r.var_u64()? {
+            0 => Raw::SyncStep1(r.buf()?),
+            1 => Raw::SyncStep2(r.buf()?),
+            2 => Raw::Update(r.buf()?),
+            other => return Err(FrameError::UnknownSyncType(other)),
+        },
+        MSG_AWARENESS => Raw::Awareness(r.buf()?),
+        MSG_QUERY_AWARENESS => Raw::QueryAwareness,
         MSG_AUTH => {
             // y-protocols `auth.js`: a permission varuint, then a reason when denied.
-            let permission: u64 = cur.read_var()?;
-            if permission == 0 {
-                cur.read_string()?;
+            if r.var_u64()? == 0 {
+                r.string()?;
             }
-            Incoming::Auth
+            Raw::Auth
         }
         other => return Err(FrameError::UnknownType(other)),
     })
+}
+
+/// Decodes one binary frame into its messages, in order.
+///
+/// Stock clients send one message per frame; a frame holding several back to back (as some
+/// other Yjs clients write them) is read whole. Every payload is pre-scanned
+/// ([`crate::prescan`]), so the update bytes returned are safe to give to yrs. Nothing is
+/// returned unless every message in the frame decodes, so a frame is acted on entirely or not
+/// at all.
+pub fn decode(frame: &[u8]) -> Result<Vec<Incoming>, FrameError> {
+    split(frame)?.into_iter().map(decode_raw).collect()
+}
+
+/// Decodes one split message, pre-scanning its payload first.
+pub fn decode_raw(msg: Raw<'_>) -> Result<Incoming, FrameError> {
+    Ok(match msg {
+        Raw::SyncStep1(sv) => Incoming::SyncStep1(state_vector(sv)?),
+        Raw::SyncStep2(u) => {
+            prescan::check_update_v1(u)?;
+            Incoming::SyncStep2(u.to_vec())
+        }
+        Raw::Update(u) => {
+            prescan::check_update_v1(u)?;
+            Incoming::Update(u.to_vec())
+        }
+        Raw::Awareness(a) => Incoming::Awareness(awareness_update(a)?),
+        Raw::QueryAwareness => Incoming::QueryAwareness,
+        Raw::Auth => Incoming::Auth,
+    })
+}
+
+/// Pre-scans and decodes a v1 state vector.
+pub fn state_vector(sv: &[u8]) -> Result<StateVector, FrameError> {
+    prescan::check_state_vector_v1(sv)?;
+    Ok(StateVector::decode_v1(sv)?)
+}
+
+/// Pre-scans and decodes an awareness update.
+pub fn awareness_update(update: &[u8]) -> Result<AwarenessUpdate, FrameError> {
+    prescan::check_awareness_v1(update)?;
+    Ok(AwarenessUpdate::decode_v1(update)?)
 }
 
 /// Encodes SyncStep1 carrying the server's state vector.
@@ -229,6 +301,32 @@ mod tests {
                 Incoming::QueryAwareness
             ]
         );
+    }
+
+    #[test]
+    fn a_frame_splits_into_at_most_16_messages() {
+        let query = query_awareness();
+        let frame = query.repeat(MAX_MESSAGES_PER_FRAME);
+        assert_eq!(split(&frame).unwrap().len(), MAX_MESSAGES_PER_FRAME);
+        let frame = query.repeat(MAX_MESSAGES_PER_FRAME + 1);
+        assert!(matches!(
+            split(&frame),
+            Err(FrameError::TooManyMessages(17))
+        ));
+    }
+
+    #[test]
+    fn payload_lengths_are_checked_against_the_frame() {
+        // A length near u32::MAX: yrs's own reader wraps on wasm32 and panics.
+        let frame = [0, 2, 0xff, 0xff, 0xff, 0xff, 0x0f];
+        assert!(matches!(
+            split(&frame),
+            Err(FrameError::Scan(ScanError::Overrun { .. }))
+        ));
+        // Split, the payloads are the bytes as they came; decoding pre-scans them.
+        let frame = update(vec![9, 9]);
+        assert_eq!(split(&frame).unwrap(), vec![Raw::Update(&[9, 9])]);
+        assert!(matches!(decode(&frame), Err(FrameError::Scan(_))));
     }
 
     #[test]

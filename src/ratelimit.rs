@@ -86,10 +86,12 @@ impl Meter {
         }
     }
 
-    /// Charges one message of `len` bytes; false when either budget is spent.
-    pub fn charge(&mut self, len: usize, now_ms: u64) -> bool {
+    /// Charges a frame of `messages` messages and `len` bytes; false when either budget is
+    /// spent. Messages are counted one by one, so a frame packing several costs as much as
+    /// sending them apart.
+    pub fn charge(&mut self, messages: usize, len: usize, now_ms: u64) -> bool {
         // Take from both so a refused message still costs; a flood stays refused.
-        let m = self.messages.take(1.0, now_ms);
+        let m = self.messages.take(messages as f64, now_ms);
         let b = self.bytes.take(len as f64, now_ms);
         m && b
     }
@@ -122,9 +124,22 @@ mod tests {
             byte_burst: 100.0,
         };
         let mut m = Meter::new(&rates, 1.0, 0);
-        assert!(m.charge(60, 0));
-        assert!(!m.charge(60, 0));
+        assert!(m.charge(1, 60, 0));
+        assert!(!m.charge(1, 60, 0));
         let mut user = Meter::new(&rates, USER_MULTIPLIER, 0);
-        assert!(user.charge(350, 0));
+        assert!(user.charge(1, 350, 0));
+    }
+
+    #[test]
+    fn meter_counts_every_message_of_a_frame() {
+        let rates = Rates {
+            messages_per_second: 1.0,
+            message_burst: 10.0,
+            bytes_per_second: 1e9,
+            byte_burst: 1e9,
+        };
+        let mut m = Meter::new(&rates, 1.0, 0);
+        assert!(m.charge(8, 100, 0));
+        assert!(!m.charge(3, 100, 0), "11 messages over a burst of 10");
     }
 }

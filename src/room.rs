@@ -7,11 +7,23 @@
 //! to every connection, the sender included; remove a connection's awareness states when it
 //! closes. One difference is deliberate: a change is written to the [`RoomStore`] before it is
 //! returned for sending, so nothing leaves the room that storage does not hold.
+//!
+//! Input is bounded before anything acts on it (`room/frame.rs`): a frame holds at most
+//! [`MAX_MESSAGES_PER_FRAME`](protocol::MAX_MESSAGES_PER_FRAME) messages, every payload passes
+//! the [`prescan`] before yrs reads it, read-only roles never have an update decoded, awareness
+//! ids belong to the connection that introduced them, and a frame is applied whole or not at
+//! all. The bounds are [`Limits`], the close codes [`close`].
+
+mod frame;
+mod limits;
+
+pub use limits::{close, Limits, Refusal, Rejection};
 
 use crate::auth::Role;
+use crate::prescan;
 use crate::presence::Presence;
-use crate::protocol::{self, FrameError, Incoming};
-use crate::ratelimit::{Meter, Rates, USER_MULTIPLIER};
+use crate::protocol;
+use crate::ratelimit::Meter;
 use crate::storage::{RoomStore, StoreError, Stored};
 use serde::{Deserialize, Serialize};
 use std::cell::{OnceCell, RefCell};
@@ -20,35 +32,10 @@ use thiserror::Error;
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
-/// Limits a room enforces. Documented in `docs/protocol.md`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Limits {
-    /// Largest frame accepted from a client, in bytes.
-    pub max_frame_bytes: usize,
-    /// Most connections one room holds at once.
-    pub max_connections: usize,
-    /// Write a checkpoint after this many updates since the last one...
-    pub compact_after_updates: usize,
-    /// ...or after this many bytes of updates, whichever comes first.
-    pub compact_after_bytes: usize,
-    /// Traffic one connection may send (a user gets a multiple of it).
-    pub rates: Rates,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_frame_bytes: 8 * 1024 * 1024,
-            max_connections: 1000,
-            compact_after_updates: 2000,
-            compact_after_bytes: 4 * 1024 * 1024,
-            rates: Rates::default(),
-        }
-    }
-}
-
 /// Per-connection state. The edge keeps it in the WebSocket attachment so that it survives
-/// hibernation; it must stay small (attachments are limited to 2 KiB).
+/// hibernation; it must stay small (attachments are limited to 2 KiB). Nothing a client sends
+/// grows it past [`presence::MAX_IDS_PER_CONNECTION`](crate::presence::MAX_IDS_PER_CONNECTION)
+/// awareness ids.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Connection {
     /// Identifier of the connection, unique within the room.
@@ -121,60 +108,9 @@ pub struct Outbox {
     pub connection_changed: bool,
     /// Whether the document changed (and the change was stored).
     pub document_changed: bool,
-}
-
-/// WebSocket close codes the room uses (RFC 6455 section 7.4.1).
-pub mod close {
-    /// The frame type or message type is not one the server speaks.
-    pub const UNSUPPORTED: u16 = 1003;
-    /// The message did not decode or the update did not apply.
-    pub const INVALID: u16 = 1007;
-    /// The frame is larger than the room accepts.
-    pub const TOO_BIG: u16 = 1009;
-    /// The room could not load or store the document.
-    pub const INTERNAL: u16 = 1011;
-    /// The connection's token expired: fetch a fresh one and reconnect.
-    pub const TOKEN_EXPIRED: u16 = 4401;
-    /// What admitted the connection was revoked (project deleted, key, signing key or token
-    /// revoked, member removed): a fresh token is needed, and may be refused.
-    pub const REVOKED: u16 = 4403;
-    /// The connection or its user sent more than the rate limits allow.
-    pub const RATE_LIMITED: u16 = 4429;
-}
-
-/// Why a connection is closed. The reason goes to the client; `detail` only to the log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejection {
-    /// WebSocket close code.
-    pub code: u16,
-    /// Short reason sent in the close frame (at most 123 bytes by RFC 6455).
-    pub reason: &'static str,
-    /// Full cause, for the log.
-    pub detail: String,
-}
-
-impl Rejection {
-    fn new(code: u16, reason: &'static str, detail: impl Into<String>) -> Self {
-        Rejection {
-            code,
-            reason,
-            detail: detail.into(),
-        }
-    }
-}
-
-impl From<FrameError> for Rejection {
-    fn from(e: FrameError) -> Self {
-        if e.is_unsupported() {
-            Rejection::new(
-                close::UNSUPPORTED,
-                "unsupported message type",
-                e.to_string(),
-            )
-        } else {
-            Rejection::new(close::INVALID, "malformed message", e.to_string())
-        }
-    }
+    /// Awareness entries ignored (another connection's id, or over a presence bound): for the
+    /// log, since the client is not told.
+    pub awareness_ignored: usize,
 }
 
 /// Errors of loading and compacting a room.
@@ -194,8 +130,6 @@ pub struct Room<S: RoomStore> {
     /// room loaded from a checkpoint alone (see [`Room::load`]); until then `full` holds it.
     doc: OnceCell<Result<Doc, String>>,
     presence: Presence,
-    /// Awareness client id -> connection id that owns it.
-    owners: HashMap<u64, u64>,
     store: S,
     limits: Limits,
     log_updates: usize,
@@ -227,8 +161,7 @@ impl<S: RoomStore> Room<S> {
         };
         Ok(Room {
             doc,
-            presence: Presence::default(),
-            owners: HashMap::new(),
+            presence: Presence::new(limits.presence()),
             log_updates: stored.updates.len(),
             log_bytes: stored.updates.iter().map(Vec::len).sum(),
             store,
@@ -308,159 +241,33 @@ impl<S: RoomStore> Room<S> {
 
     /// Re-registers a connection that survived hibernation, so its awareness ids stay its own.
     pub fn restore(&mut self, conn: &Connection) {
-        for id in &conn.owned {
-            self.owners.insert(*id, conn.id);
-        }
+        self.presence.restore(conn.id, &conn.owned);
     }
 
-    /// Handles one frame from `conn`. On `Err` the connection must be closed with the rejection;
-    /// the document, the store and every other connection are untouched.
-    pub fn receive(
-        &mut self,
-        conn: &mut Connection,
-        frame: Frame<'_>,
-        now_ms: u64,
-    ) -> Result<Outbox, Rejection> {
-        if conn.expired(now_ms) {
-            return Err(Rejection::new(
-                close::TOKEN_EXPIRED,
-                "token expired",
-                format!("token of {} expired", conn.sub),
-            ));
-        }
-        let len = match frame {
-            Frame::Binary(b) => b.len(),
-            Frame::Text(t) => t.len(),
-        };
-        let rates = self.limits.rates;
-        let conn_ok = self
-            .meters
-            .entry(conn.id)
-            .or_insert_with(|| Meter::new(&rates, 1.0, now_ms))
-            .charge(len, now_ms);
-        let user_ok = self
-            .user_meters
-            .entry(conn.sub.clone())
-            .or_insert_with(|| Meter::new(&rates, USER_MULTIPLIER, now_ms))
-            .charge(len, now_ms);
-        if !(conn_ok && user_ok) {
-            let who = if conn_ok { "user" } else { "connection" };
-            return Err(Rejection::new(
-                close::RATE_LIMITED,
-                "rate limit exceeded",
-                format!("{who} rate limit exceeded by {} ({})", conn.id, conn.sub),
-            ));
-        }
-        let bytes = match frame {
-            Frame::Text(_) => {
-                return Err(Rejection::new(
-                    close::UNSUPPORTED,
-                    "text frames are not supported",
-                    "text frame",
-                ))
-            }
-            Frame::Binary(b) => b,
-        };
-        if bytes.len() > self.limits.max_frame_bytes {
-            return Err(Rejection::new(
-                close::TOO_BIG,
-                "frame too large",
-                format!(
-                    "frame of {} bytes over the limit of {}",
-                    bytes.len(),
-                    self.limits.max_frame_bytes
-                ),
-            ));
-        }
-        let messages = protocol::decode(bytes)?;
-        // Decode every update before applying any, so a bad frame changes nothing.
-        let mut updates = Vec::new();
-        for msg in &messages {
-            if let Incoming::SyncStep2(u) | Incoming::Update(u) = msg {
-                let update = Update::decode_v1(u).map_err(|e| {
-                    Rejection::new(close::INVALID, "malformed update", e.to_string())
-                })?;
-                updates.push(Some(update));
-            }
-        }
-        let mut updates = updates.into_iter();
-        let mut out = Outbox::default();
-        for msg in messages {
-            match msg {
-                Incoming::SyncStep1(sv) => {
-                    let diff = if sv.is_empty() {
-                        self.full_state()
-                    } else {
-                        self.doc()
-                            .map(|doc| doc.transact().encode_state_as_update_v1(&sv))
-                    };
-                    out.reply
-                        .push(protocol::sync_step2(diff.map_err(unavailable)?));
-                }
-                Incoming::SyncStep2(_) | Incoming::Update(_) => {
-                    let update = updates.next().flatten().expect("decoded above");
-                    if conn.can_write() {
-                        if let Some(change) = self.apply(update, now_ms, &conn.author())? {
-                            out.others.push(protocol::update(change));
-                            out.document_changed = true;
-                        }
-                    } else if !update.is_empty() {
-                        // y-protocols auth: tell the client, as the reference server's
-                        // permission hook would; nothing is applied, stored or broadcast.
-                        out.reply.push(protocol::permission_denied(
-                            "read-only: your role cannot change this document",
-                        ));
-                    }
-                }
-                Incoming::Awareness(update) => {
-                    let change = self.presence.apply(&update);
-                    for id in &change.added {
-                        let owner = *self.owners.entry(*id).or_insert(conn.id);
-                        if owner == conn.id {
-                            out.connection_changed |= conn.owned.insert(*id);
-                        }
-                    }
-                    for id in &change.removed {
-                        if self.owners.get(id) == Some(&conn.id) {
-                            self.owners.remove(id);
-                            out.connection_changed |= conn.owned.remove(id);
-                        }
-                    }
-                    if !change.is_empty() {
-                        out.everyone
-                            .push(protocol::awareness(self.presence.encode(&change.all())));
-                    }
-                }
-                Incoming::QueryAwareness => {
-                    if let Some(states) = self.presence.snapshot() {
-                        out.reply.push(protocol::awareness(states));
-                    }
-                }
-                Incoming::Auth => {}
-            }
-        }
-        Ok(out)
-    }
-
-    /// Applies a decoded update, stores the change it made, and returns that change (`None` when
-    /// it added nothing new). If storing fails the in-memory document is reloaded from storage,
-    /// so memory never runs ahead of what is durable.
+    /// Applies decoded updates in one transaction, stores the one change they made together,
+    /// and returns it (`None` when they added nothing new). If one does not apply, or storing
+    /// fails, the in-memory document is reloaded from storage (which holds everything appended
+    /// so far, and nothing of these), so memory never runs ahead of what is durable.
     fn apply(
         &mut self,
-        update: Update,
+        updates: Vec<Update>,
         now_ms: u64,
         author: &str,
     ) -> Result<Option<Vec<u8>>, Rejection> {
         let change = {
             let mut txn = self.doc().map_err(unavailable)?.transact_mut();
-            if let Err(e) = txn.apply_update(update) {
-                drop(txn);
-                self.reload_after_failure();
-                return Err(Rejection::new(
-                    close::INVALID,
-                    "update does not apply",
-                    e.to_string(),
-                ));
+            for update in updates {
+                // yrs has no rollback: what applied before the failure stays in memory until
+                // the reload.
+                if let Err(e) = txn.apply_update(update) {
+                    drop(txn);
+                    self.reload_after_failure();
+                    return Err(Rejection::new(
+                        close::INVALID,
+                        "update does not apply",
+                        e.to_string(),
+                    ));
+                }
             }
             let unchanged = txn.insert_set().is_empty() && txn.delete_set().is_empty();
             // The whole-document encoding carries parts waiting for what they depend on too, so
@@ -488,16 +295,17 @@ impl<S: RoomStore> Room<S> {
         Ok(Some(change))
     }
 
+    /// Replaces the document with what storage holds. If that fails the room serves nothing
+    /// that needs the document (1011) rather than a document storage does not hold.
     fn reload_after_failure(&mut self) {
         self.full.get_mut().take();
-        if let Ok(doc) = self
+        let reloaded = self
             .store
             .load()
             .map_err(RoomError::from)
             .and_then(|s| doc_from(&s))
-        {
-            self.doc = OnceCell::from(Ok(doc));
-        }
+            .map_err(|e| format!("reload after a failed write: {e}"));
+        self.doc = OnceCell::from(reloaded);
     }
 
     /// Applies an update by `author` that came from outside the protocol (the HTTP API: document
@@ -509,9 +317,7 @@ impl<S: RoomStore> Room<S> {
         now_ms: u64,
         author: &str,
     ) -> Result<(Outbox, Option<Vec<u8>>), Rejection> {
-        let decoded = Update::decode_v1(update)
-            .map_err(|e| Rejection::new(close::INVALID, "malformed update", e.to_string()))?;
-        let change = self.apply(decoded, now_ms, author)?;
+        let change = self.apply(vec![decode_update(update)?], now_ms, author)?;
         let mut out = Outbox::default();
         if let Some(change) = &change {
             out.everyone.push(protocol::update(change.clone()));
@@ -547,14 +353,8 @@ impl<S: RoomStore> Room<S> {
     /// tell every remaining connection.
     pub fn leave(&mut self, conn: &Connection) -> Outbox {
         self.meters.remove(&conn.id);
-        let ids: Vec<u64> = conn.owned.iter().copied().collect();
-        for id in &ids {
-            if self.owners.get(id) == Some(&conn.id) {
-                self.owners.remove(id);
-            }
-        }
         let mut out = Outbox::default();
-        if let Some(removal) = self.presence.remove(&ids) {
+        if let Some(removal) = self.presence.leave(conn.id, &conn.owned) {
             out.others.push(protocol::awareness(removal));
         }
         out
@@ -582,6 +382,13 @@ impl<S: RoomStore> Room<S> {
         self.log_bytes = 0;
         Ok(())
     }
+}
+
+/// Pre-scans and decodes a v1 update from a client or the HTTP API.
+fn decode_update(update: &[u8]) -> Result<Update, Rejection> {
+    let malformed = |e: String| Rejection::new(close::INVALID, "malformed update", e);
+    prescan::check_update_v1(update).map_err(|e| malformed(e.to_string()))?;
+    Update::decode_v1(update).map_err(|e| malformed(e.to_string()))
 }
 
 /// The rejection of a connection whose message needs a document the room cannot decode.
