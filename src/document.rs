@@ -1,14 +1,17 @@
 //! Documents without a Yjs library: render the root types as plain JSON, and apply JSON edit
 //! operations. No I/O; the result of an edit is a Yjs update for the room to apply.
 
+pub(crate) mod render;
+
+pub use render::{any_to_json, render_json, MAX_DEPTH, TRUNCATED};
+
 use serde::{Deserialize, Serialize};
-use serde_json::{Map as JsonMap, Value};
+use serde_json::Value;
 use thiserror::Error;
-use yrs::types::ToJson;
 use yrs::updates::decoder::Decode;
 use yrs::{
-    Any, Array, ArrayRef, Doc, GetString, Map, MapRef, OffsetKind, Options, Out, ReadTxn,
-    StateVector, Text, TextRef, Transact, TransactionMut, Update, WriteTxn,
+    Any, Array, ArrayRef, Doc, Map, MapRef, OffsetKind, Options, Out, ReadTxn, StateVector, Text,
+    TextRef, Transact, TransactionMut, Update, WriteTxn,
 };
 
 /// Most operations one edit request may carry.
@@ -112,60 +115,6 @@ pub enum EditError {
     /// The document state could not be copied for the edit.
     #[error("document state: {0}")]
     State(String),
-}
-
-/// Renders every root type as plain JSON: texts as strings, maps as objects, arrays as arrays,
-/// XML as its XML string. Root types a client never declared are inferred from their content.
-pub fn render_json(doc: &Doc) -> Value {
-    let txn = doc.transact();
-    let names: Vec<String> = txn.root_refs().map(|(name, _)| name.to_string()).collect();
-    let mut out = JsonMap::new();
-    for name in names {
-        let value = match txn.root_refs().find(|(n, _)| *n == name).map(|(_, v)| v) {
-            Some(Out::YText(t)) => Value::String(t.get_string(&txn)),
-            Some(Out::YMap(m)) => any_to_json(&m.to_json(&txn)),
-            Some(Out::YArray(a)) => any_to_json(&a.to_json(&txn)),
-            Some(Out::YXmlFragment(x)) => Value::String(x.get_string(&txn)),
-            Some(Out::YXmlElement(x)) => Value::String(x.get_string(&txn)),
-            Some(Out::YXmlText(x)) => Value::String(x.get_string(&txn)),
-            // A root only ever received through updates: its kind is inferred from its
-            // content, as for a restore (an XML node list is an XML fragment, for example).
-            Some(other @ Out::UndefinedRef(_)) => match crate::history::root_kind(&txn, &name) {
-                Some(kind) => crate::history::read_root(&txn, &name, kind),
-                None => empty_root(&txn, &other),
-            },
-            Some(other) => any_to_json(&other.to_json(&txn)),
-            None => continue,
-        };
-        out.insert(name, value);
-    }
-    Value::Object(out)
-}
-
-/// The rendering of a root with no content left, by what its (deleted) items were.
-fn empty_root<T: ReadTxn>(txn: &T, out: &Out) -> Value {
-    use yrs::types::AsPrelim;
-    match out.as_prelim(txn) {
-        yrs::In::Text(_)
-        | yrs::In::XmlText(_)
-        | yrs::In::XmlElement(_)
-        | yrs::In::XmlFragment(_) => Value::String(String::new()),
-        yrs::In::Array(_) => Value::Array(Vec::new()),
-        _ => Value::Object(JsonMap::new()),
-    }
-}
-
-/// Converts a yrs value to JSON (binary as an array of bytes, undefined as null).
-pub fn any_to_json(any: &Any) -> Value {
-    match any {
-        Any::Null | Any::Undefined => Value::Null,
-        Any::Bool(b) => Value::Bool(*b),
-        Any::Number(n) => serde_json::to_value(n).unwrap_or(Value::Null),
-        Any::String(s) => Value::String(s.to_string()),
-        Any::Buffer(b) => Value::Array(b.iter().map(|x| Value::from(*x)).collect()),
-        Any::Array(items) => Value::Array(items.iter().map(any_to_json).collect()),
-        Any::Map(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), any_to_json(v))).collect()),
-    }
 }
 
 fn json_to_any(v: &Value) -> Result<Any, String> {
