@@ -8,6 +8,7 @@ use tandemx::history::{
     diff, diff_docs, replay_start, restore_update, state_at, ArrayOp, Change, Diff, HistoryError,
     TextOp,
 };
+use tandemx::webhooks::summarize;
 use yrs::types::text::YChange;
 use yrs::types::Attrs;
 use yrs::updates::decoder::Decode;
@@ -1151,6 +1152,8 @@ fn a_deeply_nested_plain_value_renders_within_the_bound() {
             };
             assert!(json_depth(&added["deep"]) <= MAX_DEPTH + 1);
             assert!(serde_json::to_string(&d).unwrap().contains(TRUNCATED));
+            let s = summarize(&render_json(&before), &rendered);
+            assert_eq!(s.iter().find(|c| c.root == "m").unwrap().keys, vec!["deep"]);
         });
     });
 }
@@ -1223,6 +1226,22 @@ fn diffs_of_deeply_nested_documents_see_changes_below_the_bound() {
             .transact()
             .encode_state_as_update_v1(&StateVector::default());
         assert_eq!(diff(&version, &merged).unwrap(), d);
+    });
+}
+
+#[test]
+fn summaries_of_deeply_nested_documents_name_the_changed_key() {
+    let (client, leaf) = deep_maps();
+    let before = render_json(&client);
+    leaf.insert(&mut client.transact_mut(), "leaf", "v2");
+    on_small_stack(|| {
+        let after = render_json(&client);
+        let changes = summarize(&before, &after);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert_eq!(changes[0].root, "m");
+        assert_eq!(changes[0].kind, "map");
+        assert_eq!(changes[0].keys, vec!["a"]);
+        assert!(summarize(&after, &after).is_empty());
     });
 }
 
