@@ -5,6 +5,7 @@ pub(crate) mod render;
 
 pub use render::{any_to_json, render_json, MAX_DEPTH, TRUNCATED};
 
+use render::{root_kind, Kind};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
@@ -124,6 +125,10 @@ fn json_to_any(v: &Value) -> Result<Any, String> {
 /// Applies `edits` on a copy of `doc`'s state, as client `client_id`, and returns the update
 /// they make. `doc` itself is not changed: the caller applies the update through the room, so
 /// it is stored and broadcast like any other.
+///
+/// An operation is refused ([`EditError::Invalid`]) when its target exists with another type
+/// (a text op on a map root, say, whether the root's type was declared or is inferred from
+/// content received through updates).
 pub fn apply_edits(doc: &Doc, edits: &Edits, client_id: u64) -> Result<Vec<u8>, EditError> {
     if edits.ops.is_empty() || edits.ops.len() > MAX_OPS {
         return Err(EditError::Count(edits.ops.len()));
@@ -156,13 +161,21 @@ enum Target {
     Array(ArrayRef),
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Text,
-    Map,
-    Array,
+/// The kind of a nested value, for messages.
+fn out_kind(out: &Out) -> Kind {
+    match out {
+        Out::YText(_) => Kind::Text,
+        Out::YMap(_) => Kind::Map,
+        Out::YArray(_) => Kind::Array,
+        Out::YXmlElement(_) | Out::YXmlFragment(_) | Out::YXmlText(_) => Kind::Xml,
+        _ => Kind::Other,
+    }
 }
 
+/// The shared type of `kind` (text, map or array) that `path` leads to. A root that does not
+/// exist yet is made; one that exists must already be of the kind the path needs, since
+/// writing another kind's content into a shared type corrupts it for every client (yrs would
+/// take a text insert into a map root as list items of the map).
 fn resolve(txn: &mut TransactionMut, path: &[Value], kind: Kind) -> Result<Target, String> {
     let (root, rest) = path
         .split_first()
@@ -171,22 +184,32 @@ fn resolve(txn: &mut TransactionMut, path: &[Value], kind: Kind) -> Result<Targe
         .as_str()
         .filter(|s| !s.is_empty())
         .ok_or_else(|| "path[0] must be the name of a root type".to_string())?;
-    if rest.is_empty() {
-        return Ok(match kind {
-            Kind::Text => Target::Text(txn.get_or_insert_text(root)),
-            Kind::Map => Target::Map(txn.get_or_insert_map(root)),
-            Kind::Array => Target::Array(txn.get_or_insert_array(root)),
-        });
-    }
     // A nested path walks maps and arrays from a root whose type the next segment implies.
-    let mut current = match &rest[0] {
-        Value::String(_) => Out::YMap(txn.get_or_insert_map(root)),
-        Value::Number(_) => Out::YArray(txn.get_or_insert_array(root)),
-        other => {
+    let root_is = match rest.first() {
+        None => kind,
+        Some(Value::String(_)) => Kind::Map,
+        Some(Value::Number(_)) => Kind::Array,
+        Some(other) => {
             return Err(format!(
                 "path element {other} is neither a key nor an index"
             ))
         }
+    };
+    // Declared roots have their type; a root only received through updates has its type
+    // inferred from its content, as rendering does; an empty one can become anything.
+    if let Some(found) = root_kind(&*txn, root) {
+        if found != root_is {
+            return Err(format!(
+                "root {root:?} is {}, not {}",
+                found.name(),
+                root_is.name()
+            ));
+        }
+    }
+    let mut current = match root_is {
+        Kind::Text => Out::YText(txn.get_or_insert_text(root)),
+        Kind::Array => Out::YArray(txn.get_or_insert_array(root)),
+        _ => Out::YMap(txn.get_or_insert_map(root)),
     };
     for (i, seg) in rest.iter().enumerate() {
         let next = match (&current, seg) {
@@ -208,7 +231,11 @@ fn resolve(txn: &mut TransactionMut, path: &[Value], kind: Kind) -> Result<Targe
         (Out::YText(t), Kind::Text) => Ok(Target::Text(t)),
         (Out::YMap(m), Kind::Map) => Ok(Target::Map(m)),
         (Out::YArray(a), Kind::Array) => Ok(Target::Array(a)),
-        _ => Err("the path does not lead to a shared type of the operation's kind".into()),
+        (other, _) => Err(format!(
+            "the path leads to {}, not {}",
+            out_kind(&other).name(),
+            kind.name()
+        )),
     }
 }
 
@@ -464,5 +491,188 @@ mod tests {
             render_json(&server),
             json!({"notes": "hi", "list": [1.0], "map": {"k": "v"}})
         );
+    }
+
+    /// A server replica of `client`: built from updates only, so no root has a declared type.
+    fn replica(client: &Doc) -> Doc {
+        let server = Doc::with_client_id(1);
+        let state = client
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
+        server
+            .transact_mut()
+            .apply_update(Update::decode_v1(&state).unwrap())
+            .unwrap();
+        server
+    }
+
+    /// One op of each kind aimed at `path`.
+    fn ops_at(path: Value) -> [(Kind, Value); 7] {
+        [
+            (
+                Kind::Text,
+                json!({"op": "text.insert", "path": path, "index": 0, "text": "x"}),
+            ),
+            (
+                Kind::Text,
+                json!({"op": "text.delete", "path": path, "index": 0, "length": 0}),
+            ),
+            (
+                Kind::Map,
+                json!({"op": "map.set", "path": path, "key": "k", "value": 1}),
+            ),
+            (
+                Kind::Map,
+                json!({"op": "map.delete", "path": path, "key": "k"}),
+            ),
+            (
+                Kind::Array,
+                json!({"op": "array.push", "path": path, "values": [1]}),
+            ),
+            (
+                Kind::Array,
+                json!({"op": "array.insert", "path": path, "index": 0, "values": [1]}),
+            ),
+            (
+                Kind::Array,
+                json!({"op": "array.delete", "path": path, "index": 0, "length": 0}),
+            ),
+        ]
+    }
+
+    /// Checks that every op of another kind than `kind` at `path` is refused, as the second op
+    /// of its request (after one that would succeed), and that nothing is applied.
+    fn only_ops_of_kind_apply(doc: &Doc, path: Value, kind: Kind) {
+        let before = render_json(doc);
+        let fine = json!({"op": "map.set", "path": ["elsewhere"], "key": "k", "value": 1});
+        for (op_kind, op) in ops_at(path.clone()) {
+            if op_kind == kind {
+                continue;
+            }
+            let err = apply(doc, json!({"ops": [fine, op]})).unwrap_err();
+            assert!(
+                matches!(&err, EditError::Invalid { index: 1, why } if why.contains(kind.name())),
+                "{op}: {err}"
+            );
+            assert_eq!(render_json(doc), before, "{op} changed the document");
+        }
+    }
+
+    #[test]
+    fn an_operation_on_a_root_of_another_type_is_refused() {
+        use yrs::{XmlElementPrelim, XmlFragment};
+        let client = Doc::with_client_id(7);
+        {
+            let mut txn = client.transact_mut();
+            txn.get_or_insert_text("t").insert(&mut txn, 0, "hi");
+            txn.get_or_insert_map("m").insert(&mut txn, "k", "v");
+            txn.get_or_insert_array("a").push_back(&mut txn, 1);
+            txn.get_or_insert_xml_fragment("x")
+                .push_back(&mut txn, XmlElementPrelim::empty("p"));
+        }
+        // Both a replica where the roots' types are inferred from their content, and the
+        // client's own document, where they are declared.
+        for doc in [replica(&client), client] {
+            only_ops_of_kind_apply(&doc, json!(["t"]), Kind::Text);
+            only_ops_of_kind_apply(&doc, json!(["m"]), Kind::Map);
+            only_ops_of_kind_apply(&doc, json!(["a"]), Kind::Array);
+            for (_, op) in ops_at(json!(["x"])) {
+                let err = apply(&doc, json!({"ops": [op]})).unwrap_err();
+                assert!(
+                    matches!(&err, EditError::Invalid { index: 0, why } if why.contains("XML")),
+                    "{err}"
+                );
+            }
+            // A nested path implies its root's type (a key: a map; an index: an array).
+            for (path, why) in [
+                (json!(["t", "k"]), "root \"t\" is a text, not a map"),
+                (json!(["t", 0]), "root \"t\" is a text, not an array"),
+                (json!(["a", "k"]), "root \"a\" is an array, not a map"),
+                (json!(["m", 0]), "root \"m\" is a map, not an array"),
+            ] {
+                let op = json!({"op": "map.set", "path": path, "key": "k", "value": 1});
+                let err = apply(&doc, json!({"ops": [op]})).unwrap_err();
+                assert_eq!(
+                    err,
+                    EditError::Invalid {
+                        index: 0,
+                        why: why.into()
+                    }
+                );
+            }
+            // The ops that match still apply.
+            apply(
+                &doc,
+                json!({"ops": [
+                    {"op": "text.insert", "path": ["t"], "index": 2, "text": "!"},
+                    {"op": "map.set", "path": ["m"], "key": "j", "value": 2},
+                    {"op": "array.push", "path": ["a"], "values": [2]}
+                ]}),
+            )
+            .unwrap();
+            let rendered = render_json(&doc);
+            assert_eq!(rendered["t"], json!("hi!"));
+            assert_eq!(rendered["m"], json!({"k": "v", "j": 2.0}));
+            assert_eq!(rendered["a"], json!([1.0, 2.0]));
+        }
+    }
+
+    #[test]
+    fn a_root_made_by_an_operation_keeps_its_type_for_the_rest_of_the_request() {
+        let doc = Doc::with_client_id(1);
+        let err = apply(
+            &doc,
+            json!({"ops": [
+                {"op": "text.insert", "path": ["new"], "index": 0, "text": "x"},
+                {"op": "array.push", "path": ["new"], "values": [1]}
+            ]}),
+        )
+        .unwrap_err();
+        assert!(matches!(err, EditError::Invalid { index: 1, .. }), "{err}");
+        assert_eq!(render_json(&doc), json!({}));
+    }
+
+    #[test]
+    fn an_operation_on_a_nested_type_of_another_type_is_refused() {
+        let client = Doc::with_client_id(7);
+        {
+            let mut txn = client.transact_mut();
+            let board = txn.get_or_insert_map("board");
+            board.insert(&mut txn, "node", yrs::MapPrelim::default());
+            board.insert(&mut txn, "label", yrs::TextPrelim::new("draft"));
+            board.insert(&mut txn, "list", yrs::ArrayPrelim::default());
+            board.insert(&mut txn, "plain", 5);
+            let rows = txn.get_or_insert_array("rows");
+            rows.push_back(&mut txn, yrs::MapPrelim::default());
+            rows.push_back(&mut txn, yrs::TextPrelim::new("row"));
+        }
+        let server = replica(&client);
+        only_ops_of_kind_apply(&server, json!(["board", "node"]), Kind::Map);
+        only_ops_of_kind_apply(&server, json!(["board", "label"]), Kind::Text);
+        only_ops_of_kind_apply(&server, json!(["board", "list"]), Kind::Array);
+        only_ops_of_kind_apply(&server, json!(["rows", 0]), Kind::Map);
+        only_ops_of_kind_apply(&server, json!(["rows", 1]), Kind::Text);
+        // A plain value is no shared type at all.
+        let op = json!({"op": "map.set", "path": ["board", "plain"], "key": "k", "value": 1});
+        let err = apply(&server, json!({"ops": [op]})).unwrap_err();
+        assert_eq!(
+            err,
+            EditError::Invalid {
+                index: 0,
+                why: "the path leads to a value of another type, not a map".into()
+            }
+        );
+        apply(
+            &server,
+            json!({"ops": [
+                {"op": "map.set", "path": ["rows", 0], "key": "k", "value": 1},
+                {"op": "text.insert", "path": ["rows", 1], "index": 3, "text": "!"},
+                {"op": "array.push", "path": ["board", "list"], "values": ["x"]}
+            ]}),
+        )
+        .unwrap();
+        let rendered = render_json(&server);
+        assert_eq!(rendered["rows"], json!([{"k": 1.0}, "row!"]));
+        assert_eq!(rendered["board"]["list"], json!(["x"]));
     }
 }

@@ -84,6 +84,19 @@ pub(crate) enum Kind {
     Other,
 }
 
+impl Kind {
+    /// The kind's name with its article, for messages.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kind::Text => "a text",
+            Kind::Map => "a map",
+            Kind::Array => "an array",
+            Kind::Xml => "an XML type",
+            Kind::Other => "a value of another type",
+        }
+    }
+}
+
 /// The kind of root `name`; `None` when it is missing, or was only received through updates
 /// and is empty, so nothing tells its type.
 pub(crate) fn root_kind<T: ReadTxn>(txn: &T, name: &str) -> Option<Kind> {
