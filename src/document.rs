@@ -5,7 +5,7 @@ pub(crate) mod render;
 
 pub use render::{any_to_json, render_json, MAX_DEPTH, TRUNCATED};
 
-use render::{root_kind, Kind};
+use render::{json_within, root_kind, Kind};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
@@ -118,9 +118,11 @@ pub enum EditError {
     State(String),
 }
 
-fn json_to_any(v: &Value) -> Result<Any, String> {
-    Any::from_json(&v.to_string()).map_err(|e| format!("value is not representable: {e}"))
-}
+/// Most bytes of text, keys and JSON values (serialized compactly) one request may insert: as
+/// much as the API's body limit lets a request carry, so over HTTP this refuses only what a body
+/// could not hold anyway (but for numbers written with an exponent, which serialize longer).
+/// Kept here too so that the rule holds for any caller.
+pub const MAX_INSERT_BYTES: usize = crate::api::MAX_BODY_BYTES;
 
 /// Applies `edits` on a copy of `doc`'s state, as client `client_id`, and returns the update
 /// they make. `doc` itself is not changed: the caller applies the update through the room, so
@@ -128,7 +130,9 @@ fn json_to_any(v: &Value) -> Result<Any, String> {
 ///
 /// An operation is refused ([`EditError::Invalid`]) when its target exists with another type
 /// (a text op on a map root, say, whether the root's type was declared or is inferred from
-/// content received through updates).
+/// content received through updates), when a value would nest deeper than [`MAX_DEPTH`] in the
+/// document (so that everything edits write renders whole), or when the request inserts more
+/// than [`MAX_INSERT_BYTES`] in all.
 pub fn apply_edits(doc: &Doc, edits: &Edits, client_id: u64) -> Result<Vec<u8>, EditError> {
     if edits.ops.is_empty() || edits.ops.len() > MAX_OPS {
         return Err(EditError::Count(edits.ops.len()));
@@ -147,12 +151,37 @@ pub fn apply_edits(doc: &Doc, edits: &Edits, client_id: u64) -> Result<Vec<u8>, 
     let before = scratch.transact().state_vector();
     {
         let mut txn = scratch.transact_mut();
+        let mut budget = MAX_INSERT_BYTES;
         for (index, op) in edits.ops.iter().enumerate() {
-            apply_op(&mut txn, op).map_err(|why| EditError::Invalid { index, why })?;
+            apply_op(&mut txn, op, &mut budget).map_err(|why| EditError::Invalid { index, why })?;
         }
     }
     let update = scratch.transact().encode_state_as_update_v1(&before);
     Ok(update)
+}
+
+/// Takes `bytes` from what the request may still insert.
+fn spend(budget: &mut usize, bytes: usize) -> Result<(), String> {
+    *budget = budget.checked_sub(bytes).ok_or_else(|| {
+        format!("the request inserts more than {MAX_INSERT_BYTES} bytes of text and values")
+    })?;
+    Ok(())
+}
+
+/// A JSON value of an edit as a yrs value. It goes into a shared type at nesting `level` (a
+/// root is 1, as in [`render`]), so it may nest `MAX_DEPTH - level` levels of its own. Checked
+/// before anything serializes or parses it: both recurse once per level.
+fn json_to_any(v: &Value, level: usize, budget: &mut usize) -> Result<Any, String> {
+    let room = MAX_DEPTH.saturating_sub(level);
+    if !json_within(v, room) {
+        return Err(format!(
+            "the value nests more than {room} levels: at this path it would be deeper than \
+             {MAX_DEPTH} in the document"
+        ));
+    }
+    let json = v.to_string();
+    spend(budget, json.len())?;
+    Any::from_json(&json).map_err(|e| format!("value is not representable: {e}"))
 }
 
 enum Target {
@@ -239,13 +268,14 @@ fn resolve(txn: &mut TransactionMut, path: &[Value], kind: Kind) -> Result<Targe
     }
 }
 
-fn apply_op(txn: &mut TransactionMut, op: &EditOp) -> Result<(), String> {
+fn apply_op(txn: &mut TransactionMut, op: &EditOp, budget: &mut usize) -> Result<(), String> {
     match op {
         EditOp::MapSet { path, key, value } => {
             let Target::Map(m) = resolve(txn, path, Kind::Map)? else {
                 unreachable!()
             };
-            m.insert(txn, key.as_str(), json_to_any(value)?);
+            spend(budget, key.len())?;
+            m.insert(txn, key.as_str(), json_to_any(value, path.len(), budget)?);
         }
         EditOp::MapDelete { path, key } => {
             let Target::Map(m) = resolve(txn, path, Kind::Map)? else {
@@ -263,6 +293,7 @@ fn apply_op(txn: &mut TransactionMut, op: &EditOp) -> Result<(), String> {
             if *index > len {
                 return Err(format!("index {index} is past the end ({len})"));
             }
+            spend(budget, text.len())?;
             t.insert(txn, *index, text);
         }
         EditOp::TextDelete {
@@ -284,7 +315,7 @@ fn apply_op(txn: &mut TransactionMut, op: &EditOp) -> Result<(), String> {
                 unreachable!()
             };
             for v in values {
-                a.push_back(txn, json_to_any(v)?);
+                a.push_back(txn, json_to_any(v, path.len(), budget)?);
             }
         }
         EditOp::ArrayInsert {
@@ -301,7 +332,7 @@ fn apply_op(txn: &mut TransactionMut, op: &EditOp) -> Result<(), String> {
             }
             let items = values
                 .iter()
-                .map(json_to_any)
+                .map(|v| json_to_any(v, path.len(), budget))
                 .collect::<Result<Vec<_>, _>>()?;
             a.insert_range(txn, *index, items);
         }
@@ -674,5 +705,75 @@ mod tests {
         let rendered = render_json(&server);
         assert_eq!(rendered["rows"], json!([{"k": 1.0}, "row!"]));
         assert_eq!(rendered["board"]["list"], json!(["x"]));
+    }
+
+    /// `[[…[leaf]…]]`, `levels` arrays deep (0: `leaf` itself).
+    fn nested(levels: usize, leaf: Value) -> Value {
+        (0..levels).fold(leaf, |v, _| Value::Array(vec![v]))
+    }
+
+    #[test]
+    fn values_may_not_nest_past_the_rendering_bound() {
+        let client = Doc::with_client_id(7);
+        client.get_or_insert_map("m").insert(
+            &mut client.transact_mut(),
+            "node",
+            yrs::MapPrelim::default(),
+        );
+        let doc = replica(&client);
+        // Into a root (level 1), a value may nest 63 levels: its deepest array is at 64.
+        let set = |path: Value, value: Value| json!({"ops": [{"op": "map.set", "path": path, "key": "v", "value": value}]});
+        apply(&doc, set(json!(["m"]), nested(MAX_DEPTH - 1, json!(1)))).unwrap();
+        let err = apply(&doc, set(json!(["m"]), nested(MAX_DEPTH, json!(1)))).unwrap_err();
+        assert!(matches!(&err, EditError::Invalid { index: 0, why } if why.contains("63 levels")));
+        // One level further down, one level less.
+        apply(
+            &doc,
+            set(json!(["m", "node"]), nested(MAX_DEPTH - 2, json!(1))),
+        )
+        .unwrap();
+        assert!(apply(
+            &doc,
+            set(json!(["m", "node"]), nested(MAX_DEPTH - 1, json!(1)))
+        )
+        .is_err());
+        // Array items too, each on its own; serde_json parses up to 128 levels.
+        let push = |values: Value| json!({"ops": [{"op": "array.insert", "path": ["l"], "index": 0, "values": values}]});
+        apply(&doc, push(json!([1, nested(MAX_DEPTH - 2, json!({}))]))).unwrap();
+        assert!(apply(&doc, push(json!([1, nested(MAX_DEPTH - 1, json!({}))]))).is_err());
+        let deep: Edits = serde_json::from_str(&format!(
+            r#"{{"ops": [{{"op": "array.push", "path": ["l"], "values": [{}1{}]}}]}}"#,
+            "[".repeat(120),
+            "]".repeat(120)
+        ))
+        .unwrap();
+        assert!(apply_edits(&doc, &deep, 4242).is_err());
+        // What was accepted renders whole.
+        let rendered = serde_json::to_string(&render_json(&doc)).unwrap();
+        assert!(!rendered.contains(TRUNCATED), "{rendered}");
+    }
+
+    #[test]
+    fn a_request_inserts_at_most_its_byte_budget() {
+        let doc = Doc::with_client_id(1);
+        let half = "x".repeat(MAX_INSERT_BYTES / 2);
+        let err = apply(
+            &doc,
+            json!({"ops": [
+                {"op": "text.insert", "path": ["t"], "index": 0, "text": half},
+                {"op": "map.set", "path": ["m"], "key": "k", "value": half}
+            ]}),
+        )
+        .unwrap_err();
+        assert!(matches!(err, EditError::Invalid { index: 1, .. }), "{err}");
+        assert_eq!(render_json(&doc), json!({}));
+        apply(
+            &doc,
+            json!({"ops": [
+                {"op": "text.insert", "path": ["t"], "index": 0, "text": half},
+                {"op": "text.insert", "path": ["t"], "index": 0, "text": half}
+            ]}),
+        )
+        .unwrap();
     }
 }

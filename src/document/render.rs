@@ -272,6 +272,18 @@ fn truncated(digest: String) -> Value {
     )]))
 }
 
+/// Whether `value` nests maps and arrays at most `max` levels deep (a scalar is 0 levels, `[]`
+/// and `{"a": 1}` are 1). Stops at the first level past `max`, so it recurses at most
+/// `max + 1` times.
+pub(crate) fn json_within(value: &Value, max: usize) -> bool {
+    let children: Box<dyn Iterator<Item = &Value>> = match value {
+        Value::Array(items) => Box::new(items.iter()),
+        Value::Object(map) => Box::new(map.values()),
+        _ => return true,
+    };
+    max > 0 && children.into_iter().all(|v| json_within(v, max - 1))
+}
+
 // ---- XML ----
 
 /// An XML node as yrs's `get_string` writes it, at any depth: elements as `<tag a="v">…</tag>`,
@@ -693,5 +705,14 @@ mod tests {
                 assert_eq!(yrs_kind, kind, "{name}");
             }
         }
+    }
+
+    #[test]
+    fn json_depths_are_measured_in_levels() {
+        assert!(json_within(&json!(1), 0));
+        assert!(!json_within(&json!([]), 0));
+        assert!(json_within(&json!([]), 1));
+        assert!(json_within(&json!({"a": [1, 2], "b": {}}), 2));
+        assert!(!json_within(&json!({"a": [1, [2]]}), 2));
     }
 }
