@@ -1,12 +1,15 @@
-//! Document history, the pure part: rebuild a document at any instant, compare two states, and
-//! make the update that restores an earlier version as a new change. No I/O: states and updates
-//! come in as Yjs v1 bytes and the caller stores and broadcasts what comes out.
+//! Document history, the pure part: rebuild a document at any instant, compare two states,
+//! make the update that restores an earlier version as a new change, and cut pages of history
+//! to a byte budget. No I/O: states and updates come in as Yjs v1 bytes and the caller stores
+//! and broadcasts what comes out.
 
 mod diff;
 mod myers;
+mod page;
 
 pub use diff::{diff, diff_docs, ArrayOp, Change, Diff, KeyChange, RootDiff, TextOp};
 pub use myers::{MAX_DIFF_WORK, MAX_EDIT_DISTANCE};
+pub use page::{base64_len, cut_page, PageCut, PAGE_BYTES};
 
 pub(crate) use crate::document::render::{read_root, root_kind, Kind};
 
