@@ -1,14 +1,18 @@
 //! Documents without a Yjs library: render the root types as plain JSON, and apply JSON edit
 //! operations. No I/O; the result of an edit is a Yjs update for the room to apply.
 
+pub(crate) mod render;
+
+pub use render::{any_to_json, render_json, MAX_DEPTH, TRUNCATED};
+
+use render::{json_within, root_kind, Kind};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map as JsonMap, Value};
+use serde_json::Value;
 use thiserror::Error;
-use yrs::types::ToJson;
 use yrs::updates::decoder::Decode;
 use yrs::{
-    Any, Array, ArrayRef, Doc, GetString, Map, MapRef, OffsetKind, Options, Out, ReadTxn,
-    StateVector, Text, TextRef, Transact, TransactionMut, Update, WriteTxn,
+    Any, Array, ArrayRef, Doc, Map, MapRef, OffsetKind, Options, Out, ReadTxn, StateVector, Text,
+    TextRef, Transact, TransactionMut, Update, WriteTxn,
 };
 
 /// Most operations one edit request may carry.
@@ -114,67 +118,21 @@ pub enum EditError {
     State(String),
 }
 
-/// Renders every root type as plain JSON: texts as strings, maps as objects, arrays as arrays,
-/// XML as its XML string. Root types a client never declared are inferred from their content.
-pub fn render_json(doc: &Doc) -> Value {
-    let txn = doc.transact();
-    let names: Vec<String> = txn.root_refs().map(|(name, _)| name.to_string()).collect();
-    let mut out = JsonMap::new();
-    for name in names {
-        let value = match txn.root_refs().find(|(n, _)| *n == name).map(|(_, v)| v) {
-            Some(Out::YText(t)) => Value::String(t.get_string(&txn)),
-            Some(Out::YMap(m)) => any_to_json(&m.to_json(&txn)),
-            Some(Out::YArray(a)) => any_to_json(&a.to_json(&txn)),
-            Some(Out::YXmlFragment(x)) => Value::String(x.get_string(&txn)),
-            Some(Out::YXmlElement(x)) => Value::String(x.get_string(&txn)),
-            Some(Out::YXmlText(x)) => Value::String(x.get_string(&txn)),
-            // A root only ever received through updates: its kind is inferred from its
-            // content, as for a restore (an XML node list is an XML fragment, for example).
-            Some(other @ Out::UndefinedRef(_)) => match crate::history::root_kind(&txn, &name) {
-                Some(kind) => crate::history::read_root(&txn, &name, kind),
-                None => empty_root(&txn, &other),
-            },
-            Some(other) => any_to_json(&other.to_json(&txn)),
-            None => continue,
-        };
-        out.insert(name, value);
-    }
-    Value::Object(out)
-}
-
-/// The rendering of a root with no content left, by what its (deleted) items were.
-fn empty_root<T: ReadTxn>(txn: &T, out: &Out) -> Value {
-    use yrs::types::AsPrelim;
-    match out.as_prelim(txn) {
-        yrs::In::Text(_)
-        | yrs::In::XmlText(_)
-        | yrs::In::XmlElement(_)
-        | yrs::In::XmlFragment(_) => Value::String(String::new()),
-        yrs::In::Array(_) => Value::Array(Vec::new()),
-        _ => Value::Object(JsonMap::new()),
-    }
-}
-
-/// Converts a yrs value to JSON (binary as an array of bytes, undefined as null).
-pub fn any_to_json(any: &Any) -> Value {
-    match any {
-        Any::Null | Any::Undefined => Value::Null,
-        Any::Bool(b) => Value::Bool(*b),
-        Any::Number(n) => serde_json::to_value(n).unwrap_or(Value::Null),
-        Any::String(s) => Value::String(s.to_string()),
-        Any::Buffer(b) => Value::Array(b.iter().map(|x| Value::from(*x)).collect()),
-        Any::Array(items) => Value::Array(items.iter().map(any_to_json).collect()),
-        Any::Map(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), any_to_json(v))).collect()),
-    }
-}
-
-fn json_to_any(v: &Value) -> Result<Any, String> {
-    Any::from_json(&v.to_string()).map_err(|e| format!("value is not representable: {e}"))
-}
+/// Most bytes of text, keys and JSON values (serialized compactly) one request may insert: as
+/// much as the API's body limit lets a request carry, so over HTTP this refuses only what a body
+/// could not hold anyway (but for numbers written with an exponent, which serialize longer).
+/// Kept here too so that the rule holds for any caller.
+pub const MAX_INSERT_BYTES: usize = crate::api::MAX_BODY_BYTES;
 
 /// Applies `edits` on a copy of `doc`'s state, as client `client_id`, and returns the update
 /// they make. `doc` itself is not changed: the caller applies the update through the room, so
 /// it is stored and broadcast like any other.
+///
+/// An operation is refused ([`EditError::Invalid`]) when its target exists with another type
+/// (a text op on a map root, say, whether the root's type was declared or is inferred from
+/// content received through updates), when a value would nest deeper than [`MAX_DEPTH`] in the
+/// document (so that everything edits write renders whole), or when the request inserts more
+/// than [`MAX_INSERT_BYTES`] in all.
 pub fn apply_edits(doc: &Doc, edits: &Edits, client_id: u64) -> Result<Vec<u8>, EditError> {
     if edits.ops.is_empty() || edits.ops.len() > MAX_OPS {
         return Err(EditError::Count(edits.ops.len()));
@@ -193,12 +151,37 @@ pub fn apply_edits(doc: &Doc, edits: &Edits, client_id: u64) -> Result<Vec<u8>, 
     let before = scratch.transact().state_vector();
     {
         let mut txn = scratch.transact_mut();
+        let mut budget = MAX_INSERT_BYTES;
         for (index, op) in edits.ops.iter().enumerate() {
-            apply_op(&mut txn, op).map_err(|why| EditError::Invalid { index, why })?;
+            apply_op(&mut txn, op, &mut budget).map_err(|why| EditError::Invalid { index, why })?;
         }
     }
     let update = scratch.transact().encode_state_as_update_v1(&before);
     Ok(update)
+}
+
+/// Takes `bytes` from what the request may still insert.
+fn spend(budget: &mut usize, bytes: usize) -> Result<(), String> {
+    *budget = budget.checked_sub(bytes).ok_or_else(|| {
+        format!("the request inserts more than {MAX_INSERT_BYTES} bytes of text and values")
+    })?;
+    Ok(())
+}
+
+/// A JSON value of an edit as a yrs value. It goes into a shared type at nesting `level` (a
+/// root is 1, as in [`render`]), so it may nest `MAX_DEPTH - level` levels of its own. Checked
+/// before anything serializes or parses it: both recurse once per level.
+fn json_to_any(v: &Value, level: usize, budget: &mut usize) -> Result<Any, String> {
+    let room = MAX_DEPTH.saturating_sub(level);
+    if !json_within(v, room) {
+        return Err(format!(
+            "the value nests more than {room} levels: at this path it would be deeper than \
+             {MAX_DEPTH} in the document"
+        ));
+    }
+    let json = v.to_string();
+    spend(budget, json.len())?;
+    Any::from_json(&json).map_err(|e| format!("value is not representable: {e}"))
 }
 
 enum Target {
@@ -207,13 +190,21 @@ enum Target {
     Array(ArrayRef),
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Text,
-    Map,
-    Array,
+/// The kind of a nested value, for messages.
+fn out_kind(out: &Out) -> Kind {
+    match out {
+        Out::YText(_) => Kind::Text,
+        Out::YMap(_) => Kind::Map,
+        Out::YArray(_) => Kind::Array,
+        Out::YXmlElement(_) | Out::YXmlFragment(_) | Out::YXmlText(_) => Kind::Xml,
+        _ => Kind::Other,
+    }
 }
 
+/// The shared type of `kind` (text, map or array) that `path` leads to. A root that does not
+/// exist yet is made; one that exists must already be of the kind the path needs, since
+/// writing another kind's content into a shared type corrupts it for every client (yrs would
+/// take a text insert into a map root as list items of the map).
 fn resolve(txn: &mut TransactionMut, path: &[Value], kind: Kind) -> Result<Target, String> {
     let (root, rest) = path
         .split_first()
@@ -222,22 +213,32 @@ fn resolve(txn: &mut TransactionMut, path: &[Value], kind: Kind) -> Result<Targe
         .as_str()
         .filter(|s| !s.is_empty())
         .ok_or_else(|| "path[0] must be the name of a root type".to_string())?;
-    if rest.is_empty() {
-        return Ok(match kind {
-            Kind::Text => Target::Text(txn.get_or_insert_text(root)),
-            Kind::Map => Target::Map(txn.get_or_insert_map(root)),
-            Kind::Array => Target::Array(txn.get_or_insert_array(root)),
-        });
-    }
     // A nested path walks maps and arrays from a root whose type the next segment implies.
-    let mut current = match &rest[0] {
-        Value::String(_) => Out::YMap(txn.get_or_insert_map(root)),
-        Value::Number(_) => Out::YArray(txn.get_or_insert_array(root)),
-        other => {
+    let root_is = match rest.first() {
+        None => kind,
+        Some(Value::String(_)) => Kind::Map,
+        Some(Value::Number(_)) => Kind::Array,
+        Some(other) => {
             return Err(format!(
                 "path element {other} is neither a key nor an index"
             ))
         }
+    };
+    // Declared roots have their type; a root only received through updates has its type
+    // inferred from its content, as rendering does; an empty one can become anything.
+    if let Some(found) = root_kind(&*txn, root) {
+        if found != root_is {
+            return Err(format!(
+                "root {root:?} is {}, not {}",
+                found.name(),
+                root_is.name()
+            ));
+        }
+    }
+    let mut current = match root_is {
+        Kind::Text => Out::YText(txn.get_or_insert_text(root)),
+        Kind::Array => Out::YArray(txn.get_or_insert_array(root)),
+        _ => Out::YMap(txn.get_or_insert_map(root)),
     };
     for (i, seg) in rest.iter().enumerate() {
         let next = match (&current, seg) {
@@ -259,17 +260,22 @@ fn resolve(txn: &mut TransactionMut, path: &[Value], kind: Kind) -> Result<Targe
         (Out::YText(t), Kind::Text) => Ok(Target::Text(t)),
         (Out::YMap(m), Kind::Map) => Ok(Target::Map(m)),
         (Out::YArray(a), Kind::Array) => Ok(Target::Array(a)),
-        _ => Err("the path does not lead to a shared type of the operation's kind".into()),
+        (other, _) => Err(format!(
+            "the path leads to {}, not {}",
+            out_kind(&other).name(),
+            kind.name()
+        )),
     }
 }
 
-fn apply_op(txn: &mut TransactionMut, op: &EditOp) -> Result<(), String> {
+fn apply_op(txn: &mut TransactionMut, op: &EditOp, budget: &mut usize) -> Result<(), String> {
     match op {
         EditOp::MapSet { path, key, value } => {
             let Target::Map(m) = resolve(txn, path, Kind::Map)? else {
                 unreachable!()
             };
-            m.insert(txn, key.as_str(), json_to_any(value)?);
+            spend(budget, key.len())?;
+            m.insert(txn, key.as_str(), json_to_any(value, path.len(), budget)?);
         }
         EditOp::MapDelete { path, key } => {
             let Target::Map(m) = resolve(txn, path, Kind::Map)? else {
@@ -287,6 +293,7 @@ fn apply_op(txn: &mut TransactionMut, op: &EditOp) -> Result<(), String> {
             if *index > len {
                 return Err(format!("index {index} is past the end ({len})"));
             }
+            spend(budget, text.len())?;
             t.insert(txn, *index, text);
         }
         EditOp::TextDelete {
@@ -308,7 +315,7 @@ fn apply_op(txn: &mut TransactionMut, op: &EditOp) -> Result<(), String> {
                 unreachable!()
             };
             for v in values {
-                a.push_back(txn, json_to_any(v)?);
+                a.push_back(txn, json_to_any(v, path.len(), budget)?);
             }
         }
         EditOp::ArrayInsert {
@@ -325,7 +332,7 @@ fn apply_op(txn: &mut TransactionMut, op: &EditOp) -> Result<(), String> {
             }
             let items = values
                 .iter()
-                .map(json_to_any)
+                .map(|v| json_to_any(v, path.len(), budget))
                 .collect::<Result<Vec<_>, _>>()?;
             a.insert_range(txn, *index, items);
         }
@@ -515,5 +522,258 @@ mod tests {
             render_json(&server),
             json!({"notes": "hi", "list": [1.0], "map": {"k": "v"}})
         );
+    }
+
+    /// A server replica of `client`: built from updates only, so no root has a declared type.
+    fn replica(client: &Doc) -> Doc {
+        let server = Doc::with_client_id(1);
+        let state = client
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
+        server
+            .transact_mut()
+            .apply_update(Update::decode_v1(&state).unwrap())
+            .unwrap();
+        server
+    }
+
+    /// One op of each kind aimed at `path`.
+    fn ops_at(path: Value) -> [(Kind, Value); 7] {
+        [
+            (
+                Kind::Text,
+                json!({"op": "text.insert", "path": path, "index": 0, "text": "x"}),
+            ),
+            (
+                Kind::Text,
+                json!({"op": "text.delete", "path": path, "index": 0, "length": 0}),
+            ),
+            (
+                Kind::Map,
+                json!({"op": "map.set", "path": path, "key": "k", "value": 1}),
+            ),
+            (
+                Kind::Map,
+                json!({"op": "map.delete", "path": path, "key": "k"}),
+            ),
+            (
+                Kind::Array,
+                json!({"op": "array.push", "path": path, "values": [1]}),
+            ),
+            (
+                Kind::Array,
+                json!({"op": "array.insert", "path": path, "index": 0, "values": [1]}),
+            ),
+            (
+                Kind::Array,
+                json!({"op": "array.delete", "path": path, "index": 0, "length": 0}),
+            ),
+        ]
+    }
+
+    /// Checks that every op of another kind than `kind` at `path` is refused, as the second op
+    /// of its request (after one that would succeed), and that nothing is applied.
+    fn only_ops_of_kind_apply(doc: &Doc, path: Value, kind: Kind) {
+        let before = render_json(doc);
+        let fine = json!({"op": "map.set", "path": ["elsewhere"], "key": "k", "value": 1});
+        for (op_kind, op) in ops_at(path.clone()) {
+            if op_kind == kind {
+                continue;
+            }
+            let err = apply(doc, json!({"ops": [fine, op]})).unwrap_err();
+            assert!(
+                matches!(&err, EditError::Invalid { index: 1, why } if why.contains(kind.name())),
+                "{op}: {err}"
+            );
+            assert_eq!(render_json(doc), before, "{op} changed the document");
+        }
+    }
+
+    #[test]
+    fn an_operation_on_a_root_of_another_type_is_refused() {
+        use yrs::{XmlElementPrelim, XmlFragment};
+        let client = Doc::with_client_id(7);
+        {
+            let mut txn = client.transact_mut();
+            txn.get_or_insert_text("t").insert(&mut txn, 0, "hi");
+            txn.get_or_insert_map("m").insert(&mut txn, "k", "v");
+            txn.get_or_insert_array("a").push_back(&mut txn, 1);
+            txn.get_or_insert_xml_fragment("x")
+                .push_back(&mut txn, XmlElementPrelim::empty("p"));
+        }
+        // Both a replica where the roots' types are inferred from their content, and the
+        // client's own document, where they are declared.
+        for doc in [replica(&client), client] {
+            only_ops_of_kind_apply(&doc, json!(["t"]), Kind::Text);
+            only_ops_of_kind_apply(&doc, json!(["m"]), Kind::Map);
+            only_ops_of_kind_apply(&doc, json!(["a"]), Kind::Array);
+            for (_, op) in ops_at(json!(["x"])) {
+                let err = apply(&doc, json!({"ops": [op]})).unwrap_err();
+                assert!(
+                    matches!(&err, EditError::Invalid { index: 0, why } if why.contains("XML")),
+                    "{err}"
+                );
+            }
+            // A nested path implies its root's type (a key: a map; an index: an array).
+            for (path, why) in [
+                (json!(["t", "k"]), "root \"t\" is a text, not a map"),
+                (json!(["t", 0]), "root \"t\" is a text, not an array"),
+                (json!(["a", "k"]), "root \"a\" is an array, not a map"),
+                (json!(["m", 0]), "root \"m\" is a map, not an array"),
+            ] {
+                let op = json!({"op": "map.set", "path": path, "key": "k", "value": 1});
+                let err = apply(&doc, json!({"ops": [op]})).unwrap_err();
+                assert_eq!(
+                    err,
+                    EditError::Invalid {
+                        index: 0,
+                        why: why.into()
+                    }
+                );
+            }
+            // The ops that match still apply.
+            apply(
+                &doc,
+                json!({"ops": [
+                    {"op": "text.insert", "path": ["t"], "index": 2, "text": "!"},
+                    {"op": "map.set", "path": ["m"], "key": "j", "value": 2},
+                    {"op": "array.push", "path": ["a"], "values": [2]}
+                ]}),
+            )
+            .unwrap();
+            let rendered = render_json(&doc);
+            assert_eq!(rendered["t"], json!("hi!"));
+            assert_eq!(rendered["m"], json!({"k": "v", "j": 2.0}));
+            assert_eq!(rendered["a"], json!([1.0, 2.0]));
+        }
+    }
+
+    #[test]
+    fn a_root_made_by_an_operation_keeps_its_type_for_the_rest_of_the_request() {
+        let doc = Doc::with_client_id(1);
+        let err = apply(
+            &doc,
+            json!({"ops": [
+                {"op": "text.insert", "path": ["new"], "index": 0, "text": "x"},
+                {"op": "array.push", "path": ["new"], "values": [1]}
+            ]}),
+        )
+        .unwrap_err();
+        assert!(matches!(err, EditError::Invalid { index: 1, .. }), "{err}");
+        assert_eq!(render_json(&doc), json!({}));
+    }
+
+    #[test]
+    fn an_operation_on_a_nested_type_of_another_type_is_refused() {
+        let client = Doc::with_client_id(7);
+        {
+            let mut txn = client.transact_mut();
+            let board = txn.get_or_insert_map("board");
+            board.insert(&mut txn, "node", yrs::MapPrelim::default());
+            board.insert(&mut txn, "label", yrs::TextPrelim::new("draft"));
+            board.insert(&mut txn, "list", yrs::ArrayPrelim::default());
+            board.insert(&mut txn, "plain", 5);
+            let rows = txn.get_or_insert_array("rows");
+            rows.push_back(&mut txn, yrs::MapPrelim::default());
+            rows.push_back(&mut txn, yrs::TextPrelim::new("row"));
+        }
+        let server = replica(&client);
+        only_ops_of_kind_apply(&server, json!(["board", "node"]), Kind::Map);
+        only_ops_of_kind_apply(&server, json!(["board", "label"]), Kind::Text);
+        only_ops_of_kind_apply(&server, json!(["board", "list"]), Kind::Array);
+        only_ops_of_kind_apply(&server, json!(["rows", 0]), Kind::Map);
+        only_ops_of_kind_apply(&server, json!(["rows", 1]), Kind::Text);
+        // A plain value is no shared type at all.
+        let op = json!({"op": "map.set", "path": ["board", "plain"], "key": "k", "value": 1});
+        let err = apply(&server, json!({"ops": [op]})).unwrap_err();
+        assert_eq!(
+            err,
+            EditError::Invalid {
+                index: 0,
+                why: "the path leads to a value of another type, not a map".into()
+            }
+        );
+        apply(
+            &server,
+            json!({"ops": [
+                {"op": "map.set", "path": ["rows", 0], "key": "k", "value": 1},
+                {"op": "text.insert", "path": ["rows", 1], "index": 3, "text": "!"},
+                {"op": "array.push", "path": ["board", "list"], "values": ["x"]}
+            ]}),
+        )
+        .unwrap();
+        let rendered = render_json(&server);
+        assert_eq!(rendered["rows"], json!([{"k": 1.0}, "row!"]));
+        assert_eq!(rendered["board"]["list"], json!(["x"]));
+    }
+
+    /// `[[…[leaf]…]]`, `levels` arrays deep (0: `leaf` itself).
+    fn nested(levels: usize, leaf: Value) -> Value {
+        (0..levels).fold(leaf, |v, _| Value::Array(vec![v]))
+    }
+
+    #[test]
+    fn values_may_not_nest_past_the_rendering_bound() {
+        let client = Doc::with_client_id(7);
+        client.get_or_insert_map("m").insert(
+            &mut client.transact_mut(),
+            "node",
+            yrs::MapPrelim::default(),
+        );
+        let doc = replica(&client);
+        // Into a root (level 1), a value may nest 63 levels: its deepest array is at 64.
+        let set = |path: Value, value: Value| json!({"ops": [{"op": "map.set", "path": path, "key": "v", "value": value}]});
+        apply(&doc, set(json!(["m"]), nested(MAX_DEPTH - 1, json!(1)))).unwrap();
+        let err = apply(&doc, set(json!(["m"]), nested(MAX_DEPTH, json!(1)))).unwrap_err();
+        assert!(matches!(&err, EditError::Invalid { index: 0, why } if why.contains("63 levels")));
+        // One level further down, one level less.
+        apply(
+            &doc,
+            set(json!(["m", "node"]), nested(MAX_DEPTH - 2, json!(1))),
+        )
+        .unwrap();
+        assert!(apply(
+            &doc,
+            set(json!(["m", "node"]), nested(MAX_DEPTH - 1, json!(1)))
+        )
+        .is_err());
+        // Array items too, each on its own; serde_json parses up to 128 levels.
+        let push = |values: Value| json!({"ops": [{"op": "array.insert", "path": ["l"], "index": 0, "values": values}]});
+        apply(&doc, push(json!([1, nested(MAX_DEPTH - 2, json!({}))]))).unwrap();
+        assert!(apply(&doc, push(json!([1, nested(MAX_DEPTH - 1, json!({}))]))).is_err());
+        let deep: Edits = serde_json::from_str(&format!(
+            r#"{{"ops": [{{"op": "array.push", "path": ["l"], "values": [{}1{}]}}]}}"#,
+            "[".repeat(120),
+            "]".repeat(120)
+        ))
+        .unwrap();
+        assert!(apply_edits(&doc, &deep, 4242).is_err());
+        // What was accepted renders whole.
+        let rendered = serde_json::to_string(&render_json(&doc)).unwrap();
+        assert!(!rendered.contains(TRUNCATED), "{rendered}");
+    }
+
+    #[test]
+    fn a_request_inserts_at_most_its_byte_budget() {
+        let doc = Doc::with_client_id(1);
+        let half = "x".repeat(MAX_INSERT_BYTES / 2);
+        let err = apply(
+            &doc,
+            json!({"ops": [
+                {"op": "text.insert", "path": ["t"], "index": 0, "text": half},
+                {"op": "map.set", "path": ["m"], "key": "k", "value": half}
+            ]}),
+        )
+        .unwrap_err();
+        assert!(matches!(err, EditError::Invalid { index: 1, .. }), "{err}");
+        assert_eq!(render_json(&doc), json!({}));
+        apply(
+            &doc,
+            json!({"ops": [
+                {"op": "text.insert", "path": ["t"], "index": 0, "text": half},
+                {"op": "text.insert", "path": ["t"], "index": 0, "text": half}
+            ]}),
+        )
+        .unwrap();
     }
 }

@@ -177,7 +177,11 @@ pub struct RootChange {
     pub length: Option<(usize, usize)>,
 }
 
-/// Compares two renderings (see [`crate::document::render_json`]) root by root.
+/// Compares two renderings (see [`crate::document::render_json`]) root by root. The comparisons
+/// walk with an explicit stack, so they never recurse however deep the values are; renderings
+/// stop at [`crate::document::MAX_DEPTH`] with a marker holding a digest of what is below, so
+/// a change deeper than that still names its root and key: a summary of a deeply nested
+/// document is truncated, never missing.
 pub fn summarize(before: &Value, after: &Value) -> Vec<RootChange> {
     let empty = serde_json::Map::new();
     let b = before.as_object().unwrap_or(&empty);
@@ -186,7 +190,7 @@ pub fn summarize(before: &Value, after: &Value) -> Vec<RootChange> {
     let mut out = Vec::new();
     for root in roots {
         let (old, new) = (b.get(root), a.get(root));
-        if old == new {
+        if same(old, new) {
             continue;
         }
         let mut change = RootChange {
@@ -207,7 +211,7 @@ pub fn summarize(before: &Value, after: &Value) -> Vec<RootChange> {
                 let keys: BTreeSet<&String> = o.keys().chain(n.keys()).collect();
                 change.keys = keys
                     .into_iter()
-                    .filter(|k| o.get(*k) != n.get(*k))
+                    .filter(|k| !same(o.get(*k), n.get(*k)))
                     .cloned()
                     .collect();
             }
@@ -220,6 +224,36 @@ pub fn summarize(before: &Value, after: &Value) -> Vec<RootChange> {
         out.push(change);
     }
     out
+}
+
+/// Whether two optional values are equal, compared with an explicit stack (`==` on `Value`
+/// recurses once per level).
+fn same(a: Option<&Value>, b: Option<&Value>) -> bool {
+    let mut pairs = match (a, b) {
+        (Some(a), Some(b)) => vec![(a, b)],
+        (a, b) => return a.is_none() && b.is_none(),
+    };
+    while let Some(pair) = pairs.pop() {
+        match pair {
+            (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+                pairs.extend(a.iter().zip(b))
+            }
+            (Value::Object(a), Value::Object(b)) if a.len() == b.len() => {
+                for (key, a) in a {
+                    match b.get(key) {
+                        Some(b) => pairs.push((a, b)),
+                        None => return false,
+                    }
+                }
+            }
+            (Value::Array(_) | Value::Object(_), _) | (_, Value::Array(_) | Value::Object(_)) => {
+                return false
+            }
+            (a, b) if a != b => return false,
+            _ => {}
+        }
+    }
+    true
 }
 
 #[cfg(test)]

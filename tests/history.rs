@@ -3,11 +3,12 @@
 
 use serde_json::{json, Value};
 use std::time::Instant;
-use tandemx::document::render_json;
+use tandemx::document::{render_json, MAX_DEPTH, TRUNCATED};
 use tandemx::history::{
     diff, diff_docs, replay_start, restore_update, state_at, ArrayOp, Change, Diff, HistoryError,
     TextOp,
 };
+use tandemx::webhooks::summarize;
 use yrs::types::text::YChange;
 use yrs::types::Attrs;
 use yrs::updates::decoder::Decode;
@@ -1019,4 +1020,243 @@ fn restores_reject_bad_input() {
         restore_update(&doc, &state(&Doc::with_client_id(5)), 1 << 53),
         Err(HistoryError::ClientId(_))
     ));
+}
+
+// ---- deeply nested documents ----
+
+/// How deep the documents below nest: far past what any walk may recurse.
+const DEEP: usize = 10_000;
+
+/// Stack of the threads that read deep documents: room for walks that stop at
+/// `document::MAX_DEPTH` levels, far too little for one that recursed once per level of
+/// [`DEEP`] (an overflow aborts the test binary, which fails the run).
+const SMALL_STACK: usize = 256 * 1024;
+
+fn on_small_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .stack_size(SMALL_STACK)
+            .spawn_scoped(s, f)
+            .unwrap()
+            .join()
+            .unwrap()
+    })
+}
+
+/// Runs `f` with a stack large enough for yrs itself to build and drop a deeply nested plain
+/// value (its `Any` drops recursively), so the tests reach what is under test.
+fn on_large_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn_scoped(s, f)
+            .unwrap()
+            .join()
+            .unwrap()
+    })
+}
+
+/// A client's document whose root map `m` holds `a` → `a` → … [`DEEP`] Y.Maps deep (built one
+/// level at a time: a nested prelim would recurse in yrs), with `leaf: "v1"` in the last one,
+/// which is returned.
+fn deep_maps() -> (Doc, yrs::MapRef) {
+    let doc = Doc::with_client_id(30);
+    let mut map = doc.get_or_insert_map("m");
+    let mut txn = doc.transact_mut();
+    txn.get_or_insert_text("title").insert(&mut txn, 0, "deep");
+    for _ in 0..DEEP {
+        map = map.insert(&mut txn, "a", MapPrelim::default());
+    }
+    map.insert(&mut txn, "leaf", "v1");
+    drop(txn);
+    (doc, map)
+}
+
+/// How many objects and arrays `value` nests, counted with an explicit stack.
+fn json_depth(value: &Value) -> usize {
+    let (mut deepest, mut stack) = (0, vec![(value, 0)]);
+    while let Some((value, depth)) = stack.pop() {
+        let children: Vec<&Value> = match value {
+            Value::Array(items) => items.iter().collect(),
+            Value::Object(map) => map.values().collect(),
+            _ => continue,
+        };
+        deepest = deepest.max(depth + 1);
+        stack.extend(children.into_iter().map(|v| (v, depth + 1)));
+    }
+    deepest
+}
+
+/// Checks that a rendering is cut at the bound: the document object, then at most
+/// `MAX_DEPTH` levels, then the marker.
+fn assert_cut(rendered: &Value) {
+    assert!(
+        json_depth(rendered) <= MAX_DEPTH + 2,
+        "{}",
+        json_depth(rendered)
+    );
+    let json = serde_json::to_string(rendered).unwrap();
+    assert!(json.contains(TRUNCATED), "no marker");
+    assert_eq!(&serde_json::from_str::<Value>(&json).unwrap(), rendered);
+}
+
+#[test]
+fn a_deeply_nested_document_renders_within_the_bound() {
+    let (client, _) = deep_maps();
+    let full = state(&client);
+    let rendered = on_small_stack(|| {
+        let rendered = render_json(&client);
+        assert_cut(&rendered);
+        assert_eq!(rendered["title"], json!("deep"));
+        // A replica built from updates, whose roots are typed by their content, as a room's
+        // document is; a version; the document at an instant, from a base and log entries.
+        let server = state_at(None, [full.as_slice()]).unwrap();
+        assert_eq!(render_json(&server), rendered);
+        let update = server
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
+        assert_eq!(render_json(&state_at(Some(&update), []).unwrap()), rendered);
+        rendered
+    });
+    // The map levels above the marker are all there.
+    let mut value = &rendered["m"];
+    for _ in 1..MAX_DEPTH {
+        value = &value["a"];
+    }
+    assert!(value["a"][TRUNCATED].is_string(), "{value}");
+}
+
+#[test]
+fn a_deeply_nested_plain_value_renders_within_the_bound() {
+    on_large_stack(|| {
+        let deep = (0..DEEP).fold(Any::from("leaf"), |v, _| {
+            Any::from(std::collections::HashMap::from([("a".to_string(), v)]))
+        });
+        let before = Doc::with_client_id(31);
+        before
+            .get_or_insert_map("m")
+            .insert(&mut before.transact_mut(), "small", 1);
+        let after = Doc::with_client_id(31);
+        {
+            let mut txn = after.transact_mut();
+            let m = txn.get_or_insert_map("m");
+            m.insert(&mut txn, "small", 1);
+            m.insert(&mut txn, "deep", deep);
+        }
+        on_small_stack(|| {
+            let rendered = render_json(&after);
+            assert_cut(&rendered);
+            let d = diff_docs(&before, &after);
+            let Change::Map { added, .. } = &d.roots[0].change else {
+                panic!("{d:?}")
+            };
+            assert!(json_depth(&added["deep"]) <= MAX_DEPTH + 1);
+            assert!(serde_json::to_string(&d).unwrap().contains(TRUNCATED));
+            let s = summarize(&render_json(&before), &rendered);
+            assert_eq!(s.iter().find(|c| c.root == "m").unwrap().keys, vec!["deep"]);
+        });
+    });
+}
+
+#[test]
+fn deeply_nested_xml_renders_whole() {
+    let client = Doc::with_client_id(32);
+    let frag = client.get_or_insert_xml_fragment("prose");
+    let inner = {
+        let mut txn = client.transact_mut();
+        let mut node = frag.push_back(&mut txn, XmlElementPrelim::empty("div"));
+        for _ in 0..DEEP {
+            node = node.push_back(&mut txn, XmlElementPrelim::empty("div"));
+        }
+        node.push_back(&mut txn, XmlTextPrelim::new("one"))
+    };
+    let version = state(&client);
+    inner.insert(&mut client.transact_mut(), 3, " two");
+    let current = state(&client);
+    let expected = |text: &str| {
+        format!(
+            "{}{text}{}",
+            "<div>".repeat(DEEP + 1),
+            "</div>".repeat(DEEP + 1)
+        )
+    };
+    on_small_stack(|| {
+        let server = state_at(Some(&current), []).unwrap();
+        assert_eq!(render_json(&server)["prose"], json!(expected("one two")));
+        let d = diff(&version, &current).unwrap();
+        assert_eq!(
+            d.roots[0].change,
+            Change::Xml {
+                before: json!(expected("one")),
+                after: json!(expected("one two"))
+            }
+        );
+    });
+}
+
+#[test]
+fn diffs_of_deeply_nested_documents_see_changes_below_the_bound() {
+    let (client, leaf) = deep_maps();
+    let version = state(&client);
+    let version_sv = client.transact().state_vector();
+    leaf.insert(&mut client.transact_mut(), "leaf", "v2");
+    let current = state(&client);
+    // What a branch holds that its parent lacks, as a merge brings it.
+    let branch_update = client.transact().encode_state_as_update_v1(&version_sv);
+    on_small_stack(|| {
+        let d = diff(&version, &current).unwrap();
+        assert_eq!(d.roots.len(), 1, "{d:?}");
+        assert_eq!(d.roots[0].root, "m");
+        let Change::Map {
+            added,
+            removed,
+            changed,
+        } = &d.roots[0].change
+        else {
+            panic!("{d:?}")
+        };
+        assert!(added.is_empty() && removed.is_empty());
+        assert_eq!(changed.keys().collect::<Vec<_>>(), ["a"]);
+        assert_ne!(changed["a"].before, changed["a"].after);
+        assert!(serde_json::to_string(&d).unwrap().contains(TRUNCATED));
+        assert!(diff(&current, &current).unwrap().is_empty());
+        // A merge preview: the parent's state with the branch's changes, against the parent.
+        let merged = state_at(Some(&version), [branch_update.as_slice()]).unwrap();
+        let merged = merged
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
+        assert_eq!(diff(&version, &merged).unwrap(), d);
+    });
+}
+
+#[test]
+fn summaries_of_deeply_nested_documents_name_the_changed_key() {
+    let (client, leaf) = deep_maps();
+    let before = render_json(&client);
+    leaf.insert(&mut client.transact_mut(), "leaf", "v2");
+    on_small_stack(|| {
+        let after = render_json(&client);
+        let changes = summarize(&before, &after);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert_eq!(changes[0].root, "m");
+        assert_eq!(changes[0].kind, "map");
+        assert_eq!(changes[0].keys, vec!["a"]);
+        assert!(summarize(&after, &after).is_empty());
+    });
+}
+
+#[test]
+fn a_deeply_nested_document_is_restored() {
+    let (client, leaf) = deep_maps();
+    let version = state(&client);
+    leaf.insert(&mut client.transact_mut(), "leaf", "v2");
+    let server = server_from(&[&client]);
+    on_small_stack(|| {
+        let update = restore_update(&server, &version, RESTORER)
+            .unwrap()
+            .expect("the leaf differs");
+        apply(&server, &update);
+        assert!(diff(&version, &state(&server)).unwrap().is_empty());
+        assert_eq!(restore_update(&server, &version, RESTORER).unwrap(), None);
+    });
 }

@@ -1,27 +1,27 @@
-//! Document history, the pure part: rebuild a document at any instant, compare two states, and
-//! make the update that restores an earlier version as a new change. No I/O: states and updates
-//! come in as Yjs v1 bytes and the caller stores and broadcasts what comes out.
+//! Document history, the pure part: rebuild a document at any instant, compare two states,
+//! make the update that restores an earlier version as a new change, and cut pages of history
+//! to a byte budget. No I/O: states and updates come in as Yjs v1 bytes and the caller stores
+//! and broadcasts what comes out.
 
 mod diff;
 mod myers;
+mod page;
 
 pub use diff::{diff, diff_docs, ArrayOp, Change, Diff, KeyChange, RootDiff, TextOp};
 pub use myers::{MAX_DIFF_WORK, MAX_EDIT_DISTANCE};
+pub use page::{base64_len, cut_page, PageCut, PAGE_BYTES};
 
-use crate::document::any_to_json;
-use serde_json::{Map as JsonMap, Value};
+pub(crate) use crate::document::render::{read_root, root_kind, Kind};
+
+use crate::document::render::{out_json, text_delta, Mode};
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 use thiserror::Error;
 use yrs::branch::{Branch, BranchPtr};
-use yrs::types::text::YChange;
-use yrs::types::{AsPrelim, ToJson};
 use yrs::undo::{Options as UndoOptions, UndoManager};
 use yrs::updates::decoder::Decode;
-use yrs::{
-    Any, Array, ClientID, Doc, GetString, In, Map, Options, Origin, Out, ReadTxn, Text, Transact,
-    Update, WriteTxn,
-};
+use yrs::{ClientID, Doc, Options, Origin, Out, ReadTxn, Transact, Update, WriteTxn};
 
 /// Client ids are 53-bit in Yjs (a JavaScript safe integer).
 const CLIENT_ID_LIMIT: u64 = 1 << 53;
@@ -207,79 +207,8 @@ fn branch<T: AsRef<Branch>>(shared: T) -> BranchPtr {
     BranchPtr::from(shared.as_ref())
 }
 
-/// What a root type holds, as far as rendering and diffing care.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
-    Text,
-    Map,
-    Array,
-    Xml,
-    Other,
-}
-
 pub(crate) fn root_names<T: ReadTxn>(txn: &T) -> Vec<String> {
     txn.root_refs().map(|(name, _)| name.to_string()).collect()
-}
-
-/// The kind of root `name`; `None` when it is missing, or was only received through updates
-/// and is empty, so nothing tells its type.
-pub(crate) fn root_kind<T: ReadTxn>(txn: &T, name: &str) -> Option<Kind> {
-    match txn.get(name)? {
-        Out::YText(_) => Some(Kind::Text),
-        Out::YMap(_) => Some(Kind::Map),
-        Out::YArray(_) => Some(Kind::Array),
-        Out::YXmlFragment(_) | Out::YXmlElement(_) | Out::YXmlText(_) => Some(Kind::Xml),
-        Out::UndefinedRef(branch) => {
-            let map_len = txn.get_map(name).map_or(0, |m| m.len(txn));
-            if branch.len() == 0 && map_len == 0 {
-                return None;
-            }
-            // Inferred from the content like `document::render_json` does, except that a list
-            // of XML nodes is an XML fragment rather than an array.
-            match Out::UndefinedRef(branch).as_prelim(txn) {
-                In::Text(_) => Some(Kind::Text),
-                In::XmlText(_) | In::XmlElement(_) | In::XmlFragment(_) => Some(Kind::Xml),
-                In::Array(_) => match txn.get_array(name).and_then(|a| a.get(txn, 0)) {
-                    Some(Out::YXmlElement(_) | Out::YXmlText(_)) => Some(Kind::Xml),
-                    _ => Some(Kind::Array),
-                },
-                In::Map(_) => Some(Kind::Map),
-                _ => Some(Kind::Other),
-            }
-        }
-        _ => Some(Kind::Other),
-    }
-}
-
-/// Root `name` read as `kind`, as plain JSON: texts and XML as strings, maps as objects, arrays
-/// as arrays (nested shared types as their plain JSON, as in `render_json`).
-pub(crate) fn read_root<T: ReadTxn>(txn: &T, name: &str, kind: Kind) -> Value {
-    match kind {
-        Kind::Text => Value::String(
-            txn.get_text(name)
-                .map(|t| t.get_string(txn))
-                .unwrap_or_default(),
-        ),
-        Kind::Map => txn
-            .get_map(name)
-            .map_or(Value::Object(JsonMap::new()), |m| {
-                any_to_json(&m.to_json(txn))
-            }),
-        Kind::Array => txn
-            .get_array(name)
-            .map_or(Value::Array(Vec::new()), |a| any_to_json(&a.to_json(txn))),
-        Kind::Xml => Value::String(match txn.get(name) {
-            Some(Out::YXmlElement(x)) => x.get_string(txn),
-            Some(Out::YXmlText(x)) => x.get_string(txn),
-            _ => txn
-                .get_xml_fragment(name)
-                .map(|x| x.get_string(txn))
-                .unwrap_or_default(),
-        }),
-        Kind::Other => txn
-            .get(name)
-            .map_or(Value::Null, |o| any_to_json(&o.to_json(txn))),
-    }
 }
 
 /// Whether a rendering is the empty value of its kind: an empty root is the same as a missing
@@ -295,7 +224,8 @@ fn is_empty(value: &Value) -> bool {
 }
 
 /// Everything a restore must reproduce, per non-empty root: like `read_root` but texts keep
-/// their formatting, at any depth.
+/// their formatting, at any depth (below [`crate::document::MAX_DEPTH`], the marker's digest
+/// covers the content with its formatting).
 fn fingerprint<T: ReadTxn>(txn: &T) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
     let names: BTreeSet<String> = root_names(txn).into_iter().collect();
@@ -304,13 +234,13 @@ fn fingerprint<T: ReadTxn>(txn: &T) -> BTreeMap<String, Value> {
             None => continue,
             Some(Kind::Text) => txn
                 .get_text(name.as_str())
-                .map_or(Value::Null, |t| delta(txn, &t)),
-            Some(Kind::Map) => txn
-                .get_map(name.as_str())
-                .map_or(Value::Null, |m| deep(txn, &Out::YMap(m))),
-            Some(Kind::Array) => txn
-                .get_array(name.as_str())
-                .map_or(Value::Null, |a| deep(txn, &Out::YArray(a))),
+                .map_or(Value::Null, |t| text_delta(txn, &t, 1)),
+            Some(Kind::Map) => txn.get_map(name.as_str()).map_or(Value::Null, |m| {
+                out_json(txn, &Out::YMap(m), 1, Mode::Formatted)
+            }),
+            Some(Kind::Array) => txn.get_array(name.as_str()).map_or(Value::Null, |a| {
+                out_json(txn, &Out::YArray(a), 1, Mode::Formatted)
+            }),
             Some(kind) => read_root(txn, &name, kind),
         };
         if !is_empty(&value) {
@@ -318,47 +248,4 @@ fn fingerprint<T: ReadTxn>(txn: &T) -> BTreeMap<String, Value> {
         }
     }
     out
-}
-
-/// A text's content with its formatting, in a canonical form: attributes set to null are
-/// dropped and neighbouring strings with the same attributes merged, so equal content compares
-/// equal however it is split into items.
-fn delta<T: ReadTxn>(txn: &T, text: &yrs::TextRef) -> Value {
-    let mut chunks: Vec<(Value, JsonMap<String, Value>)> = Vec::new();
-    for chunk in text.diff(txn, YChange::identity) {
-        let insert = deep(txn, &chunk.insert);
-        let attributes: JsonMap<String, Value> = chunk
-            .attributes
-            .iter()
-            .flat_map(|a| a.iter())
-            .filter(|(_, v)| !matches!(v, Any::Null))
-            .map(|(k, v)| (k.to_string(), any_to_json(v)))
-            .collect();
-        match (chunks.last_mut(), &insert) {
-            (Some((Value::String(prev), attrs)), Value::String(s)) if *attrs == attributes => {
-                prev.push_str(s)
-            }
-            _ => chunks.push((insert, attributes)),
-        }
-    }
-    chunks
-        .into_iter()
-        .map(|(insert, attributes)| serde_json::json!({"insert": insert, "attributes": attributes}))
-        .collect()
-}
-
-fn deep<T: ReadTxn>(txn: &T, out: &Out) -> Value {
-    match out {
-        Out::YText(t) => delta(txn, t),
-        Out::YMap(m) => Value::Object(
-            m.iter(txn)
-                .map(|(k, v)| (k.to_string(), deep(txn, &v)))
-                .collect(),
-        ),
-        Out::YArray(a) => Value::Array(a.iter(txn).map(|v| deep(txn, &v)).collect()),
-        Out::YXmlElement(x) => Value::String(x.get_string(txn)),
-        Out::YXmlFragment(x) => Value::String(x.get_string(txn)),
-        Out::YXmlText(x) => Value::String(x.get_string(txn)),
-        other => any_to_json(&other.to_json(txn)),
-    }
 }

@@ -71,11 +71,19 @@ impl RoomObject {
     fn list_versions(&self, limit: u32, before: Option<u64>) -> Answer {
         let limit = limit.clamp(1, crate::queries::MAX_VERSION_PAGE) as usize;
         let before = before.unwrap_or(u64::MAX);
-        let versions = self.with_store(|room| {
+        let mut versions = self.with_store(|room| {
             stored_versions::list(room.store(), limit, before).map_err(store_error)
         })?;
-        let next = (versions.len() == limit).then(|| versions.last().map(|v| v.id));
-        http::json(&json!({ "versions": versions, "next_before": next.flatten() }))
+        // Rows are metadata, bounded but for `authors` (everyone who wrote between two
+        // versions): a page also stops at the byte budget.
+        let sizes: Vec<usize> = versions
+            .iter()
+            .map(|v| serde_json::to_vec(v).map_or(0, |json| json.len()))
+            .collect();
+        let cut = crate::history::cut_page(&sizes, limit, crate::history::PAGE_BYTES);
+        versions.truncate(cut.len);
+        let next = cut.more.then(|| versions.last().map(|v| v.id)).flatten();
+        http::json(&json!({ "versions": versions, "next_before": next }))
     }
 
     async fn create_named(
@@ -231,7 +239,7 @@ impl RoomObject {
 
     fn replay(&self, after: u64, from: u64, to: u64, limit: u32) -> Answer {
         let limit = limit.clamp(1, crate::queries::MAX_REPLAY_PAGE) as usize;
-        let (entries, earliest) = self.with_store(|room| {
+        let (mut entries, earliest) = self.with_store(|room| {
             let store = room.store();
             let entries = store
                 .log_range(after, from, to, limit)
@@ -239,14 +247,24 @@ impl RoomObject {
             let earliest = store.first_entry_after(0).map_err(store_error)?;
             Ok((entries, earliest))
         })?;
-        let next = (entries.len() == limit).then(|| entries.last().map(|e| e.seq));
+        // A page also stops once the base64 of its updates would pass the byte budget (always
+        // sending one entry, however large, so the client progresses); the next page starts
+        // after the last entry sent.
+        let sizes: Vec<usize> = entries
+            .iter()
+            .map(|e| crate::history::base64_len(e.update.len()))
+            .collect();
+        let cut = crate::history::cut_page(&sizes, limit, crate::history::PAGE_BYTES);
+        // Rows past the cut are freed before the page is encoded.
+        entries.truncate(cut.len);
+        let next = cut.more.then(|| entries.last().map(|e| e.seq)).flatten();
         let updates: Vec<_> = entries
             .iter()
             .map(|e| json!({ "seq": e.seq, "at": e.at_ms, "author": e.author, "update": b64(&e.update) }))
             .collect();
         http::json(&json!({
             "updates": updates,
-            "next_after": next.flatten(),
+            "next_after": next,
             "earliest": earliest.map(|(seq, at)| json!({ "seq": seq, "at": at })),
         }))
     }
