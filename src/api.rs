@@ -24,6 +24,11 @@ pub enum ApiError {
         /// The limit in force.
         limit: usize,
     },
+    /// The user already holds as many connections to the room as one user may.
+    TooManyConnections {
+        /// The limit in force.
+        limit: usize,
+    },
     /// The room's stored document could not be loaded; it is not served until fixed.
     RoomUnavailable,
     /// The method is not allowed on this route.
@@ -95,6 +100,12 @@ impl ApiError {
                 "room-full",
                 "Room full",
                 format!("the room holds its maximum of {limit} connections; retry later"),
+            ),
+            ApiError::TooManyConnections { limit } => (
+                429,
+                "too-many-connections",
+                "Too many connections",
+                format!("this user holds the maximum of {limit} connections to the room"),
             ),
             ApiError::RoomUnavailable => (
                 503,

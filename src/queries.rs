@@ -120,42 +120,11 @@ pub fn read_update(query: Option<&str>) -> Result<RoomCall, ApiError> {
     Ok(RoomCall::ReadUpdate { state_vector, v2 })
 }
 
-/// Checks that `bytes` are a v1 state vector: a count, then that many (client, clock) pairs of
-/// varints, and nothing after. Read by hand so that nothing a client sent reaches the decoder
-/// unchecked (a count larger than the bytes that follow is refused before anything is
-/// allocated).
+/// Checks that `bytes` are a v1 state vector the decoder can read safely
+/// ([`crate::prescan::check_state_vector_v1`]).
 pub fn check_state_vector(bytes: &[u8]) -> Result<(), ApiError> {
-    fn varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
-        let mut value: u64 = 0;
-        for shift in (0..64).step_by(7) {
-            let b = *bytes.get(*at)?;
-            *at += 1;
-            value |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Some(value);
-            }
-        }
-        None
-    }
-    let invalid = || bad("state_vector is not a v1 state vector".into());
-    let mut at = 0;
-    let count = varint(bytes, &mut at).ok_or_else(invalid)?;
-    // Each entry takes at least two bytes.
-    if count > (bytes.len().saturating_sub(at) / 2) as u64 {
-        return Err(invalid());
-    }
-    for _ in 0..count {
-        let client = varint(bytes, &mut at).ok_or_else(invalid)?;
-        let clock = varint(bytes, &mut at).ok_or_else(invalid)?;
-        // yrs keeps client ids in 53 bits and clocks in 32.
-        if client > NO_LIMIT || clock > u64::from(u32::MAX) {
-            return Err(invalid());
-        }
-    }
-    if at != bytes.len() {
-        return Err(invalid());
-    }
-    Ok(())
+    crate::prescan::check_state_vector_v1(bytes)
+        .map_err(|e| bad(format!("state_vector is not a v1 state vector: {e}")))
 }
 
 #[cfg(test)]

@@ -18,6 +18,12 @@ pub const MAX_FRAME_BYTES: &str = "MAX_FRAME_BYTES";
 pub const MAX_CONNECTIONS_PER_ROOM: &str = "MAX_CONNECTIONS_PER_ROOM";
 /// Variable overriding [`Limits::compact_after_updates`].
 pub const COMPACT_AFTER_UPDATES: &str = "COMPACT_AFTER_UPDATES";
+/// Variable overriding [`Limits::max_connections_per_user`].
+pub const MAX_CONNECTIONS_PER_USER: &str = "MAX_CONNECTIONS_PER_USER";
+/// Variable overriding [`Limits::max_awareness_states`].
+pub const MAX_AWARENESS_STATES: &str = "MAX_AWARENESS_STATES";
+/// Variable overriding [`Limits::max_awareness_state_bytes`].
+pub const MAX_AWARENESS_STATE_BYTES: &str = "MAX_AWARENESS_STATE_BYTES";
 
 fn number(env: &Env, name: &str) -> Option<usize> {
     let value = env.var(name).ok()?.to_string();
@@ -41,6 +47,15 @@ pub fn limits(env: &Env) -> Limits {
     }
     if let Some(n) = number(env, COMPACT_AFTER_UPDATES) {
         limits.compact_after_updates = n;
+    }
+    if let Some(n) = number(env, MAX_CONNECTIONS_PER_USER) {
+        limits.max_connections_per_user = n;
+    }
+    if let Some(n) = number(env, MAX_AWARENESS_STATES) {
+        limits.max_awareness_states = n;
+    }
+    if let Some(n) = number(env, MAX_AWARENESS_STATE_BYTES) {
+        limits.max_awareness_state_bytes = n;
     }
     // Bursts scale with the sustained rates: five seconds' worth of messages, sixteen of bytes.
     if let Some(n) = number(env, RATE_MESSAGES_PER_SECOND) {

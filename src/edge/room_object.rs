@@ -22,7 +22,7 @@ use super::http;
 use super::sql_store::SqlRoomStore;
 use crate::api::ApiError;
 use crate::names::{Id, RoomName};
-use crate::room::{close, Connection, Frame, Outbox, Room, RoomError};
+use crate::room::{close, Connection, Frame, Outbox, Refusal, Room, RoomError};
 use crate::room_call::{Admission, RoomCall, RoomRequest, ADMISSION_HEADER};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -614,17 +614,25 @@ impl RoomObject {
             .await?;
         self.webhooks.set(Some((admission.webhooks, now_ms())));
         self.load();
-        let (greeting, decoded, limit) = match &*self.room.borrow() {
-            Loaded::Ready(room) => (
-                room.greeting(),
-                room.is_decoded(),
-                room.limits().max_connections,
-            ),
+        let (greeting, decoded, limits) = match &*self.room.borrow() {
+            Loaded::Ready(room) => (room.greeting(), room.is_decoded(), *room.limits()),
             _ => return http::problem(&ApiError::RoomUnavailable),
         };
-        if self.live.borrow().len() >= limit {
-            worker::console_warn!("room full: refusing a connection over the limit of {limit}");
-            return http::problem(&ApiError::RoomFull { limit });
+        let admitted = {
+            let live = self.live.borrow();
+            let of_user = live
+                .conns
+                .values()
+                .filter(|(_, c)| c.sub == admission.sub)
+                .count();
+            limits.admit(live.len(), of_user)
+        };
+        if let Err(refusal) = admitted {
+            worker::console_warn!("refusing a connection: {refusal}");
+            return http::problem(&match refusal {
+                Refusal::RoomFull { limit } => ApiError::RoomFull { limit },
+                Refusal::UserLimit { limit } => ApiError::TooManyConnections { limit },
+            });
         }
         if let Err(e) = self.admit(&mut admission).await {
             return http::problem(&e);
@@ -732,10 +740,10 @@ impl RoomObject {
                     rejection.reason,
                     rejection.detail
                 );
-                ws.close(Some(rejection.code), Some(rejection.reason))?;
+                // A refused frame changed nothing (the room checks a whole frame first).
+                let _ = ws.close(Some(rejection.code), Some(rejection.reason));
                 self.leave(&ws);
-                // Updates of the frame applied before the one that failed are kept: write them.
-                Ok(self.changed())
+                Ok(None)
             }
         }
     }

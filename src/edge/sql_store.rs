@@ -310,14 +310,9 @@ impl SqlRoomStore {
         )
     }
 
-    /// Log entries with `seq > after` (and `at` in `[from, to]`), oldest first, at most `limit`.
-    pub fn log_range(
-        &self,
-        after: u64,
-        from_ms: u64,
-        to_ms: u64,
-        limit: usize,
-    ) -> Result<Vec<LogEntry>, StoreError> {
+    /// The log positions `(start, end]` of the entries with `seq > after` and `at` in
+    /// `[from, to]`.
+    fn log_bounds(&self, after: u64, from_ms: u64, to_ms: u64) -> Result<(u64, u64), StoreError> {
         let start = match from_ms {
             0 => after,
             _ => after.max(self.seq_at(from_ms - 1)?),
@@ -326,16 +321,37 @@ impl SqlRoomStore {
             t if t >= NO_LIMIT => self.head(),
             t => self.seq_at(t)?,
         };
+        Ok((start, end))
+    }
+
+    /// The position and stored size (bytes) of the entries [`Self::log_between`] would read
+    /// for `seq > after` and `at` in `[from, to]`, oldest first, at most `limit`, without
+    /// reading their data: a page is cut by size before anything large is read.
+    pub fn log_sizes(
+        &self,
+        after: u64,
+        from_ms: u64,
+        to_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, usize)>, StoreError> {
+        let (start, end) = self.log_bounds(after, from_ms, to_ms)?;
         let rows = self.rows(
-            "SELECT seq, at, author, parts, data FROM log
-             WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+            "SELECT seq, length(data) + COALESCE((SELECT SUM(length(p.data)) FROM log_parts p
+               WHERE p.seq = log.seq), 0)
+             FROM log WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
             vec![
                 (start as i64).into(),
                 (end as i64).into(),
                 (limit as i64).into(),
             ],
         )?;
-        rows.into_iter().map(|row| self.entry(row)).collect()
+        rows.into_iter()
+            .map(|row| {
+                let mut row = row.into_iter();
+                let mut next = || row.next().unwrap_or(SqlStorageValue::Null);
+                Ok((int(&next())? as u64, int(&next())? as usize))
+            })
+            .collect()
     }
 
     /// Log entries in `(after, upto]`, oldest first.
@@ -479,7 +495,10 @@ impl SqlRoomStore {
 }
 
 impl RoomStore for SqlRoomStore {
+    /// Everything appended so far: rows still waiting for their commit are written first, so a
+    /// room that reloads after a failed update never forgets a change it already sent.
     fn load(&self) -> Result<Stored, StoreError> {
+        self.flush()?;
         let snapshot = if self.generation > 0 {
             let rows = self
                 .rows(

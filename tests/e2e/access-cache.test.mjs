@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { IS_REFERENCE, d1Execute, startServer, sleep } from './server.mjs'
-import { roomName, tryUpgrade } from './helpers.mjs'
+import { destroyAll, openRaw, roomName, tryUpgrade } from './helpers.mjs'
 
 const SKIP = IS_REFERENCE && 'the reference server has no identity'
 // Long enough to change D1 from another process inside it (a wrangler command: ~1 s on a quiet
@@ -59,12 +59,22 @@ before(async () => {
 }, { timeout: 150_000 })
 
 after(async () => {
+  destroyAll()
   await Promise.all([cached?.stop(), uncached?.stop()])
 })
+
+/** Keeps `room` live with a socket of the owner's (a room going live reads D1 itself). */
+async function holdOpen (server, p, owner, room) {
+  const minted = await api(server, 'POST', `/v1/projects/${p}/tokens`, { key: owner, body: { sub: 'holder', room } })
+  const sock = openRaw(`${server.wsUrl}/${room}?token=${encodeURIComponent(minted.json.token)}`)
+  await sock.e2e.opened
+  return sock
+}
 
 describe('room access cache', { skip: SKIP }, () => {
   test('a key revoked behind the worker\'s back stops new connections within ACCESS_CACHE_SECONDS', async () => {
     const { p, owner, key, room, token } = await setUp(cached)
+    await holdOpen(cached, p, owner, room)
     const letIn = Date.now()
     assert.equal(await refusedAs(cached, room, token), 'upgraded')
     await d1Execute(cached, `UPDATE api_keys SET revoked_at = ${Date.now()} WHERE id = '${key.id}'`)

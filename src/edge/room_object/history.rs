@@ -239,25 +239,32 @@ impl RoomObject {
 
     fn replay(&self, after: u64, from: u64, to: u64, limit: u32) -> Answer {
         let limit = limit.clamp(1, crate::queries::MAX_REPLAY_PAGE) as usize;
-        let (mut entries, earliest) = self.with_store(|room| {
-            let store = room.store();
-            let entries = store
-                .log_range(after, from, to, limit)
-                .map_err(store_error)?;
-            let earliest = store.first_entry_after(0).map_err(store_error)?;
-            Ok((entries, earliest))
-        })?;
         // A page also stops once the base64 of its updates would pass the byte budget (always
         // sending one entry, however large, so the client progresses); the next page starts
-        // after the last entry sent.
-        let sizes: Vec<usize> = entries
-            .iter()
-            .map(|e| crate::history::base64_len(e.update.len()))
-            .collect();
-        let cut = crate::history::cut_page(&sizes, limit, crate::history::PAGE_BYTES);
-        // Rows past the cut are freed before the page is encoded.
-        entries.truncate(cut.len);
-        let next = cut.more.then(|| entries.last().map(|e| e.seq)).flatten();
+        // after the last entry sent. The sizes are read first, so only what is sent is read.
+        let (entries, earliest, more) = self.with_store(|room| {
+            let store = room.store();
+            let sizes = store
+                .log_sizes(after, from, to, limit)
+                .map_err(store_error)?;
+            let encoded: Vec<usize> = sizes
+                .iter()
+                .map(|(_, n)| crate::history::base64_len(*n))
+                .collect();
+            let cut = crate::history::cut_page(&encoded, limit, crate::history::PAGE_BYTES);
+            let entries = match (
+                sizes.first(),
+                cut.len.checked_sub(1).and_then(|i| sizes.get(i)),
+            ) {
+                (Some((first, _)), Some((last, _))) => {
+                    store.log_between(first - 1, *last).map_err(store_error)?
+                }
+                _ => Vec::new(),
+            };
+            let earliest = store.first_entry_after(0).map_err(store_error)?;
+            Ok((entries, earliest, cut.more))
+        })?;
+        let next = more.then(|| entries.last().map(|e| e.seq)).flatten();
         let updates: Vec<_> = entries
             .iter()
             .map(|e| json!({ "seq": e.seq, "at": e.at_ms, "author": e.author, "update": b64(&e.update) }))
