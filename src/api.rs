@@ -24,6 +24,11 @@ pub enum ApiError {
         /// The limit in force.
         limit: usize,
     },
+    /// The caller sent more requests of this kind than the rate limit allows.
+    RateLimited {
+        /// Seconds after which it may try again (`Retry-After`).
+        retry_after_seconds: u32,
+    },
     /// The user already holds as many connections to the room as one user may.
     TooManyConnections {
         /// The limit in force.
@@ -100,6 +105,14 @@ impl ApiError {
                 "room-full",
                 "Room full",
                 format!("the room holds its maximum of {limit} connections; retry later"),
+            ),
+            ApiError::RateLimited {
+                retry_after_seconds,
+            } => (
+                429,
+                "rate-limited",
+                "Too many requests",
+                format!("over the rate limit; retry after {retry_after_seconds} seconds"),
             ),
             ApiError::TooManyConnections { limit } => (
                 429,

@@ -204,6 +204,23 @@ impl Policy {
     }
 }
 
+/// What a project's retention setting means, as read from D1: `Ok(None)` keeps everything.
+/// `read` is the query's outcome: an error, no project row, or the row's
+/// `history_retention_days` (`None`: the server's `default`, 0: keep everything). Anything but a
+/// row is an error: then nothing may be pruned (a project set to keep everything must never
+/// lose history to a failed query, nor a deleted project's rooms to a missing row).
+pub fn project_retention(
+    read: Result<Option<Option<u64>>, String>,
+    default: Option<u64>,
+) -> Result<Option<u64>, String> {
+    match read? {
+        None => Err("the project is not in D1".into()),
+        Some(None) => Ok(default),
+        Some(Some(0)) => Ok(None),
+        Some(Some(days)) => Ok(Some(days.saturating_mul(24 * 3600 * 1000))),
+    }
+}
+
 /// What retention removes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Prune {
@@ -273,6 +290,23 @@ mod tests {
             ..policy()
         };
         assert_eq!(keep_all.prune(&versions, u64::MAX), Prune::default());
+    }
+
+    #[test]
+    fn a_failed_read_of_the_setting_prunes_nothing() {
+        let default = Some(30 * 24 * 3600 * 1000);
+        assert_eq!(project_retention(Ok(Some(None)), default), Ok(default));
+        assert_eq!(project_retention(Ok(Some(Some(0))), default), Ok(None));
+        assert_eq!(
+            project_retention(Ok(Some(Some(2))), default),
+            Ok(Some(2 * 24 * 3600 * 1000))
+        );
+        assert!(project_retention(Err("d1 down".into()), default).is_err());
+        assert!(project_retention(Ok(None), default).is_err());
+        assert_eq!(
+            project_retention(Ok(Some(Some(u64::MAX))), default),
+            Ok(Some(u64::MAX))
+        );
     }
 
     #[test]

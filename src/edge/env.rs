@@ -11,6 +11,10 @@ pub const WEBHOOKS: &str = "WEBHOOKS";
 pub const DB: &str = "DB";
 /// R2 bucket of assets.
 pub const ASSETS: &str = "ASSETS";
+/// Rate Limiting binding counting API writes per caller.
+pub const WRITE_LIMITER: &str = "WRITE_LIMITER";
+/// Rate Limiting binding counting minted room tokens per caller and per user.
+pub const MINT_LIMITER: &str = "MINT_LIMITER";
 
 /// Variable overriding [`Limits::max_frame_bytes`].
 pub const MAX_FRAME_BYTES: &str = "MAX_FRAME_BYTES";
@@ -138,6 +142,9 @@ pub const AUTO_VERSION_SECONDS: &str = "AUTO_VERSION_SECONDS";
 pub const VERSION_INLINE_BYTES: &str = "VERSION_INLINE_BYTES";
 /// History kept for projects that set no `history_retention_days`, in seconds (default 30 days).
 pub const HISTORY_RETENTION_SECONDS: &str = "HISTORY_RETENTION_SECONDS";
+/// How often a room with history applies its project's retention, in seconds (default a day):
+/// dormant documents are pruned too.
+pub const RETENTION_CHECK_SECONDS: &str = "RETENTION_CHECK_SECONDS";
 
 /// The history policy: defaults, overridden by variables where set; retention comes from the
 /// project (`history_retention_days`) and is set by the caller.

@@ -18,6 +18,12 @@ pub fn problem(err: &ApiError) -> Result<Response> {
             .with_status(*status)
             .with_headers(headers));
     }
+    if let ApiError::RateLimited {
+        retry_after_seconds,
+    } = err
+    {
+        headers.set("retry-after", &retry_after_seconds.to_string())?;
+    }
     Ok(Response::from_json(&err.problem())?
         .with_status(err.status())
         .with_headers(headers))

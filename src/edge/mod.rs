@@ -5,6 +5,7 @@ mod d1;
 mod env;
 mod health;
 mod http;
+mod rate_limits;
 mod revocation;
 mod room_client;
 mod room_object;

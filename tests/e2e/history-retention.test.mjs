@@ -91,3 +91,34 @@ test('retention prunes the log and automatic versions behind a base, and keeps n
   assert.ok(all.some((v) => v.id === second.id) && all.some((v) => v.id === fourth.id))
   assert.ok((await call('GET', `/documents/${room}/history`)).body.earliest.seq <= second.seq + 1)
 })
+
+test('a dormant document is pruned by the daily retention run, with no new change', { skip: SKIP, timeout: 90_000 }, async () => {
+  // This server runs retention every 3 s (RETENTION_CHECK_SECONDS) instead of daily.
+  const dormant = await startServer({ vars: { AUTO_VERSION_SECONDS: '1', HISTORY_RETENTION_SECONDS: '3', RETENTION_CHECK_SECONDS: '3' } })
+  try {
+    const { project: p, key: k } = await createProject(dormant, 'Dormant retention')
+    const room = roomName('dormant')
+    const req = async (method, path, json) => {
+      const res = await fetch(`${dormant.url}/v1/projects/${p}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${k}`, 'content-type': 'application/json' },
+        body: json === undefined ? undefined : JSON.stringify(json),
+        signal: AbortSignal.timeout(20_000)
+      })
+      return res.json()
+    }
+    const versions = async () => (await req('GET', `/documents/${room}/versions`)).versions
+    for (const text of ['a', 'b']) {
+      await req('POST', `/documents/${room}/edits`, { ops: [{ op: 'text.insert', path: ['t'], index: 0, text }] })
+      const head = (await req('GET', `/documents/${room}/history`)).updates.at(-1).seq
+      await waitFor(async () => (await versions()).some((v) => v.kind === 'auto' && v.seq >= head), { timeout: 15_000, description: `automatic version after "${text}"` })
+    }
+    const before = (await req('GET', `/documents/${room}/history`)).earliest.seq
+    // No change from now on: only the retention run can move the earliest kept entry.
+    await waitFor(async () => (await req('GET', `/documents/${room}/history`)).earliest?.seq > before, { timeout: 30_000, interval: 1000, description: 'the log pruned while the document is dormant' })
+    const content = await req('GET', `/documents/${room}`)
+    assert.equal(content.content.t, 'ba', 'the document itself is untouched')
+  } finally {
+    await dormant.stop()
+  }
+})

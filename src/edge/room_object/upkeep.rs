@@ -188,6 +188,7 @@ impl RoomObject {
         // and takes its versions on the interval.
         let room_empty = self.emptied.replace(false) && self.live.borrow().len() == 0;
         let next = self.versions_upkeep(&policy, now, room_empty).await;
+        let next = super::earliest(next, self.retention_upkeep(now).await);
         // After the version, whose encoding of the document the checkpoint reuses.
         if room_empty {
             self.compact_if_due(true);
@@ -231,10 +232,18 @@ impl RoomObject {
         due
     }
 
-    /// Removes what the project's retention no longer keeps.
+    /// Removes what the project's retention no longer keeps; nothing when the project's
+    /// setting cannot be read.
     pub(super) async fn apply_retention(&self, now: u64) {
         let mut policy = env::history_policy(&self.env);
-        policy.retention_ms = self.retention_ms().await;
+        policy.retention_ms = match self.retention_ms().await {
+            Ok(retention) => retention,
+            Err(e) => {
+                worker::console_warn!("retention skipped: {e}");
+                return;
+            }
+        };
+        self.set_retention_at(now);
         let keys = self.with_store(|room| {
             let all = stored_versions::all(room.store()).map_err(store_error)?;
             let prune = policy.prune(&all, now);
@@ -262,32 +271,69 @@ impl RoomObject {
         }
     }
 
-    /// The project's retention (`history_retention_days`; 0 keeps everything), from D1, or the
-    /// server's default.
-    async fn retention_ms(&self) -> Option<u64> {
+    /// The project's retention (`history_retention_days`; 0 keeps everything) from D1, or the
+    /// server's default when the project has none. `Err` when D1 could not say: then nothing is
+    /// pruned (a project set to keep everything must never lose history to a failed query).
+    async fn retention_ms(&self) -> std::result::Result<Option<u64>, String> {
         let default = env::history_policy(&self.env).retention_ms;
         let Some(info) = self.info().await else {
-            return default;
+            return Ok(default);
         };
-        let Ok(db) = self.env.d1(env::DB) else {
-            return default;
-        };
-        let days = match db
-            .prepare("SELECT history_retention_days AS days FROM projects WHERE id = ?")
-            .bind(&[info.project.into()])
-        {
-            Ok(stmt) => stmt
+        let read = async {
+            let db = self
+                .env
+                .d1(env::DB)
+                .map_err(|e| format!("d1 binding: {e}"))?;
+            let row = db
+                .prepare("SELECT history_retention_days AS days FROM projects WHERE id = ?")
+                .bind(&[info.project.into()])
+                .map_err(|e| format!("d1 bind: {e}"))?
                 .first::<serde_json::Value>(None)
                 .await
-                .ok()
-                .flatten()
-                .and_then(|v| v["days"].as_u64()),
-            Err(_) => None,
+                .map_err(|e| format!("d1 query: {e}"))?;
+            Ok(row.map(|r| r["days"].as_u64()))
         };
-        match days {
-            None => default,
-            Some(0) => None,
-            Some(d) => Some(d * 24 * 3600 * 1000),
+        crate::versions::project_retention(read.await, default)
+    }
+
+    /// The daily retention run: dormant documents are pruned too, not only after an automatic
+    /// version. Returns when the alarm must next come back for it (`None` while the room has
+    /// no history to prune).
+    pub(super) async fn retention_upkeep(&self, now: u64) -> Option<u64> {
+        let interval =
+            env::number_or(&self.env, env::RETENTION_CHECK_SECONDS, 86_400) as u64 * 1000;
+        let (last, has_log) = match &*self.room.borrow() {
+            Loaded::Ready(room) => {
+                let store = room.store();
+                (store.meta(RETENTION_AT).ok().flatten(), store.head() > 0)
+            }
+            _ => return None,
+        };
+        if !has_log {
+            return None;
+        }
+        let last = match last {
+            Some(at) => at as u64,
+            None => {
+                self.set_retention_at(now);
+                now
+            }
+        };
+        if now < last.saturating_add(interval) {
+            return Some(last.saturating_add(interval));
+        }
+        self.apply_retention(now).await;
+        Some(now.saturating_add(interval))
+    }
+
+    fn set_retention_at(&self, now: u64) {
+        if let Loaded::Ready(room) = &*self.room.borrow() {
+            if let Err(e) = room.store().set_meta(RETENTION_AT, now as i64) {
+                worker::console_warn!("remembering the retention run: {e}");
+            }
         }
     }
 }
+
+/// `room_meta` key of the last retention run (unix ms).
+const RETENTION_AT: &str = "retention_at";

@@ -16,13 +16,14 @@ mod tokens;
 mod webhooks;
 
 use super::access::{self, Actor};
+use super::rate_limits::{self, Limit};
 use super::{d1, http};
 use crate::api::{parse_body, ApiError, MAX_BODY_BYTES};
 use crate::auth::{AuthError, Role};
 use crate::names::Id;
 use crate::routes::{Access, Matched, Params, RouteId};
 use serde::{Deserialize, Serialize};
-use worker::{D1Database, Env, Request, Response};
+use worker::{D1Database, Env, Method, Request, Response};
 
 type Result<T> = std::result::Result<T, ApiError>;
 
@@ -63,6 +64,15 @@ impl Call<'_> {
     /// How the caller appears in the audit log.
     pub fn actor_name(&self) -> String {
         self.actor.name()
+    }
+}
+
+/// Who a rate limit counts: the key, the room token's user in its project, or the admin.
+fn caller_key(actor: &Actor) -> String {
+    match actor {
+        Actor::Admin => "admin".into(),
+        Actor::Key { id, .. } => format!("key:{id}"),
+        Actor::User { project, sub, .. } => format!("user:{project}:{sub}"),
     }
 }
 
@@ -121,6 +131,12 @@ async fn route(req: Request, env: &Env, matched: Matched) -> Result<Response> {
         return tokens::dev_token(req, env).await;
     }
     let actor = authorize(&req, env, access, &params).await?;
+    if !matches!(req.method(), Method::Get | Method::Head) {
+        rate_limits::check(env, Limit::Writes, &caller_key(&actor)).await?;
+    }
+    if id == RouteId::MintToken {
+        rate_limits::check(env, Limit::Mints, &caller_key(&actor)).await?;
+    }
     let mut cx = Call {
         req,
         env,

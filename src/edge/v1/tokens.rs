@@ -6,6 +6,7 @@ use crate::auth::{self, granted_role, Role, TokenRequest};
 use crate::edge::access::{self, hex, now_ms, random};
 use crate::edge::d1::{self, num, text};
 use crate::edge::http;
+use crate::edge::rate_limits::{self, Limit};
 use crate::edge::revocation;
 use crate::room_call::Revocation;
 use serde_json::json;
@@ -20,6 +21,12 @@ pub async fn mint(cx: &mut Call<'_>) -> Result<Response> {
     let input: TokenRequest = cx.body().await?;
     auth::validate_sub(&input.sub).map_err(ApiError::InvalidBody)?;
     let project = cx.project()?.to_string();
+    rate_limits::check(
+        cx.env,
+        Limit::Mints,
+        &format!("sub:{project}:{}", input.sub),
+    )
+    .await?;
     let db = cx.db()?;
     let member = d1::membership(&db, &project, &input.sub).await?;
     let role = granted_role(input.role, cx.actor.ceiling(), member, &input.sub)?;
