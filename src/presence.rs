@@ -10,7 +10,7 @@
 //! remove its state, and what one client can make the room hold is bounded
 //! ([`MAX_IDS_PER_CONNECTION`], [`PresenceLimits`]).
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use yrs::sync::awareness::{AwarenessUpdate, AwarenessUpdateEntry};
 use yrs::ClientID;
@@ -58,6 +58,10 @@ pub struct Presence {
     /// echo of an older state cannot bring them back, but only the newest `max_states` of
     /// them: connections come and go for as long as the room lives.
     departed: VecDeque<u64>,
+    /// Ids of connections that closed while the room did not know their states (it woke from
+    /// hibernation for the close): their clocks are unknown, so the next echo of such an id
+    /// from another client is answered with its removal instead of being adopted.
+    lost: HashSet<u64>,
     limits: PresenceLimits,
 }
 
@@ -100,6 +104,7 @@ impl Presence {
             owners: HashMap::new(),
             present: 0,
             departed: VecDeque::new(),
+            lost: HashSet::new(),
             limits,
         }
     }
@@ -117,6 +122,20 @@ impl Presence {
         for (client, entry) in &update.clients {
             let id = client.get();
             let state = (entry.json.as_ref() != NULL).then(|| entry.json.clone());
+            if state.is_some() && !self.owners.contains_key(&id) && self.lost.remove(&id) {
+                // A state of a connection that closed while the room slept, echoed by a
+                // client that still holds it: removed, one clock past the echo, for everyone
+                // (its own client, should it come back, renews with a higher clock).
+                self.states.insert(
+                    id,
+                    Entry {
+                        clock: entry.clock.wrapping_add(1),
+                        state: None,
+                    },
+                );
+                change.removed.push(id);
+                continue;
+            }
             let mine = match self.owners.get(&id) {
                 Some(owner) => *owner == conn,
                 // Nobody's: claimable with a state, within the connection's share.
@@ -220,16 +239,33 @@ impl Presence {
     pub fn leave(&mut self, conn: u64, owned: &BTreeSet<u64>) -> Option<AwarenessUpdate> {
         let mut removed = Vec::new();
         for id in owned {
-            if self.owners.get(id) != Some(&conn) {
-                continue;
+            match self.owners.get(id) {
+                Some(owner) if *owner == conn => {}
+                Some(_) => continue,
+                None => {
+                    // The room woke for this close and never saw the connection's states.
+                    if !self.is_present(*id) && self.lost.len() < self.limits.max_states {
+                        self.lost.insert(*id);
+                    }
+                    continue;
+                }
             }
             self.owners.remove(id);
             self.departed.push_back(*id);
-            if let Some(e) = self.states.get_mut(id) {
-                if e.state.take().is_some() {
+            match self.states.get_mut(id) {
+                Some(e) if e.state.is_some() => {
+                    e.state = None;
                     e.clock = e.clock.wrapping_add(1);
                     self.present -= 1;
                     removed.push(*id);
+                }
+                // Owned but never seen since the room woke (its ownership came back from the
+                // socket's attachment): the clock is unknown, as for an id nobody owns.
+                Some(_) => {}
+                None => {
+                    if self.lost.len() < self.limits.max_states {
+                        self.lost.insert(*id);
+                    }
                 }
             }
         }
@@ -403,6 +439,44 @@ mod tests {
         let c = p.apply_from(1, &mut owned, &upd(&nulls));
         assert_eq!(c.ignored, 100);
         assert_eq!(p.entries(), 0);
+    }
+
+    #[test]
+    fn a_connection_closed_while_the_room_slept_leaves_no_ghost() {
+        // The room woke for the close: it knows survivor 1 (restored) but no state.
+        let mut p = Presence::new(LIMITS);
+        p.restore(1, &BTreeSet::from([10]));
+        assert!(
+            p.leave(2, &BTreeSet::from([20])).is_none(),
+            "nothing known to remove"
+        );
+        // The same when the closing socket's ownership was restored too.
+        p.restore(4, &BTreeSet::from([40]));
+        assert!(p.leave(4, &BTreeSet::from([40])).is_none());
+        // The survivor answers the wake's query with every state it knows, the ghost's too.
+        let mut owned = BTreeSet::from([10]);
+        let c = p.apply_from(
+            1,
+            &mut owned,
+            &upd(&[(10, 3, "{}"), (20, 5, r#"{"n":"gone"}"#), (40, 1, "{}")]),
+        );
+        assert_eq!(c.added, vec![10]);
+        let mut removed = c.removed.clone();
+        removed.sort();
+        assert_eq!(removed, vec![20, 40], "the ghosts are removed for everyone");
+        assert!(!owned.contains(&20), "and not adopted by the survivor");
+        let e = &p.encode(&[20]).clients[&ClientID::new(20)];
+        assert_eq!(
+            (e.clock, e.json.as_ref()),
+            (6, "null"),
+            "one clock past the echo"
+        );
+        assert_eq!(p.len(), 1);
+        // The departed client itself may come back: its renewal has a higher clock.
+        let mut back = BTreeSet::new();
+        let c = p.apply_from(3, &mut back, &upd(&[(20, 7, "{}")]));
+        assert_eq!(c.added, vec![20]);
+        assert!(back.contains(&20));
     }
 
     #[test]

@@ -60,3 +60,35 @@ test('a room that hibernated wakes with its document, presence and connections i
   destroyProvider(b)
   destroyProvider(c)
 })
+
+test('a connection that closes while the room sleeps leaves no ghost presence', {
+  timeout: 150_000,
+  skip: IS_REFERENCE && 'the reference server does not hibernate'
+}, async () => {
+  const room = roomName('ghost')
+  const a = connectProvider(server.wsUrl, room)
+  const b = connectProvider(server.wsUrl, room)
+  await Promise.all([waitSynced(a), waitSynced(b)])
+  b.awareness.setLocalStateField('user', { name: 'Bo' })
+  const bId = b.awareness.clientID
+  await waitFor(() => a.awareness.getStates().get(bId)?.user?.name === 'Bo', { description: 'a sees Bo' })
+  // No renewals and no timeouts: the room stays idle until the runtime evicts it, and a keeps
+  // Bo's state as a client that has not heard of her leaving would.
+  for (const p of [a, b]) clearInterval(p.awareness._checkInterval)
+  const before = wakes()
+  await new Promise((resolve) => setTimeout(resolve, 30_000))
+  assert.equal(wakes(), before, 'nothing woke the room while it slept')
+  // Bo's socket closes while the room sleeps: the close wakes it, and a answers the room's
+  // awareness query with every state it knows, Bo's included.
+  b.shouldConnect = false
+  b.ws.terminate()
+  await waitFor(() => wakes() > before, { timeout: 30_000, description: 'the close woke the room' })
+  await waitFor(() => !a.awareness.getStates().has(bId), { timeout: 10_000, description: 'a told Bo is gone' })
+  const c = connectProvider(server.wsUrl, room)
+  await waitSynced(c)
+  await new Promise((resolve) => setTimeout(resolve, 1000))
+  assert.ok(!c.awareness.getStates().has(bId), 'a newcomer sees no ghost of Bo')
+  destroyProvider(a)
+  destroyProvider(b)
+  destroyProvider(c)
+})
