@@ -5,6 +5,7 @@
 //! (unix seconds) and `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`,
 //! keyed with the base64-decoded part of a `whsec_` secret.
 
+use crate::net::DestinationError;
 use jwt_simple::prelude::{Base64, Base64UrlSafeNoPadding};
 use jwt_simple::reexports::ct_codecs::{Decoder, Encoder};
 use serde::Serialize;
@@ -104,16 +105,11 @@ pub fn validate_filters(filters: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks a receiver URL: http(s), at most 2048 characters.
-pub fn validate_url(url: &str) -> Result<(), String> {
-    let ok = (url.starts_with("https://") || url.starts_with("http://"))
-        && url.len() <= 2048
-        && !url.chars().any(char::is_whitespace);
-    if ok {
-        Ok(())
-    } else {
-        Err("url must be an http(s) URL of at most 2048 characters".into())
-    }
+/// Checks a receiver URL: http(s) without a user name or password, at most
+/// [`crate::net::MAX_URL_LEN`] characters, and a public destination unless `allow_private`
+/// (local development). See [`crate::net`] for how the host is read.
+pub fn validate_url(url: &str, allow_private: bool) -> Result<(), DestinationError> {
+    crate::net::check(url, allow_private).map(drop)
 }
 
 /// Delay before attempt `attempt` (1 = the first retry): `base` doubling each time, capped at
@@ -240,6 +236,20 @@ mod tests {
         .unwrap();
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
         assert_eq!(sign("nope", "m", 1, "b"), Err(WebhookError::BadSecret));
+    }
+
+    #[test]
+    fn urls_are_checked_as_destinations() {
+        assert!(validate_url("https://example.com/hooks", false).is_ok());
+        assert!(matches!(
+            validate_url("http://0x7f.1/", false),
+            Err(DestinationError::NotPublic { .. })
+        ));
+        assert!(validate_url("http://0x7f.1/", true).is_ok());
+        assert_eq!(
+            validate_url("http://u:p@127.0.0.1/", true),
+            Err(DestinationError::Userinfo)
+        );
     }
 
     #[test]

@@ -4,22 +4,28 @@
 //! and sets an alarm; the alarm sends what is due, logs every attempt in D1, and reschedules
 //! failures with exponential backoff and jitter. A message is delivered at least once: it
 //! leaves the queue only after a 2xx answer, or after its last attempt.
+//!
+//! The URL is checked as a destination again before every attempt ([`crate::net`]), and
+//! redirects are not followed: a 3xx answer is a failed attempt.
 
 use super::d1::{self, num, text};
 use super::env;
+use crate::net;
 use crate::webhooks::{backoff_ms, matches, sign};
 use serde::Deserialize;
 use std::time::Duration;
 use worker::js_sys::{Date, Math};
 use worker::{
-    durable_object, DurableObject, Env, Fetch, Headers, Method, Request, RequestInit, Response,
-    Result, SqlStorageValue, State,
+    durable_object, DurableObject, Env, Fetch, Headers, Method, Request, RequestInit,
+    RequestRedirect, Response, Result, SqlStorageValue, State,
 };
 
 /// Longest a receiver may take to answer one delivery.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Messages sent per alarm run; the rest wait for the next run, a moment later.
 const BATCH: usize = 25;
+/// Longest `Location` kept in the delivery log of a redirect.
+const MAX_LOCATION_CHARS: usize = 256;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS queue (
@@ -60,6 +66,26 @@ struct Queued {
     attempt: i64,
 }
 
+/// How one attempt went: the receiver's status if it answered, and what went wrong if
+/// anything did (no answer, a refused destination, a redirect).
+struct Attempt {
+    status: Option<u16>,
+    error: Option<String>,
+}
+
+impl Attempt {
+    fn failed(error: String) -> Attempt {
+        Attempt {
+            status: None,
+            error: Some(error),
+        }
+    }
+
+    fn delivered(&self) -> bool {
+        matches!(self.status, Some(200..=299))
+    }
+}
+
 /// The Durable Object class bound as `WEBHOOKS`.
 #[durable_object]
 pub struct WebhookQueue {
@@ -79,6 +105,13 @@ fn random_bytes<const N: usize>() -> [u8; N] {
         }
     }
     b
+}
+
+/// Whether webhooks may go to non-public destinations (`WEBHOOK_ALLOW_PRIVATE=true`, local
+/// development only).
+pub fn allow_private(env: &Env) -> bool {
+    env.var(env::WEBHOOK_ALLOW_PRIVATE)
+        .is_ok_and(|v| v.to_string().trim() == "true")
 }
 
 impl WebhookQueue {
@@ -175,8 +208,15 @@ impl WebhookQueue {
         Ok(out)
     }
 
-    /// Sends one message; `Ok(status)` for any HTTP answer, `Err` when none came.
-    async fn send(&self, msg: &Queued) -> std::result::Result<u16, String> {
+    /// Sends one message without following redirects.
+    async fn send(&self, msg: &Queued) -> Attempt {
+        match self.try_send(msg).await {
+            Ok(attempt) => attempt,
+            Err(e) => Attempt::failed(e),
+        }
+    }
+
+    async fn try_send(&self, msg: &Queued) -> std::result::Result<Attempt, String> {
         let timestamp = now_ms() / 1000;
         let signature =
             sign(&msg.secret, &msg.message_id, timestamp, &msg.body).map_err(|e| e.to_string())?;
@@ -188,8 +228,12 @@ impl WebhookQueue {
         set("webhook-timestamp", &timestamp.to_string())?;
         set("webhook-signature", &signature)?;
         let mut init = RequestInit::new();
+        // A redirect would send the message (and its signature) to a destination that was
+        // never checked; `manual` hands the 3xx back instead (Workers support `follow`, the
+        // default, and `manual`: <https://developers.cloudflare.com/workers/runtime-apis/request/>).
         init.with_method(Method::Post)
             .with_headers(headers)
+            .with_redirect(RequestRedirect::Manual)
             .with_body(Some(msg.body.clone().into()));
         let req = Request::new_with_init(&msg.url, &init).map_err(|e| e.to_string())?;
         let request = Fetch::Request(req);
@@ -197,11 +241,26 @@ impl WebhookQueue {
         let timeout = worker::Delay::from(DELIVERY_TIMEOUT);
         futures::pin_mut!(fetch);
         futures::pin_mut!(timeout);
-        match futures::future::select(fetch, timeout).await {
-            futures::future::Either::Left((Ok(resp), _)) => Ok(resp.status_code()),
-            futures::future::Either::Left((Err(e), _)) => Err(e.to_string()),
-            futures::future::Either::Right(_) => Err("timed out".into()),
-        }
+        let resp = match futures::future::select(fetch, timeout).await {
+            futures::future::Either::Left((Ok(resp), _)) => resp,
+            futures::future::Either::Left((Err(e), _)) => return Err(e.to_string()),
+            futures::future::Either::Right(_) => return Err("timed out".into()),
+        };
+        let status = resp.status_code();
+        let error = (300..400).contains(&status).then(|| {
+            let location = resp.headers().get("location").ok().flatten();
+            match location {
+                Some(to) => format!(
+                    "redirect to {} not followed",
+                    to.chars().take(MAX_LOCATION_CHARS).collect::<String>()
+                ),
+                None => "redirect not followed".to_owned(),
+            }
+        });
+        Ok(Attempt {
+            status: Some(status),
+            error,
+        })
     }
 
     async fn deliver_due(&self) -> Result<()> {
@@ -209,12 +268,16 @@ impl WebhookQueue {
         let base = env::number_or(&self.env, env::WEBHOOK_RETRY_BASE_MS, 5000) as u64;
         let max_attempts = env::number_or(&self.env, env::WEBHOOK_MAX_ATTEMPTS, 10) as i64;
         let disable_after = env::number_or(&self.env, env::WEBHOOK_DISABLE_AFTER, 50) as i64;
+        let allow_private = allow_private(&self.env);
         for msg in self.due(now_ms())? {
             let started = now_ms();
-            let result = self.send(&msg).await;
+            let result = match net::check(&msg.url, allow_private) {
+                Ok(_) => self.send(&msg).await,
+                Err(e) => Attempt::failed(format!("destination refused: {e}")),
+            };
             let took = now_ms().saturating_sub(started);
             let attempt = msg.attempt + 1;
-            let ok = matches!(result, Ok(200..=299));
+            let ok = result.delivered();
             let outcome = if ok {
                 "delivered"
             } else if attempt >= max_attempts {
@@ -243,10 +306,8 @@ impl WebhookQueue {
                     ],
                 )?;
             }
-            let (status, error) = match &result {
-                Ok(code) => (num(*code as u64), wasm_null()),
-                Err(e) => (wasm_null(), text(e)),
-            };
+            let status = result.status.map_or(wasm_null(), |s| num(u64::from(s)));
+            let error = result.error.as_deref().map_or(wasm_null(), text);
             let mut stmts = vec![d1::stmt(
                 &db,
                 "INSERT INTO webhook_deliveries (webhook_id, message_id, event_type, attempt, status, error, duration_ms, at, outcome)
@@ -275,10 +336,11 @@ impl WebhookQueue {
             }
             if !ok {
                 worker::console_warn!(
-                    "webhook {} message {} attempt {attempt}: {:?} ({outcome})",
+                    "webhook {} message {} attempt {attempt}: status {:?}, {} ({outcome})",
                     msg.webhook_id,
                     msg.message_id,
-                    result
+                    result.status,
+                    result.error.as_deref().unwrap_or("not 2xx")
                 );
             }
         }

@@ -1,6 +1,8 @@
 // Webhooks end to end: a receiver on 127.0.0.1 verifies every delivery with the official
 // `standardwebhooks` package; events arrive within seconds of a stock-client edit; failed
-// deliveries are retried with the same message id until one succeeds.
+// deliveries are retried with the same message id until one succeeds; redirects are not
+// followed. The receiver is on a loopback address, so the servers run with
+// WEBHOOK_ALLOW_PRIVATE=true (webhook-destinations.test.mjs runs without it).
 
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -16,29 +18,37 @@ let receiver
 let project
 let key
 
-/** A receiver that records every request and answers with `respond(path)`'s status. */
+/**
+ * A receiver that records every request. It answers 204, or 500 while `failures` has some
+ * left for the path, or what `responders.get(path)()` returns (`{ status, headers }`).
+ */
 function startReceiver () {
   const requests = []
   const failures = new Map() // path -> number of 500s still to answer
+  const responders = new Map() // path -> () => ({ status, headers })
   const srv = http.createServer((req, res) => {
     let body = ''
     req.setEncoding('utf8')
     req.on('data', (d) => { body += d })
     req.on('end', () => {
       const left = failures.get(req.url) || 0
-      const status = left > 0 ? 500 : 204
+      let answer = { status: left > 0 ? 500 : 204, headers: {} }
       if (left > 0) failures.set(req.url, left - 1)
-      requests.push({ path: req.url, headers: req.headers, body, status, at: Date.now() })
-      res.writeHead(status)
+      else if (responders.has(req.url)) answer = responders.get(req.url)()
+      requests.push({ path: req.url, headers: req.headers, body, status: answer.status, at: Date.now() })
+      res.writeHead(answer.status, answer.headers)
       res.end()
     })
   })
   return new Promise((resolve) => {
     srv.listen(0, '127.0.0.1', () => {
-      resolve({ url: `http://127.0.0.1:${srv.address().port}`, requests, failures, close: () => srv.close() })
+      resolve({ url: `http://127.0.0.1:${srv.address().port}`, requests, failures, responders, close: () => srv.close() })
     })
   })
 }
+
+const hits = (path) => receiver.requests.filter((r) => r.path === path)
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 async function call (method, path, json) {
   const res = await fetch(`${server.url}/v1/projects/${project}${path}`, {
@@ -65,10 +75,24 @@ function verified (hook, request) {
   })
 }
 
+/** The subscription's delivery log, oldest first. */
+async function deliveries (hook) {
+  const log = await call('GET', `/webhooks/${hook.id}/deliveries`)
+  assert.equal(log.status, 200, JSON.stringify(log.body))
+  return log.body.deliveries.slice().reverse()
+}
+
 before(async () => {
   if (SKIP) return
   receiver = await startReceiver()
-  server = await startServer({ vars: { WEBHOOK_RETRY_BASE_MS: '300', WEBHOOK_COALESCE_SECONDS: '1' } })
+  server = await startServer({
+    vars: {
+      WEBHOOK_ALLOW_PRIVATE: 'true',
+      WEBHOOK_RETRY_BASE_MS: '300',
+      WEBHOOK_MAX_ATTEMPTS: '5',
+      WEBHOOK_COALESCE_SECONDS: '1'
+    }
+  })
   ;({ project, key } = await createProject(server, 'Webhooks'))
 }, { timeout: 150_000 })
 
@@ -150,7 +174,7 @@ test('subscriptions: filters, test events, disable and re-enable, validation', {
 })
 
 test('a subscription that keeps failing is disabled', { skip: SKIP, timeout: 90_000 }, async () => {
-  const strict = await startServer({ vars: { WEBHOOK_RETRY_BASE_MS: '100', WEBHOOK_DISABLE_AFTER: '3', WEBHOOK_MAX_ATTEMPTS: '2' } })
+  const strict = await startServer({ vars: { WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_RETRY_BASE_MS: '100', WEBHOOK_DISABLE_AFTER: '3', WEBHOOK_MAX_ATTEMPTS: '2' } })
   try {
     const made = await createProject(strict, 'Failing')
     const api = async (method, path, json) => (await fetch(`${strict.url}/v1/projects/${made.project}${path}`, {
@@ -206,4 +230,24 @@ test('history events: version.created, branch.created and branch.merged, signed'
   assert.match(merge.authors[0], /^key_[0-9a-f]{16}$/)
   // Only subscribed families arrive at this URL.
   assert.ok(events().every((e) => e.type.startsWith('version.') || e.type.startsWith('branch.')))
+})
+
+test('a redirect is not followed: one attempt per retry at the subscribed URL, none at the target', { skip: SKIP, timeout: 60_000 }, async () => {
+  const statuses = [301, 302, 303, 307, 308]
+  let next = 0
+  receiver.responders.set('/moved', () => ({ status: statuses[next++ % statuses.length], headers: { location: `${receiver.url}/moved-to` } }))
+  const hook = await subscribe('/moved', ['webhook.test'])
+  assert.equal((await call('POST', `/webhooks/${hook.id}/test`)).status, 202)
+  const log = await waitFor(async () => {
+    const rows = await deliveries(hook)
+    return rows.some((d) => d.outcome === 'gave_up') && rows
+  }, { timeout: 30_000, description: 'the redirected message to be given up' })
+  await sleep(500)
+  assert.deepEqual(log.map((d) => d.attempt), [1, 2, 3, 4, 5])
+  assert.deepEqual(log.map((d) => d.status), statuses, 'each attempt logged with its 3xx status')
+  assert.deepEqual(log.map((d) => d.outcome), ['retrying', 'retrying', 'retrying', 'retrying', 'gave_up'])
+  for (const d of log) assert.match(d.error, /redirect to http:\/\/127\.0\.0\.1:\d+\/moved-to not followed/)
+  assert.equal(hits('/moved').length, 5, 'exactly one request per attempt')
+  assert.equal(new Set(hits('/moved').map((r) => r.headers['webhook-id'])).size, 1)
+  assert.equal(hits('/moved-to').length, 0, 'the redirect target is never reached')
 })

@@ -143,9 +143,16 @@ async fn find_by_id(cx: &Call<'_>, project: &str, id: &str) -> Result<WebhookRow
     row.ok_or_else(|| ApiError::Missing("webhook", id.to_owned()))
 }
 
-fn check(url: Option<&str>, events: Option<&[String]>, description: Option<&str>) -> Result<()> {
+fn check(
+    cx: &Call<'_>,
+    url: Option<&str>,
+    events: Option<&[String]>,
+    description: Option<&str>,
+) -> Result<()> {
     if let Some(url) = url {
-        webhooks::validate_url(url).map_err(ApiError::InvalidBody)?;
+        let allow_private = webhook_queue::allow_private(cx.env);
+        webhooks::validate_url(url, allow_private)
+            .map_err(|e| ApiError::InvalidBody(e.to_string()))?;
     }
     if let Some(events) = events {
         webhooks::validate_filters(events).map_err(ApiError::InvalidBody)?;
@@ -161,6 +168,7 @@ fn check(url: Option<&str>, events: Option<&[String]>, description: Option<&str>
 async fn create(cx: &mut Call<'_>, project: &str) -> Result<Response> {
     let input: CreateWebhook = cx.body().await?;
     check(
+        cx,
         Some(&input.url),
         Some(&input.events),
         input.description.as_deref(),
@@ -181,6 +189,7 @@ async fn create(cx: &mut Call<'_>, project: &str) -> Result<Response> {
 async fn update(cx: &mut Call<'_>, project: &str) -> Result<Response> {
     let input: UpdateWebhook = cx.body().await?;
     check(
+        cx,
         input.url.as_deref(),
         input.events.as_deref(),
         input.description.as_deref(),
