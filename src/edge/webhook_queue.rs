@@ -5,19 +5,25 @@
 //! failures with exponential backoff and jitter. A message is delivered at least once: it
 //! leaves the queue only after a 2xx answer, or after its last attempt.
 //!
-//! The URL is checked as a destination again before every attempt ([`crate::net`]), and
-//! redirects are not followed: a 3xx answer is a failed attempt.
+//! A queued message names its subscription, not where or how to send it: each run reads the
+//! current URL and secret of the subscriptions it is about to deliver to (one D1 query per
+//! run), so a changed URL or secret applies to retries too, and a message of a
+//! subscription disabled or deleted meanwhile, or of a deleted project, is dropped. The URL is
+//! checked as a destination again before every attempt ([`crate::net`]), and redirects are
+//! not followed: a 3xx answer is a failed attempt.
 
 use super::d1::{self, num, text};
 use super::env;
 use crate::net;
 use crate::webhooks::{backoff_ms, matches, sign};
 use serde::Deserialize;
+use std::cell::Cell;
+use std::collections::HashMap;
 use std::time::Duration;
 use worker::js_sys::{Date, Math};
 use worker::{
     durable_object, DurableObject, Env, Fetch, Headers, Method, Request, RequestInit,
-    RequestRedirect, Response, Result, SqlStorageValue, State,
+    RequestRedirect, Response, Result, SqlStorage, SqlStorageValue, State,
 };
 
 /// Longest a receiver may take to answer one delivery.
@@ -28,10 +34,19 @@ const BATCH: usize = 25;
 const MAX_LOCATION_CHARS: usize = 256;
 
 const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS queue (
-  message_id TEXT NOT NULL, webhook_id TEXT NOT NULL, url TEXT NOT NULL, secret TEXT NOT NULL,
-  event_type TEXT NOT NULL, body TEXT NOT NULL, attempt INTEGER NOT NULL, next_at INTEGER NOT NULL,
+CREATE TABLE IF NOT EXISTS messages (
+  message_id TEXT NOT NULL, webhook_id TEXT NOT NULL, event_type TEXT NOT NULL,
+  body TEXT NOT NULL, attempt INTEGER NOT NULL, next_at INTEGER NOT NULL,
   PRIMARY KEY (message_id, webhook_id));
+";
+
+/// Queues of the first schema kept a copy of the subscription's URL and secret in each row
+/// (`queue`); their messages move to `messages` without them, and the table goes, so no copy
+/// of a secret stays behind and retries use the subscription as it is now.
+const MIGRATE_QUEUE: &str = "
+INSERT OR IGNORE INTO messages (message_id, webhook_id, event_type, body, attempt, next_at)
+  SELECT message_id, webhook_id, event_type, body, attempt, next_at FROM queue;
+DROP TABLE queue;
 ";
 
 /// What producers hand the queue.
@@ -48,19 +63,34 @@ pub struct Enqueue {
     pub only: Option<String>,
 }
 
+/// A subscription as enqueueing needs it: which events it wants.
 #[derive(Debug, Deserialize)]
-struct Subscription {
+struct Subscriber {
+    id: String,
+    events: String,
+}
+
+/// A subscription as a delivery run reads it, just before sending.
+#[derive(Debug, Deserialize)]
+struct Target {
     id: String,
     url: String,
     secret: String,
-    events: String,
+    enabled: u64,
+    deleted_at: Option<u64>,
+    consecutive_failures: u64,
+    project_deleted_at: Option<u64>,
+}
+
+impl Target {
+    fn live(&self) -> bool {
+        self.enabled == 1 && self.deleted_at.is_none() && self.project_deleted_at.is_none()
+    }
 }
 
 struct Queued {
     message_id: String,
     webhook_id: String,
-    url: String,
-    secret: String,
     event_type: String,
     body: String,
     attempt: i64,
@@ -91,6 +121,8 @@ impl Attempt {
 pub struct WebhookQueue {
     state: State,
     env: Env,
+    /// Whether this instance has created (and migrated) its table.
+    ready: Cell<bool>,
 }
 
 fn now_ms() -> u64 {
@@ -107,6 +139,10 @@ fn random_bytes<const N: usize>() -> [u8; N] {
     b
 }
 
+fn rust_error(e: impl std::fmt::Debug) -> worker::Error {
+    worker::Error::RustError(format!("{e:?}"))
+}
+
 /// Whether webhooks may go to non-public destinations (`WEBHOOK_ALLOW_PRIVATE=true`, local
 /// development only).
 pub fn allow_private(env: &Env) -> bool {
@@ -115,9 +151,26 @@ pub fn allow_private(env: &Env) -> bool {
 }
 
 impl WebhookQueue {
-    fn sql(&self) -> Result<worker::SqlStorage> {
+    fn sql(&self) -> Result<SqlStorage> {
         let sql = self.state.storage().sql();
-        sql.exec(SCHEMA, None)?;
+        if !self.ready.get() {
+            sql.exec(SCHEMA, None)?;
+            let old: Vec<Vec<SqlStorageValue>> = sql
+                .exec(
+                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'queue'",
+                    None,
+                )?
+                .raw()
+                .collect::<Result<_>>()?;
+            if matches!(
+                old.first().and_then(|r| r.first()),
+                Some(SqlStorageValue::Integer(1))
+            ) {
+                sql.exec(MIGRATE_QUEUE, None)?;
+                worker::console_log!("webhook queue: moved queued messages to the new schema");
+            }
+            self.ready.set(true);
+        }
         Ok(sql)
     }
 
@@ -131,14 +184,15 @@ impl WebhookQueue {
 
     async fn enqueue(&self, input: Enqueue) -> Result<usize> {
         let db = self.env.d1(env::DB)?;
-        let subs: Vec<Subscription> = d1::rows(
+        let subs: Vec<Subscriber> = d1::rows(
             &db,
-            "SELECT id, url, secret, events FROM webhooks
-             WHERE project_id = ? AND enabled = 1 AND deleted_at IS NULL",
+            "SELECT w.id, w.events FROM webhooks w JOIN projects p ON p.id = w.project_id
+             WHERE w.project_id = ? AND w.enabled = 1 AND w.deleted_at IS NULL
+               AND p.deleted_at IS NULL",
             &[text(&input.project)],
         )
         .await
-        .map_err(|e| worker::Error::RustError(format!("{e:?}")))?;
+        .map_err(rust_error)?;
         let now = now_ms();
         let message_id = crate::webhooks::message_id(&random_bytes::<16>());
         let body = serde_json::json!({
@@ -159,12 +213,10 @@ impl WebhookQueue {
                 continue;
             }
             sql.exec(
-                "INSERT OR IGNORE INTO queue VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
+                "INSERT OR IGNORE INTO messages VALUES (?, ?, ?, ?, 0, ?)",
                 vec![
                     message_id.as_str().into(),
                     sub.id.as_str().into(),
-                    sub.url.as_str().into(),
-                    sub.secret.as_str().into(),
                     input.event_type.as_str().into(),
                     body.as_str().into(),
                     (now as i64).into(),
@@ -180,8 +232,8 @@ impl WebhookQueue {
 
     fn due(&self, now: u64) -> Result<Vec<Queued>> {
         let rows = self.sql()?.exec(
-            "SELECT message_id, webhook_id, url, secret, event_type, body, attempt
-             FROM queue WHERE next_at <= ? ORDER BY next_at LIMIT ?",
+            "SELECT message_id, webhook_id, event_type, body, attempt
+             FROM messages WHERE next_at <= ? ORDER BY next_at LIMIT ?",
             vec![(now as i64).into(), (BATCH as i64).into()],
         )?;
         let mut out = Vec::new();
@@ -191,35 +243,63 @@ impl WebhookQueue {
                 Some(SqlStorageValue::String(s)) => s.clone(),
                 _ => String::new(),
             };
-            let attempt = match row.get(6) {
+            let attempt = match row.get(4) {
                 Some(SqlStorageValue::Integer(i)) => *i,
                 _ => 0,
             };
             out.push(Queued {
                 message_id: s(0),
                 webhook_id: s(1),
-                url: s(2),
-                secret: s(3),
-                event_type: s(4),
-                body: s(5),
+                event_type: s(2),
+                body: s(3),
                 attempt,
             });
         }
         Ok(out)
     }
 
-    /// Sends one message without following redirects.
-    async fn send(&self, msg: &Queued) -> Attempt {
-        match self.try_send(msg).await {
+    /// The current URL, secrets and state of exactly the subscriptions `due` goes to.
+    async fn targets(
+        &self,
+        db: &worker::D1Database,
+        due: &[Queued],
+    ) -> Result<HashMap<String, Target>> {
+        let mut ids: Vec<&str> = due.iter().map(|m| m.webhook_id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let placeholders = vec!["?"; ids.len()].join(", ");
+        let rows: Vec<Target> = d1::rows(
+            db,
+            &format!(
+                "SELECT w.id, w.url, w.secret, w.enabled, w.deleted_at, w.consecutive_failures,
+                        p.deleted_at AS project_deleted_at
+                 FROM webhooks w JOIN projects p ON p.id = w.project_id
+                 WHERE w.id IN ({placeholders})"
+            ),
+            &ids.iter().map(|id| text(id)).collect::<Vec<_>>(),
+        )
+        .await
+        .map_err(rust_error)?;
+        Ok(rows.into_iter().map(|t| (t.id.clone(), t)).collect())
+    }
+
+    /// Sends one message to `url`, signed with `secret`, without following redirects.
+    async fn send(&self, url: &str, secret: &str, msg: &Queued) -> Attempt {
+        match self.try_send(url, secret, msg).await {
             Ok(attempt) => attempt,
             Err(e) => Attempt::failed(e),
         }
     }
 
-    async fn try_send(&self, msg: &Queued) -> std::result::Result<Attempt, String> {
+    async fn try_send(
+        &self,
+        url: &str,
+        secret: &str,
+        msg: &Queued,
+    ) -> std::result::Result<Attempt, String> {
         let timestamp = now_ms() / 1000;
         let signature =
-            sign(&msg.secret, &msg.message_id, timestamp, &msg.body).map_err(|e| e.to_string())?;
+            sign(secret, &msg.message_id, timestamp, &msg.body).map_err(|e| e.to_string())?;
         let headers = Headers::new();
         let set = |k: &str, v: &str| headers.set(k, v).map_err(|e| e.to_string());
         set("content-type", "application/json")?;
@@ -235,7 +315,7 @@ impl WebhookQueue {
             .with_headers(headers)
             .with_redirect(RequestRedirect::Manual)
             .with_body(Some(msg.body.clone().into()));
-        let req = Request::new_with_init(&msg.url, &init).map_err(|e| e.to_string())?;
+        let req = Request::new_with_init(url, &init).map_err(|e| e.to_string())?;
         let request = Fetch::Request(req);
         let fetch = request.send();
         let timeout = worker::Delay::from(DELIVERY_TIMEOUT);
@@ -267,12 +347,37 @@ impl WebhookQueue {
         let db = self.env.d1(env::DB)?;
         let base = env::number_or(&self.env, env::WEBHOOK_RETRY_BASE_MS, 5000) as u64;
         let max_attempts = env::number_or(&self.env, env::WEBHOOK_MAX_ATTEMPTS, 10) as i64;
-        let disable_after = env::number_or(&self.env, env::WEBHOOK_DISABLE_AFTER, 50) as i64;
+        let disable_after = env::number_or(&self.env, env::WEBHOOK_DISABLE_AFTER, 50) as u64;
         let allow_private = allow_private(&self.env);
-        for msg in self.due(now_ms())? {
+        let due = self.due(now_ms())?;
+        let mut targets = if due.is_empty() {
+            HashMap::new()
+        } else {
+            self.targets(&db, &due).await?
+        };
+        if targets.values().any(|t| t.project_deleted_at.is_some()) {
+            // One object per project: the project is gone, and so is everything queued for it.
+            self.sql()?.exec("DELETE FROM messages", None)?;
+            self.state.storage().delete_alarm().await?;
+            worker::console_log!("webhook queue: project deleted, queue dropped");
+            return Ok(());
+        }
+        for msg in due {
+            let sql = self.sql()?;
+            let Some(target) = targets.get_mut(&msg.webhook_id).filter(|t| t.live()) else {
+                // Disabled or deleted meanwhile (or failing so often that this run disabled it).
+                sql.exec(
+                    "DELETE FROM messages WHERE message_id = ? AND webhook_id = ?",
+                    vec![
+                        msg.message_id.as_str().into(),
+                        msg.webhook_id.as_str().into(),
+                    ],
+                )?;
+                continue;
+            };
             let started = now_ms();
-            let result = match net::check(&msg.url, allow_private) {
-                Ok(_) => self.send(&msg).await,
+            let result = match net::check(&target.url, allow_private) {
+                Ok(_) => self.send(&target.url, &target.secret, &msg).await,
                 Err(e) => Attempt::failed(format!("destination refused: {e}")),
             };
             let took = now_ms().saturating_sub(started);
@@ -285,10 +390,9 @@ impl WebhookQueue {
             } else {
                 "retrying"
             };
-            let sql = self.sql()?;
             if ok || attempt >= max_attempts {
                 sql.exec(
-                    "DELETE FROM queue WHERE message_id = ? AND webhook_id = ?",
+                    "DELETE FROM messages WHERE message_id = ? AND webhook_id = ?",
                     vec![
                         msg.message_id.as_str().into(),
                         msg.webhook_id.as_str().into(),
@@ -297,7 +401,7 @@ impl WebhookQueue {
             } else {
                 let next = now_ms() + backoff_ms(attempt as u32, base, Math::random());
                 sql.exec(
-                    "UPDATE queue SET attempt = ?, next_at = ? WHERE message_id = ? AND webhook_id = ?",
+                    "UPDATE messages SET attempt = ?, next_at = ? WHERE message_id = ? AND webhook_id = ?",
                     vec![
                         attempt.into(),
                         (next as i64).into(),
@@ -305,6 +409,16 @@ impl WebhookQueue {
                         msg.webhook_id.as_str().into(),
                     ],
                 )?;
+            }
+            // What D1 is told below, mirrored, so that later messages of this run see a
+            // subscription this run disabled.
+            if ok {
+                target.consecutive_failures = 0;
+            } else {
+                target.consecutive_failures += 1;
+                if target.consecutive_failures >= disable_after {
+                    target.enabled = 0;
+                }
             }
             let status = result.status.map_or(wasm_null(), |s| num(u64::from(s)));
             let error = result.error.as_deref().map_or(wasm_null(), text);
@@ -324,13 +438,13 @@ impl WebhookQueue {
                        disabled_reason = CASE WHEN consecutive_failures + 1 >= ?2
                          THEN 'disabled after ' || (consecutive_failures + 1) || ' failed attempts in a row' ELSE disabled_reason END
                      WHERE id = ?1",
-                    &[text(&msg.webhook_id), num(disable_after as u64)],
+                    &[text(&msg.webhook_id), num(disable_after)],
                 )
             });
             let stmts: Vec<_> = stmts
                 .into_iter()
                 .collect::<std::result::Result<_, _>>()
-                .map_err(|e| worker::Error::RustError(format!("{e:?}")))?;
+                .map_err(rust_error)?;
             if let Err(e) = d1::batch(&db, stmts).await {
                 worker::console_error!("logging a webhook delivery: {e:?}");
             }
@@ -344,35 +458,9 @@ impl WebhookQueue {
                 );
             }
         }
-        // Messages of subscriptions disabled or deleted meanwhile are dropped.
-        let live: Vec<serde_json::Value> = d1::rows(
-            &db,
-            "SELECT id FROM webhooks WHERE enabled = 1 AND deleted_at IS NULL",
-            &[],
-        )
-        .await
-        .map_err(|e| worker::Error::RustError(format!("{e:?}")))?;
-        let live: Vec<String> = live
-            .iter()
-            .filter_map(|v| v["id"].as_str().map(str::to_owned))
-            .collect();
-        let sql = self.sql()?;
-        let queued: Vec<Vec<SqlStorageValue>> = sql
-            .exec("SELECT DISTINCT webhook_id FROM queue", None)?
-            .raw()
-            .collect::<Result<_>>()?;
-        for row in queued {
-            if let Some(SqlStorageValue::String(id)) = row.first() {
-                if !live.contains(id) {
-                    sql.exec(
-                        "DELETE FROM queue WHERE webhook_id = ?",
-                        vec![id.as_str().into()],
-                    )?;
-                }
-            }
-        }
-        let next: Vec<Vec<SqlStorageValue>> = sql
-            .exec("SELECT MIN(next_at) FROM queue", None)?
+        let next: Vec<Vec<SqlStorageValue>> = self
+            .sql()?
+            .exec("SELECT MIN(next_at) FROM messages", None)?
             .raw()
             .collect::<Result<_>>()?;
         if let Some(SqlStorageValue::Integer(at)) = next.first().and_then(|r| r.first()) {
@@ -388,7 +476,11 @@ fn wasm_null() -> worker::wasm_bindgen::JsValue {
 
 impl DurableObject for WebhookQueue {
     fn new(state: State, env: Env) -> Self {
-        WebhookQueue { state, env }
+        WebhookQueue {
+            state,
+            env,
+            ready: Cell::new(false),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {

@@ -1,7 +1,8 @@
 // Webhooks end to end: a receiver on 127.0.0.1 verifies every delivery with the official
 // `standardwebhooks` package; events arrive within seconds of a stock-client edit; failed
 // deliveries are retried with the same message id until one succeeds; redirects are not
-// followed. The receiver is on a loopback address, so the servers run with
+// followed; retries go to the subscription's current URL with its current secret, and stop
+// when the project is deleted. The receiver is on a loopback address, so the servers run with
 // WEBHOOK_ALLOW_PRIVATE=true (webhook-destinations.test.mjs runs without it).
 
 import { after, before, test } from 'node:test'
@@ -68,7 +69,12 @@ async function subscribe (path, events) {
 
 /** Verifies a recorded request with the standardwebhooks library; returns the payload. */
 function verified (hook, request) {
-  return new Webhook(hook.secret).verify(request.body, {
+  return verifiedWith(hook.secret, request)
+}
+
+/** Verifies a recorded request with `secret`; returns the payload or throws. */
+function verifiedWith (secret, request) {
+  return new Webhook(secret).verify(request.body, {
     'webhook-id': request.headers['webhook-id'],
     'webhook-timestamp': request.headers['webhook-timestamp'],
     'webhook-signature': request.headers['webhook-signature']
@@ -250,4 +256,43 @@ test('a redirect is not followed: one attempt per retry at the subscribed URL, n
   assert.equal(hits('/moved').length, 5, 'exactly one request per attempt')
   assert.equal(new Set(hits('/moved').map((r) => r.headers['webhook-id'])).size, 1)
   assert.equal(hits('/moved-to').length, 0, 'the redirect target is never reached')
+})
+
+test('a retry goes to the URL the subscription has now', { skip: SKIP, timeout: 60_000 }, async () => {
+  receiver.failures.set('/first', 1000)
+  const hook = await subscribe('/first', ['webhook.test'])
+  assert.equal((await call('POST', `/webhooks/${hook.id}/test`)).status, 202)
+  const failed = await waitFor(() => hits('/first')[0], { timeout: 15_000, description: 'the first, failing attempt' })
+  const moved = await call('PATCH', `/webhooks/${hook.id}`, { url: `${receiver.url}/second` })
+  assert.equal(moved.status, 200, JSON.stringify(moved.body))
+  const movedAt = Date.now()
+  const delivered = await waitFor(() => hits('/second')[0], { timeout: 15_000, description: 'the retry at the new URL' })
+  assert.equal(delivered.headers['webhook-id'], failed.headers['webhook-id'], 'the same message')
+  assert.equal(verified(hook, delivered).type, 'webhook.test')
+  await sleep(1000)
+  assert.ok(hits('/first').every((r) => r.at <= movedAt + 150), 'nothing more at the old URL')
+  assert.equal(hits('/second').length, 1)
+  const log = await deliveries(hook)
+  assert.equal(log.at(-1).outcome, 'delivered')
+  assert.ok(log.slice(0, -1).every((d) => d.outcome === 'retrying' && d.status === 500))
+})
+
+test('a deleted project\'s queued retries stop', { skip: SKIP, timeout: 60_000 }, async () => {
+  const doomed = await createProject(server, 'Deleted with retries queued')
+  const api = async (method, path, json) => fetch(`${server.url}/v1/projects/${doomed.project}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${doomed.key}`, 'content-type': 'application/json' },
+    body: json === undefined ? undefined : JSON.stringify(json)
+  })
+  receiver.failures.set('/doomed', 1000)
+  const hook = await (await api('POST', '/webhooks', { url: `${receiver.url}/doomed`, events: ['webhook.test'] })).json()
+  assert.equal((await api('POST', `/webhooks/${hook.id}/test`)).status, 202)
+  await waitFor(() => hits('/doomed').length >= 1, { timeout: 15_000, description: 'the first, failing attempt' })
+  assert.equal((await api('DELETE', '')).status, 200)
+  const deletedAt = Date.now()
+  // Retries were due 0.3, 0.9, 2.1 and 4.5 s after the first attempt.
+  await sleep(6000)
+  const late = hits('/doomed').filter((r) => r.at > deletedAt + 150)
+  assert.deepEqual(late.map((r) => r.at - deletedAt), [], 'no attempt after the project was deleted')
+  assert.ok(hits('/doomed').length < 5)
 })
