@@ -6,8 +6,8 @@
 //! leaves the queue only after a 2xx answer, or after its last attempt.
 //!
 //! A queued message names its subscription, not where or how to send it: each run reads the
-//! current URL and secret of the subscriptions it is about to deliver to (one D1 query per
-//! run), so a changed URL or secret applies to retries too, and a message of a
+//! current URL and secrets of the subscriptions it is about to deliver to (one D1 query per
+//! run), so a changed URL or a rotated secret applies to retries too, and a message of a
 //! subscription disabled or deleted meanwhile, or of a deleted project, is dropped. The URL is
 //! checked as a destination again before every attempt ([`crate::net`]), and redirects are
 //! not followed: a 3xx answer is a failed attempt.
@@ -15,7 +15,7 @@
 use super::d1::{self, num, text};
 use super::env;
 use crate::net;
-use crate::webhooks::{backoff_ms, matches, sign};
+use crate::webhooks::{backoff_ms, matches, signature_header, SigningSecrets};
 use serde::Deserialize;
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -76,6 +76,8 @@ struct Target {
     id: String,
     url: String,
     secret: String,
+    previous_secret: Option<String>,
+    previous_secret_expires_at: Option<u64>,
     enabled: u64,
     deleted_at: Option<u64>,
     consecutive_failures: u64,
@@ -85,6 +87,14 @@ struct Target {
 impl Target {
     fn live(&self) -> bool {
         self.enabled == 1 && self.deleted_at.is_none() && self.project_deleted_at.is_none()
+    }
+
+    fn secrets(&self) -> SigningSecrets {
+        SigningSecrets {
+            current: self.secret.clone(),
+            previous: self.previous_secret.clone(),
+            previous_expires_at: self.previous_secret_expires_at,
+        }
     }
 }
 
@@ -271,7 +281,8 @@ impl WebhookQueue {
         let rows: Vec<Target> = d1::rows(
             db,
             &format!(
-                "SELECT w.id, w.url, w.secret, w.enabled, w.deleted_at, w.consecutive_failures,
+                "SELECT w.id, w.url, w.secret, w.previous_secret, w.previous_secret_expires_at,
+                        w.enabled, w.deleted_at, w.consecutive_failures,
                         p.deleted_at AS project_deleted_at
                  FROM webhooks w JOIN projects p ON p.id = w.project_id
                  WHERE w.id IN ({placeholders})"
@@ -283,9 +294,9 @@ impl WebhookQueue {
         Ok(rows.into_iter().map(|t| (t.id.clone(), t)).collect())
     }
 
-    /// Sends one message to `url`, signed with `secret`, without following redirects.
-    async fn send(&self, url: &str, secret: &str, msg: &Queued) -> Attempt {
-        match self.try_send(url, secret, msg).await {
+    /// Sends one message to `url`, signed with each of `secrets`, without following redirects.
+    async fn send(&self, url: &str, secrets: &[&str], msg: &Queued) -> Attempt {
+        match self.try_send(url, secrets, msg).await {
             Ok(attempt) => attempt,
             Err(e) => Attempt::failed(e),
         }
@@ -294,12 +305,12 @@ impl WebhookQueue {
     async fn try_send(
         &self,
         url: &str,
-        secret: &str,
+        secrets: &[&str],
         msg: &Queued,
     ) -> std::result::Result<Attempt, String> {
         let timestamp = now_ms() / 1000;
-        let signature =
-            sign(secret, &msg.message_id, timestamp, &msg.body).map_err(|e| e.to_string())?;
+        let signature = signature_header(secrets, &msg.message_id, timestamp, &msg.body)
+            .map_err(|e| e.to_string())?;
         let headers = Headers::new();
         let set = |k: &str, v: &str| headers.set(k, v).map_err(|e| e.to_string());
         set("content-type", "application/json")?;
@@ -377,7 +388,10 @@ impl WebhookQueue {
             };
             let started = now_ms();
             let result = match net::check(&target.url, allow_private) {
-                Ok(_) => self.send(&target.url, &target.secret, &msg).await,
+                Ok(_) => {
+                    let secrets = target.secrets();
+                    self.send(&target.url, &secrets.active(started), &msg).await
+                }
                 Err(e) => Attempt::failed(format!("destination refused: {e}")),
             };
             let took = now_ms().saturating_sub(started);

@@ -1,9 +1,10 @@
 // Webhooks end to end: a receiver on 127.0.0.1 verifies every delivery with the official
 // `standardwebhooks` package; events arrive within seconds of a stock-client edit; failed
 // deliveries are retried with the same message id until one succeeds; redirects are not
-// followed; retries go to the subscription's current URL with its current secret, and stop
-// when the project is deleted. The receiver is on a loopback address, so the servers run with
-// WEBHOOK_ALLOW_PRIVATE=true (webhook-destinations.test.mjs runs without it).
+// followed; a signing secret is shown once, and a rotated one signs beside the new one for
+// the grace period; retries go to the subscription's current URL with its current secret,
+// and stop when the project is deleted. The receiver is on a loopback address, so the server
+// runs with WEBHOOK_ALLOW_PRIVATE=true (webhook-destinations.test.mjs runs without it).
 
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -64,6 +65,7 @@ async function subscribe (path, events) {
   const res = await call('POST', '/webhooks', { url: `${receiver.url}${path}`, events, description: path })
   assert.equal(res.status, 201, JSON.stringify(res.body))
   assert.match(res.body.secret, /^whsec_/)
+  assert.equal(res.body.secret_hint, res.body.secret.slice(-4))
   return res.body
 }
 
@@ -81,6 +83,16 @@ function verifiedWith (secret, request) {
   })
 }
 
+/** The `v1,…` entries of a recorded request's signature header. */
+const signatures = (request) => request.headers['webhook-signature'].split(' ')
+
+/** Sends `hook` a webhook.test event and returns the request it makes at `path`. */
+async function testDelivery (hook, path) {
+  const before = hits(path).length
+  assert.equal((await call('POST', `/webhooks/${hook.id}/test`)).status, 202)
+  return waitFor(() => hits(path)[before], { timeout: 15_000, description: `a webhook.test delivery at ${path}` })
+}
+
 /** The subscription's delivery log, oldest first. */
 async function deliveries (hook) {
   const log = await call('GET', `/webhooks/${hook.id}/deliveries`)
@@ -96,7 +108,8 @@ before(async () => {
       WEBHOOK_ALLOW_PRIVATE: 'true',
       WEBHOOK_RETRY_BASE_MS: '300',
       WEBHOOK_MAX_ATTEMPTS: '5',
-      WEBHOOK_COALESCE_SECONDS: '1'
+      WEBHOOK_COALESCE_SECONDS: '1',
+      WEBHOOK_SECRET_GRACE_SECONDS: '6'
     }
   })
   ;({ project, key } = await createProject(server, 'Webhooks'))
@@ -258,17 +271,99 @@ test('a redirect is not followed: one attempt per retry at the subscribed URL, n
   assert.equal(hits('/moved-to').length, 0, 'the redirect target is never reached')
 })
 
-test('a retry goes to the URL the subscription has now', { skip: SKIP, timeout: 60_000 }, async () => {
+test('the signing secret is shown once: reads, lists, changes and the audit log give its hint only', { skip: SKIP, timeout: 60_000 }, async () => {
+  const hook = await subscribe('/quiet', ['key.revoked'])
+  const secrets = [hook.secret]
+  const noSecretIn = (what, res) => {
+    assert.equal(res.status, 200, `${what}: ${JSON.stringify(res.body)}`)
+    const text = JSON.stringify(res.body)
+    for (const secret of secrets) assert.ok(!text.includes(secret.slice('whsec_'.length)), `${what} shows a secret`)
+    return res.body
+  }
+  const read = noSecretIn('GET', await call('GET', `/webhooks/${hook.id}`))
+  assert.equal(read.secret, undefined)
+  assert.equal(read.secret_hint, hook.secret.slice(-4))
+  assert.equal(read.previous_secret_expires_at, null)
+  const list = noSecretIn('list', await call('GET', '/webhooks'))
+  assert.ok(list.webhooks.some((w) => w.id === hook.id))
+  assert.ok(list.webhooks.every((w) => !('secret' in w) && /^.{4}$/.test(w.secret_hint)))
+  const patched = noSecretIn('PATCH', await call('PATCH', `/webhooks/${hook.id}`, { description: 'renamed', url: `${receiver.url}/quiet2` }))
+  assert.equal(patched.secret, undefined)
+  assert.equal(patched.description, 'renamed')
+
+  const rotated = await call('POST', `/webhooks/${hook.id}/rotate-secret`)
+  assert.equal(rotated.status, 200, JSON.stringify(rotated.body))
+  assert.match(rotated.body.secret, /^whsec_/)
+  assert.notEqual(rotated.body.secret, hook.secret)
+  assert.equal(rotated.body.secret_hint, rotated.body.secret.slice(-4))
+  assert.ok(rotated.body.previous_secret_expires_at > Date.now())
+  assert.ok(rotated.body.secret_rotated_at <= Date.now())
+  secrets.push(rotated.body.secret)
+  const after = noSecretIn('GET after rotation', await call('GET', `/webhooks/${hook.id}`))
+  assert.equal(after.secret, undefined)
+  assert.equal(after.secret_hint, rotated.body.secret.slice(-4))
+  assert.equal(after.previous_secret_expires_at, rotated.body.previous_secret_expires_at)
+  noSecretIn('list after rotation', await call('GET', '/webhooks'))
+  const audit = noSecretIn('audit', await call('GET', '/audit'))
+  const entry = audit.events.find((e) => e.action === 'webhook.secret_rotated' && e.target === hook.id)
+  assert.ok(entry, 'the rotation is audited')
+  assert.equal(JSON.parse(entry.detail).previous_secret_expires_at, rotated.body.previous_secret_expires_at)
+  noSecretIn('deliveries', await call('GET', `/webhooks/${hook.id}/deliveries`))
+})
+
+test('rotations at the same moment: each one answered 200 was stored and audited, the others answer 409', { skip: SKIP, timeout: 60_000 }, async () => {
+  const hook = await subscribe('/race', ['key.revoked'])
+  const answers = await Promise.all([1, 2, 3, 4].map(() => call('POST', `/webhooks/${hook.id}/rotate-secret`)))
+  assert.ok(answers.every((a) => a.status === 200 || (a.status === 409 && a.body.error === 'conflict')), JSON.stringify(answers.map((a) => a.status)))
+  const won = answers.filter((a) => a.status === 200).map((a) => a.body.secret)
+  assert.ok(won.length >= 1)
+  assert.equal(new Set(won).size, won.length)
+  const now = (await call('GET', `/webhooks/${hook.id}`)).body
+  assert.ok(won.some((secret) => secret.slice(-4) === now.secret_hint), 'the stored secret is one that was handed out')
+  const audit = (await call('GET', '/audit')).body.events
+  assert.equal(audit.filter((e) => e.action === 'webhook.secret_rotated' && e.target === hook.id).length, won.length)
+})
+
+test('a rotated secret: deliveries in the grace period verify with the old and the new one, then with the new one only', { skip: SKIP, timeout: 60_000 }, async () => {
+  const hook = await subscribe('/rotate', ['webhook.test'])
+  const before = await testDelivery(hook, '/rotate')
+  assert.equal(signatures(before).length, 1)
+  assert.equal(verifiedWith(hook.secret, before).type, 'webhook.test')
+
+  const rotated = (await call('POST', `/webhooks/${hook.id}/rotate-secret`)).body
+  const during = await testDelivery(hook, '/rotate')
+  assert.ok(during.at < rotated.previous_secret_expires_at, 'delivered within the grace period')
+  assert.equal(signatures(during).length, 2, during.headers['webhook-signature'])
+  assert.ok(signatures(during).every((s) => s.startsWith('v1,')))
+  assert.equal(verifiedWith(hook.secret, during).type, 'webhook.test', 'the old secret verifies')
+  assert.equal(verifiedWith(rotated.secret, during).type, 'webhook.test', 'the new secret verifies')
+  assert.throws(() => verifiedWith('whsec_' + Buffer.from('not the secret, not at all').toString('base64'), during))
+
+  await waitFor(() => Date.now() > rotated.previous_secret_expires_at + 100, { timeout: 20_000, description: 'the grace period to end' })
+  assert.equal((await call('GET', `/webhooks/${hook.id}`)).body.previous_secret_expires_at, null)
+  const later = await testDelivery(hook, '/rotate')
+  assert.equal(signatures(later).length, 1, later.headers['webhook-signature'])
+  assert.equal(verifiedWith(rotated.secret, later).type, 'webhook.test')
+  assert.throws(() => verifiedWith(hook.secret, later), 'the old secret no longer verifies')
+})
+
+test('a retry goes to the URL the subscription has now, signed with the secrets it has now', { skip: SKIP, timeout: 60_000 }, async () => {
   receiver.failures.set('/first', 1000)
   const hook = await subscribe('/first', ['webhook.test'])
   assert.equal((await call('POST', `/webhooks/${hook.id}/test`)).status, 202)
   const failed = await waitFor(() => hits('/first')[0], { timeout: 15_000, description: 'the first, failing attempt' })
+  // Two rotations: the secret the message was queued with no longer signs at all.
+  const second = (await call('POST', `/webhooks/${hook.id}/rotate-secret`)).body.secret
+  const third = (await call('POST', `/webhooks/${hook.id}/rotate-secret`)).body.secret
   const moved = await call('PATCH', `/webhooks/${hook.id}`, { url: `${receiver.url}/second` })
   assert.equal(moved.status, 200, JSON.stringify(moved.body))
   const movedAt = Date.now()
   const delivered = await waitFor(() => hits('/second')[0], { timeout: 15_000, description: 'the retry at the new URL' })
   assert.equal(delivered.headers['webhook-id'], failed.headers['webhook-id'], 'the same message')
-  assert.equal(verified(hook, delivered).type, 'webhook.test')
+  assert.equal(verifiedWith(third, delivered).type, 'webhook.test', 'signed with the current secret')
+  assert.equal(verifiedWith(second, delivered).type, 'webhook.test', 'and the one it replaced, in its grace period')
+  assert.throws(() => verifiedWith(hook.secret, delivered), 'not with the secret it was queued under')
+  assert.equal(signatures(delivered).length, 2)
   await sleep(1000)
   assert.ok(hits('/first').every((r) => r.at <= movedAt + 150), 'nothing more at the old URL')
   assert.equal(hits('/second').length, 1)
