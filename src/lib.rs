@@ -11,6 +11,7 @@ pub mod auth;
 pub mod document;
 pub mod history;
 pub mod names;
+pub mod net;
 pub mod openapi;
 pub mod pages;
 pub mod prescan;

@@ -235,6 +235,14 @@ fn shape(id: RouteId) -> (Option<Value>, (String, Value)) {
             None,
             ok("200", "Newest 100 attempts", json_content("DeliveryList")),
         ),
+        RotateWebhookSecret => (
+            None,
+            ok(
+                "200",
+                "The subscription with its new signing secret, shown this once; the replaced secret signs too until previous_secret_expires_at",
+                json_content("Webhook"),
+            ),
+        ),
         UpdateProject | ListVersions | CreateVersion | GetVersion | GetVersionUpdate
         | DeleteVersion | RestoreVersion | DiffVersions | ReplayHistory | DocumentAt
         | ListBranches | CreateBranch | PreviewMerge | MergeBranch => history::shape(id),

@@ -77,6 +77,8 @@ pub enum RouteId {
     TestWebhook,
     /// `GET /v1/projects/{project}/webhooks/{webhook}/deliveries`.
     ListDeliveries,
+    /// `POST /v1/projects/{project}/webhooks/{webhook}/rotate-secret`.
+    RotateWebhookSecret,
     /// `PATCH /v1/projects/{project}`.
     UpdateProject,
     /// `GET /v1/projects/{project}/documents/{document}/versions`.
@@ -127,7 +129,7 @@ impl RouteId {
             | PostDocumentEdits | MintToken | Audit | ListWebhooks | GetWebhook | TestWebhook
             | ListDeliveries | ListVersions | CreateVersion | GetVersion | GetVersionUpdate
             | DeleteVersion | RestoreVersion | DiffVersions | ReplayHistory | DocumentAt
-            | ListBranches | PreviewMerge | MergeBranch => false,
+            | ListBranches | PreviewMerge | MergeBranch | RotateWebhookSecret => false,
         }
     }
 }
@@ -416,6 +418,13 @@ pub const ROUTES: &[Route] = &[
         "/v1/projects/{project}/webhooks/{webhook}/deliveries",
         Key(Role::Owner),
         "List recent delivery attempts",
+    ),
+    r(
+        RotateWebhookSecret,
+        "POST",
+        "/v1/projects/{project}/webhooks/{webhook}/rotate-secret",
+        Key(Role::Owner),
+        "Replace a subscription's signing secret (the old one signs too for a grace period)",
     ),
     r(
         UpdateProject,
@@ -754,6 +763,7 @@ mod tests {
             CreateBranch,
             PreviewMerge,
             MergeBranch,
+            RotateWebhookSecret,
         ];
         for id in every {
             match id {
@@ -766,7 +776,7 @@ mod tests {
                 | UpdateWebhook | DeleteWebhook | TestWebhook | ListDeliveries | UpdateProject
                 | ListVersions | CreateVersion | GetVersion | GetVersionUpdate | DeleteVersion
                 | RestoreVersion | DiffVersions | ReplayHistory | DocumentAt | ListBranches
-                | CreateBranch | PreviewMerge | MergeBranch => {}
+                | CreateBranch | PreviewMerge | MergeBranch | RotateWebhookSecret => {}
             }
         }
         every.to_vec()

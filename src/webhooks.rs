@@ -3,8 +3,11 @@
 //!
 //! Signatures follow <https://www.standardwebhooks.com/>: `webhook-id`, `webhook-timestamp`
 //! (unix seconds) and `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`,
-//! keyed with the base64-decoded part of a `whsec_` secret.
+//! keyed with the base64-decoded part of a `whsec_` secret. While a rotated-out secret is in
+//! its grace period the header carries two signatures, space-separated, as the specification
+//! allows, so a receiver verifies with either secret.
 
+use crate::net::DestinationError;
 use jwt_simple::prelude::{Base64, Base64UrlSafeNoPadding};
 use jwt_simple::reexports::ct_codecs::{Decoder, Encoder};
 use serde::Serialize;
@@ -66,6 +69,69 @@ pub fn sign(
     ))
 }
 
+/// How long a rotated-out secret keeps signing beside the new one, unless configured: a day,
+/// for receivers to switch to the new secret without losing events.
+pub const ROTATION_GRACE_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// A subscription's signing secrets: the current one, and the one it replaced until that
+/// one's grace period ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningSecrets {
+    /// The secret shown when the subscription was created or last rotated.
+    pub current: String,
+    /// The secret before the last rotation.
+    pub previous: Option<String>,
+    /// When `previous` stops signing, unix ms.
+    pub previous_expires_at: Option<u64>,
+}
+
+impl SigningSecrets {
+    /// The secrets that sign a message at `now_ms`: the current one, then the previous one
+    /// while its grace period lasts.
+    pub fn active(&self, now_ms: u64) -> Vec<&str> {
+        let mut out = vec![self.current.as_str()];
+        if let (Some(previous), Some(until)) = (&self.previous, self.previous_expires_at) {
+            if now_ms < until {
+                out.push(previous);
+            }
+        }
+        out
+    }
+
+    /// After a rotation to `new` at `now_ms`: the current secret signs for `grace_ms` more,
+    /// beside `new`; a previous one still in its grace period stops now (only the secret just
+    /// replaced is kept, so at most two ever sign).
+    pub fn rotated(&self, new: String, now_ms: u64, grace_ms: u64) -> SigningSecrets {
+        SigningSecrets {
+            current: new,
+            previous: Some(self.current.clone()),
+            previous_expires_at: Some(now_ms.saturating_add(grace_ms)),
+        }
+    }
+}
+
+/// The `webhook-signature` header value signed with each of `secrets`: `v1,<sig>` entries
+/// separated by spaces, in the order given.
+pub fn signature_header(
+    secrets: &[&str],
+    msg_id: &str,
+    timestamp: u64,
+    body: &str,
+) -> Result<String, WebhookError> {
+    let signatures = secrets
+        .iter()
+        .map(|secret| sign(secret, msg_id, timestamp, body))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(signatures.join(" "))
+}
+
+/// The last four characters of a secret: enough to tell which one a receiver holds, too few
+/// to sign with (24 of its 192 random bits).
+pub fn secret_hint(secret: &str) -> String {
+    let chars: Vec<char> = secret.chars().collect();
+    chars[chars.len().saturating_sub(4)..].iter().collect()
+}
+
 /// A message id: `msg_` and URL-safe base64 of 16 random bytes.
 pub fn message_id(random: &[u8; 16]) -> String {
     format!(
@@ -104,16 +170,11 @@ pub fn validate_filters(filters: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks a receiver URL: http(s), at most 2048 characters.
-pub fn validate_url(url: &str) -> Result<(), String> {
-    let ok = (url.starts_with("https://") || url.starts_with("http://"))
-        && url.len() <= 2048
-        && !url.chars().any(char::is_whitespace);
-    if ok {
-        Ok(())
-    } else {
-        Err("url must be an http(s) URL of at most 2048 characters".into())
-    }
+/// Checks a receiver URL: http(s) without a user name or password, at most
+/// [`crate::net::MAX_URL_LEN`] characters, and a public destination unless `allow_private`
+/// (local development). See [`crate::net`] for how the host is read.
+pub fn validate_url(url: &str, allow_private: bool) -> Result<(), DestinationError> {
+    crate::net::check(url, allow_private).map(drop)
 }
 
 /// Delay before attempt `attempt` (1 = the first retry): `base` doubling each time, capped at
@@ -274,6 +335,102 @@ mod tests {
         .unwrap();
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
         assert_eq!(sign("nope", "m", 1, "b"), Err(WebhookError::BadSecret));
+    }
+
+    /// Standard Webhooks verification as the specification describes it: some space-separated
+    /// `v1,<base64>` entry equals HMAC-SHA256 of `id.timestamp.body` keyed with the base64
+    /// after `whsec_`.
+    fn verifies(secret: &str, header: &str, id: &str, timestamp: u64, body: &str) -> bool {
+        let key = Base64::decode_to_vec(secret.strip_prefix("whsec_").unwrap(), None).unwrap();
+        let expected = hmac_sha256::HMAC::mac(format!("{id}.{timestamp}.{body}").as_bytes(), &key);
+        header.split(' ').any(|entry| {
+            entry.split_once(',').is_some_and(|(version, sig)| {
+                version == "v1" && Base64::decode_to_vec(sig, None).is_ok_and(|sig| sig == expected)
+            })
+        })
+    }
+
+    #[test]
+    fn during_a_grace_period_both_secrets_sign_and_each_verifies() {
+        let old = new_secret(&[1u8; 24]);
+        let new = new_secret(&[2u8; 24]);
+        let other = new_secret(&[3u8; 24]);
+        let before = SigningSecrets {
+            current: old.clone(),
+            previous: None,
+            previous_expires_at: None,
+        };
+        assert_eq!(before.active(0), vec![old.as_str()]);
+        let after = before.rotated(new.clone(), 1_000, ROTATION_GRACE_MS);
+        assert_eq!(after.previous_expires_at, Some(1_000 + ROTATION_GRACE_MS));
+        let (id, ts, body) = ("msg_2", 1_700_000_000, r#"{"type":"webhook.test"}"#);
+
+        let during = after.active(1_000 + ROTATION_GRACE_MS - 1);
+        assert_eq!(during, vec![new.as_str(), old.as_str()]);
+        let header = signature_header(&during, id, ts, body).unwrap();
+        assert_eq!(header.split(' ').count(), 2);
+        assert!(header.split(' ').all(|e| e.starts_with("v1,")));
+        assert!(verifies(&new, &header, id, ts, body));
+        assert!(verifies(&old, &header, id, ts, body));
+        assert!(!verifies(&other, &header, id, ts, body));
+        assert!(!verifies(&new, &header, id, ts, "{}"));
+        assert!(!verifies(&old, &header, "msg_3", ts, body));
+
+        let later = after.active(1_000 + ROTATION_GRACE_MS);
+        assert_eq!(later, vec![new.as_str()]);
+        let header = signature_header(&later, id, ts, body).unwrap();
+        assert!(!header.contains(' '));
+        assert!(verifies(&new, &header, id, ts, body));
+        assert!(!verifies(&old, &header, id, ts, body));
+
+        // Rotating again drops the oldest secret at once: two sign at most.
+        let again = after.rotated(other.clone(), 2_000, ROTATION_GRACE_MS);
+        assert_eq!(again.active(2_001), vec![other.as_str(), new.as_str()]);
+        // No grace: the replaced secret stops with the rotation.
+        assert_eq!(
+            after.rotated(other.clone(), 5, 0).active(5),
+            vec![other.as_str()]
+        );
+    }
+
+    #[test]
+    fn the_specification_vector_verifies_beside_a_second_secret() {
+        let spec = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let other = new_secret(&[9u8; 24]);
+        let (id, ts, body) = (
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            r#"{"test": 2432232314}"#,
+        );
+        let header = signature_header(&[&other, spec], id, ts, body).unwrap();
+        assert!(header.ends_with(" v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="));
+        assert!(verifies(spec, &header, id, ts, body));
+        assert!(verifies(&other, &header, id, ts, body));
+        assert_eq!(
+            signature_header(&[&other, "nope"], id, ts, body),
+            Err(WebhookError::BadSecret)
+        );
+    }
+
+    #[test]
+    fn hints_are_the_last_four_characters() {
+        let s = new_secret(&[7u8; 24]);
+        assert_eq!(secret_hint(&s), &s[s.len() - 4..]);
+        assert_eq!(secret_hint("abc"), "abc");
+    }
+
+    #[test]
+    fn urls_are_checked_as_destinations() {
+        assert!(validate_url("https://example.com/hooks", false).is_ok());
+        assert!(matches!(
+            validate_url("http://0x7f.1/", false),
+            Err(DestinationError::NotPublic { .. })
+        ));
+        assert!(validate_url("http://0x7f.1/", true).is_ok());
+        assert_eq!(
+            validate_url("http://u:p@127.0.0.1/", true),
+            Err(DestinationError::Userinfo)
+        );
     }
 
     #[test]

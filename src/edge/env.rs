@@ -92,6 +92,11 @@ pub const WEBHOOK_MAX_ATTEMPTS: &str = "WEBHOOK_MAX_ATTEMPTS";
 pub const WEBHOOK_DISABLE_AFTER: &str = "WEBHOOK_DISABLE_AFTER";
 /// Seconds a room gathers changes before sending one `document.updated`.
 pub const WEBHOOK_COALESCE_SECONDS: &str = "WEBHOOK_COALESCE_SECONDS";
+/// `true` lets webhooks go to loopback, private and other non-public addresses (local
+/// development only; see `crate::net` and docs/api.md).
+pub const WEBHOOK_ALLOW_PRIVATE: &str = "WEBHOOK_ALLOW_PRIVATE";
+/// Seconds a rotated-out webhook secret keeps signing beside the new one (default 86400).
+pub const WEBHOOK_SECRET_GRACE_SECONDS: &str = "WEBHOOK_SECRET_GRACE_SECONDS";
 
 /// A positive integer variable, or `default`.
 pub fn number_or(env: &Env, name: &str, default: usize) -> usize {

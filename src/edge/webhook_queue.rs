@@ -4,28 +4,49 @@
 //! and sets an alarm; the alarm sends what is due, logs every attempt in D1, and reschedules
 //! failures with exponential backoff and jitter. A message is delivered at least once: it
 //! leaves the queue only after a 2xx answer, or after its last attempt.
+//!
+//! A queued message names its subscription, not where or how to send it: each run reads the
+//! current URL and secrets of the subscriptions it is about to deliver to (one D1 query per
+//! run), so a changed URL or a rotated secret applies to retries too, and a message of a
+//! subscription disabled or deleted meanwhile, or of a deleted project, is dropped. The URL is
+//! checked as a destination again before every attempt ([`crate::net`]), and redirects are
+//! not followed: a 3xx answer is a failed attempt.
 
 use super::d1::{self, num, text};
 use super::env;
-use crate::webhooks::{backoff_ms, matches, sign};
+use crate::net;
+use crate::webhooks::{backoff_ms, matches, signature_header, SigningSecrets};
 use serde::Deserialize;
+use std::cell::Cell;
+use std::collections::HashMap;
 use std::time::Duration;
 use worker::js_sys::{Date, Math};
 use worker::{
-    durable_object, DurableObject, Env, Fetch, Headers, Method, Request, RequestInit, Response,
-    Result, SqlStorageValue, State,
+    durable_object, DurableObject, Env, Fetch, Headers, Method, Request, RequestInit,
+    RequestRedirect, Response, Result, SqlStorage, SqlStorageValue, State,
 };
 
 /// Longest a receiver may take to answer one delivery.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Messages sent per alarm run; the rest wait for the next run, a moment later.
 const BATCH: usize = 25;
+/// Longest `Location` kept in the delivery log of a redirect.
+const MAX_LOCATION_CHARS: usize = 256;
 
 const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS queue (
-  message_id TEXT NOT NULL, webhook_id TEXT NOT NULL, url TEXT NOT NULL, secret TEXT NOT NULL,
-  event_type TEXT NOT NULL, body TEXT NOT NULL, attempt INTEGER NOT NULL, next_at INTEGER NOT NULL,
+CREATE TABLE IF NOT EXISTS messages (
+  message_id TEXT NOT NULL, webhook_id TEXT NOT NULL, event_type TEXT NOT NULL,
+  body TEXT NOT NULL, attempt INTEGER NOT NULL, next_at INTEGER NOT NULL,
   PRIMARY KEY (message_id, webhook_id));
+";
+
+/// Queues of the first schema kept a copy of the subscription's URL and secret in each row
+/// (`queue`); their messages move to `messages` without them, and the table goes, so no copy
+/// of a secret stays behind and retries use the subscription as it is now.
+const MIGRATE_QUEUE: &str = "
+INSERT OR IGNORE INTO messages (message_id, webhook_id, event_type, body, attempt, next_at)
+  SELECT message_id, webhook_id, event_type, body, attempt, next_at FROM queue;
+DROP TABLE queue;
 ";
 
 /// What producers hand the queue.
@@ -42,22 +63,67 @@ pub struct Enqueue {
     pub only: Option<String>,
 }
 
+/// A subscription as enqueueing needs it: which events it wants.
 #[derive(Debug, Deserialize)]
-struct Subscription {
+struct Subscriber {
+    id: String,
+    events: String,
+}
+
+/// A subscription as a delivery run reads it, just before sending.
+#[derive(Debug, Deserialize)]
+struct Target {
     id: String,
     url: String,
     secret: String,
-    events: String,
+    previous_secret: Option<String>,
+    previous_secret_expires_at: Option<u64>,
+    enabled: u64,
+    deleted_at: Option<u64>,
+    consecutive_failures: u64,
+    project_deleted_at: Option<u64>,
+}
+
+impl Target {
+    fn live(&self) -> bool {
+        self.enabled == 1 && self.deleted_at.is_none() && self.project_deleted_at.is_none()
+    }
+
+    fn secrets(&self) -> SigningSecrets {
+        SigningSecrets {
+            current: self.secret.clone(),
+            previous: self.previous_secret.clone(),
+            previous_expires_at: self.previous_secret_expires_at,
+        }
+    }
 }
 
 struct Queued {
     message_id: String,
     webhook_id: String,
-    url: String,
-    secret: String,
     event_type: String,
     body: String,
     attempt: i64,
+}
+
+/// How one attempt went: the receiver's status if it answered, and what went wrong if
+/// anything did (no answer, a refused destination, a redirect).
+struct Attempt {
+    status: Option<u16>,
+    error: Option<String>,
+}
+
+impl Attempt {
+    fn failed(error: String) -> Attempt {
+        Attempt {
+            status: None,
+            error: Some(error),
+        }
+    }
+
+    fn delivered(&self) -> bool {
+        matches!(self.status, Some(200..=299))
+    }
 }
 
 /// The Durable Object class bound as `WEBHOOKS`.
@@ -65,6 +131,8 @@ struct Queued {
 pub struct WebhookQueue {
     state: State,
     env: Env,
+    /// Whether this instance has created (and migrated) its table.
+    ready: Cell<bool>,
 }
 
 fn now_ms() -> u64 {
@@ -81,10 +149,38 @@ fn random_bytes<const N: usize>() -> [u8; N] {
     b
 }
 
+fn rust_error(e: impl std::fmt::Debug) -> worker::Error {
+    worker::Error::RustError(format!("{e:?}"))
+}
+
+/// Whether webhooks may go to non-public destinations (`WEBHOOK_ALLOW_PRIVATE=true`, local
+/// development only).
+pub fn allow_private(env: &Env) -> bool {
+    env.var(env::WEBHOOK_ALLOW_PRIVATE)
+        .is_ok_and(|v| v.to_string().trim() == "true")
+}
+
 impl WebhookQueue {
-    fn sql(&self) -> Result<worker::SqlStorage> {
+    fn sql(&self) -> Result<SqlStorage> {
         let sql = self.state.storage().sql();
-        sql.exec(SCHEMA, None)?;
+        if !self.ready.get() {
+            sql.exec(SCHEMA, None)?;
+            let old: Vec<Vec<SqlStorageValue>> = sql
+                .exec(
+                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'queue'",
+                    None,
+                )?
+                .raw()
+                .collect::<Result<_>>()?;
+            if matches!(
+                old.first().and_then(|r| r.first()),
+                Some(SqlStorageValue::Integer(1))
+            ) {
+                sql.exec(MIGRATE_QUEUE, None)?;
+                worker::console_log!("webhook queue: moved queued messages to the new schema");
+            }
+            self.ready.set(true);
+        }
         Ok(sql)
     }
 
@@ -98,14 +194,15 @@ impl WebhookQueue {
 
     async fn enqueue(&self, input: Enqueue) -> Result<usize> {
         let db = self.env.d1(env::DB)?;
-        let subs: Vec<Subscription> = d1::rows(
+        let subs: Vec<Subscriber> = d1::rows(
             &db,
-            "SELECT id, url, secret, events FROM webhooks
-             WHERE project_id = ? AND enabled = 1 AND deleted_at IS NULL",
+            "SELECT w.id, w.events FROM webhooks w JOIN projects p ON p.id = w.project_id
+             WHERE w.project_id = ? AND w.enabled = 1 AND w.deleted_at IS NULL
+               AND p.deleted_at IS NULL",
             &[text(&input.project)],
         )
         .await
-        .map_err(|e| worker::Error::RustError(format!("{e:?}")))?;
+        .map_err(rust_error)?;
         let now = now_ms();
         let message_id = crate::webhooks::message_id(&random_bytes::<16>());
         let body = serde_json::json!({
@@ -126,12 +223,10 @@ impl WebhookQueue {
                 continue;
             }
             sql.exec(
-                "INSERT OR IGNORE INTO queue VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
+                "INSERT OR IGNORE INTO messages VALUES (?, ?, ?, ?, 0, ?)",
                 vec![
                     message_id.as_str().into(),
                     sub.id.as_str().into(),
-                    sub.url.as_str().into(),
-                    sub.secret.as_str().into(),
                     input.event_type.as_str().into(),
                     body.as_str().into(),
                     (now as i64).into(),
@@ -147,8 +242,8 @@ impl WebhookQueue {
 
     fn due(&self, now: u64) -> Result<Vec<Queued>> {
         let rows = self.sql()?.exec(
-            "SELECT message_id, webhook_id, url, secret, event_type, body, attempt
-             FROM queue WHERE next_at <= ? ORDER BY next_at LIMIT ?",
+            "SELECT message_id, webhook_id, event_type, body, attempt
+             FROM messages WHERE next_at <= ? ORDER BY next_at LIMIT ?",
             vec![(now as i64).into(), (BATCH as i64).into()],
         )?;
         let mut out = Vec::new();
@@ -158,28 +253,64 @@ impl WebhookQueue {
                 Some(SqlStorageValue::String(s)) => s.clone(),
                 _ => String::new(),
             };
-            let attempt = match row.get(6) {
+            let attempt = match row.get(4) {
                 Some(SqlStorageValue::Integer(i)) => *i,
                 _ => 0,
             };
             out.push(Queued {
                 message_id: s(0),
                 webhook_id: s(1),
-                url: s(2),
-                secret: s(3),
-                event_type: s(4),
-                body: s(5),
+                event_type: s(2),
+                body: s(3),
                 attempt,
             });
         }
         Ok(out)
     }
 
-    /// Sends one message; `Ok(status)` for any HTTP answer, `Err` when none came.
-    async fn send(&self, msg: &Queued) -> std::result::Result<u16, String> {
+    /// The current URL, secrets and state of exactly the subscriptions `due` goes to.
+    async fn targets(
+        &self,
+        db: &worker::D1Database,
+        due: &[Queued],
+    ) -> Result<HashMap<String, Target>> {
+        let mut ids: Vec<&str> = due.iter().map(|m| m.webhook_id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let placeholders = vec!["?"; ids.len()].join(", ");
+        let rows: Vec<Target> = d1::rows(
+            db,
+            &format!(
+                "SELECT w.id, w.url, w.secret, w.previous_secret, w.previous_secret_expires_at,
+                        w.enabled, w.deleted_at, w.consecutive_failures,
+                        p.deleted_at AS project_deleted_at
+                 FROM webhooks w JOIN projects p ON p.id = w.project_id
+                 WHERE w.id IN ({placeholders})"
+            ),
+            &ids.iter().map(|id| text(id)).collect::<Vec<_>>(),
+        )
+        .await
+        .map_err(rust_error)?;
+        Ok(rows.into_iter().map(|t| (t.id.clone(), t)).collect())
+    }
+
+    /// Sends one message to `url`, signed with each of `secrets`, without following redirects.
+    async fn send(&self, url: &str, secrets: &[&str], msg: &Queued) -> Attempt {
+        match self.try_send(url, secrets, msg).await {
+            Ok(attempt) => attempt,
+            Err(e) => Attempt::failed(e),
+        }
+    }
+
+    async fn try_send(
+        &self,
+        url: &str,
+        secrets: &[&str],
+        msg: &Queued,
+    ) -> std::result::Result<Attempt, String> {
         let timestamp = now_ms() / 1000;
-        let signature =
-            sign(&msg.secret, &msg.message_id, timestamp, &msg.body).map_err(|e| e.to_string())?;
+        let signature = signature_header(secrets, &msg.message_id, timestamp, &msg.body)
+            .map_err(|e| e.to_string())?;
         let headers = Headers::new();
         let set = |k: &str, v: &str| headers.set(k, v).map_err(|e| e.to_string());
         set("content-type", "application/json")?;
@@ -188,33 +319,84 @@ impl WebhookQueue {
         set("webhook-timestamp", &timestamp.to_string())?;
         set("webhook-signature", &signature)?;
         let mut init = RequestInit::new();
+        // A redirect would send the message (and its signature) to a destination that was
+        // never checked; `manual` hands the 3xx back instead (Workers support `follow`, the
+        // default, and `manual`: <https://developers.cloudflare.com/workers/runtime-apis/request/>).
         init.with_method(Method::Post)
             .with_headers(headers)
+            .with_redirect(RequestRedirect::Manual)
             .with_body(Some(msg.body.clone().into()));
-        let req = Request::new_with_init(&msg.url, &init).map_err(|e| e.to_string())?;
+        let req = Request::new_with_init(url, &init).map_err(|e| e.to_string())?;
         let request = Fetch::Request(req);
         let fetch = request.send();
         let timeout = worker::Delay::from(DELIVERY_TIMEOUT);
         futures::pin_mut!(fetch);
         futures::pin_mut!(timeout);
-        match futures::future::select(fetch, timeout).await {
-            futures::future::Either::Left((Ok(resp), _)) => Ok(resp.status_code()),
-            futures::future::Either::Left((Err(e), _)) => Err(e.to_string()),
-            futures::future::Either::Right(_) => Err("timed out".into()),
-        }
+        let resp = match futures::future::select(fetch, timeout).await {
+            futures::future::Either::Left((Ok(resp), _)) => resp,
+            futures::future::Either::Left((Err(e), _)) => return Err(e.to_string()),
+            futures::future::Either::Right(_) => return Err("timed out".into()),
+        };
+        let status = resp.status_code();
+        let error = (300..400).contains(&status).then(|| {
+            let location = resp.headers().get("location").ok().flatten();
+            match location {
+                Some(to) => format!(
+                    "redirect to {} not followed",
+                    to.chars().take(MAX_LOCATION_CHARS).collect::<String>()
+                ),
+                None => "redirect not followed".to_owned(),
+            }
+        });
+        Ok(Attempt {
+            status: Some(status),
+            error,
+        })
     }
 
     async fn deliver_due(&self) -> Result<()> {
         let db = self.env.d1(env::DB)?;
         let base = env::number_or(&self.env, env::WEBHOOK_RETRY_BASE_MS, 5000) as u64;
         let max_attempts = env::number_or(&self.env, env::WEBHOOK_MAX_ATTEMPTS, 10) as i64;
-        let disable_after = env::number_or(&self.env, env::WEBHOOK_DISABLE_AFTER, 50) as i64;
-        for msg in self.due(now_ms())? {
+        let disable_after = env::number_or(&self.env, env::WEBHOOK_DISABLE_AFTER, 50) as u64;
+        let allow_private = allow_private(&self.env);
+        let due = self.due(now_ms())?;
+        let mut targets = if due.is_empty() {
+            HashMap::new()
+        } else {
+            self.targets(&db, &due).await?
+        };
+        if targets.values().any(|t| t.project_deleted_at.is_some()) {
+            // One object per project: the project is gone, and so is everything queued for it.
+            self.sql()?.exec("DELETE FROM messages", None)?;
+            self.state.storage().delete_alarm().await?;
+            worker::console_log!("webhook queue: project deleted, queue dropped");
+            return Ok(());
+        }
+        for msg in due {
+            let sql = self.sql()?;
+            let Some(target) = targets.get_mut(&msg.webhook_id).filter(|t| t.live()) else {
+                // Disabled or deleted meanwhile (or failing so often that this run disabled it).
+                sql.exec(
+                    "DELETE FROM messages WHERE message_id = ? AND webhook_id = ?",
+                    vec![
+                        msg.message_id.as_str().into(),
+                        msg.webhook_id.as_str().into(),
+                    ],
+                )?;
+                continue;
+            };
             let started = now_ms();
-            let result = self.send(&msg).await;
+            let result = match net::check(&target.url, allow_private) {
+                Ok(_) => {
+                    let secrets = target.secrets();
+                    self.send(&target.url, &secrets.active(started), &msg).await
+                }
+                Err(e) => Attempt::failed(format!("destination refused: {e}")),
+            };
             let took = now_ms().saturating_sub(started);
             let attempt = msg.attempt + 1;
-            let ok = matches!(result, Ok(200..=299));
+            let ok = result.delivered();
             let outcome = if ok {
                 "delivered"
             } else if attempt >= max_attempts {
@@ -222,10 +404,9 @@ impl WebhookQueue {
             } else {
                 "retrying"
             };
-            let sql = self.sql()?;
             if ok || attempt >= max_attempts {
                 sql.exec(
-                    "DELETE FROM queue WHERE message_id = ? AND webhook_id = ?",
+                    "DELETE FROM messages WHERE message_id = ? AND webhook_id = ?",
                     vec![
                         msg.message_id.as_str().into(),
                         msg.webhook_id.as_str().into(),
@@ -234,7 +415,7 @@ impl WebhookQueue {
             } else {
                 let next = now_ms() + backoff_ms(attempt as u32, base, Math::random());
                 sql.exec(
-                    "UPDATE queue SET attempt = ?, next_at = ? WHERE message_id = ? AND webhook_id = ?",
+                    "UPDATE messages SET attempt = ?, next_at = ? WHERE message_id = ? AND webhook_id = ?",
                     vec![
                         attempt.into(),
                         (next as i64).into(),
@@ -243,10 +424,18 @@ impl WebhookQueue {
                     ],
                 )?;
             }
-            let (status, error) = match &result {
-                Ok(code) => (num(*code as u64), wasm_null()),
-                Err(e) => (wasm_null(), text(e)),
-            };
+            // What D1 is told below, mirrored, so that later messages of this run see a
+            // subscription this run disabled.
+            if ok {
+                target.consecutive_failures = 0;
+            } else {
+                target.consecutive_failures += 1;
+                if target.consecutive_failures >= disable_after {
+                    target.enabled = 0;
+                }
+            }
+            let status = result.status.map_or(wasm_null(), |s| num(u64::from(s)));
+            let error = result.error.as_deref().map_or(wasm_null(), text);
             let mut stmts = vec![d1::stmt(
                 &db,
                 "INSERT INTO webhook_deliveries (webhook_id, message_id, event_type, attempt, status, error, duration_ms, at, outcome)
@@ -263,54 +452,29 @@ impl WebhookQueue {
                        disabled_reason = CASE WHEN consecutive_failures + 1 >= ?2
                          THEN 'disabled after ' || (consecutive_failures + 1) || ' failed attempts in a row' ELSE disabled_reason END
                      WHERE id = ?1",
-                    &[text(&msg.webhook_id), num(disable_after as u64)],
+                    &[text(&msg.webhook_id), num(disable_after)],
                 )
             });
             let stmts: Vec<_> = stmts
                 .into_iter()
                 .collect::<std::result::Result<_, _>>()
-                .map_err(|e| worker::Error::RustError(format!("{e:?}")))?;
+                .map_err(rust_error)?;
             if let Err(e) = d1::batch(&db, stmts).await {
                 worker::console_error!("logging a webhook delivery: {e:?}");
             }
             if !ok {
                 worker::console_warn!(
-                    "webhook {} message {} attempt {attempt}: {:?} ({outcome})",
+                    "webhook {} message {} attempt {attempt}: status {:?}, {} ({outcome})",
                     msg.webhook_id,
                     msg.message_id,
-                    result
+                    result.status,
+                    result.error.as_deref().unwrap_or("not 2xx")
                 );
             }
         }
-        // Messages of subscriptions disabled or deleted meanwhile are dropped.
-        let live: Vec<serde_json::Value> = d1::rows(
-            &db,
-            "SELECT id FROM webhooks WHERE enabled = 1 AND deleted_at IS NULL",
-            &[],
-        )
-        .await
-        .map_err(|e| worker::Error::RustError(format!("{e:?}")))?;
-        let live: Vec<String> = live
-            .iter()
-            .filter_map(|v| v["id"].as_str().map(str::to_owned))
-            .collect();
-        let sql = self.sql()?;
-        let queued: Vec<Vec<SqlStorageValue>> = sql
-            .exec("SELECT DISTINCT webhook_id FROM queue", None)?
-            .raw()
-            .collect::<Result<_>>()?;
-        for row in queued {
-            if let Some(SqlStorageValue::String(id)) = row.first() {
-                if !live.contains(id) {
-                    sql.exec(
-                        "DELETE FROM queue WHERE webhook_id = ?",
-                        vec![id.as_str().into()],
-                    )?;
-                }
-            }
-        }
-        let next: Vec<Vec<SqlStorageValue>> = sql
-            .exec("SELECT MIN(next_at) FROM queue", None)?
+        let next: Vec<Vec<SqlStorageValue>> = self
+            .sql()?
+            .exec("SELECT MIN(next_at) FROM messages", None)?
             .raw()
             .collect::<Result<_>>()?;
         if let Some(SqlStorageValue::Integer(at)) = next.first().and_then(|r| r.first()) {
@@ -326,7 +490,11 @@ fn wasm_null() -> worker::wasm_bindgen::JsValue {
 
 impl DurableObject for WebhookQueue {
     fn new(state: State, env: Env) -> Self {
-        WebhookQueue { state, env }
+        WebhookQueue {
+            state,
+            env,
+            ready: Cell::new(false),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {

@@ -159,7 +159,7 @@ async fn route(req: Request, env: &Env, matched: Matched) -> Result<Response> {
         RevokeToken => tokens::revoke(&mut cx).await,
         Audit => audit::serve(&mut cx).await,
         ListWebhooks | CreateWebhook | GetWebhook | UpdateWebhook | DeleteWebhook | TestWebhook
-        | ListDeliveries => webhooks::serve(id, &mut cx).await,
+        | ListDeliveries | RotateWebhookSecret => webhooks::serve(id, &mut cx).await,
         ListVersions | CreateVersion | GetVersion | GetVersionUpdate | DeleteVersion
         | RestoreVersion | DiffVersions | ReplayHistory | DocumentAt => {
             history::serve(id, &mut cx).await

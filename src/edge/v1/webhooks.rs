@@ -1,17 +1,19 @@
-//! Webhook subscriptions: create, read, change, delete, test, and their delivery log.
+//! Webhook subscriptions: create, read, change, delete, test, rotate the secret, and their
+//! delivery log. A signing secret is in the answer of the call that makes it (create, rotate)
+//! and in no other: reads show its last four characters.
 
 use super::{created, list_page, Call, Result};
 use crate::api::{ApiError, CreateWebhook, UpdateWebhook};
 use crate::edge::access::{hex, now_ms, random};
 use crate::edge::d1::{self, num, text};
-use crate::edge::{http, webhook_queue};
+use crate::edge::{env, http, webhook_queue};
 use crate::routes::RouteId;
 use crate::webhooks;
 use serde::Deserialize;
 use serde_json::json;
 use worker::Response;
 
-const WEBHOOK_SELECT: &str = "SELECT id, url, events, secret, description, enabled, consecutive_failures, disabled_reason, created_at, updated_at FROM webhooks";
+const WEBHOOK_SELECT: &str = "SELECT id, url, events, secret, previous_secret, previous_secret_expires_at, secret_rotated_at, description, enabled, consecutive_failures, disabled_reason, created_at, updated_at FROM webhooks";
 
 /// A webhook subscription row.
 #[derive(Debug, Deserialize)]
@@ -20,6 +22,9 @@ struct WebhookRow {
     url: String,
     events: String,
     secret: String,
+    previous_secret: Option<String>,
+    previous_secret_expires_at: Option<u64>,
+    secret_rotated_at: Option<u64>,
     description: String,
     enabled: u64,
     consecutive_failures: u64,
@@ -29,14 +34,37 @@ struct WebhookRow {
 }
 
 impl WebhookRow {
-    fn view(&self) -> serde_json::Value {
+    /// The subscription as reads show it: never its secrets, only the current one's last
+    /// characters, and until when the replaced one still signs (while it does).
+    fn view(&self, now: u64) -> serde_json::Value {
         let events: Vec<String> = serde_json::from_str(&self.events).unwrap_or_default();
+        let previous_until = self
+            .previous_secret_expires_at
+            .filter(|&until| self.previous_secret.is_some() && until > now);
         json!({
-            "id": self.id, "url": self.url, "events": events, "secret": self.secret,
+            "id": self.id, "url": self.url, "events": events,
+            "secret_hint": webhooks::secret_hint(&self.secret),
+            "secret_rotated_at": self.secret_rotated_at,
+            "previous_secret_expires_at": previous_until,
             "description": self.description, "enabled": self.enabled == 1,
             "consecutive_failures": self.consecutive_failures, "disabled_reason": self.disabled_reason,
             "created_at": self.created_at, "updated_at": self.updated_at,
         })
+    }
+
+    /// The view with the current secret: only for the answer that hands out a new one.
+    fn view_with_secret(&self, now: u64) -> serde_json::Value {
+        let mut view = self.view(now);
+        view["secret"] = json!(self.secret);
+        view
+    }
+
+    fn secrets(&self) -> webhooks::SigningSecrets {
+        webhooks::SigningSecrets {
+            current: self.secret.clone(),
+            previous: self.previous_secret.clone(),
+            previous_expires_at: self.previous_secret_expires_at,
+        }
     }
 }
 
@@ -59,14 +87,16 @@ pub async fn serve(id: RouteId, cx: &mut Call<'_>) -> Result<Response> {
             )
             .await?;
             let next = page.finish(&mut rows, |r| vec![json!(r.created_at), json!(r.id)]);
+            let now = now_ms();
             http::json(&json!({
-                "webhooks": rows.iter().map(WebhookRow::view).collect::<Vec<_>>(),
+                "webhooks": rows.iter().map(|r| r.view(now)).collect::<Vec<_>>(),
                 "next_cursor": next,
             }))
         }
         RouteId::CreateWebhook => create(cx, &project).await,
-        RouteId::GetWebhook => http::json(&find(cx, &project).await?.view()),
+        RouteId::GetWebhook => http::json(&find(cx, &project).await?.view(now_ms())),
         RouteId::UpdateWebhook => update(cx, &project).await,
+        RouteId::RotateWebhookSecret => rotate(cx, &project).await,
         RouteId::DeleteWebhook => {
             let hook = find(cx, &project).await?;
             let db = cx.db()?;
@@ -143,9 +173,16 @@ async fn find_by_id(cx: &Call<'_>, project: &str, id: &str) -> Result<WebhookRow
     row.ok_or_else(|| ApiError::Missing("webhook", id.to_owned()))
 }
 
-fn check(url: Option<&str>, events: Option<&[String]>, description: Option<&str>) -> Result<()> {
+fn check(
+    cx: &Call<'_>,
+    url: Option<&str>,
+    events: Option<&[String]>,
+    description: Option<&str>,
+) -> Result<()> {
     if let Some(url) = url {
-        webhooks::validate_url(url).map_err(ApiError::InvalidBody)?;
+        let allow_private = webhook_queue::allow_private(cx.env);
+        webhooks::validate_url(url, allow_private)
+            .map_err(|e| ApiError::InvalidBody(e.to_string()))?;
     }
     if let Some(events) = events {
         webhooks::validate_filters(events).map_err(ApiError::InvalidBody)?;
@@ -161,6 +198,7 @@ fn check(url: Option<&str>, events: Option<&[String]>, description: Option<&str>
 async fn create(cx: &mut Call<'_>, project: &str) -> Result<Response> {
     let input: CreateWebhook = cx.body().await?;
     check(
+        cx,
         Some(&input.url),
         Some(&input.events),
         input.description.as_deref(),
@@ -169,18 +207,26 @@ async fn create(cx: &mut Call<'_>, project: &str) -> Result<Response> {
     let now = now_ms();
     let id = format!("wh_{}", hex(&random::<8>()?));
     let secret = webhooks::new_secret(&random::<24>()?);
-    let events = serde_json::to_string(&input.events).map_err(|_| ApiError::Internal)?;
+    let events = events_json(&input.events)?;
     d1::batch(&db, vec![
         d1::stmt(&db, "INSERT INTO webhooks (id, project_id, url, events, secret, description, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             &[text(&id), text(project), text(&input.url), text(&events), text(&secret), text(input.description.as_deref().unwrap_or("")), num(now), num(now)])?,
         d1::audit(&db, Some(project), &cx.actor_name(), "webhook.created", Some(&id), json!({ "url": input.url, "events": input.events }), now)?,
     ]).await?;
-    created(&find_by_id(cx, project, &id).await?.view())
+    created(&find_by_id(cx, project, &id).await?.view_with_secret(now))
+}
+
+fn events_json(events: &[String]) -> Result<String> {
+    serde_json::to_string(events).map_err(|e| {
+        worker::console_error!("webhook events as JSON: {e}");
+        ApiError::Internal
+    })
 }
 
 async fn update(cx: &mut Call<'_>, project: &str) -> Result<Response> {
     let input: UpdateWebhook = cx.body().await?;
     check(
+        cx,
         input.url.as_deref(),
         input.events.as_deref(),
         input.description.as_deref(),
@@ -190,7 +236,7 @@ async fn update(cx: &mut Call<'_>, project: &str) -> Result<Response> {
     let db = cx.db()?;
     let now = now_ms();
     let events = match &input.events {
-        Some(e) => serde_json::to_string(e).map_err(|_| ApiError::Internal)?,
+        Some(e) => events_json(e)?,
         None => hook.events.clone(),
     };
     let enabled = input.enabled.map_or(hook.enabled, u64::from);
@@ -202,7 +248,82 @@ async fn update(cx: &mut Call<'_>, project: &str) -> Result<Response> {
                          disabled_reason = CASE WHEN ? THEN NULL ELSE disabled_reason END WHERE id = ?",
             &[text(input.url.as_deref().unwrap_or(&hook.url)), text(&events), text(input.description.as_deref().unwrap_or(&hook.description)),
               num(enabled), num(now), num(u64::from(reset)), num(u64::from(reset)), text(&id)])?,
-        d1::audit(&db, Some(project), &cx.actor_name(), "webhook.updated", Some(&id), json!({ "enabled": enabled == 1 }), now)?,
+        d1::audit(&db, Some(project), &cx.actor_name(), "webhook.updated", Some(&id), json!({ "enabled": enabled == 1, "url": input.url }), now)?,
     ]).await?;
-    http::json(&find_by_id(cx, project, &id).await?.view())
+    http::json(&find_by_id(cx, project, &id).await?.view(now))
+}
+
+/// Replaces the signing secret. The replaced one keeps signing beside the new one for the
+/// grace period, so a receiver loses no event while it switches; the new secret is in this
+/// answer only.
+async fn rotate(cx: &mut Call<'_>, project: &str) -> Result<Response> {
+    let hook = find(cx, project).await?;
+    let db = cx.db()?;
+    let now = now_ms();
+    let grace_seconds = env::count_or(
+        cx.env,
+        env::WEBHOOK_SECRET_GRACE_SECONDS,
+        (webhooks::ROTATION_GRACE_MS / 1000) as usize,
+    ) as u64;
+    let secrets = hook.secrets().rotated(
+        webhooks::new_secret(&random::<24>()?),
+        now,
+        grace_seconds.saturating_mul(1000),
+    );
+    let previous_until = secrets.previous_expires_at.unwrap_or(now);
+    // Both statements apply only while the secret read above is still the current one: of
+    // two rotations at once, one wins and the other is told (its new secret was never stored,
+    // and no audit row says it was).
+    let still_current = "EXISTS (SELECT 1 FROM webhooks WHERE id = ? AND secret = ?)";
+    let detail = json!({ "previous_secret_expires_at": previous_until }).to_string();
+    let results = db
+        .batch(vec![
+            d1::stmt(
+                &db,
+                &format!(
+                    "INSERT INTO audit_log (project_id, at, actor, action, target, detail)
+                     SELECT ?, ?, ?, 'webhook.secret_rotated', ?, ? WHERE {still_current}"
+                ),
+                &[
+                    text(project),
+                    num(now),
+                    text(&cx.actor_name()),
+                    text(&hook.id),
+                    text(&detail),
+                    text(&hook.id),
+                    text(&hook.secret),
+                ],
+            )?,
+            d1::stmt(
+                &db,
+                "UPDATE webhooks SET secret = ?, previous_secret = ?, previous_secret_expires_at = ?,
+                   secret_rotated_at = ?, updated_at = ? WHERE id = ? AND secret = ?",
+                &[
+                    text(&secrets.current),
+                    text(&hook.secret),
+                    num(previous_until),
+                    num(now),
+                    num(now),
+                    text(&hook.id),
+                    text(&hook.secret),
+                ],
+            )?,
+        ])
+        .await
+        .map_err(http::internal("d1 batch"))?;
+    if let Some(e) = results.iter().find_map(|r| r.error()) {
+        worker::console_error!("rotating a webhook secret: {e}");
+        return Err(ApiError::Internal);
+    }
+    let changed = match results.get(1) {
+        Some(update) => update.meta().map_err(http::internal("d1 meta"))?,
+        None => None,
+    };
+    if changed.and_then(|m| m.changes) != Some(1) {
+        return Err(ApiError::Conflict(
+            "the secret was rotated by another call at the same time; rotate again".into(),
+        ));
+    }
+    let rotated = find_by_id(cx, project, &hook.id).await?;
+    http::json(&rotated.view_with_secret(now))
 }
