@@ -28,7 +28,9 @@ const REFERENCE_SERVER = path.join(REPO_ROOT, 'node_modules', '@y', 'websocket-s
 export const TEST_SECRETS = {
   TOKEN_SECRET: `e2e-token-${crypto.randomBytes(24).toString('hex')}`,
   ADMIN_SECRET: `e2e-admin-${crypto.randomBytes(24).toString('hex')}`,
-  DEV_MODE: 'true'
+  DEV_MODE: 'true',
+  // Test receivers listen on 127.0.0.1, which webhooks refuse without this switch.
+  WEBHOOK_ALLOW_PRIVATE: 'true'
 }
 
 /** wsUrl -> an owner token for every room of the development project on that server. */
