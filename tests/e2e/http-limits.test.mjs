@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { IS_REFERENCE, createProject, startServer } from './server.mjs'
-import { roomName } from './helpers.mjs'
+import { Y, destroyAll, openRaw, roomName, tryUpgrade } from './helpers.mjs'
 
 const SKIP = IS_REFERENCE && 'the reference server has no API'
 const MAX_FRAME_BYTES = 65536
@@ -31,11 +31,12 @@ async function call (method, path, { body, raw, headers = {}, auth = key } = {})
 
 before(async () => {
   if (SKIP) return
-  server = await startServer({ vars: { MAX_FRAME_BYTES: String(MAX_FRAME_BYTES) } })
+  server = await startServer({ vars: { MAX_FRAME_BYTES: String(MAX_FRAME_BYTES), MAX_CONNECTIONS_PER_USER: '2' } })
   ;({ project, key } = await createProject(server, 'HTTP limits'))
 }, { timeout: 150_000 })
 
 after(async () => {
+  destroyAll()
   if (server) await server.stop()
 })
 
@@ -109,4 +110,47 @@ test('health: anonymous callers get no error text; the admin gets the R2 round t
   const admin = await call('GET', '/health', { auth: server.adminSecret })
   assert.equal(admin.status, 200)
   assert.equal(admin.json.r2.ok, true)
+})
+
+test('one user holds at most MAX_CONNECTIONS_PER_USER connections to a room (429 beyond)', { skip: SKIP }, async () => {
+  const room = roomName('cap')
+  // A project of its own: the rate limit test spent this file's key's minting budget.
+  const { project: p, key: k } = await createProject(server, 'Connection cap')
+  const mint = async (sub) => {
+    const res = await call('POST', `/v1/projects/${p}/tokens`, { auth: k, body: { sub, room } })
+    assert.equal(res.status, 201, JSON.stringify(res.json))
+    return res.json.token
+  }
+  const shared = await mint('shared-link')
+  const url = `${server.wsUrl}/${room}?token=${encodeURIComponent(shared)}`
+  const first = openRaw(url)
+  const second = openRaw(url)
+  await Promise.all([first.e2e.opened, second.e2e.opened])
+  const third = await tryUpgrade(url.replace(/^ws/, 'http'), 10_000, { addToken: false })
+  assert.equal(third.upgraded, false)
+  assert.equal(third.status, 429)
+  assert.equal(JSON.parse(third.body).error, 'too-many-connections')
+  // Another user is not affected.
+  const other = openRaw(`${server.wsUrl}/${room}?token=${encodeURIComponent(await mint('someone-else'))}`)
+  await other.e2e.opened
+  // A place frees when one closes.
+  first.close()
+  await first.e2e.closed
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  const again = await tryUpgrade(url.replace(/^ws/, 'http'), 10_000, { addToken: false })
+  assert.equal(again.upgraded, true)
+})
+
+test('HTTP edits write under one client id per room, not a new one per request', { skip: SKIP }, async () => {
+  const room = roomName('sv')
+  const { project: p, key: k } = await createProject(server, 'Server client id')
+  for (const text of ['a', 'b', 'c']) {
+    const res = await call('POST', `/v1/projects/${p}/documents/${room}/edits`, { auth: k, body: { ops: [{ op: 'text.insert', path: ['t'], index: 0, text }] } })
+    assert.equal(res.status, 200, JSON.stringify(res.json))
+  }
+  const res = await fetch(`${server.url}/v1/projects/${p}/documents/${room}/update`, { headers: { authorization: `Bearer ${k}` } })
+  const doc = new Y.Doc()
+  Y.applyUpdate(doc, new Uint8Array(await res.arrayBuffer()))
+  assert.equal(doc.getText('t').toString(), 'cba')
+  assert.equal(Y.decodeStateVector(Y.encodeStateVector(doc)).size, 1, 'one client in the state vector')
 })
