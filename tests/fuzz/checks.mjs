@@ -53,12 +53,13 @@ const clocks = (sv) => new Map([...Y.decodeStateVector(sv)].sort((a, b) => a[0] 
 /**
  * Checks one room after the run; resolves a report with `problems` (empty when all is well).
  */
-export async function checkRoom ({ server, room, viewerBase }) {
+export async function checkRoom ({ server, room, viewerBase, restarted = false }) {
   const problems = []
   const report = { room: room.name, expectedLength: room.expected.length, problems }
   const honestOf = (doc) => doc.getText(HONEST_ROOT).toString()
   report.providerReconnects = room.writer.e2e.closes + room.watcher.e2e.closes
-  if (room.wedged) return checkWedged({ server, room, report })
+  // (After a restart the providers point at the old server: only the stored side is checked.)
+  if (room.wedged || restarted) return checkWedged({ server, room, report })
 
   // The watcher converges on exactly what the writer wrote; so do the server's copy (read as
   // a Yjs update: the JSON view may fail on its own, which is reported apart) and a new
@@ -147,10 +148,13 @@ export async function checkRoom ({ server, room, viewerBase }) {
   return report
 }
 
-/** A room that stopped answering during the run: is it back, and is what was written kept? */
+/**
+ * A room that stopped answering during the run, or whose server had to be restarted: is it
+ * back, and is what was written kept?
+ */
 async function checkWedged ({ server, room, report }) {
   const { problems } = report
-  problems.push(`wedged during the run: ${room.wedged}`)
+  if (room.wedged) problems.push(`wedged during the run: ${room.wedged}`)
   report.honest = report.exact = report.viewerContent = 'n/a'
   const json = await documentApi(server, room.name, '', 5_000)
   if (json.status === 200) {
@@ -172,6 +176,29 @@ async function checkWedged ({ server, room, report }) {
 // Lines of the server's output that mean a crash: a Rust panic, a wasm trap, a JS error
 // escaping the worker, the runtime resetting an object or running out of something.
 const CRASH = /panicked at|RuntimeError|unreachable|Maximum call stack|stack overflow|out of memory|memory access out of bounds|Uncaught|Durable Object (reset|storage)|exceeded (its )?(CPU|memory)|Aborted|segmentation|Internal error|workerd\/.*error/i
+
+/** Offsets in `text` of the lines that mean a crash, in order. */
+export function crashOffsets (text) {
+  const out = []
+  let at = 0
+  for (const line of text.split('\n')) {
+    if (CRASH.test(line)) out.push(at)
+    at += line.length + 1
+  }
+  return out
+}
+
+/** Whether a sorted array of offsets has one in [from, to). */
+export function anyWithin (offsets, from, to) {
+  let lo = 0
+  let hi = offsets.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if (offsets[mid] < from) lo = mid + 1
+    else hi = mid
+  }
+  return lo < offsets.length && offsets[lo] < to
+}
 
 /** Distinct crash lines of `text` (numbers and ids blanked) -> how many times. */
 export function crashLines (text) {

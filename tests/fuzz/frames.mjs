@@ -9,7 +9,7 @@
 //   node tests/fuzz/frames.mjs [--frames N] [--seed S] [--rooms R] [--timeout MS]
 //                              [--max-wedged K] [--repro-seconds T] [--shrink]
 //
-// Suspect frames are replayed alone on fresh rooms, for at most T seconds (default 40), to
+// Suspect frames are replayed alone on fresh rooms, for at most T seconds (default 30), to
 // tell the frame that fails from bystanders; --shrink also reduces each to a small frame that
 // still fails (scripts/fuzz does both without the short budget).
 
@@ -21,7 +21,7 @@ import { connectProvider, destroyAll, destroyProvider, waitSynced } from '../e2e
 import { HONEST_ROOT, buildCorpus } from './corpus.mjs'
 import { generateFrames } from './mutate.mjs'
 import { DOCUMENTED_CLOSES, Lane } from './lane.mjs'
-import { checkRoom, crashLines, reproduce } from './checks.mjs'
+import { anyWithin, checkRoom, crashLines, crashOffsets, reproduce } from './checks.mjs'
 
 const { values: opts } = parseArgs({
   options: {
@@ -30,7 +30,7 @@ const { values: opts } = parseArgs({
     rooms: { type: 'string', default: '4' },
     timeout: { type: 'string', default: '3000' },
     'max-wedged': { type: 'string', default: '8' },
-    'repro-seconds': { type: 'string', default: '40' },
+    'repro-seconds': { type: 'string', default: '30' },
     shrink: { type: 'boolean', default: false }
   }
 })
@@ -72,7 +72,10 @@ process.setMaxListeners(0)
 const started = Date.now()
 console.log(`fuzzing ${FRAMES} frames, seed ${SEED}, ${SLOTS} rooms at a time × ${ROLES.join('/')} (MAX_FRAME_BYTES ${MAX_FRAME_BYTES})`)
 fs.rmSync(OUT_DIR, { recursive: true, force: true })
-const server = await startServer({ vars: { MAX_FRAME_BYTES: String(MAX_FRAME_BYTES) } })
+fs.mkdirSync(OUT_DIR, { recursive: true })
+let server = await startServer({ vars: { MAX_FRAME_BYTES: String(MAX_FRAME_BYTES) } })
+// The output of servers this run had to restart, kept for target/fuzz/.
+const earlierLogs = []
 let failed = false
 try {
   failed = await run()
@@ -82,6 +85,7 @@ try {
 } finally {
   destroyAll()
   fs.mkdirSync(OUT_DIR, { recursive: true })
+  earlierLogs.forEach((text, i) => fs.writeFileSync(path.join(OUT_DIR, `server-${i + 1}.log`), text))
   fs.writeFileSync(path.join(OUT_DIR, 'server.log'), server.logs())
   await server.stop()
 }
@@ -127,6 +131,7 @@ async function run () {
     rooms.push(slots[s].room)
   }
   let wedgedRooms = 0
+  let serverDown = false
   const failuresDuringRun = []
 
   /** Retires a slot's wedged room and puts a fresh one in its place (once, whoever asks). */
@@ -170,12 +175,13 @@ async function run () {
   // Frame i goes to slot (i mod S), role (i div S mod 3); each lane sends its frames in order.
   const results = new Array(FRAMES)
   const logMarks = []
+  let sent = 0
   const lanesPerSlot = ROLES.length
   await Promise.all(slots.flatMap((slot, s) => ROLES.map(async (role, r) => {
     let timeouts = 0
     for (let i = s + r * SLOTS; i < FRAMES; i += SLOTS * lanesPerSlot) {
       const f = (role === 'viewer' ? viewerFrames : editorFrames)[i]
-      if (wedgedRooms >= MAX_WEDGED) {
+      if (wedgedRooms >= MAX_WEDGED || serverDown) {
         results[i] = { ...f, role, room: null, outcome: 'skipped', answers: 0, ms: 0 }
         continue
       }
@@ -192,9 +198,11 @@ async function run () {
       if (room.recent.length > 8) room.recent.shift()
       const res = await lane.send(f.frame)
       results[i] = { ...f, role, room: room.name, at, ...res }
+      if (++sent % 1000 === 0) console.log(`  ${sent} frames sent, ${wedgedRooms} rooms wedged, ${((Date.now() - started) / 1000).toFixed(0)} s`)
       logMarks.push({ i, from: mark, to: server.logs().length })
       if (res.outcome === 'accepted' && role !== 'viewer') room.accepted.push(f.frame)
       if (res.outcome === 'timeout') room.inexact.push(`frame ${i} had no answer`)
+      if (res.outcome === 'connect ECONNREFUSED') serverDown = true
       timeouts = res.outcome === 'timeout' ? timeouts + 1 : 0
       // Two probes in a row without an answer, or a room that refuses its members: wedged.
       if (timeouts >= 2 || res.outcome.startsWith('connect')) {
@@ -208,17 +216,29 @@ async function run () {
   await typist
   for (const room of rooms) for (const lane of room.lanes) lane.drop()
 
-  // Checks.
+  // Checks. A server that died is started again on its storage, to see what it kept.
   const failures = [...failuresDuringRun]
-  const alive = await fetch(`${server.url}/health`, { signal: AbortSignal.timeout(10_000) }).then((r) => r.status, (e) => String(e))
-  if (alive !== 200) failures.push(`the server is not healthy after the run: GET /health -> ${alive}`)
+  const alive = await fetch(`${server.url}/health`, { signal: AbortSignal.timeout(10_000) })
+    .then((r) => r.status, (e) => `${e.name}: ${e.cause?.code ?? e.message}`)
+  const log = server.logs()
+  const crashAt = crashOffsets(log)
+  const crashes = crashLines(log)
+  let restarted = false
+  if (alive !== 200) {
+    failures.push(`the server is not healthy after the run: GET /health -> ${alive}`)
+    if (/ECONNREFUSED/.test(String(alive)) || serverDown) {
+      failures.push('the server process died during the run; started again on its storage for the checks')
+      earlierLogs.push(log)
+      server = await server.restart()
+      restarted = true
+    }
+  }
   const roomReports = []
   for (const room of rooms) {
-    const report = await checkRoom({ server, room, viewerBase: VIEWER_BASE })
+    const report = await checkRoom({ server, room, viewerBase: VIEWER_BASE, restarted })
     roomReports.push(report)
     for (const problem of report.problems) failures.push(`${room.name}: ${problem}`)
   }
-  const crashes = crashLines(server.logs())
   for (const [line, n] of crashes) failures.push(`server log (${n}×): ${line}`)
   const distinct = new Map()
   for (const { what } of clientErrors) distinct.set(what, (distinct.get(what) ?? 0) + 1)
@@ -236,7 +256,7 @@ async function run () {
   const suspects = new Set()
   for (const { i, from, to } of logMarks) {
     // (A frame the room refused with a documented code was handled; it did not crash it.)
-    if (!isRefusal(results[i].outcome) && crashLines(server.logs().slice(from, to)).size > 0) suspects.add(results[i])
+    if (!isRefusal(results[i].outcome) && anyWithin(crashAt, from, to)) suspects.add(results[i])
   }
   for (const { at } of clientErrors) {
     for (const r of results) if (r?.outcome === 'accepted' && r.at <= at && at <= r.at + r.ms + 200) suspects.add(r)
@@ -255,15 +275,19 @@ async function run () {
     // The rooms' providers go first: what they might still throw would be blamed on a replay.
     destroyAll()
     await sleep(500)
-    const found = await reproduce({
-      server,
-      suspects: [...suspects].filter(Boolean),
-      shrink: opts.shrink,
-      seconds: Number(opts['repro-seconds']),
-      outDir: OUT_DIR,
-      clientErrors
-    })
-    for (const f of found) failures.push(`alone: ${f}`)
+    try {
+      const found = await reproduce({
+        server,
+        suspects: [...suspects].filter(Boolean),
+        shrink: opts.shrink,
+        seconds: Number(opts['repro-seconds']),
+        outDir: OUT_DIR,
+        clientErrors
+      })
+      for (const f of found) failures.push(`alone: ${f}`)
+    } catch (err) {
+      failures.push(`replaying the suspects failed: ${err.message}`)
+    }
   }
 
   if (failures.length) {

@@ -22,7 +22,7 @@ export function openSocket (url, timeout = 10_000) {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { maxPayload: 256 * 1024 * 1024 })
     ws.binaryType = 'arraybuffer'
-    const timer = setTimeout(() => { ws.terminate(); reject(new Error('connect timeout')) }, timeout)
+    const timer = setTimeout(() => { ws.terminate(); reject(new Error('timeout')) }, timeout)
     ws.once('open', () => { clearTimeout(timer); resolve(ws) })
     ws.once('unexpected-response', (_req, res) => {
       clearTimeout(timer)
@@ -90,14 +90,14 @@ export class Lane {
   /**
    * Sends `frame`, then the probe; resolves `{ outcome, answers, ms }` where outcome is
    * "accepted", "denied" (the y-protocols permission-denied answer), "close <code>",
-   * "timeout" or "connect <why>".
+   * "timeout" or "connect <why>" (HTTP <status>, timeout, ECONNREFUSED…).
    */
   async send (frame) {
     if (!this.ws) {
       try {
         await this.connect()
       } catch (err) {
-        return { outcome: `connect ${err.status ?? err.message}`, answers: 0, ms: 0 }
+        return { outcome: `connect ${err.status ? `HTTP ${err.status}` : err.code ?? err.message}`, answers: 0, ms: 0 }
       }
     }
     const ws = this.ws
