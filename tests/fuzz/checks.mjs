@@ -231,17 +231,31 @@ let replays = 0
 
 /**
  * Sends `frame` alone, with `role`, to a fresh room where a stock provider is watching; then
- * another joins and the document is read as JSON. Resolves what happened to the frame and to
- * the room.
+ * another joins and the document is read as JSON. Resolves what happened to the frame, to the
+ * room and to the server (one that dies is started again for the next replay).
  */
-async function replay (server, frame, role, clientErrors) {
+async function replay (ctx, frame, role) {
+  const server = ctx.server()
   const room = `repro-${++replays}`
+  const mark = server.logs().length
+  let got
+  try {
+    got = await replayOn(server, room, frame, role, ctx.clientErrors)
+  } catch (err) {
+    got = { outcome: `no outcome (${err.message})`, wedged: false, joiner: '', json: '' }
+  }
+  got.crash = [...crashLines(server.logs().slice(mark)).keys()][0] ?? ''
+  got.died = await ctx.revive()
+  return got
+}
+
+async function replayOn (server, room, frame, role, clientErrors) {
   let token
   for (let attempt = 1; !token; attempt++) {
     try {
       token = await devToken(server.url, { room, role, sub: `repro-${role}` })
     } catch (err) {
-      if (attempt >= 10) throw err
+      if (attempt >= 5) throw err
       await sleep(1000)
     }
   }
@@ -249,7 +263,6 @@ async function replay (server, frame, role, clientErrors) {
   const watcher = connectProvider(server.wsUrl, room)
   await waitSynced(watcher, 5_000).catch(() => {})
   const lane = new Lane({ index: 900 + replays, url: server.wsUrl, room, role, token, timeout: 5_000 })
-  const mark = server.logs().length
   const { outcome } = await lane.send(frame)
   await sleep(200)
   lane.drop()
@@ -260,18 +273,16 @@ async function replay (server, frame, role, clientErrors) {
   const clientError = clientErrors.slice(errorsBefore)[0]?.what
   const json = await documentApi(server, room, '', 5_000)
   const wedged = await roomWorks(server.wsUrl, room, server.token, 5_000)
-  const crash = [...crashLines(server.logs().slice(mark)).keys()][0] ?? ''
   return {
     outcome,
     wedged: Boolean(wedged),
-    crash,
     joiner: clientError ? `a stock client fails: ${clientError}` : joined ? '' : 'a new stock client does not sync',
     json: json.status === 200 ? '' : `GET JSON -> ${json.status}`
   }
 }
 
-const signature = (s) => [s.outcome, s.wedged && 'room wedged', s.joiner, s.json, s.crash && `log: ${s.crash}`].filter(Boolean).join(', ')
-const suspect = (s) => s.wedged || s.crash || s.joiner || s.json || !(s.outcome === 'accepted' || s.outcome === 'denied' ||
+const signature = (s) => [s.outcome, s.died && 'the server process died', s.wedged && 'room wedged', s.joiner, s.json, s.crash && `log: ${s.crash}`].filter(Boolean).join(', ')
+const suspect = (s) => s.died || s.wedged || s.crash || s.joiner || s.json || !(s.outcome === 'accepted' || s.outcome === 'denied' ||
   DOCUMENTED_CLOSES.has(Number(/^close (\d+)$/.exec(s.outcome)?.[1])))
 
 /**
@@ -279,7 +290,8 @@ const suspect = (s) => s.wedged || s.crash || s.joiner || s.json || !(s.outcome 
  * reduces each that fails alone to a smaller frame with the same failure. Prints them and saves
  * the frames under outDir; resolves one line per distinct failure.
  */
-export async function reproduce ({ server, suspects, shrink, seconds, outDir, clientErrors }) {
+export async function reproduce ({ server, revive, suspects, shrink, seconds, outDir, clientErrors }) {
+  const ctx = { server, revive, clientErrors }
   const groups = new Map()
   for (const s of suspects) {
     const key = `${s.outcome}|${s.mutation}|${s.mutation === 'none' ? s.base : ''}`
@@ -294,7 +306,7 @@ export async function reproduce ({ server, suspects, shrink, seconds, outDir, cl
     if (Date.now() > deadline) break
     tried++
     for (const c of candidates) {
-      const got = await replay(server, c.frame, c.role, clientErrors)
+      const got = await replay(ctx, c.frame, c.role)
       if (!suspect(got)) {
         console.log(`  frame ${c.index} (${c.detail}, ${c.role}): ${c.outcome} in the run, alone ${signature(got)}`)
         continue
@@ -304,7 +316,7 @@ export async function reproduce ({ server, suspects, shrink, seconds, outDir, cl
       let detail = c.detail
       // Deep values fail the same way for different reasons (values, types, JSON text).
       const key = `${sig}|${c.mutation.startsWith('deep') ? c.mutation : ''}`
-      if (shrink && !found.has(key)) ({ frame, detail } = await reduce(server, c, got, clientErrors))
+      if (shrink && !found.has(key)) ({ frame, detail } = await reduce(ctx, c, got))
       if (!found.has(key)) {
         const file = path.join(outDir, `repro-${found.size + 1}.bin`)
         fs.writeFileSync(file, typeof frame === 'string' ? frame : Buffer.from(frame))
@@ -319,8 +331,8 @@ export async function reproduce ({ server, suspects, shrink, seconds, outDir, cl
 }
 
 /** The smallest frame found (within a budget of replays) that fails as `c` did. */
-async function reduce (server, c, got, clientErrors) {
-  const same = async (frame) => signature(await replay(server, frame, c.role, clientErrors)) === signature(got)
+async function reduce (ctx, c, got) {
+  const same = async (frame) => signature(await replay(ctx, frame, c.role)) === signature(got)
   // Frames made from a size (depth, count): the smallest size that still fails.
   if (c.remake && c.param > 1) {
     let lo = 1

@@ -216,30 +216,30 @@ async function run () {
   await typist
   for (const room of rooms) for (const lane of room.lanes) lane.drop()
 
-  // Checks. A server that died is started again on its storage, to see what it kept.
+  // Checks. A server that died is started again on its storage, to see what it kept (and the
+  // rooms checked from then on are compared on the stored side only).
   const failures = [...failuresDuringRun]
-  const alive = await fetch(`${server.url}/health`, { signal: AbortSignal.timeout(10_000) })
-    .then((r) => r.status, (e) => `${e.name}: ${e.cause?.code ?? e.message}`)
-  const log = server.logs()
-  const crashAt = crashOffsets(log)
-  const crashes = crashLines(log)
+  const crashAt = crashOffsets(server.logs())
   let restarted = false
+  const revive = async (when) => {
+    failures.push(`the server process died ${when}; started again on its storage`)
+    earlierLogs.push(server.logs())
+    server = await server.restart()
+    restarted = true
+    return server
+  }
+  const alive = await health(server)
   if (alive !== 200) {
     failures.push(`the server is not healthy after the run: GET /health -> ${alive}`)
-    if (/ECONNREFUSED/.test(String(alive)) || serverDown) {
-      failures.push('the server process died during the run; started again on its storage for the checks')
-      earlierLogs.push(log)
-      server = await server.restart()
-      restarted = true
-    }
+    if (/ECONNREFUSED/.test(String(alive)) || serverDown) await revive('during the run')
   }
   const roomReports = []
   for (const room of rooms) {
+    if (/ECONNREFUSED/.test(String(await health(server)))) await revive(`while the rooms were checked (before ${room.name})`)
     const report = await checkRoom({ server, room, viewerBase: VIEWER_BASE, restarted })
     roomReports.push(report)
     for (const problem of report.problems) failures.push(`${room.name}: ${problem}`)
   }
-  for (const [line, n] of crashes) failures.push(`server log (${n}×): ${line}`)
   const distinct = new Map()
   for (const { what } of clientErrors) distinct.set(what, (distinct.get(what) ?? 0) + 1)
   for (const [e, n] of distinct) failures.push(`a stock client failed on what the server sent (${n}×): ${e}`)
@@ -277,7 +277,14 @@ async function run () {
     await sleep(500)
     try {
       const found = await reproduce({
-        server,
+        server: () => server,
+        revive: async () => {
+          if (/ECONNREFUSED/.test(String(await health(server)))) {
+            await revive('while a suspect was replayed')
+            return true
+          }
+          return false
+        },
         suspects: [...suspects].filter(Boolean),
         shrink: opts.shrink,
         seconds: Number(opts['repro-seconds']),
@@ -290,11 +297,24 @@ async function run () {
     }
   }
 
+  // Every server's output, the ones restarted included.
+  const crashes = new Map()
+  for (const text of [...earlierLogs, server.logs()]) {
+    for (const [line, n] of crashLines(text)) crashes.set(line, (crashes.get(line) ?? 0) + n)
+  }
+  for (const [line, n] of crashes) failures.push(`server log (${n}×): ${line}`)
+
   if (failures.length) {
     console.log('\nFailures:')
     for (const f of failures) console.log(`  - ${f}`)
   }
   return failures.length > 0
+}
+
+/** GET /health's status, or why there was none. */
+function health (srv) {
+  return fetch(`${srv.url}/health`, { signal: AbortSignal.timeout(10_000) })
+    .then(async (r) => { await r.arrayBuffer(); return r.status }, (e) => `${e.name}: ${e.cause?.code ?? e.message}`)
 }
 
 /** A close with a code docs/protocol.md gives for refused input. */
