@@ -8,7 +8,7 @@ import * as decoding from 'lib0/decoding'
 import { devToken, sleep, waitFor } from '../e2e/server.mjs'
 import { connectProvider, destroyProvider, waitSynced } from '../e2e/helpers.mjs'
 import { HONEST_ROOT, MSG_SYNC, Y } from './corpus.mjs'
-import { DOCUMENTED_CLOSES, Lane, roomWorks } from './lane.mjs'
+import { DOCUMENTED_CLOSES, Lane, roomWorks, within } from './lane.mjs'
 
 const DEV_PROJECT = 'prj_dev'
 
@@ -253,7 +253,7 @@ async function replayOn (server, room, frame, role, clientErrors) {
   let token
   for (let attempt = 1; !token; attempt++) {
     try {
-      token = await devToken(server.url, { room, role, sub: `repro-${role}` })
+      token = await within(devToken(server.url, { room, role, sub: `repro-${role}` }), 15_000, 'POST /v1/dev/token')
     } catch (err) {
       if (attempt >= 5) throw err
       await sleep(1000)
@@ -281,7 +281,7 @@ async function replayOn (server, room, frame, role, clientErrors) {
   }
 }
 
-const signature = (s) => [s.outcome, s.died && 'the server process died', s.wedged && 'room wedged', s.joiner, s.json, s.crash && `log: ${s.crash}`].filter(Boolean).join(', ')
+const signature = (s) => [s.outcome, s.died && 'the server died or stopped answering', s.wedged && 'room wedged', s.joiner, s.json, s.crash && `log: ${s.crash}`].filter(Boolean).join(', ')
 const suspect = (s) => s.died || s.wedged || s.crash || s.joiner || s.json || !(s.outcome === 'accepted' || s.outcome === 'denied' ||
   DOCUMENTED_CLOSES.has(Number(/^close (\d+)$/.exec(s.outcome)?.[1])))
 

@@ -20,7 +20,7 @@ import { REPO_ROOT, devToken, sleep, startServer } from '../e2e/server.mjs'
 import { connectProvider, destroyAll, destroyProvider, waitSynced } from '../e2e/helpers.mjs'
 import { HONEST_ROOT, buildCorpus } from './corpus.mjs'
 import { generateFrames } from './mutate.mjs'
-import { DOCUMENTED_CLOSES, Lane } from './lane.mjs'
+import { DOCUMENTED_CLOSES, Lane, within } from './lane.mjs'
 import { anyWithin, checkRoom, crashLines, crashOffsets, reproduce } from './checks.mjs'
 
 const { values: opts } = parseArgs({
@@ -96,9 +96,10 @@ process.exit(failed ? 1 : 0)
 async function mint (body) {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await devToken(server.url, body)
+      return await within(devToken(server.url, body), 15_000, 'POST /v1/dev/token')
     } catch (err) {
-      if (attempt >= 10) throw err
+      // A 500 may pass as the runtime resets; silence means it is hung.
+      if (attempt >= 10 || /no answer within/.test(err.message)) throw err
       await sleep(1000)
     }
   }
@@ -152,6 +153,8 @@ async function run () {
         } catch (err) {
           slot.dead = `no new room: ${err.message}`
           failuresDuringRun.push(`room slot ${room.slot}: ${slot.dead}`)
+          // A server that no longer answers at all ends the run.
+          if (await health(server) !== 200) serverDown = true
         }
         slot.replacing = null
       })()
@@ -231,11 +234,11 @@ async function run () {
   const alive = await health(server)
   if (alive !== 200) {
     failures.push(`the server is not healthy after the run: GET /health -> ${alive}`)
-    if (/ECONNREFUSED/.test(String(alive)) || serverDown) await revive('during the run')
+    if (gone(alive) || serverDown) await revive('or stopped answering during the run')
   }
   const roomReports = []
   for (const room of rooms) {
-    if (/ECONNREFUSED/.test(String(await health(server)))) await revive(`while the rooms were checked (before ${room.name})`)
+    if (gone(await health(server))) await revive(`or stopped answering while the rooms were checked (before ${room.name})`)
     const report = await checkRoom({ server, room, viewerBase: VIEWER_BASE, restarted })
     roomReports.push(report)
     for (const problem of report.problems) failures.push(`${room.name}: ${problem}`)
@@ -279,8 +282,8 @@ async function run () {
       const found = await reproduce({
         server: () => server,
         revive: async () => {
-          if (/ECONNREFUSED/.test(String(await health(server)))) {
-            await revive('while a suspect was replayed')
+          if (gone(await health(server))) {
+            await revive('or stopped answering while a suspect was replayed')
             return true
           }
           return false
@@ -315,6 +318,11 @@ async function run () {
 function health (srv) {
   return fetch(`${srv.url}/health`, { signal: AbortSignal.timeout(10_000) })
     .then(async (r) => { await r.arrayBuffer(); return r.status }, (e) => `${e.name}: ${e.cause?.code ?? e.message}`)
+}
+
+/** Whether a health answer says the server is gone: refusing connections, or silent. */
+function gone (status) {
+  return /ECONNREFUSED|TimeoutError/.test(String(status))
 }
 
 /** A close with a code docs/protocol.md gives for refused input. */

@@ -14,6 +14,15 @@ const PROBE_BASE = 0x7f000000
 /** Close codes docs/protocol.md gives for refused input: a frame closed with one was refused. */
 export const DOCUMENTED_CLOSES = new Set([1003, 1007, 1009, 4429])
 
+/** `promise`, or a rejection after `ms` (the server may stop answering altogether). */
+export function within (promise, ms, what) {
+  let timer
+  return Promise.race([
+    promise,
+    new Promise((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms) })
+  ]).finally(() => clearTimeout(timer))
+}
+
 /**
  * Opens a WebSocket and resolves once it is open (rejects on an HTTP refusal or timeout).
  * @returns {Promise<WebSocket>}
