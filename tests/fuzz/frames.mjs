@@ -110,7 +110,7 @@ async function openRoom (slot, generation) {
   const name = `fuzz-${SEED}-${slot}${generation ? `-${generation}` : ''}`
   const writer = connectProvider(server.wsUrl, name)
   const watcher = connectProvider(server.wsUrl, name)
-  const room = { name, slot, writer, watcher, expected: '', honestUpdates: [], accepted: [], inexact: [], lanes: [], recent: [], wedged: null }
+  const room = { name, slot, server, writer, watcher, expected: '', honestUpdates: [], accepted: [], inexact: [], lanes: [], recent: [], wedged: null }
   // What the writer itself wrote (not what reached it from the server).
   writer.doc.on('update', (u, origin) => { if (origin !== writer) room.honestUpdates.push(u) })
   for (const role of ROLES) {
@@ -134,6 +134,16 @@ async function run () {
   let wedgedRooms = 0
   let serverDown = false
   const failuresDuringRun = []
+  let restartedDuringRun = null
+  /** Starts a server that died or hung again, on its storage; the rooms move to it as they go. */
+  function restartDuringRun () {
+    restartedDuringRun ??= (async () => {
+      failuresDuringRun.push('the server died or stopped answering during the run; started again on its storage')
+      earlierLogs.push(server.logs())
+      server = await server.restart()
+    })()
+    return restartedDuringRun
+  }
 
   /** Retires a slot's wedged room and puts a fresh one in its place (once, whoever asks). */
   function replace (slot, room, why) {
@@ -146,15 +156,27 @@ async function run () {
       destroyProvider(room.writer)
       destroyProvider(room.watcher)
       slot.replacing = (async () => {
-        try {
-          const next = await openRoom(room.slot, ++slot.generation)
-          rooms.push(next)
-          slot.room = next
-        } catch (err) {
-          slot.dead = `no new room: ${err.message}`
-          failuresDuringRun.push(`room slot ${room.slot}: ${slot.dead}`)
-          // A server that no longer answers at all ends the run.
-          if (await health(server) !== 200) serverDown = true
+        // The server may be busy resetting, hung for a while, or dead: a few tries, and one
+        // that finds it gone starts it again (once for the whole run).
+        for (let attempt = 1; ; attempt++) {
+          try {
+            const next = await openRoom(room.slot, ++slot.generation)
+            rooms.push(next)
+            slot.room = next
+            break
+          } catch (err) {
+            failuresDuringRun.push(`room slot ${room.slot}: no new room (${err.message})`)
+            if (gone(await health(server))) {
+              const first = restartedDuringRun === null
+              await restartDuringRun()
+              if (!first && gone(await health(server))) serverDown = true
+            }
+            if (attempt >= 3 || serverDown) {
+              slot.dead = `no new room: ${err.message}`
+              break
+            }
+            await sleep(5_000)
+          }
         }
         slot.replacing = null
       })()
@@ -195,6 +217,7 @@ async function run () {
       }
       const room = slot.room
       const lane = room.lanes[r]
+      const gen = earlierLogs.length
       const mark = server.logs().length
       const at = Date.now()
       room.recent.push(i)
@@ -202,10 +225,10 @@ async function run () {
       const res = await lane.send(f.frame)
       results[i] = { ...f, role, room: room.name, at, ...res }
       if (++sent % 1000 === 0) console.log(`  ${sent} frames sent, ${wedgedRooms} rooms wedged, ${((Date.now() - started) / 1000).toFixed(0)} s`)
-      logMarks.push({ i, from: mark, to: server.logs().length })
+      // (Only where the same server took the frame and answered it.)
+      if (gen === earlierLogs.length) logMarks.push({ i, gen, from: mark, to: server.logs().length })
       if (res.outcome === 'accepted' && role !== 'viewer') room.accepted.push(f.frame)
       if (res.outcome === 'timeout') room.inexact.push(`frame ${i} had no answer`)
-      if (res.outcome === 'connect ECONNREFUSED') serverDown = true
       timeouts = res.outcome === 'timeout' ? timeouts + 1 : 0
       // Two probes in a row without an answer, or a room that refuses its members: wedged.
       if (timeouts >= 2 || res.outcome.startsWith('connect')) {
@@ -222,13 +245,12 @@ async function run () {
   // Checks. A server that died is started again on its storage, to see what it kept (and the
   // rooms checked from then on are compared on the stored side only).
   const failures = [...failuresDuringRun]
-  const crashAt = crashOffsets(server.logs())
-  let restarted = false
+  // Crash lines by server: the run's own, and those of any it had to start again.
+  const crashAt = [...earlierLogs, server.logs()].map(crashOffsets)
   const revive = async (when) => {
     failures.push(`the server process died ${when}; started again on its storage`)
     earlierLogs.push(server.logs())
     server = await server.restart()
-    restarted = true
     return server
   }
   const alive = await health(server)
@@ -239,7 +261,7 @@ async function run () {
   const roomReports = []
   for (const room of rooms) {
     if (gone(await health(server))) await revive(`or stopped answering while the rooms were checked (before ${room.name})`)
-    const report = await checkRoom({ server, room, viewerBase: VIEWER_BASE, restarted })
+    const report = await checkRoom({ server, room, viewerBase: VIEWER_BASE, restarted: room.server !== server })
     roomReports.push(report)
     for (const problem of report.problems) failures.push(`${room.name}: ${problem}`)
   }
@@ -257,9 +279,9 @@ async function run () {
   // rendering, and those with an outcome the protocol does not give (often only bystanders
   // of another frame's crash: the whole room's connections drop).
   const suspects = new Set()
-  for (const { i, from, to } of logMarks) {
+  for (const { i, gen, from, to } of logMarks) {
     // (A frame the room refused with a documented code was handled; it did not crash it.)
-    if (!isRefusal(results[i].outcome) && anyWithin(crashAt, from, to)) suspects.add(results[i])
+    if (!isRefusal(results[i].outcome) && anyWithin(crashAt[gen], from, to)) suspects.add(results[i])
   }
   for (const { at } of clientErrors) {
     for (const r of results) if (r?.outcome === 'accepted' && r.at <= at && at <= r.at + r.ms + 200) suspects.add(r)
