@@ -59,7 +59,7 @@ export async function checkRoom ({ server, room, viewerBase, restarted = false }
   const honestOf = (doc) => doc.getText(HONEST_ROOT).toString()
   report.providerReconnects = room.writer.e2e.closes + room.watcher.e2e.closes
   // (After a restart the providers point at the old server: only the stored side is checked.)
-  if (room.wedged || restarted) return checkWedged({ server, room, report })
+  if (room.wedged || restarted) return checkWedged({ server, room, report, viewerBase })
 
   // The watcher converges on exactly what the writer wrote; so do the server's copy (read as
   // a Yjs update: the JSON view may fail on its own, which is reported apart) and a new
@@ -152,20 +152,29 @@ export async function checkRoom ({ server, room, viewerBase, restarted = false }
  * A room that stopped answering during the run, or whose server had to be restarted: is it
  * back, and is what was written kept?
  */
-async function checkWedged ({ server, room, report }) {
+async function checkWedged ({ server, room, report, viewerBase }) {
   const { problems } = report
   if (room.wedged) problems.push(`wedged during the run: ${room.wedged}`)
   report.honest = report.exact = report.viewerContent = 'n/a'
-  const json = await documentApi(server, room.name, '', 5_000)
-  if (json.status === 200) {
-    const honest = JSON.parse(new TextDecoder().decode(json.body)).content?.[HONEST_ROOT] ?? ''
+  // Read as a Yjs update: the JSON view may fail on its own (reported for the other rooms).
+  const bin = await documentApi(server, room.name, '/update', 5_000)
+  const doc = new Y.Doc()
+  let readable = bin.status === 200
+  if (readable) {
+    try { Y.applyUpdate(doc, bin.body) } catch { readable = false }
+  }
+  if (readable) {
+    const honest = doc.getText(HONEST_ROOT).toString()
     // The writer stopped when the room was retired: what it wrote until then may still be on
     // its way, but never more than it wrote.
     report.honest = room.expected.startsWith(honest) ? `${honest.length} chars kept` : 'CHANGED'
     if (report.honest === 'CHANGED') problems.push('the server\'s honest text is not what the writer wrote')
+    const viewers = [...clocks(Y.encodeStateVectorFromUpdate(bin.body)).keys()].filter((c) => c >= viewerBase && c < viewerBase + 2_000_000)
+    report.viewerContent = viewers.length ? `${viewers.length} clients` : 'none'
+    if (viewers.length) problems.push(`content from viewers' frames is in the document (clients ${viewers.slice(0, 5).join(', ')})`)
   } else {
-    report.honest = `unreadable: ${json.status}`
-    problems.push(`GET the document as JSON -> ${json.status}`)
+    report.honest = `unreadable: ${bin.status}`
+    problems.push(`GET the document as an update -> ${bin.status}${bin.status === 200 ? ' that stock Yjs cannot load' : ''}`)
   }
   const why = await roomWorks(server.wsUrl, room.name, server.token, 5_000)
   report.works = why ? `NO: ${why}` : 'again'
