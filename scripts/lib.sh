@@ -12,6 +12,9 @@ export CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}"
 export PATH="$CARGO_HOME/bin:$ROOT/node_modules/.bin:$PATH"
 
 WORKER_BUILD_VERSION=0.8.7
+# Schemathesis for the OpenAPI run (tests/schemathesis/): the newest release when it was added.
+SCHEMATHESIS_VERSION=4.32.5
+SCHEMATHESIS_VENV="$ROOT/target/schemathesis-venv"
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -48,6 +51,23 @@ ensure_tools() {
     step "installing npm packages"
     npm ci --no-audit --no-fund
   fi
+}
+
+# Schemathesis SCHEMATHESIS_VERSION in a virtual environment under target/, its dependencies
+# pinned by tests/schemathesis/constraints.txt; reinstalled when either changes.
+ensure_schemathesis() {
+  local constraints=tests/schemathesis/constraints.txt
+  if "$SCHEMATHESIS_VENV/bin/schemathesis" --version 2>/dev/null | grep -qx "schemathesis, version $SCHEMATHESIS_VERSION" \
+     && cmp -s "$constraints" "$SCHEMATHESIS_VENV/constraints.txt"; then
+    return
+  fi
+  command -v python3 >/dev/null || { echo "python3 not found: install Python 3.11+ with venv (schemathesis needs it)"; exit 1; }
+  step "installing schemathesis $SCHEMATHESIS_VERSION (into target/schemathesis-venv)"
+  rm -rf "$SCHEMATHESIS_VENV"
+  python3 -m venv "$SCHEMATHESIS_VENV"
+  "$SCHEMATHESIS_VENV/bin/pip" install --quiet --disable-pip-version-check \
+    -c "$constraints" "schemathesis==$SCHEMATHESIS_VERSION"
+  cp "$constraints" "$SCHEMATHESIS_VENV/constraints.txt"
 }
 
 # Builds the worker into build/ in release mode, with local wasm-bindgen, wasm-opt and esbuild

@@ -1,0 +1,145 @@
+// Runs schemathesis against the OpenAPI document a real TandemX serves: starts the worker under
+// `wrangler dev` (as the end-to-end tests do: fresh persistence directory, migrations, secrets
+// as --vars), makes a fresh project with the admin secret and a few fixtures in it (a document
+// with content, versions, a branch, webhook subscriptions to a local receiver), then runs
+// schemathesis with tests/schemathesis/schemathesis.toml and exits with its status.
+//
+//   node tests/schemathesis/run.mjs [--max-examples N] [--seed S] [-- extra schemathesis args]
+//
+// scripts/lib.sh's ensure_schemathesis installs the pinned schemathesis into
+// target/schemathesis-venv; SCHEMATHESIS overrides the executable. Reports (JUnit, and the
+// server's output) go to target/schemathesis/.
+
+import { spawn } from 'node:child_process'
+import fs from 'node:fs'
+import http from 'node:http'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import { REPO_ROOT, createProject, startServer } from '../e2e/server.mjs'
+
+const { values: opts, positionals: extra } = parseArgs({
+  options: {
+    'max-examples': { type: 'string' },
+    seed: { type: 'string' }
+  },
+  allowPositionals: true
+})
+
+const SCHEMATHESIS = process.env.SCHEMATHESIS || path.join(REPO_ROOT, 'target', 'schemathesis-venv', 'bin', 'schemathesis')
+const CONFIG = path.join(REPO_ROOT, 'tests', 'schemathesis', 'schemathesis.toml')
+const REPORT_DIR = path.join(REPO_ROOT, 'target', 'schemathesis')
+
+if (!fs.existsSync(SCHEMATHESIS)) {
+  console.error(`${SCHEMATHESIS} is missing: run \`source scripts/lib.sh && ensure_schemathesis\``)
+  process.exit(2)
+}
+fs.mkdirSync(REPORT_DIR, { recursive: true })
+
+/** A webhook receiver on 127.0.0.1 that accepts everything, so deliveries succeed locally. */
+function startReceiver () {
+  return new Promise((resolve) => {
+    let received = 0
+    const srv = http.createServer((req, res) => {
+      req.resume()
+      req.on('end', () => { received++; res.writeHead(204).end() })
+    })
+    srv.listen(0, '127.0.0.1', () => resolve({
+      url: `http://127.0.0.1:${srv.address().port}/hook`,
+      received: () => received,
+      close: () => new Promise((resolve) => srv.close(resolve))
+    }))
+  })
+}
+
+// The subscriptions point at 127.0.0.1, which is allowed only with the development switch.
+const server = await startServer({ vars: { WEBHOOK_ALLOW_PRIVATE: 'true' } })
+const receiver = await startReceiver()
+let status = 1
+try {
+  const env = await fixtures()
+  console.log(`schemathesis against ${server.url}/v1/openapi.json (project ${env.TX_PROJECT})`)
+  status = await runSchemathesis(env)
+} finally {
+  fs.writeFileSync(path.join(REPORT_DIR, 'server.log'), server.logs())
+  await server.stop()
+  await receiver.close()
+}
+console.log(`\nreports and the server's output: target/schemathesis/ (${receiver.received()} webhook deliveries received)`)
+process.exit(status)
+
+/** Calls the API; throws unless the answer has status `want`. */
+async function api (method, route, { key, body, want }) {
+  const res = await fetch(`${server.url}${route}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body)
+  })
+  const text = await res.text()
+  if (res.status !== want) throw new Error(`${method} ${route}: ${res.status} ${text}`)
+  return JSON.parse(text)
+}
+
+/** The project and everything the path parameters point at; returns the TX_* variables. */
+async function fixtures () {
+  const { project, key } = await createProject(server, 'schemathesis')
+  const doomed = await createProject(server, 'schemathesis: to be deleted')
+  const p = `/v1/projects/${project}`
+  const document = 'st-doc'
+  for (const name of [document, 'st-scratch']) {
+    await api('POST', `${p}/documents`, { key, body: { name }, want: 201 })
+  }
+  await api('POST', `${p}/documents/${document}/edits`, {
+    key,
+    want: 200,
+    body: {
+      ops: [
+        { op: 'text.insert', path: ['notes'], index: 0, text: 'Hello from the fixtures' },
+        { op: 'map.set', path: ['board'], key: 'color', value: 'blue' },
+        { op: 'array.push', path: ['log'], values: [{ what: 'created' }] }
+      ]
+    }
+  })
+  const version = await api('POST', `${p}/documents/${document}/versions`, { key, body: { name: 'fixture' }, want: 201 })
+  const scratchVersion = await api('POST', `${p}/documents/${document}/versions`, { key, body: { name: 'scratch' }, want: 201 })
+  await api('POST', `${p}/documents/${document}/branches`, { key, body: { name: 'st-branch' }, want: 201 })
+  await api('POST', `${p}/documents/st-branch/edits`, {
+    key,
+    want: 200,
+    body: { ops: [{ op: 'text.insert', path: ['notes'], index: 0, text: 'Branch: ' }] }
+  })
+  const hook = { url: receiver.url, events: ['*'] }
+  const webhook = await api('POST', `${p}/webhooks`, { key, body: hook, want: 201 })
+  const scratchWebhook = await api('POST', `${p}/webhooks`, { key, body: hook, want: 201 })
+  const token = await api('POST', `${p}/tokens`, { key, body: { sub: 'schemathesis', room: '*', role: 'owner' }, want: 201 })
+  return {
+    TX_ADMIN: server.adminSecret,
+    TX_PROJECT: project,
+    TX_KEY: key,
+    TX_ROOM_TOKEN: token.token,
+    TX_DOCUMENT: document,
+    TX_VERSION: String(version.id),
+    TX_BRANCH: 'st-branch',
+    TX_WEBHOOK: webhook.id,
+    TX_DOOMED_PROJECT: doomed.project,
+    TX_DOOMED_KEY: doomed.key,
+    TX_SCRATCH_DOCUMENT: 'st-scratch',
+    TX_SCRATCH_VERSION: String(scratchVersion.id),
+    TX_SCRATCH_WEBHOOK: scratchWebhook.id
+  }
+}
+
+/** Runs schemathesis to completion with the fixtures in its environment; resolves its status. */
+function runSchemathesis (vars) {
+  const args = [
+    '--config-file', CONFIG,
+    'run', `${server.url}/v1/openapi.json`,
+    '--url', server.url,
+    '--report', 'junit',
+    '--report-dir', REPORT_DIR
+  ]
+  if (opts['max-examples']) args.push('--max-examples', opts['max-examples'])
+  if (opts.seed) args.push('--seed', opts.seed)
+  args.push(...extra)
+  const child = spawn(SCHEMATHESIS, args, { cwd: REPO_ROOT, stdio: 'inherit', env: { ...process.env, ...vars } })
+  return new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))))
+}
