@@ -249,6 +249,19 @@ impl From<MintError> for ApiError {
 /// Largest JSON body the API reads.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// Checks a request's `Content-Length` (when it has one) against `limit` before any of the
+/// body is read: 413 when it claims more, 400 when it is not a number.
+pub fn check_content_length(header: Option<&str>, limit: usize) -> Result<(), ApiError> {
+    match header.map(|h| h.trim().parse::<u64>()) {
+        None => Ok(()),
+        Some(Ok(n)) if n > limit as u64 => Err(ApiError::BodyTooLarge { limit }),
+        Some(Ok(_)) => Ok(()),
+        Some(Err(_)) => Err(ApiError::InvalidBody(
+            "Content-Length is not a number".into(),
+        )),
+    }
+}
+
 /// Parses a JSON body of type `T`, refusing unknown fields where `T` does.
 pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.len() > MAX_BODY_BYTES {
@@ -470,6 +483,28 @@ mod tests {
         for (e, status, error) in cases {
             let p = ApiError::Auth(e).problem();
             assert_eq!((p.status, p.error), (status, error));
+        }
+    }
+
+    #[test]
+    fn a_content_length_over_the_limit_is_refused_before_reading() {
+        assert!(check_content_length(None, 10).is_ok());
+        assert!(check_content_length(Some("10"), 10).is_ok());
+        assert_eq!(
+            check_content_length(Some("11"), 10).unwrap_err().status(),
+            413
+        );
+        assert_eq!(
+            check_content_length(Some("104857600"), 10)
+                .unwrap_err()
+                .status(),
+            413
+        );
+        for bad in ["-1", "ten", "1e3", ""] {
+            assert_eq!(
+                check_content_length(Some(bad), 10).unwrap_err().status(),
+                400
+            );
         }
     }
 

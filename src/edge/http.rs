@@ -58,17 +58,8 @@ pub fn is_websocket_upgrade(req: &Request) -> bool {
 pub async fn read_body(req: &mut Request, limit: usize) -> std::result::Result<Vec<u8>, ApiError> {
     use futures::StreamExt;
     let too_large = ApiError::BodyTooLarge { limit };
-    if let Some(length) = req.headers().get("content-length").ok().flatten() {
-        match length.trim().parse::<u64>() {
-            Ok(n) if n > limit as u64 => return Err(too_large),
-            Ok(_) => {}
-            Err(_) => {
-                return Err(ApiError::InvalidBody(
-                    "Content-Length is not a number".into(),
-                ))
-            }
-        }
-    }
+    let length = req.headers().get("content-length").ok().flatten();
+    crate::api::check_content_length(length.as_deref(), limit)?;
     if req.inner().body().is_none() {
         return Ok(Vec::new());
     }

@@ -76,6 +76,10 @@ async fn connect_room(
     }
     let (token, source) = access::room_token(&req)?;
     let admitted = access::authorize_room(env, &token, room).await?;
+    // Opening a document that does not exist creates it: only a role that may write may.
+    if admitted.access.doc_exists == 0 && !admitted.role.can_write() {
+        return Err(ApiError::Missing("document", room.to_string()));
+    }
     let admission = Admission {
         project: admitted.project.clone(),
         room: room.clone(),
