@@ -24,10 +24,13 @@
 //! over 2^53 (JavaScript numbers), a client listed twice in one update, unsorted or empty
 //! delete ranges.
 //!
-//! What it cannot bound is the nesting of shared types (a map in a map in a map...): each level
-//! is an item naming its parent, which may be in the document or in an earlier update, so the
-//! depth is a property of the document, not of one update. yrs deletes and renders such chains
-//! recursively too.
+//! The nesting of shared types (a map in a map in a map...) is a property of the document: each
+//! level is an item naming its parent, which may be in an earlier update. Within one update the
+//! scanner follows the levels it can see (a parent written out, or an origin that is a shared
+//! type of the same update) and refuses more than [`MAX_TYPE_NESTING`] of them, and more than
+//! [`MAX_TYPES_PER_UPDATE`] shared types, which bounds what it keeps. A chain built one level
+//! per update, or hidden behind origins that are not types, is not seen: yrs deletes such
+//! chains recursively, and Yjs clients recurse on them too (docs/security.md).
 
 mod reader;
 
@@ -41,6 +44,15 @@ pub const MAX_NESTING: usize = 64;
 /// Largest client id accepted: JavaScript's `Number.MAX_SAFE_INTEGER`, beyond which no Yjs
 /// peer can write one (yrs masks larger ids to 53 bits, so two would collide).
 pub const MAX_CLIENT_ID: u64 = (1 << 53) - 1;
+
+/// Deepest nesting of shared types one update may build: far beyond what editors write (rich
+/// text nests lists and blocks a few dozen deep), far below the thousands of levels at which
+/// yrs (deleting) and Yjs clients (integrating, collecting garbage) run out of stack.
+pub const MAX_TYPE_NESTING: u32 = 256;
+
+/// Most shared types one update may create (what the nesting check remembers per update): a
+/// canvas of tens of thousands of nodes, each a map, fits.
+pub const MAX_TYPES_PER_UPDATE: usize = 200_000;
 
 // Block info bits and content kinds (yrs `block.rs`, Yjs `structs/Item.js`).
 const HAS_ORIGIN: u8 = 0b1000_0000;
@@ -110,6 +122,44 @@ pub enum ScanError {
     /// Bytes follow the encoded value.
     #[error("{0} trailing bytes")]
     Trailing(usize),
+    /// Shared types nest deeper than [`MAX_TYPE_NESTING`] within one update.
+    #[error("shared types nested deeper than {MAX_TYPE_NESTING} at byte {0}")]
+    TypesTooDeep(usize),
+    /// More shared types than [`MAX_TYPES_PER_UPDATE`] in one update.
+    #[error("more than {MAX_TYPES_PER_UPDATE} shared types in one update")]
+    TooManyTypes,
+}
+
+/// The shared types an update creates, with how deep each sits (a root's child is at 1), as
+/// far as the update shows it.
+#[derive(Default)]
+struct Nesting {
+    types: std::collections::HashMap<(u64, u32), u32>,
+}
+
+impl Nesting {
+    /// The depth of the parent of an item whose parent is the type `id` (0: a root, or a type
+    /// this update does not show).
+    fn of_parent(&self, id: (u64, u32)) -> u32 {
+        self.types.get(&id).copied().unwrap_or(0)
+    }
+
+    /// The depth of the parent of an item next to `origin`: the origin's own parent, when the
+    /// origin is a type of this update (else unknown: 0).
+    fn of_sibling(&self, origin: (u64, u32)) -> u32 {
+        self.types.get(&origin).map_or(0, |d| d.saturating_sub(1))
+    }
+
+    fn add(&mut self, id: (u64, u32), depth: u32, at: usize) -> Result<(), ScanError> {
+        if depth > MAX_TYPE_NESTING {
+            return Err(ScanError::TypesTooDeep(at));
+        }
+        if self.types.len() >= MAX_TYPES_PER_UPDATE {
+            return Err(ScanError::TooManyTypes);
+        }
+        self.types.insert(id, depth);
+        Ok(())
+    }
 }
 
 /// Checks a v1 update (SyncStep2, Update, an HTTP write) before `Update::decode_v1` reads it.
@@ -117,6 +167,7 @@ pub fn check_update_v1(update: &[u8]) -> Result<(), ScanError> {
     let mut r = Reader::new(update);
     let clients = r.count(3)?;
     let mut seen = Vec::with_capacity(clients.min(64));
+    let mut nesting = Nesting::default();
     for _ in 0..clients {
         // Blocks come before the client and clock (`Update::decode`); each takes two bytes.
         let blocks = r.count(2)?;
@@ -125,7 +176,7 @@ pub fn check_update_v1(update: &[u8]) -> Result<(), ScanError> {
         let mut clock = r.var_u32()?;
         for _ in 0..blocks {
             let at = r.pos;
-            let len = block(&mut r)?;
+            let len = block(&mut r, (client, clock), &mut nesting)?;
             // `clock + len` is where the next block starts; yrs adds without a check.
             clock = clock.checked_add(len).ok_or(ScanError::ClockOverflow(at))?;
         }
@@ -162,8 +213,9 @@ pub fn check_awareness_v1(update: &[u8]) -> Result<(), ScanError> {
     r.finish()
 }
 
-/// One block of `Update::decode_block`; returns how far it moves the client's clock.
-fn block(r: &mut Reader<'_>) -> Result<u32, ScanError> {
+/// One block of `Update::decode_block`, the block at `id`; returns how far it moves the
+/// client's clock.
+fn block(r: &mut Reader<'_>, id: (u64, u32), nesting: &mut Nesting) -> Result<u32, ScanError> {
     let at = r.pos;
     let info = r.u8()?;
     match info {
@@ -172,24 +224,30 @@ fn block(r: &mut Reader<'_>) -> Result<u32, ScanError> {
             len => Ok(len),
         },
         _ => {
+            let mut parent_depth = 0;
             if info & HAS_ORIGIN != 0 {
-                r.id()?;
+                parent_depth = parent_depth.max(nesting.of_sibling(r.id()?));
             }
             if info & HAS_RIGHT_ORIGIN != 0 {
-                r.id()?;
+                parent_depth = parent_depth.max(nesting.of_sibling(r.id()?));
             }
             // Without origins the parent is written out (yrs `cant_copy_parent_info`).
             if info & (HAS_ORIGIN | HAS_RIGHT_ORIGIN) == 0 {
                 if r.var_u32()? == 1 {
                     r.string()?;
                 } else {
-                    r.id()?;
+                    parent_depth = nesting.of_parent(r.id()?);
                 }
                 if info & HAS_PARENT_SUB != 0 {
                     r.string()?;
                 }
             }
-            content(r, info & 0b1111)
+            let kind = info & 0b1111;
+            let len = content(r, kind)?;
+            if kind == 7 {
+                nesting.add(id, parent_depth.saturating_add(1), at)?;
+            }
+            Ok(len)
         }
     }
 }

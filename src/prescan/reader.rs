@@ -142,12 +142,12 @@ impl<'a> Reader<'a> {
 
     /// An id (client, clock) that another block refers to. Its clock is below `u32::MAX`:
     /// yrs looks for the state after it (`clock + 1`).
-    pub(super) fn id(&mut self) -> Result<(), ScanError> {
-        self.client()?;
+    pub(super) fn id(&mut self) -> Result<(u64, u32), ScanError> {
+        let client = self.client()?;
         let at = self.pos;
         match self.var_u32()? {
             u32::MAX => Err(ScanError::ClockOverflow(at)),
-            _ => Ok(()),
+            clock => Ok((client, clock)),
         }
     }
 

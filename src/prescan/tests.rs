@@ -199,3 +199,62 @@ fn trailing_bytes_unknown_tags_and_bad_json_are_refused() {
         Err(ScanError::Json(_))
     ));
 }
+
+/// A chain of `levels` maps, each the value of key "k" in the one before, built in one
+/// transaction (one update), and, in `extra`, a text and a sibling map at the deepest level.
+fn map_chain(levels: usize) -> Vec<u8> {
+    use yrs::{Map, MapPrelim, Transact, WriteTxn};
+    let doc = yrs::Doc::with_client_id(7);
+    let mut txn = doc.transact_mut();
+    let mut cur = txn.get_or_insert_map("root");
+    for _ in 0..levels {
+        cur = cur.insert(&mut txn, "k", MapPrelim::default());
+    }
+    cur.insert(&mut txn, "leaf", "value");
+    txn.encode_update_v1()
+}
+
+#[test]
+fn shared_types_nested_deeper_than_the_bound_in_one_update_are_refused() {
+    accepted(&map_chain(MAX_TYPE_NESTING as usize));
+    assert!(matches!(
+        check_update_v1(&map_chain(MAX_TYPE_NESTING as usize + 1)),
+        Err(ScanError::TypesTooDeep(_))
+    ));
+    // Deep enough to exhaust yrs's stack when deleted.
+    assert!(matches!(
+        check_update_v1(&map_chain(20_000)),
+        Err(ScanError::TypesTooDeep(_))
+    ));
+}
+
+#[test]
+fn siblings_of_a_nested_type_share_its_depth() {
+    use yrs::{Array, ArrayPrelim, Map, MapPrelim, Transact, WriteTxn};
+    // Many maps side by side in one array: wide, not deep.
+    let doc = yrs::Doc::with_client_id(3);
+    let mut txn = doc.transact_mut();
+    let list = txn.get_or_insert_array("nodes");
+    for i in 0..2000u32 {
+        let node = list.push_back(&mut txn, MapPrelim::default());
+        node.insert(&mut txn, "x", i);
+        node.insert(&mut txn, "ports", ArrayPrelim::default());
+    }
+    accepted(&txn.encode_update_v1());
+}
+
+#[test]
+fn one_level_per_update_is_not_seen_by_the_scan() {
+    // The limit of the rule, kept visible: each update alone is shallow.
+    use yrs::{Map, MapPrelim, Transact};
+    let doc = yrs::Doc::with_client_id(9);
+    let root = doc.get_or_insert_map("root");
+    let mut cur = root;
+    for _ in 0..(MAX_TYPE_NESTING as usize + 10) {
+        let mut txn = doc.transact_mut();
+        cur = cur.insert(&mut txn, "k", MapPrelim::default());
+        let update = txn.encode_update_v1();
+        drop(txn);
+        assert_eq!(check_update_v1(&update), Ok(()));
+    }
+}

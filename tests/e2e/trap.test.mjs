@@ -1,7 +1,8 @@
 // A frame that makes the worker trap must not wedge the room. The pre-scan refuses every frame
 // known to make yrs panic, so this test uses one it cannot refuse: a client builds a chain of
-// Y.Maps 60,000 deep (each update is shallow; the depth is the document's), then deletes the top
-// of the chain, and yrs 0.28 deletes nested types recursively until the stack runs out. The
+// Y.Arrays 60,000 deep (each level behind a plain value, so the pre-scan's nesting check, which
+// follows only the levels an update shows, does not see the chain), then deletes the top of the
+// chain, and yrs 0.28 deletes nested types recursively until the stack runs out. The
 // runtime then starts the Wasm instance afresh and the room reloads from storage; the delete
 // was never stored or sent, and every other client goes on editing.
 
@@ -49,24 +50,26 @@ test('a frame that traps the worker leaves the room serving everyone else', { sk
   const attacker = connectProvider(server.wsUrl, room, { doc: new Y.Doc({ gc: false }) })
   const honest = connectProvider(server.wsUrl, room)
   await Promise.all([waitSynced(attacker), waitSynced(honest)])
-  const root = attacker.doc.getMap('root')
+  const root = attacker.doc.getArray('root')
   attacker.doc.transact(() => {
     let cur = root
     for (let i = 0; i < DEPTH; i++) {
-      const next = new Y.Map()
-      cur.set('k', next)
+      const next = new Y.Array()
+      // The plain value first: the nested array's origin is then the value, not a type.
+      cur.push(['x'])
+      cur.push([next])
       cur = next
     }
   })
-  await waitFor(() => honest.doc.getMap('root').has('k'), { timeout: 30_000, description: 'the chain reached the other client' })
+  await waitFor(() => honest.doc.getArray('root').length === 2, { timeout: 30_000, description: 'the chain reached the other client' })
   honest.doc.getText('t').insert(0, 'before ')
   await sleep(500)
   let honestErrors = 0
   const onError = () => { honestErrors++ }
   process.on('uncaughtException', onError)
   try {
-    // The chain's top item is the attacker's first: clock 0.
-    attacker.ws.send(deleteFrame(attacker.doc.clientID, 0))
+    // The chain's top is the attacker's second item (after the plain value): clock 1.
+    attacker.ws.send(deleteFrame(attacker.doc.clientID, 1))
     await sleep(3000)
     // The frame did trap (if the room ever refuses it instead, this test needs another frame).
     assert.match(server.logs(), /Maximum call stack size exceeded/)
@@ -76,8 +79,8 @@ test('a frame that traps the worker leaves the room serving everyone else', { sk
     await waitSynced(fresh, 30_000)
     await waitFor(() => fresh.doc.getText('t').toString() === 'after before ', { timeout: 30_000, description: 'an edit made after the trap reached a new client' })
     // The delete was neither stored nor sent: the chain is still there for everyone.
-    assert.ok(fresh.doc.getMap('root').has('k'), 'the chain is still in the stored document')
-    assert.ok(honest.doc.getMap('root').has('k'), 'the other client never received the delete')
+    assert.equal(fresh.doc.getArray('root').length, 2, 'the chain is still in the stored document')
+    assert.equal(honest.doc.getArray('root').length, 2, 'the other client never received the delete')
     assert.equal(honestErrors, 0)
   } finally {
     process.off('uncaughtException', onError)

@@ -12,7 +12,7 @@ import { MSG_AUTH, MSG_AWARENESS, MSG_SYNC, awarenessFrame, awarenessPayload, up
 const PROBE_BASE = 0x7f000000
 
 /** Close codes docs/protocol.md gives for refused input: a frame closed with one was refused. */
-export const DOCUMENTED_CLOSES = new Set([1003, 1007, 1009, 4429])
+export const DOCUMENTED_CLOSES = new Set([1003, 1007, 1008, 1009, 4429])
 
 /** `promise`, or a rejection after `ms` (the server may stop answering altogether). */
 export function within (promise, ms, what) {
@@ -94,6 +94,13 @@ export class Lane {
       this.waiter?.()
     })
     ws.on('error', () => {})
+    // The probe's client id is claimed first: a connection owns at most a few awareness ids
+    // (presence::MAX_IDS_PER_CONNECTION), and an awareness flood sent before the first probe
+    // would otherwise take them all and leave the probe ignored.
+    const claimed = await this.send(new Uint8Array(0), { probeOnly: true })
+    if (claimed.outcome !== 'accepted' && claimed.outcome !== 'denied') {
+      throw Object.assign(new Error(`probe id not claimed: ${claimed.outcome}`), { code: claimed.outcome })
+    }
   }
 
   /**
@@ -101,8 +108,8 @@ export class Lane {
    * "accepted", "denied" (the y-protocols permission-denied answer), "close <code>",
    * "timeout" or "connect <why>" (HTTP <status>, timeout, ECONNREFUSED…).
    */
-  async send (frame) {
-    if (!this.ws) {
+  async send (frame, { probeOnly = false } = {}) {
+    if (!this.ws && !probeOnly) {
       try {
         await this.connect()
       } catch (err) {
@@ -115,7 +122,7 @@ export class Lane {
     const clock = ++this.clock
     const probe = awarenessFrame(awarenessPayload([[this.probeClient, clock, `{"probe":${clock}}`]]))
     try {
-      ws.send(frame)
+      if (!probeOnly) ws.send(frame)
       ws.send(probe)
     } catch {}
     const result = await new Promise((resolve) => {
