@@ -7,7 +7,7 @@
 // non-zero on a wedged room, a crash or changed content.
 //
 //   node tests/fuzz/frames.mjs [--frames N] [--seed S] [--rooms R] [--timeout MS]
-//                              [--max-wedged K] [--repro-seconds T] [--shrink]
+//                              [--max-wedged K] [--max-restarts M] [--repro-seconds T] [--shrink]
 //
 // Suspect frames are replayed alone on fresh rooms, for at most T seconds (default 30), to
 // tell the frame that fails from bystanders; --shrink also reduces each to a small frame that
@@ -31,6 +31,7 @@ const { values: opts } = parseArgs({
     timeout: { type: 'string', default: '3000' },
     'max-wedged': { type: 'string', default: '8' },
     'repro-seconds': { type: 'string', default: '30' },
+    'max-restarts': { type: 'string', default: '1' },
     shrink: { type: 'boolean', default: false }
   }
 })
@@ -41,6 +42,8 @@ const PROBE_TIMEOUT_MS = Number(opts.timeout)
 // A wedged room is replaced by a fresh one; after this many the run stops (the rest would
 // mostly repeat it, at a probe timeout per frame).
 const MAX_WEDGED = Number(opts['max-wedged'])
+// A server that dies or hangs during the run is started again this many times at most.
+const MAX_RESTARTS = Number(opts['max-restarts'])
 const ROLES = ['viewer', 'editor', 'owner']
 // Small, so that oversized frames cost little; the rule is the same at any size.
 const MAX_FRAME_BYTES = 256 * 1024
@@ -134,15 +137,25 @@ async function run () {
   let wedgedRooms = 0
   let serverDown = false
   const failuresDuringRun = []
-  let restartedDuringRun = null
-  /** Starts a server that died or hung again, on its storage; the rooms move to it as they go. */
+  let restarting = null
+  let restarts = 0
+  /**
+   * Starts a server that died or hung again, on its storage (at most MAX_RESTARTS times; one
+   * restart for everyone who finds it gone at once); the rooms move to it as they are replaced.
+   * Resolves false when no restart is left.
+   */
   function restartDuringRun () {
-    restartedDuringRun ??= (async () => {
-      failuresDuringRun.push('the server died or stopped answering during the run; started again on its storage')
-      earlierLogs.push(server.logs())
-      server = await server.restart()
-    })()
-    return restartedDuringRun
+    if (!restarting) {
+      if (restarts >= MAX_RESTARTS) return Promise.resolve(false)
+      restarts++
+      restarting = (async () => {
+        failuresDuringRun.push('the server died or stopped answering during the run; started again on its storage')
+        earlierLogs.push(server.logs())
+        server = await server.restart()
+        return true
+      })().finally(() => { restarting = null })
+    }
+    return restarting
   }
 
   /** Retires a slot's wedged room and puts a fresh one in its place (once, whoever asks). */
@@ -167,9 +180,7 @@ async function run () {
           } catch (err) {
             failuresDuringRun.push(`room slot ${room.slot}: no new room (${err.message})`)
             if (gone(await health(server))) {
-              const first = restartedDuringRun === null
-              await restartDuringRun()
-              if (!first && gone(await health(server))) serverDown = true
+              if (!(await restartDuringRun()) || gone(await health(server))) serverDown = true
             }
             if (attempt >= 3 || serverDown) {
               slot.dead = `no new room: ${err.message}`
