@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod changes;
 pub mod document;
 pub mod history;
 pub mod names;
@@ -24,6 +25,7 @@ pub mod room_call;
 pub mod routes;
 pub mod storage;
 pub mod ttl_cache;
+pub mod upkeep;
 pub mod versions;
 pub mod webhooks;
 

@@ -212,6 +212,16 @@ pub fn permission_denied(reason: &str) -> Vec<u8> {
     Message::Auth(Some(reason.to_owned())).encode_v1()
 }
 
+/// Whether a frame holds a SyncStep2 or an Update (the only messages that change a document),
+/// by its framing alone: what a room asks before it renders the document for a webhook summary.
+pub fn may_change_document(frame: &[u8]) -> bool {
+    split(frame).is_ok_and(|messages| {
+        messages
+            .iter()
+            .any(|m| matches!(m, Raw::SyncStep2(_) | Raw::Update(_)))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,6 +242,22 @@ mod tests {
         let mut msgs = decode(frame).unwrap();
         assert_eq!(msgs.len(), 1);
         msgs.remove(0)
+    }
+
+    #[test]
+    fn only_sync_step2_and_updates_may_change_a_document() {
+        let sv = StateVector::default();
+        assert!(!may_change_document(&sync_step1(&sv)));
+        assert!(!may_change_document(&query_awareness()));
+        assert!(may_change_document(&update(text_update(1, "x"))));
+        assert!(may_change_document(&sync_step2(text_update(1, "x"))));
+        let mut both = query_awareness();
+        both.extend(update(text_update(1, "x")));
+        assert!(
+            may_change_document(&both),
+            "not only the first message counts"
+        );
+        assert!(!may_change_document(&[0xff]));
     }
 
     #[test]

@@ -14,9 +14,11 @@
 //! ids belong to the connection that introduced them, and a frame is applied whole or not at
 //! all. The bounds are [`Limits`], the close codes [`close`].
 
+mod commit;
 mod frame;
 mod limits;
 
+pub use commit::{CommitFailure, Durability, Send, To, BURST_ROWS};
 pub use limits::{close, Limits, Refusal, Rejection};
 
 use crate::auth::Role;
@@ -122,6 +124,9 @@ pub enum RoomError {
     /// Stored bytes do not decode or apply: the room refuses to serve rather than overwrite them.
     #[error("stored document is corrupt: {0}")]
     Corrupt(String),
+    /// Log rows are pending: commit them first.
+    #[error("{0} log rows wait for their commit")]
+    Pending(usize),
 }
 
 /// One collaborative document and the connections editing it.
@@ -141,6 +146,13 @@ pub struct Room<S: RoomStore> {
     /// update: every client that joins with an empty document needs exactly this, and encoding
     /// a long history costs milliseconds (tens in wasm) each time.
     full: RefCell<Option<Vec<u8>>>,
+    /// Changes not written yet, and the frames that wait for them (`room/commit.rs`).
+    pending: commit::Pending,
+    /// Whether connections were greeted without SyncStep1 (the document was not decoded) and
+    /// still wait for it ([`Room::settle`]).
+    owes_settle: bool,
+    /// The log position the next change takes.
+    next_seq: u64,
 }
 
 impl<S: RoomStore> Room<S> {
@@ -164,11 +176,14 @@ impl<S: RoomStore> Room<S> {
             presence: Presence::new(limits.presence()),
             log_updates: stored.updates.len(),
             log_bytes: stored.updates.iter().map(Vec::len).sum(),
+            next_seq: store.head() + 1,
             store,
             limits,
             meters: HashMap::new(),
             user_meters: HashMap::new(),
             full: RefCell::new(full),
+            pending: commit::Pending::default(),
+            owes_settle: false,
         })
     }
 
@@ -207,6 +222,11 @@ impl<S: RoomStore> Room<S> {
         &self.store
     }
 
+    /// The store, to change (tests switch failures on and off through it).
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
     /// Number of present awareness states.
     pub fn presence_len(&self) -> usize {
         self.presence.len()
@@ -227,6 +247,39 @@ impl<S: RoomStore> Room<S> {
         out
     }
 
+    /// [`Room::greeting`] for a connection that joins now. Without the document decoded the
+    /// room owes every connection its SyncStep1 from then on ([`Room::settle`]): the caller
+    /// settles after the next message, or [`SETTLE_FALLBACK_MS`] from now if none comes.
+    pub fn join(&mut self) -> Vec<Vec<u8>> {
+        if !self.is_decoded() {
+            self.owes_settle = true;
+        }
+        self.greeting()
+    }
+
+    /// Whether connections still wait for the room's SyncStep1 ([`Room::join`]).
+    pub fn owes_settle(&self) -> bool {
+        self.owes_settle
+    }
+
+    /// When the room should settle after a message: at once if the message made it decode the
+    /// document, else right after this event (once the answer, the stored bytes a new client
+    /// asked for, is out). `None` when nothing is owed.
+    pub fn settle_after_message(&self) -> Option<u64> {
+        self.owes_settle.then_some(0)
+    }
+
+    /// Decodes the document if needed and sends its SyncStep1 to every connection, so clients
+    /// that hold changes the room lacks send them. `Err` when the stored checkpoint does not
+    /// decode: the room can serve nobody.
+    pub fn settle(&mut self) -> Result<Vec<Send>, RoomError> {
+        if !std::mem::take(&mut self.owes_settle) {
+            return Ok(Vec::new());
+        }
+        let step1 = self.sync_step1()?;
+        Ok(self.send(To::All, &[step1]))
+    }
+
     /// Frames for connections that survived hibernation, sent when the room wakes: SyncStep1 so
     /// each re-sends anything the room lacks, and a query so each re-announces awareness states
     /// (the room's in-memory presence did not survive).
@@ -244,10 +297,10 @@ impl<S: RoomStore> Room<S> {
         self.presence.restore(conn.id, &conn.owned);
     }
 
-    /// Applies decoded updates in one transaction, stores the one change they made together,
-    /// and returns it (`None` when they added nothing new). If one does not apply, or storing
-    /// fails, the in-memory document is reloaded from storage (which holds everything appended
-    /// so far, and nothing of these), so memory never runs ahead of what is durable.
+    /// Applies decoded updates in one transaction, logs the one change they made together (a
+    /// pending row, written by [`Room::commit`]), and returns it (`None` when they added
+    /// nothing new). If one does not apply, the in-memory document is reloaded from storage and
+    /// the pending rows (which hold nothing of these).
     fn apply(
         &mut self,
         updates: Vec<Update>,
@@ -282,27 +335,22 @@ impl<S: RoomStore> Room<S> {
             }
             txn.encode_update_v1()
         };
-        if let Err(e) = self.store.append(&change, now_ms, author) {
-            self.reload_after_failure();
-            return Err(Rejection::new(
-                close::INTERNAL,
-                "storage failure",
-                e.to_string(),
-            ));
-        }
-        self.log_updates += 1;
-        self.log_bytes += change.len();
+        self.log(change.clone(), now_ms, author);
         Ok(Some(change))
     }
 
-    /// Replaces the document with what storage holds. If that fails the room serves nothing
-    /// that needs the document (1011) rather than a document storage does not hold.
+    /// Replaces the document with what storage holds and the pending rows. If that fails the
+    /// room serves nothing that needs the document (1011) rather than one it does not hold.
     fn reload_after_failure(&mut self) {
         self.full.get_mut().take();
         let reloaded = self
             .store
             .load()
             .map_err(RoomError::from)
+            .map(|mut s| {
+                s.updates.extend(self.pending_updates().map(<[u8]>::to_vec));
+                s
+            })
             .and_then(|s| doc_from(&s))
             .map_err(|e| format!("reload after a failed write: {e}"));
         self.doc = OnceCell::from(reloaded);
@@ -376,6 +424,7 @@ impl<S: RoomStore> Room<S> {
     /// Writes the current state as the checkpoint the room loads from, atomically. The log keeps
     /// its entries: they are the document's history.
     pub fn compact(&mut self) -> Result<(), RoomError> {
+        self.require_committed()?;
         let snapshot = self.full_state()?;
         self.store.checkpoint(&snapshot)?;
         self.log_updates = 0;
@@ -383,6 +432,11 @@ impl<S: RoomStore> Room<S> {
         Ok(())
     }
 }
+
+/// How long after greeting a connection without SyncStep1 the room settles anyway when the
+/// client has sent nothing (a y-websocket client sends its own SyncStep1 at once, and the room
+/// settles right after answering it).
+pub const SETTLE_FALLBACK_MS: u64 = 1000;
 
 /// Pre-scans and decodes a v1 update from a client or the HTTP API.
 fn decode_update(update: &[u8]) -> Result<Update, Rejection> {

@@ -46,9 +46,11 @@ pub enum StoreError {
 pub trait RoomStore {
     /// Reads the checkpoint and every update appended after it.
     fn load(&self) -> Result<Stored, StoreError>;
-    /// Appends one update by `author` to the log and returns its sequence number; durable once
-    /// the current event's writes commit.
-    fn append(&mut self, update: &[u8], at_ms: u64, author: &str) -> Result<u64, StoreError>;
+    /// Writes `rows`, the next entries of the log in order: when it returns `Ok` they are
+    /// stored. Rows at or below `head()` are stored already and skipped (a commit that failed
+    /// part way is retried whole); the first other one must be `head() + 1`. (On Durable Objects the
+    /// runtime's output gate then holds every message the room sends until they are durable.)
+    fn append(&mut self, rows: &[LogEntry]) -> Result<(), StoreError>;
     /// Makes `snapshot` (the whole state up to the last appended update) the new checkpoint,
     /// atomically. The log keeps its entries.
     fn checkpoint(&mut self, snapshot: &[u8]) -> Result<(), StoreError>;
@@ -103,7 +105,7 @@ pub struct MemoryStore {
     pub log: Vec<LogEntry>,
     /// When set, every write fails (a full disk, a lost storage backend).
     pub fail_writes: bool,
-    /// Number of successful appends.
+    /// Number of rows appended.
     pub appends: usize,
     /// Number of successful checkpoints.
     pub checkpoints: usize,
@@ -114,20 +116,24 @@ impl RoomStore for MemoryStore {
         Ok(self.stored.clone())
     }
 
-    fn append(&mut self, update: &[u8], at_ms: u64, author: &str) -> Result<u64, StoreError> {
+    fn append(&mut self, rows: &[LogEntry]) -> Result<(), StoreError> {
         if self.fail_writes {
             return Err(StoreError::Backend("writes disabled".into()));
         }
-        self.stored.updates.push(update.to_vec());
-        self.appends += 1;
-        let seq = self.head() + 1;
-        self.log.push(LogEntry {
-            seq,
-            at_ms,
-            author: author.to_owned(),
-            update: update.to_vec(),
-        });
-        Ok(seq)
+        let head = self.head();
+        for row in rows.iter().filter(|r| r.seq > head) {
+            if row.seq != self.head() + 1 {
+                return Err(StoreError::Inconsistent(format!(
+                    "row {} appended after {}",
+                    row.seq,
+                    self.head()
+                )));
+            }
+            self.stored.updates.push(row.update.clone());
+            self.appends += 1;
+            self.log.push(row.clone());
+        }
+        Ok(())
     }
 
     fn checkpoint(&mut self, snapshot: &[u8]) -> Result<(), StoreError> {

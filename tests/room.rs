@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tandemx::auth::Role;
 use tandemx::protocol::{self, Incoming};
 use tandemx::ratelimit::Rates;
-use tandemx::room::{close, Connection, Frame, Limits, Outbox, Room};
+use tandemx::room::{close, Connection, Frame, Limits, Outbox, Room, Send, To};
 use tandemx::storage::{MemoryStore, RoomStore, Stored};
 use yrs::sync::awareness::{AwarenessUpdate, AwarenessUpdateEntry};
 use yrs::types::ToJson;
@@ -67,14 +67,29 @@ impl Net {
         out
     }
 
+    /// Does what the edge does with an outbox: sends what may leave now, commits the pending
+    /// rows (the edge does at the next turn), and sends what the commit releases.
     fn deliver(&mut self, from: usize, out: &Outbox) {
-        for (i, c) in self.clients.iter_mut().enumerate() {
-            if i == from {
-                c.inbox.extend(out.reply.iter().cloned());
-            } else {
-                c.inbox.extend(out.others.iter().cloned());
+        let from_id = self.clients.get(from).map_or(u64::MAX, |c| c.conn.id);
+        let now = self.room.dispatch(from_id, out);
+        self.route(&now);
+        let released = self.room.commit(NOW).expect("the commit is stored");
+        self.route(&released);
+    }
+
+    /// Puts frames in the inboxes of their recipients.
+    fn route(&mut self, sends: &[Send]) {
+        for send in sends {
+            for c in self.clients.iter_mut() {
+                let mine = match send.to {
+                    To::One(id) => c.conn.id == id,
+                    To::AllBut(id) => c.conn.id != id,
+                    To::All => true,
+                };
+                if mine {
+                    c.inbox.push(send.frame.clone());
+                }
             }
-            c.inbox.extend(out.everyone.iter().cloned());
         }
     }
 
@@ -254,7 +269,7 @@ fn a_repeated_update_is_neither_stored_nor_broadcast() {
 }
 
 #[test]
-fn a_failed_write_broadcasts_nothing_and_keeps_memory_equal_to_storage() {
+fn a_failed_commit_sends_nothing_and_keeps_memory_equal_to_storage() {
     let mut net = Net::new(Limits::default());
     let a = net.join(1);
     net.edit(a, insert(0, "kept"));
@@ -274,12 +289,20 @@ fn a_failed_write_broadcasts_nothing_and_keeps_memory_equal_to_storage() {
         txn.encode_update_v1()
     };
     let mut conn = Connection::new(1, "u", Role::Editor, None);
-    let err = room
+    let out = room
         .receive(&mut conn, Frame::Binary(&protocol::update(update)), NOW)
-        .unwrap_err();
-    assert_eq!(err.code, close::INTERNAL);
+        .unwrap();
+    // The change is pending: its broadcast waits for the commit.
+    assert_eq!(out.others.len(), 1);
+    assert!(room.dispatch(conn.id, &out).is_empty());
+    assert_eq!(room.commit_after(NOW), Some(0));
+    let failed = room.commit(NOW).unwrap_err();
+    assert_eq!(failed.close, vec![To::AllBut(1)], "those it was for resync");
+    assert!(!room.has_pending());
     let t = room.doc().unwrap().get_or_insert_text("t");
     assert_eq!(t.get_string(&room.doc().unwrap().transact()), "kept");
+    // Nothing was held back for later either.
+    assert_eq!(room.commit(NOW).unwrap(), vec![]);
 }
 
 #[test]
@@ -621,11 +644,11 @@ fn an_external_update_reaches_every_connection_and_is_stored() {
         .apply_external(&text_update(9, "from http"), NOW, "key_1")
         .unwrap();
     assert!(change.is_some());
+    assert!(out.reply.is_empty() && out.others.is_empty());
+    net.deliver(usize::MAX, &out);
     assert_eq!(net.room.store().appends, appends + 1);
     let logged = net.room.store().log.last().unwrap();
     assert_eq!((logged.author.as_str(), logged.at_ms), ("key_1", NOW));
-    assert!(out.reply.is_empty() && out.others.is_empty());
-    net.deliver(usize::MAX, &out);
     net.pump();
     assert_eq!(net.text(a), "from http");
     assert_eq!(net.text(b), "from http");
@@ -791,6 +814,8 @@ fn a_room_loaded_from_a_checkpoint_alone_serves_it_before_decoding_it() {
     let joined = fresh_join_state(&mut room);
     assert_eq!(joined.len(), 6);
     assert!(joined.contains('y'));
+    assert!(room.has_pending());
+    room.commit(NOW).unwrap();
     assert_eq!(room.store().appends, 1);
 }
 
@@ -1088,6 +1113,7 @@ fn yrs_overflows_its_stack_on_nested_any_and_the_room_refuses_it() {
     assert_eq!(err.code, close::INVALID);
     // 64 levels are fine.
     assert!(net.room.apply_external(&nested_any(64), NOW, "api").is_ok());
+    net.room.commit(NOW).unwrap();
     assert_eq!(room_state(&net.room).1, before.1 + 1);
 }
 
@@ -1186,9 +1212,9 @@ fn a_frame_applies_whole_or_not_at_all() {
         .room
         .receive(&mut conn, Frame::Binary(&frame), NOW)
         .unwrap();
-    assert_eq!(net.room.store().appends, before.1 + 1);
     assert_eq!(out.others.len(), 1);
     net.deliver(usize::MAX, &out);
+    assert_eq!(net.room.store().appends, before.1 + 1);
     net.pump();
     assert_eq!(net.text(a), net.room_text());
     assert_eq!(net.text(b), net.room_text());
@@ -1575,4 +1601,195 @@ fn mutated_frames_never_panic_and_refused_frames_change_nothing() {
     )
     .unwrap();
     assert_eq!(sv(reloaded.doc().unwrap()), sv(net.room.doc().unwrap()));
+}
+
+/// Group commit (`room/commit.rs`): what a room sends while rows are pending, and when.
+mod group_commit {
+    use super::*;
+    use tandemx::room::{Durability, BURST_ROWS};
+
+    fn room(durability: Durability) -> Room<MemoryStore> {
+        let limits = Limits {
+            durability,
+            rates: unlimited(),
+            ..Limits::default()
+        };
+        Room::load(MemoryStore::default(), limits).unwrap()
+    }
+
+    fn editor(id: u64) -> Connection {
+        Connection::new(id, format!("u{id}"), Role::Editor, None)
+    }
+
+    fn update_frame(client: u64, s: &str) -> Vec<u8> {
+        protocol::update(text_update(client, s))
+    }
+
+    #[test]
+    fn a_frame_never_leaves_before_its_row_is_stored() {
+        let mut room = room(Durability::default());
+        let mut a = editor(1);
+        let out = room
+            .receive(&mut a, Frame::Binary(&update_frame(10, "x")), NOW)
+            .unwrap();
+        assert_eq!(out.others.len(), 1);
+        // Pending: nothing leaves, nothing is stored yet.
+        assert!(room.dispatch(a.id, &out).is_empty());
+        assert_eq!(room.store().appends, 0);
+        assert_eq!(room.head(), 1, "the change has its log position already");
+        // Every frame after it waits too, whoever sent it, in order.
+        let mut b = editor(2);
+        let query = protocol::sync_step1(&StateVector::default());
+        let answer = room.receive(&mut b, Frame::Binary(&query), NOW).unwrap();
+        assert!(room.dispatch(b.id, &answer).is_empty());
+        let presence = room
+            .receive(&mut b, Frame::Binary(&aw(&[(7, 1, "{}")])), NOW)
+            .unwrap();
+        assert!(room.dispatch(b.id, &presence).is_empty());
+        assert_eq!(
+            room.commit_after(NOW),
+            Some(0),
+            "a lone change: at the next turn"
+        );
+        let released = room.commit(NOW).unwrap();
+        assert_eq!(room.store().appends, 1);
+        let order: Vec<To> = released.iter().map(|s| s.to).collect();
+        assert_eq!(order, vec![To::AllBut(1), To::One(2), To::All]);
+        // Nothing waits any more: the next frame leaves at once.
+        let again = room.receive(&mut b, Frame::Binary(&query), NOW).unwrap();
+        assert_eq!(room.dispatch(b.id, &again).len(), 1);
+        assert_eq!(room.commit_after(NOW), None);
+    }
+
+    #[test]
+    fn a_commit_is_asked_for_once_per_batch() {
+        let mut room = room(Durability::default());
+        let mut a = editor(1);
+        for (client, s) in [(10, "a"), (11, "b"), (12, "c")] {
+            let out = room
+                .receive(&mut a, Frame::Binary(&update_frame(client, s)), NOW)
+                .unwrap();
+            room.dispatch(a.id, &out);
+        }
+        assert_eq!(room.commit_after(NOW), Some(0));
+        assert_eq!(room.commit_after(NOW), None, "already scheduled");
+        assert_eq!(room.commit(NOW).unwrap().len(), 3);
+        assert_eq!(room.store().appends, 3);
+        assert_eq!(
+            room.store().log.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+    }
+
+    #[test]
+    fn during_a_burst_the_next_commit_waits_for_the_gap() {
+        let strict = Durability {
+            commit_gap_ms: 2,
+            ..Durability::default()
+        };
+        assert_eq!(strict.delay((NOW, 1), NOW), 0, "a lone change: at once");
+        assert_eq!(strict.delay((NOW, BURST_ROWS), NOW), 2);
+        assert_eq!(strict.delay((NOW, BURST_ROWS), NOW + 1), 1);
+        assert_eq!(strict.delay((NOW, BURST_ROWS), NOW + 5), 0);
+        let off = Durability {
+            commit_gap_ms: 0,
+            ..Durability::default()
+        };
+        assert_eq!(off.delay((NOW, 100), NOW), 0);
+        let relaxed = Durability {
+            relaxed: true,
+            flush_ms: 10,
+            commit_gap_ms: 2,
+        };
+        assert_eq!(relaxed.delay((NOW, 100), NOW), 10);
+        // The room asks with the last commit's figures.
+        let mut room = room(strict);
+        let mut a = editor(1);
+        for i in 0..BURST_ROWS {
+            let out = room
+                .receive(
+                    &mut a,
+                    Frame::Binary(&update_frame(20 + i as u64, "b")),
+                    NOW,
+                )
+                .unwrap();
+            room.dispatch(a.id, &out);
+        }
+        assert_eq!(room.commit_after(NOW), Some(0));
+        room.commit(NOW).unwrap();
+        let out = room
+            .receive(&mut a, Frame::Binary(&update_frame(30, "more")), NOW)
+            .unwrap();
+        room.dispatch(a.id, &out);
+        assert_eq!(room.commit_after(NOW), Some(2), "a burst: wait for the gap");
+    }
+
+    #[test]
+    fn relaxed_durability_sends_at_once_and_keeps_rows_when_a_write_fails() {
+        let relaxed = Durability {
+            relaxed: true,
+            ..Durability::default()
+        };
+        let mut room = room(relaxed);
+        let mut a = editor(1);
+        let out = room
+            .receive(&mut a, Frame::Binary(&update_frame(10, "x")), NOW)
+            .unwrap();
+        assert_eq!(
+            room.dispatch(a.id, &out).len(),
+            1,
+            "sent before it is stored"
+        );
+        assert!(room.has_pending());
+        assert_eq!(room.commit_after(NOW), Some(10));
+        room.store_mut().fail_writes = true;
+        let failed = room.commit(NOW).unwrap_err();
+        assert!(failed.close.is_empty(), "nothing waited: nobody is closed");
+        assert!(room.has_pending(), "the row waits for the next commit");
+        room.store_mut().fail_writes = false;
+        assert_eq!(room.commit_after(NOW), Some(10));
+        room.commit(NOW).unwrap();
+        assert_eq!(room.store().appends, 1);
+        assert_eq!(room.store().log[0].update, text_update(10, "x"));
+    }
+
+    #[test]
+    fn a_connection_that_leaves_does_not_stall_the_frames_held_for_others() {
+        let mut room = room(Durability::default());
+        let (mut a, mut b) = (editor(1), editor(2));
+        let joined = room
+            .receive(&mut b, Frame::Binary(&aw(&[(7, 1, "{}")])), NOW)
+            .unwrap();
+        room.dispatch(b.id, &joined);
+        let out = room
+            .receive(&mut a, Frame::Binary(&update_frame(10, "x")), NOW)
+            .unwrap();
+        assert!(room.dispatch(a.id, &out).is_empty());
+        // b leaves while a's change is pending: its removal waits behind the change.
+        let gone = room.leave(&b);
+        assert!(room.dispatch(b.id, &gone).is_empty());
+        assert_eq!(room.commit_after(NOW), Some(0));
+        let released = room.commit(NOW).unwrap();
+        assert_eq!(
+            released.iter().map(|s| s.to).collect::<Vec<_>>(),
+            vec![To::AllBut(1), To::AllBut(2)]
+        );
+    }
+
+    #[test]
+    fn a_checkpoint_waits_for_the_pending_rows() {
+        let mut room = room(Durability::default());
+        let mut a = editor(1);
+        let out = room
+            .receive(&mut a, Frame::Binary(&update_frame(10, "x")), NOW)
+            .unwrap();
+        room.dispatch(a.id, &out);
+        assert!(
+            room.compact().is_err(),
+            "the checkpoint would hold an unlogged change"
+        );
+        room.commit(NOW).unwrap();
+        room.compact().unwrap();
+        assert_eq!(room.store().checkpoints, 1);
+    }
 }

@@ -70,6 +70,11 @@ pub fn limits(env: &Env) -> Limits {
         limits.rates.bytes_per_second = n as f64;
         limits.rates.byte_burst = 16.0 * n as f64;
     }
+    limits.durability = crate::room::Durability {
+        relaxed: relaxed_durability(env),
+        flush_ms: number_or(env, RELAXED_FLUSH_MS, 10) as u64,
+        commit_gap_ms: count_or(env, COMMIT_GAP_MS, 2) as u64,
+    };
     limits
 }
 

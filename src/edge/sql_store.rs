@@ -13,8 +13,6 @@
 //! keeps its time and author. Versions (`versions`, `version_chunks`) are in `versions.rs`.
 
 use crate::storage::{chunks, join_chunks, LogEntry, RoomStore, StoreError, Stored, CHUNK_BYTES};
-use std::cell::RefCell;
-use std::rc::Rc;
 use worker::{SqlStorage, SqlStorageValue};
 
 const SCHEMA: &str = "
@@ -54,19 +52,6 @@ pub struct SqlRoomStore {
     sql: SqlStorage,
     next_seq: i64,
     generation: i64,
-    /// Log rows waiting to be written (see [`Deferred`]).
-    deferred: Rc<RefCell<Deferred>>,
-}
-
-/// Log rows appended but not written yet. The room writes them from a task after the event,
-/// several in one commit, holding (strict durability) or not (relaxed) the frames that depend on
-/// them (docs/protocol.md, group commit). Every other use of the database writes these rows
-/// first, so nothing ever reads around them.
-#[derive(Default)]
-pub struct Deferred {
-    rows: Vec<(i64, u64, String, Vec<u8>)>,
-    /// Whether a flush is scheduled.
-    scheduled: bool,
 }
 
 /// Writes one log row (and the side-table chunks of a large update).
@@ -110,61 +95,51 @@ const ROWS_PER_INSERT: usize = 20;
 /// rounded, with a warning printed at every use).
 pub const NO_LIMIT: u64 = (1 << 53) - 1;
 
-/// Writes the deferred rows of `deferred` into `sql`; returns how many. Small updates go
-/// [`ROWS_PER_INSERT`] to a statement (each statement is a call into the runtime, and a burst
-/// of keystrokes is many small rows), at most `CHUNK_BYTES` of them; a larger update goes alone,
-/// with its chunks.
-/// Rows that fail stay queued with those after them, for the next flush.
-pub fn flush_deferred(sql: &SqlStorage, deferred: &RefCell<Deferred>) -> Result<usize, StoreError> {
-    let mut d = deferred.borrow_mut();
-    d.scheduled = false;
+/// Writes `rows` into `sql`, in order. Small updates go [`ROWS_PER_INSERT`] to a statement
+/// (each statement is a call into the runtime, and a burst of keystrokes is many small rows), at
+/// most `CHUNK_BYTES` of them; a larger update goes alone, with its chunks. Returns how many
+/// were written before a failure, with the failure.
+fn insert_rows(sql: &SqlStorage, rows: &[LogEntry]) -> (usize, Result<(), StoreError>) {
     let mut written = 0;
-    while written < d.rows.len() {
+    while written < rows.len() {
         // At most CHUNK_BYTES of updates per statement, as per row.
         let mut bytes = 0;
-        let batch = d.rows[written..]
+        let batch = rows[written..]
             .iter()
             .take(ROWS_PER_INSERT)
             .take_while(|row| {
-                bytes += row.3.len();
+                bytes += row.update.len();
                 bytes <= CHUNK_BYTES
             })
             .count();
         let result = if batch <= 1 {
-            let (seq, at, author, update) = &d.rows[written];
-            insert_log_row(sql, *seq, *at, author, update).map(|_| 1)
+            let row = &rows[written];
+            insert_log_row(sql, row.seq as i64, row.at_ms, &row.author, &row.update).map(|_| 1)
         } else {
-            insert_log_rows(sql, &d.rows[written..written + batch]).map(|_| batch)
+            insert_log_rows(sql, &rows[written..written + batch]).map(|_| batch)
         };
         match result {
             Ok(n) => written += n,
-            Err(e) => {
-                d.rows.drain(..written);
-                return Err(e);
-            }
+            Err(e) => return (written, Err(e)),
         }
     }
-    d.rows.clear();
-    Ok(written)
+    (written, Ok(()))
 }
 
 /// Writes small log rows (one part each) with one statement.
-fn insert_log_rows(
-    sql: &SqlStorage,
-    rows: &[(i64, u64, String, Vec<u8>)],
-) -> Result<(), StoreError> {
+fn insert_log_rows(sql: &SqlStorage, rows: &[LogEntry]) -> Result<(), StoreError> {
     let mut query = String::from("INSERT INTO log (seq, at, author, parts, data) VALUES ");
-    let mut params = Vec::with_capacity(rows.len() * 5);
-    for (i, (seq, at, author, update)) in rows.iter().enumerate() {
+    let mut params = Vec::with_capacity(rows.len() * 4);
+    for (i, row) in rows.iter().enumerate() {
         query.push_str(if i == 0 {
             "(?, ?, ?, 1, ?)"
         } else {
             ", (?, ?, ?, 1, ?)"
         });
-        params.push((*seq).into());
-        params.push((*at as i64).into());
-        params.push(author.as_str().into());
-        params.push(update.clone().into());
+        params.push((row.seq as i64).into());
+        params.push((row.at_ms as i64).into());
+        params.push(row.author.as_str().into());
+        params.push(row.update.clone().into());
     }
     sql.exec(&query, Some(params)).map_err(backend)?;
     Ok(())
@@ -210,7 +185,6 @@ impl SqlRoomStore {
             sql,
             next_seq: 1,
             generation: 0,
-            deferred: Rc::default(),
         };
         let old = store.rows(
             "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'updates'",
@@ -226,37 +200,12 @@ impl SqlRoomStore {
         Ok(store)
     }
 
-    /// The deferred rows, when some wait and no flush is scheduled yet (the caller schedules
-    /// one with [`flush_deferred`]).
-    pub fn needs_flush(&self) -> Option<(SqlStorage, Rc<RefCell<Deferred>>)> {
-        let mut d = self.deferred.borrow_mut();
-        if d.rows.is_empty() || d.scheduled {
-            return None;
-        }
-        d.scheduled = true;
-        Some((self.sql.clone(), self.deferred.clone()))
-    }
-
-    /// Whether log rows wait to be written.
-    pub fn has_pending(&self) -> bool {
-        !self.deferred.borrow().rows.is_empty()
-    }
-
-    /// Writes the deferred rows now.
-    pub fn flush(&self) -> Result<(), StoreError> {
-        if self.has_pending() {
-            flush_deferred(&self.sql, &self.deferred)?;
-        }
-        Ok(())
-    }
-
-    /// Runs a query and collects its rows (after writing any deferred log rows).
+    /// Runs a query and collects its rows.
     pub(super) fn rows(
         &self,
         query: &str,
         params: Vec<SqlStorageValue>,
     ) -> Result<Vec<Vec<SqlStorageValue>>, StoreError> {
-        self.flush()?;
         let params = if params.is_empty() {
             None
         } else {
@@ -270,9 +219,8 @@ impl SqlRoomStore {
             .map_err(backend)
     }
 
-    /// Runs a statement (after writing any deferred log rows).
+    /// Runs a statement.
     pub(super) fn exec(&self, query: &str, params: Vec<SqlStorageValue>) -> Result<(), StoreError> {
-        self.flush()?;
         let params = if params.is_empty() {
             None
         } else {
@@ -498,7 +446,6 @@ impl RoomStore for SqlRoomStore {
     /// Everything appended so far: rows still waiting for their commit are written first, so a
     /// room that reloads after a failed update never forgets a change it already sent.
     fn load(&self) -> Result<Stored, StoreError> {
-        self.flush()?;
         let snapshot = if self.generation > 0 {
             let rows = self
                 .rows(
@@ -532,16 +479,24 @@ impl RoomStore for SqlRoomStore {
         Ok(Stored { snapshot, updates })
     }
 
-    fn append(&mut self, update: &[u8], at_ms: u64, author: &str) -> Result<u64, StoreError> {
-        // Written by `flush_deferred` (from the room's task, or before any other use of the
-        // database), several rows per commit.
-        let seq = self.next_seq;
-        self.deferred
-            .borrow_mut()
-            .rows
-            .push((seq, at_ms, author.to_owned(), update.to_vec()));
-        self.next_seq += 1;
-        Ok(seq as u64)
+    /// Writes the rows at once (SQL calls are synchronous; the output gate holds whatever the
+    /// room sends next until they are durable). Rows at or below the head are stored already (a
+    /// commit that failed part way is retried with all its rows) and are skipped.
+    fn append(&mut self, rows: &[LogEntry]) -> Result<(), StoreError> {
+        let head = self.head();
+        let fresh = match rows.iter().position(|r| r.seq > head) {
+            Some(i) => &rows[i..],
+            None => return Ok(()),
+        };
+        if fresh[0].seq != head + 1 {
+            return Err(StoreError::Inconsistent(format!(
+                "row {} appended after {head}",
+                fresh[0].seq
+            )));
+        }
+        let (written, result) = insert_rows(&self.sql, fresh);
+        self.next_seq += written as i64;
+        result
     }
 
     fn checkpoint(&mut self, snapshot: &[u8]) -> Result<(), StoreError> {

@@ -26,6 +26,8 @@ pub struct Limits {
     pub compact_after_bytes: usize,
     /// Traffic one connection may send (a user gets a multiple of it).
     pub rates: Rates,
+    /// How changes are written and when frames that depend on them may leave.
+    pub durability: super::Durability,
 }
 
 impl Default for Limits {
@@ -42,6 +44,7 @@ impl Default for Limits {
             compact_after_updates: 2000,
             compact_after_bytes: 4 * 1024 * 1024,
             rates: Rates::default(),
+            durability: super::Durability::default(),
         }
     }
 }

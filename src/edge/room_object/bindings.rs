@@ -62,13 +62,14 @@ impl RoomObject {
         };
         match self.on_message(ws.into(), message) {
             Ok(None) => Ok(JsValue::UNDEFINED),
-            Ok(Some(at)) => {
-                // The promise owns what it needs (the storage handle), not the object.
+            Ok(Some(wish)) => {
+                // The promise owns what it needs (the storage handle, the alarm's planner), not
+                // the object.
                 let storage = self.state.storage();
-                let known = self.alarm_known.clone();
+                let upkeep = self.upkeep.clone();
                 let set = async move {
                     settle(
-                        super::schedule_alarm(&storage, &known, at)
+                        super::schedule_alarm(&storage, &upkeep, wish)
                             .await
                             .map(|_| JsValue::UNDEFINED),
                     )

@@ -62,9 +62,9 @@ impl RoomObject {
             self.after_api_write(author, before)
                 .await
                 .map_err(http::internal("document write"))?;
-        } else if before.is_some() {
+        } else {
             // Nothing changed: the rendering is still the document's.
-            *self.rendered.borrow_mut() = before;
+            self.changes.borrow_mut().unchanged(before);
         }
         http::json(&Applied {
             changed: change.is_some(),

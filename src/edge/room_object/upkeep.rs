@@ -11,10 +11,6 @@ use crate::versions::{Version, VersionKind};
 use serde_json::json;
 use worker::Result;
 
-/// Strict durability: a commit of at least this many changes marks a burst, after which the
-/// next commit waits for the rest of `COMMIT_GAP_MS`.
-const BURST_ROWS: usize = 4;
-
 impl RoomObject {
     /// Takes a version of the current state now and announces it (`version.created`).
     pub(super) async fn take_version(
@@ -119,76 +115,16 @@ impl RoomObject {
         }
     }
 
-    /// After a stored change: schedules its write, and returns when the alarm must come back
-    /// (the caller sets it): for a checkpoint when one is due, and for the automatic version
-    /// within the policy's interval. Synchronous, so that a WebSocket message whose change needs
-    /// no new alarm is handled without a promise.
-    pub(super) fn changed(&self) -> Option<u64> {
-        let (due_checkpoint, flush) = match &*self.room.borrow() {
-            Loaded::Ready(room) => (room.compaction_due(), room.store().needs_flush()),
-            _ => (false, None),
-        };
-        // Write the change from a task after this event, with whatever else arrives before it
-        // runs, in one commit. Strict: at the next turn, then the frames held for it go out
-        // (the output gate holds them until the commit is durable). Relaxed: the change was
-        // sent already; it is written within RELAXED_FLUSH_MS.
-        if let Some((sql, deferred)) = flush {
-            let ms = if self.relaxed {
-                self.flush_ms
-            } else {
-                // A burst (the last commit carried several changes) is likely to go on: let the
-                // next commit wait for the rest of the gap and take more of it. A lone change,
-                // or one at a time (each waiting for the last), is written at the next turn.
-                let (at, rows) = self.last_commit.get();
-                if rows >= BURST_ROWS {
-                    (at + self.commit_gap_ms).saturating_sub(now_ms())
-                } else {
-                    0
-                }
-            };
-            let held = self.held.clone();
-            let last_commit = self.last_commit.clone();
-            worker::wasm_bindgen_futures::spawn_local(async move {
-                worker::Delay::from(std::time::Duration::from_millis(ms)).await;
-                match crate::edge::sql_store::flush_deferred(&sql, &deferred) {
-                    Ok(rows) => {
-                        last_commit.set((now_ms(), rows));
-                        super::send_held(&held);
-                    }
-                    Err(e) => {
-                        // Nothing that depends on the rows may leave: the waiting connections
-                        // are closed (their clients resend what the room lacks when they
-                        // reconnect); the rows stay queued for the next write.
-                        worker::console_error!(
-                            "log write failed; closing waiting connections: {e}"
-                        );
-                        for (ws, _) in held.borrow_mut().drain(..) {
-                            let _ = ws
-                                .close(Some(crate::room::close::INTERNAL), Some("storage failure"));
-                        }
-                    }
-                }
-            });
-        }
-        let checkpoint = (due_checkpoint && !self.checkpoint_scheduled.replace(true)).then(now_ms);
-        let version = (!self.version_scheduled.replace(true))
-            .then(|| now_ms() + env::history_policy(&self.env).interval_ms);
-        super::earliest(checkpoint, version)
-    }
-
     /// The alarm's share of history upkeep: write a due checkpoint, take a due automatic
     /// version, apply retention, and once the last connection has left, checkpoint whatever was
     /// logged since the last checkpoint. Returns when the alarm must next come back for it.
-    pub(super) async fn history_upkeep(&self, now: u64) -> Result<Option<u64>> {
-        self.checkpoint_scheduled.set(false);
-        self.version_scheduled.set(false);
+    pub(super) async fn history_upkeep(&self, now: u64, room_empty: bool) -> Result<Option<u64>> {
         self.compact_if_due(false);
         let policy = env::history_policy(&self.env);
-        // Only a leave counts: a room written through the API alone has no connections either,
-        // and takes its versions on the interval.
-        let room_empty = self.emptied.replace(false) && self.live.borrow().len() == 0;
+        // Only a leave counts (`room_empty`): a room written through the API alone has no
+        // connections either, and takes its versions on the interval.
         let next = self.versions_upkeep(&policy, now, room_empty).await;
-        let next = super::earliest(next, self.retention_upkeep(now).await);
+        let next = crate::upkeep::Upkeep::earliest([next, self.retention_upkeep(now).await]);
         // After the version, whose encoding of the document the checkpoint reuses.
         if room_empty {
             self.compact_if_due(true);
@@ -227,7 +163,7 @@ impl RoomObject {
         }
         let due = policy.auto_due(&state);
         if due.is_some() {
-            self.version_scheduled.set(true);
+            self.upkeep.borrow_mut().version_asked();
         }
         due
     }
