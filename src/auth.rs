@@ -5,6 +5,7 @@
 //! algorithm is fixed by the key that verifies a token; `none` is never accepted (jwt-simple has
 //! no such algorithm).
 
+use crate::codec::hex;
 use jwt_simple::prelude::*;
 use jwt_simple::JWTError;
 use serde::{Deserialize, Serialize};
@@ -507,10 +508,6 @@ pub struct ApiKeySecret {
     pub id: String,
     /// Secret part, stored only as a hash.
     pub secret: String,
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl ApiKeySecret {

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod auth;
 pub mod changes;
+pub mod codec;
 pub mod document;
 pub mod history;
 pub mod names;

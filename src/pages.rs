@@ -5,7 +5,7 @@
 
 use crate::api::{query_value, ApiError};
 use jwt_simple::prelude::Base64UrlSafeNoPadding;
-use jwt_simple::reexports::ct_codecs::{Decoder, Encoder};
+use jwt_simple::reexports::ct_codecs::Decoder;
 use serde_json::Value;
 
 /// Rows per page when the request names no limit.
@@ -66,19 +66,21 @@ impl Page {
 /// The cursor that resumes after the row whose sort key is `key`.
 pub fn encode_cursor(key: &[Value]) -> String {
     let json = serde_json::to_vec(key).unwrap_or_default();
-    Base64UrlSafeNoPadding::encode_to_string(json).unwrap_or_default()
+    crate::codec::base64url(&json)
 }
 
 fn decode_cursor(cursor: &str, key_len: usize) -> Result<Vec<Value>, ApiError> {
-    let bad = || ApiError::InvalidBody("cursor is not one this list returned".into());
+    let bad = |why: &dyn std::fmt::Display| {
+        ApiError::InvalidBody(format!("cursor is not one this list returned ({why})"))
+    };
     if cursor.len() > MAX_CURSOR {
-        return Err(bad());
+        return Err(bad(&"too long"));
     }
-    let bytes = Base64UrlSafeNoPadding::decode_to_vec(cursor, None).map_err(|_| bad())?;
-    let key: Vec<Value> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    let bytes = Base64UrlSafeNoPadding::decode_to_vec(cursor, None).map_err(|e| bad(&e))?;
+    let key: Vec<Value> = serde_json::from_slice(&bytes).map_err(|e| bad(&e))?;
     let simple = |v: &Value| v.is_string() || v.as_u64().is_some();
     if key.len() != key_len || !key.iter().all(simple) {
-        return Err(bad());
+        return Err(bad(&"not this list's key"));
     }
     Ok(key)
 }

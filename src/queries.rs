@@ -105,7 +105,7 @@ pub fn read_update(query: Option<&str>) -> Result<RoomCall, ApiError> {
             }
             let bytes = Base64UrlSafeNoPadding::decode_to_vec(sv.trim_end_matches('='), None)
                 .or_else(|_| Base64::decode_to_vec(&sv, None))
-                .map_err(|_| bad("state_vector is not base64".into()))?;
+                .map_err(|e| bad(format!("state_vector is not base64: {e}")))?;
             check_state_vector(&bytes)?;
             Some(bytes)
         }

@@ -8,8 +8,8 @@
 //! allows, so a receiver verifies with either secret.
 
 use crate::net::DestinationError;
-use jwt_simple::prelude::{Base64, Base64UrlSafeNoPadding};
-use jwt_simple::reexports::ct_codecs::{Decoder, Encoder};
+use jwt_simple::prelude::Base64;
+use jwt_simple::reexports::ct_codecs::Decoder;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -46,7 +46,7 @@ pub enum WebhookError {
 pub fn new_secret(random: &[u8; 24]) -> String {
     format!(
         "{SECRET_PREFIX}{}",
-        Base64::encode_to_string(random).unwrap_or_default()
+        crate::codec::base64(random)
     )
 }
 
@@ -65,7 +65,7 @@ pub fn sign(
     let mac = hmac_sha256::HMAC::mac(content.as_bytes(), &key);
     Ok(format!(
         "v1,{}",
-        Base64::encode_to_string(mac).unwrap_or_default()
+        crate::codec::base64(&mac)
     ))
 }
 
@@ -136,7 +136,7 @@ pub fn secret_hint(secret: &str) -> String {
 pub fn message_id(random: &[u8; 16]) -> String {
     format!(
         "msg_{}",
-        Base64UrlSafeNoPadding::encode_to_string(random).unwrap_or_default()
+        crate::codec::base64url(random)
     )
 }
 

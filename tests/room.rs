@@ -1793,3 +1793,88 @@ mod group_commit {
         assert_eq!(room.store().checkpoints, 1);
     }
 }
+
+/// A room greeted from a checkpoint alone owes its connections its SyncStep1 (`Room::settle`).
+mod settle {
+    use super::*;
+
+    fn checkpoint_only_room() -> Room<MemoryStore> {
+        let mut net = Net::new(Limits::default());
+        let a = net.join(1);
+        net.edit(a, insert(0, "stored"));
+        net.room.compact().unwrap();
+        Room::load(
+            MemoryStore {
+                stored: net.room.store().load().unwrap(),
+                ..Default::default()
+            },
+            Limits::default(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_join_without_the_document_decoded_owes_a_settle_and_the_settle_pays_it_once() {
+        let mut room = checkpoint_only_room();
+        assert!(!room.owes_settle());
+        let greeting = room.join();
+        assert!(
+            !greeting
+                .iter()
+                .flat_map(|f| protocol::decode(f).unwrap())
+                .any(|m| matches!(m, Incoming::SyncStep1(_))),
+            "no SyncStep1 before the document is decoded"
+        );
+        assert!(room.owes_settle());
+        assert_eq!(room.settle_after_message(), Some(0));
+        let sends = room.settle().unwrap();
+        assert_eq!(sends.len(), 1);
+        assert_eq!(sends[0].to, To::All);
+        assert!(matches!(
+            protocol::decode(&sends[0].frame).unwrap()[..],
+            [Incoming::SyncStep1(_)]
+        ));
+        assert!(room.is_decoded());
+        assert!(!room.owes_settle());
+        assert_eq!(room.settle().unwrap(), vec![], "paid once");
+        assert_eq!(room.settle_after_message(), None);
+        // Once decoded, a join greets with SyncStep1 and owes nothing.
+        assert!(!room.join().is_empty());
+        assert!(!room.owes_settle());
+    }
+
+    #[test]
+    fn a_settle_waits_behind_pending_rows_like_any_frame() {
+        let mut room = checkpoint_only_room();
+        room.join();
+        let mut w = Connection::new(5, "w", Role::Editor, None);
+        let out = room
+            .receive(
+                &mut w,
+                Frame::Binary(&protocol::update(text_update(9, "new"))),
+                NOW,
+            )
+            .unwrap();
+        assert!(room.dispatch(w.id, &out).is_empty());
+        assert!(room.settle().unwrap().is_empty(), "held for the commit");
+        let released = room.commit(NOW).unwrap();
+        assert_eq!(released.last().map(|s| s.to), Some(To::All));
+    }
+
+    #[test]
+    fn a_corrupt_checkpoint_fails_the_settle() {
+        let mut room = Room::load(
+            MemoryStore {
+                stored: Stored {
+                    snapshot: Some(vec![0xff, 0xff, 0xff]),
+                    updates: Vec::new(),
+                },
+                ..Default::default()
+            },
+            Limits::default(),
+        )
+        .unwrap();
+        room.join();
+        assert!(room.settle().is_err());
+    }
+}

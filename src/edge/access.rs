@@ -3,6 +3,7 @@
 
 use super::d1::{self, text, KeyRow, SigningKeyRow};
 use super::env;
+use super::platform::now_ms;
 use crate::api::ApiError;
 use crate::auth::{
     self, admin_matches, ApiKeySecret, AuthError, ProjectKey, Role, TokenKind, VerifiedToken,
@@ -151,26 +152,6 @@ impl Actor {
             Actor::User { sub, .. } => format!("user:{sub}"),
         }
     }
-}
-
-/// Current time, unix milliseconds.
-pub fn now_ms() -> u64 {
-    worker::js_sys::Date::now() as u64
-}
-
-/// `n` random bytes from the platform's CSPRNG.
-pub fn random<const N: usize>() -> Result<[u8; N], ApiError> {
-    let mut buf = [0u8; N];
-    getrandom_02::getrandom(&mut buf).map_err(|e| {
-        worker::console_error!("random: {e}");
-        ApiError::Internal
-    })?;
-    Ok(buf)
-}
-
-/// Lowercase hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn secret(env: &Env, name: &'static str) -> Result<String, ApiError> {

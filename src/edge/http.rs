@@ -29,8 +29,9 @@ pub fn problem(err: &ApiError) -> Result<Response> {
         .with_headers(headers))
 }
 
-/// Maps a platform error to [`ApiError::Internal`], logging it in full with `what` failed.
-pub fn internal(what: &'static str) -> impl Fn(worker::Error) -> ApiError {
+/// Maps an error (of the platform, of serialization) to [`ApiError::Internal`], logging it in
+/// full with `what` failed.
+pub fn internal<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> ApiError {
     move |e| {
         worker::console_error!("{what}: {e}");
         ApiError::Internal

@@ -5,13 +5,14 @@ mod d1;
 mod env;
 mod health;
 mod http;
+mod platform;
 mod rate_limits;
 mod revocation;
 mod room_client;
 mod room_object;
 mod sql_store;
 mod v1;
-mod versions;
+mod version_store;
 mod webhook_queue;
 
 use crate::api::ApiError;

@@ -13,8 +13,10 @@
 //! message reads neither `get_websockets()` nor an attachment.
 
 mod bindings;
+mod calls;
+mod connect;
 mod document;
-mod history;
+mod history_calls;
 mod revocation;
 mod sockets;
 mod upkeep;
@@ -25,17 +27,14 @@ use super::http;
 use super::sql_store::SqlRoomStore;
 use crate::api::ApiError;
 use crate::changes::Changes;
-use crate::names::{Id, RoomName};
-use crate::room::{close, Connection, Frame, Refusal, Room, RoomError, To, SETTLE_FALLBACK_MS};
-use crate::room_call::{Admission, RoomCall, RoomRequest, ADMISSION_HEADER};
+use crate::room::{close, Connection, Frame, Room, RoomError, To};
 use crate::upkeep::{expiry_alarm_ms, Upkeep, Wish};
 use sockets::Live;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use worker::js_sys::{Date, Math};
 use worker::{
-    DurableObject, Env, Headers, Method, Request, Response, Result, State, WebSocket,
-    WebSocketIncomingMessage, WebSocketPair,
+    DurableObject, Env, Method, Request, Response, Result, State, WebSocket,
+    WebSocketIncomingMessage,
 };
 
 /// The Durable Object class bound as `ROOMS`. Its JavaScript methods are in [`bindings`].
@@ -96,9 +95,7 @@ async fn schedule_alarm(
     storage.set_alarm(super::alarm_at(at)).await
 }
 
-fn now_ms() -> u64 {
-    Date::now() as u64
-}
+use super::platform::now_ms;
 
 /// What an API request gets when the room's stored checkpoint does not decode.
 fn unavailable(e: RoomError) -> ApiError {
@@ -108,7 +105,7 @@ fn unavailable(e: RoomError) -> ApiError {
 
 /// A connection id: random, and within JavaScript's safe integers so the attachment keeps it.
 fn new_connection_id() -> u64 {
-    (Math::random() * 9_007_199_254_740_991.0) as u64
+    super::platform::random_safe_id()
 }
 
 impl RoomObject {
@@ -123,27 +120,6 @@ impl RoomObject {
         match at_ms {
             Some(at) => self.schedule_at(at).await,
             None => Ok(()),
-        }
-    }
-
-    /// Sends frames the room sends of its own accord (a change made through the HTTP API) to
-    /// every connection: now, or after the pending rows' commit.
-    fn broadcast(&self, frames: &[Vec<u8>]) {
-        let sends = match &mut *self.room.borrow_mut() {
-            Loaded::Ready(room) => room.send(To::All, frames),
-            _ => return,
-        };
-        sockets::send_all(&self.live, &sends);
-        sockets::schedule_commit(&self.room, &self.live);
-    }
-
-    /// Commits the pending rows now and sends the frames held for them (the output gate holds
-    /// them, and whatever this event sends after, until the commit is durable). For answers
-    /// that must not leave before a change is stored, such as an HTTP write's response.
-    pub(super) fn flush_now(&self) -> Result<()> {
-        match sockets::commit(&self.room, &self.live) {
-            None => Ok(()),
-            Some(failure) => Err(worker::Error::RustError(failure.error.to_string())),
         }
     }
 
@@ -243,15 +219,6 @@ impl RoomObject {
         sockets::send_all(&self.live, &sends);
         sockets::schedule_commit(&self.room, &self.live);
     }
-
-    fn health(&self) -> std::result::Result<Response, ApiError> {
-        self.state
-            .storage()
-            .sql()
-            .exec("SELECT 1", None)
-            .map_err(http::internal("room health"))?;
-        http::json(&serde_json::json!({ "ok": true }))
-    }
 }
 
 impl DurableObject for RoomObject {
@@ -346,75 +313,6 @@ impl DurableObject for RoomObject {
 }
 
 impl RoomObject {
-    /// Accepts a WebSocket for the connection the worker admitted (its [`Admission`]).
-    async fn connect(&self, req: &Request) -> Result<Response> {
-        let admission = req
-            .headers()
-            .get(ADMISSION_HEADER)
-            .ok()
-            .flatten()
-            .and_then(|json| serde_json::from_str::<Admission>(&json).ok());
-        let Some(mut admission) = admission else {
-            worker::console_error!("room reached without an admission");
-            return http::problem(&ApiError::Internal);
-        };
-        self.remember_info(&admission.project, &admission.room)
-            .await?;
-        self.changes
-            .borrow_mut()
-            .learn(admission.webhooks, now_ms());
-        self.load();
-        let limits = match &*self.room.borrow() {
-            Loaded::Ready(room) => *room.limits(),
-            _ => return http::problem(&ApiError::RoomUnavailable),
-        };
-        let admitted = {
-            let live = self.live.borrow();
-            limits.admit(live.len(), live.of_user(&admission.sub))
-        };
-        if let Err(refusal) = admitted {
-            worker::console_warn!("refusing a connection: {refusal}");
-            return http::problem(&match refusal {
-                Refusal::RoomFull { limit } => ApiError::RoomFull { limit },
-                Refusal::UserLimit { limit } => ApiError::TooManyConnections { limit },
-            });
-        }
-        if let Err(e) = self.admit(&mut admission).await {
-            return http::problem(&e);
-        }
-        let pair = WebSocketPair::new()?;
-        self.state.accept_web_socket(&pair.server);
-        let mut conn = Connection::new(
-            new_connection_id(),
-            admission.sub,
-            admission.role,
-            Some(admission.exp),
-        );
-        conn.cred = admission.credential;
-        pair.server.serialize_attachment(&conn)?;
-        let id = conn.id;
-        self.live.borrow_mut().insert(&pair.server, conn);
-        let (sends, owes) = match &mut *self.room.borrow_mut() {
-            Loaded::Ready(room) => {
-                let greeting = room.join();
-                (room.send(To::One(id), &greeting), room.owes_settle())
-            }
-            _ => return http::problem(&ApiError::RoomUnavailable),
-        };
-        sockets::send_all(&self.live, &sends);
-        if owes {
-            sockets::schedule_settle(&self.room, &self.live, SETTLE_FALLBACK_MS);
-        }
-        self.schedule_at(expiry_alarm_ms(admission.exp)).await?;
-        let resp = Response::from_websocket(pair.client)?;
-        if let Some(protocol) = admission.protocol {
-            let headers = Headers::new();
-            headers.set("sec-websocket-protocol", &protocol)?;
-            return Ok(resp.with_headers(headers));
-        }
-        Ok(resp)
-    }
-
     /// A WebSocket message, handled synchronously: applies it, sends what it causes, schedules
     /// its commit, and returns what the alarm needs if that changed (the caller does it). Only
     /// that last step needs a promise, and most messages need none.
@@ -501,132 +399,5 @@ impl RoomObject {
         Ok(Upkeep::earliest([window, history])
             .map(|at| upkeep.wish(at, now))
             .filter(|wish| *wish != Wish::Nothing))
-    }
-
-    /// The rendering a change made through the HTTP API needs for its webhook event (the
-    /// document before it), when a window would open.
-    fn before_change(&self, doc: &yrs::Doc) -> Option<serde_json::Value> {
-        self.changes
-            .borrow_mut()
-            .before(now_ms(), || crate::document::render_json(doc))
-    }
-
-    /// What follows a change stored through the HTTP API (document writes, restores, merges,
-    /// forks): the webhook window, the history upkeep, and the commit itself in this event,
-    /// since the answer says the change is stored. Only the commit's failure fails the request.
-    async fn after_api_write(&self, author: &str, before: Option<serde_json::Value>) -> Result<()> {
-        let now = now_ms();
-        let window = self.changes.borrow_mut().changed(author, before, now);
-        let checkpoint_due = matches!(&*self.room.borrow(), Loaded::Ready(r) if r.compaction_due());
-        let history =
-            self.upkeep
-                .borrow_mut()
-                .after_change(checkpoint_due, self.version_interval_ms, now);
-        if let Err(e) = self.schedule(Upkeep::earliest([window, history])).await {
-            worker::console_warn!("could not schedule the alarm after a change: {e}");
-        }
-        self.flush_now()
-    }
-
-    /// Serves one typed call from the worker ([`crate::room_call`]). The envelope is decoded
-    /// before anything else; a malformed or unknown call is refused and changes nothing.
-    async fn call(&self, mut req: Request) -> Result<Response> {
-        let body = req.bytes().await?;
-        let (request, payload) = match RoomRequest::decode(&body) {
-            Ok(decoded) => decoded,
-            Err(e) => {
-                worker::console_error!("refused a room call: {e}");
-                return http::problem(&ApiError::InvalidBody("malformed room call".into()));
-            }
-        };
-        let RoomRequest {
-            project,
-            room,
-            author,
-            call,
-        } = request;
-        let answer = match call {
-            RoomCall::Health => self.health(),
-            RoomCall::Delete => self.delete().await,
-            RoomCall::Revoke {
-                revocation,
-                refuse_for_ms,
-            } => self.revoke(revocation, refuse_for_ms).await,
-            call => {
-                self.load();
-                self.remember_info(&project, &room).await?;
-                // Calls read the log and the document as stored: nothing may be pending.
-                self.flush_now()?;
-                match call {
-                    RoomCall::ReadJson
-                    | RoomCall::ReadUpdate { .. }
-                    | RoomCall::WriteUpdate
-                    | RoomCall::WriteEdits { .. } => self.document(call, payload, &author).await,
-                    call => self.history(call, payload, &author).await,
-                }
-            }
-        };
-        match answer {
-            Ok(resp) => Ok(resp),
-            Err(e) => http::problem(&e),
-        }
-    }
-
-    /// Stores the project and room names, once (this instance reads whether they are stored
-    /// once, too).
-    async fn remember_info(&self, project: &Id, room: &RoomName) -> Result<()> {
-        if self.info_stored.get() {
-            return Ok(());
-        }
-        let storage = self.state.storage();
-        if storage.get::<RoomInfo>("info").await?.is_none() {
-            let info = RoomInfo {
-                project: project.to_string(),
-                room: room.to_string(),
-            };
-            storage.put("info", info).await?;
-        }
-        self.info_stored.set(true);
-        Ok(())
-    }
-
-    /// Deletes the room: closes every connection and erases its storage.
-    async fn delete(&self) -> std::result::Result<Response, ApiError> {
-        self.erase().await.map_err(http::internal("room delete"))?;
-        http::json(&serde_json::json!({ "deleted": true }))
-    }
-
-    async fn erase(&self) -> Result<()> {
-        for ws in self.state.get_websockets() {
-            let _ = ws.close(Some(4404), Some("document deleted"));
-        }
-        // Write (then erase with the rest) what waits, so no later commit brings it back.
-        self.flush_now()?;
-        *self.room.borrow_mut() = Loaded::No;
-        self.delete_history_objects().await?;
-        *self.live.borrow_mut() = Live::new();
-        self.changes.borrow_mut().clear();
-        self.state.storage().delete_alarm().await?;
-        self.upkeep.borrow_mut().forget();
-        self.state.storage().delete_all().await?;
-        self.info_stored.set(false);
-        Ok(())
-    }
-
-    /// Writes a checkpoint when enough was logged since the last one, or, when the room is
-    /// `idle` (its last connection left), when anything was: the next load then reads one blob
-    /// and answers its first client without decoding it (`Room::load`).
-    fn compact_if_due(&self, idle: bool) {
-        if self.flush_now().is_err() {
-            return;
-        }
-        if let Loaded::Ready(room) = &mut *self.room.borrow_mut() {
-            if room.compaction_due() || (idle && room.logged_since_checkpoint() > 0) {
-                if let Err(e) = room.compact() {
-                    // The log still holds every update; compaction is retried on the next one.
-                    worker::console_error!("compaction failed: {e}");
-                }
-            }
-        }
     }
 }

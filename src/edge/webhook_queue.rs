@@ -14,6 +14,7 @@
 
 use super::d1::{self, num, text};
 use super::env;
+use super::platform::{now_ms, random};
 use crate::net;
 use crate::webhooks::{backoff_ms, matches, signature_header, SigningSecrets};
 use serde::Deserialize;
@@ -135,20 +136,6 @@ pub struct WebhookQueue {
     ready: Cell<bool>,
 }
 
-fn now_ms() -> u64 {
-    Date::now() as u64
-}
-
-fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut b = [0u8; N];
-    if getrandom_02::getrandom(&mut b).is_err() {
-        for x in b.iter_mut() {
-            *x = (Math::random() * 256.0) as u8;
-        }
-    }
-    b
-}
-
 fn rust_error(e: impl std::fmt::Debug) -> worker::Error {
     worker::Error::RustError(format!("{e:?}"))
 }
@@ -204,7 +191,7 @@ impl WebhookQueue {
         .await
         .map_err(rust_error)?;
         let now = now_ms();
-        let message_id = crate::webhooks::message_id(&random_bytes::<16>());
+        let message_id = crate::webhooks::message_id(&random::<16>().map_err(rust_error)?);
         let body = serde_json::json!({
             "type": input.event_type,
             "timestamp": Date::new_0().to_iso_string().as_string(),

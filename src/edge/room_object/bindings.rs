@@ -14,7 +14,7 @@ use worker::{DurableObject, Env, WebSocketIncomingMessage};
 impl worker::has_durable_object_attribute for RoomObject {}
 
 /// A handler's result as the runtime expects it.
-fn settle(result: worker::Result<JsValue>) -> Result<JsValue, JsValue> {
+fn to_js(result: worker::Result<JsValue>) -> Result<JsValue, JsValue> {
     result.map_err(JsValue::from)
 }
 
@@ -31,7 +31,7 @@ impl RoomObject {
 
     #[wasm_bindgen(js_name = fetch)]
     pub async fn fetch(&self, req: web_sys::Request) -> Result<JsValue, JsValue> {
-        settle(
+        to_js(
             <Self as DurableObject>::fetch(self, req.into())
                 .await
                 .map(|r| web_sys::Response::from(r).into()),
@@ -40,7 +40,7 @@ impl RoomObject {
 
     #[wasm_bindgen(js_name = alarm)]
     pub async fn alarm(&self) -> Result<JsValue, JsValue> {
-        settle(
+        to_js(
             <Self as DurableObject>::alarm(self)
                 .await
                 .map(|r| web_sys::Response::from(r).into()),
@@ -68,7 +68,7 @@ impl RoomObject {
                 let storage = self.state.storage();
                 let upkeep = self.upkeep.clone();
                 let set = async move {
-                    settle(
+                    to_js(
                         super::schedule_alarm(&storage, &upkeep, wish)
                             .await
                             .map(|_| JsValue::UNDEFINED),
@@ -88,7 +88,7 @@ impl RoomObject {
         reason: String,
         was_clean: bool,
     ) -> Result<JsValue, JsValue> {
-        settle(
+        to_js(
             <Self as DurableObject>::websocket_close(self, ws.into(), code, reason, was_clean)
                 .await
                 .map(|_| JsValue::NULL),
@@ -101,7 +101,7 @@ impl RoomObject {
         ws: web_sys::WebSocket,
         error: JsValue,
     ) -> Result<JsValue, JsValue> {
-        settle(
+        to_js(
             <Self as DurableObject>::websocket_error(self, ws.into(), error.into())
                 .await
                 .map(|_| JsValue::NULL),

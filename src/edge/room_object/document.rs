@@ -9,7 +9,6 @@ use crate::edge::sql_store::SqlRoomStore;
 use crate::room::{close, Outbox, Room};
 use crate::room_call::RoomCall;
 use crate::storage::StoreError;
-use worker::js_sys::Math;
 use worker::Response;
 
 type Answer = std::result::Result<Response, ApiError>;
@@ -40,7 +39,7 @@ pub(super) fn server_client_id(room: &Room<SqlRoomStore>) -> Result<u64, StoreEr
         Err(_) => yrs::StateVector::default(),
     };
     let id = loop {
-        let id = (Math::random() * 4_294_967_295.0) as u64;
+        let id = crate::edge::platform::random_client_id();
         if !taken.contains_client(&yrs::ClientID::new(id)) {
             break id;
         }
@@ -93,8 +92,8 @@ impl RoomObject {
                 use yrs::updates::decoder::Decode;
                 let sv = match state_vector {
                     // Checked by the worker (`queries::check_state_vector`) before it got here.
-                    Some(bytes) => yrs::StateVector::decode_v1(&bytes).map_err(|_| {
-                        ApiError::InvalidBody("state_vector is not a v1 state vector".into())
+                    Some(bytes) => yrs::StateVector::decode_v1(&bytes).map_err(|e| {
+                        ApiError::InvalidBody(format!("state_vector is not a v1 state vector: {e}"))
                     })?,
                     None => yrs::StateVector::default(),
                 };
@@ -103,7 +102,7 @@ impl RoomObject {
             }
             RoomCall::WriteUpdate => payload.to_vec(),
             RoomCall::WriteEdits { edits } => {
-                let client = server_client_id(room).map_err(super::history::store_error)?;
+                let client = server_client_id(room).map_err(super::history_calls::store_error)?;
                 let doc = room.doc().map_err(unavailable)?;
                 apply_edits(doc, &edits, client)
                     .map_err(|e| ApiError::InvalidBody(e.to_string()))?

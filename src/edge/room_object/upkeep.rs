@@ -1,10 +1,10 @@
 //! The room's history upkeep: taking versions (in SQLite, or in R2 when large) and announcing
 //! them, and what the alarm does for history: checkpoints, automatic versions, retention.
 
-use super::history::store_error;
+use super::history_calls::store_error;
 use super::{now_ms, unavailable, Loaded, RoomInfo, RoomObject};
 use crate::api::ApiError;
-use crate::edge::versions::{self as stored_versions, NewVersion, Target};
+use crate::edge::version_store::{self as stored_versions, NewVersion, Target};
 use crate::edge::{env, http};
 use crate::storage::RoomStore;
 use crate::versions::{Version, VersionKind};
@@ -40,7 +40,7 @@ impl RoomObject {
                     "history/{}/{}/v-{seq}-{now}-{:08x}",
                     info.project,
                     info.room,
-                    (worker::js_sys::Math::random() * 4_294_967_295.0) as u64
+                    crate::edge::platform::random_client_id()
                 );
                 let bucket = self
                     .env

@@ -41,14 +41,12 @@ impl RoomObject {
         if !self.changes.borrow().fresh(now) && !self.refresh_webhooks(&info.project).await {
             return Ok(None);
         }
-        use jwt_simple::prelude::Base64;
-        use jwt_simple::reexports::ct_codecs::Encoder;
         let data = serde_json::json!({
             "project": info.project,
             "document": info.room,
             "authors": window.authors,
             "changes": changes,
-            "state_vector": Base64::encode_to_string(&sv).unwrap_or_default(),
+            "state_vector": crate::codec::base64(&sv),
             "since": window.since_ms,
             "until": now,
         });

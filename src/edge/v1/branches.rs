@@ -2,19 +2,17 @@
 //! own, listed with how far both sides moved since, and merged back into its parent. Records
 //! live in D1 (`branches`); the rooms do the work through typed calls.
 
-use super::history::live_document;
+use super::history_routes::live_document;
 use super::{created, Call, Result};
 use crate::api::ApiError;
 use crate::auth::AuthError;
-use crate::edge::access::now_ms;
+use crate::edge::platform::now_ms;
 use crate::edge::d1::{self, num, text, DocumentState};
 use crate::edge::room_client::RoomClient;
 use crate::edge::{http, webhook_queue};
 use crate::names::{Id, RoomName};
 use crate::room_call::{ForkReply, HeadReply, RoomCall};
 use crate::routes::RouteId;
-use jwt_simple::prelude::Base64;
-use jwt_simple::reexports::ct_codecs::Decoder;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use worker::{Env, Response};
@@ -49,7 +47,7 @@ const BRANCH_COLUMNS: &str =
 const MAX_BRANCH_PAGE: u32 = 50;
 
 fn decode_b64(s: &str) -> Result<Vec<u8>> {
-    Base64::decode_to_vec(s, None).map_err(|e| {
+    crate::codec::from_base64(s).map_err(|e| {
         worker::console_error!("room sent bad base64: {e}");
         ApiError::Internal
     })
@@ -130,7 +128,7 @@ async fn list(cx: &mut Call<'_>) -> Result<Response> {
             .await
             .ok()
             .map(|h| h.count);
-        let mut v = serde_json::to_value(&row).map_err(|_| ApiError::Internal)?;
+        let mut v = serde_json::to_value(&row).map_err(http::internal("row json"))?;
         v["ahead"] = json!(ahead);
         v["behind"] = json!(behind);
         out.push(v);
@@ -269,7 +267,7 @@ async fn create(cx: &mut Call<'_>) -> Result<Response> {
         None,
     )
     .await;
-    let mut body = serde_json::to_value(&row).map_err(|_| ApiError::Internal)?;
+    let mut body = serde_json::to_value(&row).map_err(http::internal("row json"))?;
     body["ahead"] = json!(0);
     body["behind"] = json!(0);
     created(&body)

@@ -4,7 +4,7 @@
 use super::{created, list_page, Call, Result};
 use crate::api::{ApiError, CreateDocument};
 use crate::document::Edits;
-use crate::edge::access::now_ms;
+use crate::edge::platform::now_ms;
 use crate::edge::d1::{self, num, text, DocumentState};
 use crate::edge::room_client::RoomClient;
 use crate::edge::{env, http, webhook_queue};

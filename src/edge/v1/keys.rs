@@ -3,7 +3,7 @@
 use super::{created, list_page, Call, Result};
 use crate::api::{validate_name, ApiError, CreateKey};
 use crate::auth::{self, ApiKeySecret, Role};
-use crate::edge::access::{now_ms, random};
+use crate::edge::platform::{now_ms, random};
 use crate::edge::d1::{self, num, text, KeyRow};
 use crate::edge::{http, revocation, webhook_queue};
 use crate::room_call::Revocation;

@@ -2,7 +2,7 @@
 
 use super::{created, list_page, Call, Result};
 use crate::api::{ApiError, PutMember};
-use crate::edge::access::now_ms;
+use crate::edge::platform::now_ms;
 use crate::edge::d1::{self, num, text};
 use crate::edge::{http, revocation, webhook_queue};
 use crate::room_call::Revocation;

@@ -7,7 +7,7 @@
 mod audit;
 mod branches;
 pub mod documents;
-mod history;
+mod history_routes;
 mod keys;
 mod members;
 mod projects;
@@ -162,7 +162,7 @@ async fn route(req: Request, env: &Env, matched: Matched) -> Result<Response> {
         | ListDeliveries | RotateWebhookSecret => webhooks::serve(id, &mut cx).await,
         ListVersions | CreateVersion | GetVersion | GetVersionUpdate | DeleteVersion
         | RestoreVersion | DiffVersions | ReplayHistory | DocumentAt => {
-            history::serve(id, &mut cx).await
+            history_routes::serve(id, &mut cx).await
         }
         ListBranches | CreateBranch | PreviewMerge | MergeBranch => {
             branches::serve(id, &mut cx).await

@@ -3,7 +3,8 @@
 use super::{created, Call, Result};
 use crate::api::{validate_name, ApiError, CreateProject, UpdateProject, MAX_RETENTION_DAYS};
 use crate::auth::{ApiKeySecret, Role};
-use crate::edge::access::{hex, now_ms, random};
+use crate::codec::hex;
+use crate::edge::platform::{now_ms, random};
 use crate::edge::d1::{self, num, text, Project};
 use crate::edge::{http, revocation};
 use crate::room_call::Revocation;

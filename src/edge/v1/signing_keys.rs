@@ -3,7 +3,8 @@
 use super::{created, list_page, Call, Result};
 use crate::api::{validate_kid, ApiError, CreateSigningKey};
 use crate::auth::ProjectKey;
-use crate::edge::access::{hex, now_ms, random};
+use crate::codec::hex;
+use crate::edge::platform::{now_ms, random};
 use crate::edge::d1::{self, num, text, SigningKeyRow};
 use crate::edge::{http, revocation};
 use crate::room_call::Revocation;

@@ -3,7 +3,9 @@
 use super::{created, Call, Result};
 use crate::api::{parse_body, ApiError, DevToken, MAX_BODY_BYTES};
 use crate::auth::{self, granted_role, Role, TokenRequest};
-use crate::edge::access::{self, hex, now_ms, random};
+use crate::codec::hex;
+use crate::edge::access;
+use crate::edge::platform::{now_ms, random};
 use crate::edge::d1::{self, num, text};
 use crate::edge::http;
 use crate::edge::rate_limits::{self, Limit};

@@ -17,7 +17,7 @@ const COLUMNS: &str =
     "id, kind, name, description, author, authors, at, seq, bytes, storage, chunks, location";
 
 /// A version row with where its bytes are.
-pub struct Stored {
+pub struct StoredVersion {
     /// What the API shows.
     pub version: Version,
     /// Number of chunks.
@@ -26,7 +26,7 @@ pub struct Stored {
     pub location: Option<String>,
 }
 
-fn row_to_stored(row: Vec<SqlStorageValue>) -> Result<Stored, StoreError> {
+fn row_to_stored(row: Vec<SqlStorageValue>) -> Result<StoredVersion, StoreError> {
     let mut row = row.into_iter();
     let mut next = || row.next().unwrap_or(SqlStorageValue::Null);
     let id = int(&next())? as u64;
@@ -47,7 +47,7 @@ fn row_to_stored(row: Vec<SqlStorageValue>) -> Result<Stored, StoreError> {
     };
     let chunks = int(&next())? as u32;
     let location = string(next())?;
-    Ok(Stored {
+    Ok(StoredVersion {
         version: Version {
             id,
             kind,
@@ -91,7 +91,7 @@ pub fn all(store: &SqlRoomStore) -> Result<Vec<(u64, VersionKind, u64, u64)>, St
 }
 
 /// One version.
-pub fn get(store: &SqlRoomStore, id: u64) -> Result<Option<Stored>, StoreError> {
+pub fn get(store: &SqlRoomStore, id: u64) -> Result<Option<StoredVersion>, StoreError> {
     let rows = store.rows(
         &format!("SELECT {COLUMNS} FROM versions WHERE id = ?"),
         vec![(id.min(NO_LIMIT) as i64).into()],
@@ -100,7 +100,7 @@ pub fn get(store: &SqlRoomStore, id: u64) -> Result<Option<Stored>, StoreError> 
 }
 
 /// The newest version taken at or before `at_ms` (by log position among those).
-pub fn latest_at(store: &SqlRoomStore, at_ms: u64) -> Result<Option<Stored>, StoreError> {
+pub fn latest_at(store: &SqlRoomStore, at_ms: u64) -> Result<Option<StoredVersion>, StoreError> {
     let rows = store.rows(
         &format!("SELECT {COLUMNS} FROM versions WHERE at <= ? ORDER BY seq DESC, id DESC LIMIT 1"),
         vec![(at_ms.min(NO_LIMIT) as i64).into()],
@@ -218,7 +218,7 @@ pub fn insert(
 }
 
 /// The state of a version stored in SQLite; `None` for one in R2 (read it with [`read_r2`]).
-pub fn read_sql(store: &SqlRoomStore, stored: &Stored) -> Result<Option<Vec<u8>>, StoreError> {
+pub fn read_sql(store: &SqlRoomStore, stored: &StoredVersion) -> Result<Option<Vec<u8>>, StoreError> {
     if stored.version.storage == Placement::R2 {
         return Ok(None);
     }
@@ -246,7 +246,7 @@ pub fn read_sql(store: &SqlRoomStore, stored: &Stored) -> Result<Option<Vec<u8>>
 }
 
 /// The state of a version stored in R2.
-pub async fn read_r2(bucket: &Bucket, stored: &Stored) -> Result<Vec<u8>, StoreError> {
+pub async fn read_r2(bucket: &Bucket, stored: &StoredVersion) -> Result<Vec<u8>, StoreError> {
     let prefix = stored
         .location
         .as_deref()
@@ -269,7 +269,7 @@ pub async fn read_r2(bucket: &Bucket, stored: &Stored) -> Result<Vec<u8>, StoreE
 }
 
 /// Deletes a version's row and chunks; returns the R2 keys to delete afterwards.
-pub fn delete(store: &SqlRoomStore, stored: &Stored) -> Result<Vec<String>, StoreError> {
+pub fn delete(store: &SqlRoomStore, stored: &StoredVersion) -> Result<Vec<String>, StoreError> {
     let id = stored.version.id as i64;
     store.exec(
         "DELETE FROM version_chunks WHERE version = ?",

@@ -7,14 +7,12 @@ use super::document::binary;
 use super::{now_ms, unavailable, Loaded, RoomObject};
 use crate::api::ApiError;
 use crate::edge::sql_store::SqlRoomStore;
-use crate::edge::versions as stored_versions;
+use crate::edge::version_store as stored_versions;
 use crate::edge::{env, http};
 use crate::names::RoomName;
 use crate::room_call::{DiffSide, ForkReply, HeadReply, RoomCall};
 use crate::storage::{RoomStore, StoreError};
 use crate::versions::{CreateVersion, VersionKind};
-use jwt_simple::prelude::Base64;
-use jwt_simple::reexports::ct_codecs::Encoder;
 use serde_json::json;
 use worker::Response;
 
@@ -25,9 +23,7 @@ pub(super) fn store_error(e: StoreError) -> ApiError {
     ApiError::Internal
 }
 
-fn b64(bytes: &[u8]) -> String {
-    Base64::encode_to_string(bytes).unwrap_or_default()
-}
+use crate::codec::base64 as b64;
 
 impl RoomObject {
     /// Serves a history call (the worker checked the caller; values are typed).
@@ -109,7 +105,7 @@ impl RoomObject {
     async fn version_state(
         &self,
         id: u64,
-    ) -> std::result::Result<(stored_versions::Stored, Vec<u8>), ApiError> {
+    ) -> std::result::Result<(stored_versions::StoredVersion, Vec<u8>), ApiError> {
         let (stored, inline) = self.with_store(|room| {
             let stored = stored_versions::get(room.store(), id)
                 .map_err(store_error)?
@@ -378,7 +374,7 @@ impl RoomObject {
             .await?;
         http::json(&ForkReply {
             seq,
-            version: serde_json::to_value(&version).map_err(|_| ApiError::Internal)?,
+            version: serde_json::to_value(&version).map_err(http::internal("version json"))?,
         })
     }
 

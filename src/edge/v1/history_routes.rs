@@ -4,7 +4,7 @@
 
 use super::{Call, Result};
 use crate::api::ApiError;
-use crate::edge::access::now_ms;
+use crate::edge::platform::now_ms;
 use crate::edge::d1::{self, DocumentState};
 use crate::edge::http;
 use crate::edge::room_client::RoomClient;
