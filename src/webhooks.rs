@@ -44,10 +44,7 @@ pub enum WebhookError {
 
 /// A fresh secret from 24 random bytes.
 pub fn new_secret(random: &[u8; 24]) -> String {
-    format!(
-        "{SECRET_PREFIX}{}",
-        crate::codec::base64(random)
-    )
+    format!("{SECRET_PREFIX}{}", crate::codec::base64(random))
 }
 
 /// The `webhook-signature` header value for a message.
@@ -63,10 +60,7 @@ pub fn sign(
         .ok_or(WebhookError::BadSecret)?;
     let content = format!("{msg_id}.{timestamp}.{body}");
     let mac = hmac_sha256::HMAC::mac(content.as_bytes(), &key);
-    Ok(format!(
-        "v1,{}",
-        crate::codec::base64(&mac)
-    ))
+    Ok(format!("v1,{}", crate::codec::base64(&mac)))
 }
 
 /// How long a rotated-out secret keeps signing beside the new one, unless configured: a day,
@@ -134,10 +128,7 @@ pub fn secret_hint(secret: &str) -> String {
 
 /// A message id: `msg_` and URL-safe base64 of 16 random bytes.
 pub fn message_id(random: &[u8; 16]) -> String {
-    format!(
-        "msg_{}",
-        crate::codec::base64url(random)
-    )
+    format!("msg_{}", crate::codec::base64url(random))
 }
 
 /// Whether an event filter admits `event`: an exact type, a family (`member.*`) or `*`.

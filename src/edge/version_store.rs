@@ -218,7 +218,10 @@ pub fn insert(
 }
 
 /// The state of a version stored in SQLite; `None` for one in R2 (read it with [`read_r2`]).
-pub fn read_sql(store: &SqlRoomStore, stored: &StoredVersion) -> Result<Option<Vec<u8>>, StoreError> {
+pub fn read_sql(
+    store: &SqlRoomStore,
+    stored: &StoredVersion,
+) -> Result<Option<Vec<u8>>, StoreError> {
     if stored.version.storage == Placement::R2 {
         return Ok(None);
     }

@@ -4,8 +4,8 @@
 use super::{created, list_page, Call, Result};
 use crate::api::{ApiError, CreateDocument};
 use crate::document::Edits;
-use crate::edge::platform::now_ms;
 use crate::edge::d1::{self, num, text, DocumentState};
+use crate::edge::platform::now_ms;
 use crate::edge::room_client::RoomClient;
 use crate::edge::{env, http, webhook_queue};
 use crate::names::{Id, RoomName};

@@ -4,9 +4,9 @@
 
 use super::{Call, Result};
 use crate::api::ApiError;
-use crate::edge::platform::now_ms;
 use crate::edge::d1::{self, DocumentState};
 use crate::edge::http;
+use crate::edge::platform::now_ms;
 use crate::edge::room_client::RoomClient;
 use crate::names::{Id, RoomName};
 use crate::queries;

@@ -3,8 +3,8 @@
 use super::{created, list_page, Call, Result};
 use crate::api::{validate_name, ApiError, CreateKey};
 use crate::auth::{self, ApiKeySecret, Role};
-use crate::edge::platform::{now_ms, random};
 use crate::edge::d1::{self, num, text, KeyRow};
+use crate::edge::platform::{now_ms, random};
 use crate::edge::{http, revocation, webhook_queue};
 use crate::room_call::Revocation;
 use crate::routes::RouteId;

@@ -2,8 +2,8 @@
 
 use super::{created, list_page, Call, Result};
 use crate::api::{ApiError, PutMember};
-use crate::edge::platform::now_ms;
 use crate::edge::d1::{self, num, text};
+use crate::edge::platform::now_ms;
 use crate::edge::{http, revocation, webhook_queue};
 use crate::room_call::Revocation;
 use crate::routes::RouteId;

@@ -5,8 +5,8 @@
 use super::{created, list_page, Call, Result};
 use crate::api::{ApiError, CreateWebhook, UpdateWebhook};
 use crate::codec::hex;
-use crate::edge::platform::{now_ms, random};
 use crate::edge::d1::{self, num, text};
+use crate::edge::platform::{now_ms, random};
 use crate::edge::{env, http, webhook_queue};
 use crate::routes::RouteId;
 use crate::webhooks;
