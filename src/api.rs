@@ -7,6 +7,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use crate::names::MAX_ROOM_NAME;
+pub use edits::{check_edits, edit_refusal};
+
+mod edits;
 
 /// An error answered over HTTP. Each variant has a stable `type` and status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,8 +39,11 @@ pub enum ApiError {
     },
     /// The room's stored document could not be loaded; it is not served until fixed.
     RoomUnavailable,
-    /// The method is not allowed on this route.
-    MethodNotAllowed,
+    /// The path exists, but not with this method.
+    MethodNotAllowed {
+        /// The methods the path takes, for the `Allow` header (RFC 9110, 15.5.6).
+        allow: Vec<&'static str>,
+    },
     /// Something failed inside; the detail is logged, not sent.
     Internal,
     /// A credential was missing, malformed, or refused.
@@ -126,11 +132,11 @@ impl ApiError {
                 "Room unavailable",
                 "the room's stored document could not be loaded".into(),
             ),
-            ApiError::MethodNotAllowed => (
+            ApiError::MethodNotAllowed { allow } => (
                 405,
                 "method-not-allowed",
                 "Method not allowed",
-                "this route does not accept that method".into(),
+                format!("this path takes {}", allow.join(", ")),
             ),
             ApiError::Internal => (
                 500,
@@ -263,13 +269,48 @@ pub fn check_content_length(header: Option<&str>, limit: usize) -> Result<(), Ap
 }
 
 /// Parses a JSON body of type `T`, refusing unknown fields where `T` does.
+///
+/// Every body is a JSON object: serde would otherwise read a struct from an array of its
+/// fields in order (`["x"]` as `{"name": "x"}`), which no route documents. Numbers are read by
+/// value, as JSON and JSON Schema read them: `7.0` is the integer 7 wherever an integer is
+/// asked for (JSON has one number type; Python's `json`, for one, writes floats so).
 pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.len() > MAX_BODY_BYTES {
         return Err(ApiError::BodyTooLarge {
             limit: MAX_BODY_BYTES,
         });
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::InvalidBody(e.to_string()))
+    let invalid = |e: serde_json::Error| ApiError::InvalidBody(e.to_string());
+    let mut value: serde_json::Value = serde_json::from_slice(body).map_err(invalid)?;
+    if !value.is_object() {
+        return Err(ApiError::InvalidBody("the body must be a JSON object".into()));
+    }
+    integral_numbers(&mut value);
+    serde_json::from_value(value).map_err(invalid)
+}
+
+/// The largest integer an `f64` holds exactly, with every integer below it (2^53).
+const EXACT_F64_INTEGER: f64 = 9_007_199_254_740_992.0;
+
+/// Rewrites numbers written with a fraction or an exponent that are whole (`7.0`, `1e3`) as
+/// integers, where an `f64` holds them exactly. `-0.0` stays: as an integer it would lose its
+/// sign. The parser stopped at 128 levels, so this recursion is bounded too.
+fn integral_numbers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            if let Some(f) = n.as_f64() {
+                let whole = f.fract() == 0.0 && f.abs() <= EXACT_F64_INTEGER;
+                if whole && !(f == 0.0 && f.is_sign_negative()) {
+                    // In range and whole: the cast is exact.
+                    *value = Value::from(f as i64);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_numbers),
+        Value::Object(map) => map.values_mut().for_each(integral_numbers),
+        _ => {}
+    }
 }
 
 /// `POST /v1/projects`.
@@ -395,11 +436,27 @@ pub struct DevToken {
     pub sub: Option<String>,
 }
 
-/// Checks a display name: 1 to 128 printable characters.
+/// Checks a display name: 1 to 128 printable characters (characters, as the API documents and
+/// JSON Schema counts them, not UTF-8 bytes), not only whitespace.
 pub fn validate_name(what: &str, name: &str) -> Result<(), ApiError> {
-    if name.trim().is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
+    if name.trim().is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control)
+    {
         return Err(ApiError::InvalidBody(format!(
             "{what} must be 1 to 128 printable characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Longest webhook description, in characters.
+pub const MAX_WEBHOOK_DESCRIPTION: usize = 256;
+
+/// Checks a webhook subscription's description: at most [`MAX_WEBHOOK_DESCRIPTION`]
+/// characters (as JSON Schema's `maxLength` counts them, not UTF-8 bytes).
+pub fn validate_webhook_description(description: &str) -> Result<(), ApiError> {
+    if description.chars().count() > MAX_WEBHOOK_DESCRIPTION {
+        return Err(ApiError::InvalidBody(format!(
+            "description is longer than {MAX_WEBHOOK_DESCRIPTION} characters"
         )));
     }
     Ok(())
@@ -520,6 +577,11 @@ mod tests {
             let e = parse_body::<CreateProject>(bad).unwrap_err();
             assert_eq!(e.status(), 400);
         }
+        // A struct is not read from an array of its fields, nor from anything but an object.
+        for not_an_object in [&br#"["x"]"#[..], b"null", br#""x""#, b"1"] {
+            let e = parse_body::<CreateProject>(not_an_object).unwrap_err();
+            assert_eq!(e.status(), 400);
+        }
         let big = vec![b' '; MAX_BODY_BYTES + 1];
         assert_eq!(parse_body::<CreateProject>(&big).unwrap_err().status(), 413);
         assert!(parse_body::<PutMember>(br#"{"role":"admin"}"#).is_err());
@@ -534,6 +596,50 @@ mod tests {
         assert!(p.detail.contains('3'));
         let json = serde_json::to_value(&p).unwrap();
         assert_eq!(json["type"], "tag:tandemx,2026:room-full");
+    }
+
+    #[test]
+    fn whole_numbers_are_integers_however_they_are_written() {
+        for (body, days) in [
+            (&br#"{"history_retention_days":7.0}"#[..], 7),
+            (br#"{"history_retention_days":7}"#, 7),
+            (br#"{"history_retention_days":1e3}"#, 1000),
+            (br#"{"history_retention_days":0.0}"#, 0),
+        ] {
+            let p: UpdateProject = parse_body(body).unwrap();
+            assert_eq!(p.history_retention_days, Some(Some(days)));
+        }
+        for bad in [
+            &br#"{"history_retention_days":7.5}"#[..],
+            br#"{"history_retention_days":-0.0}"#,
+            br#"{"history_retention_days":-1.0}"#,
+            br#"{"history_retention_days":1e300}"#,
+        ] {
+            assert!(parse_body::<UpdateProject>(bad).is_err());
+        }
+        // Nested values too (edit operations carry numbers inside arrays and objects).
+        let mut v = serde_json::json!({"a": [1.0, 2.5, {"b": -3.0}], "c": 1e17});
+        integral_numbers(&mut v);
+        assert_eq!(v["a"][0], serde_json::json!(1));
+        assert_eq!(v["a"][1], serde_json::json!(2.5));
+        assert_eq!(v["a"][2]["b"], serde_json::json!(-3));
+        assert!(v["c"].is_f64(), "beyond 2^53 a float is not one integer");
+    }
+
+    #[test]
+    fn webhook_descriptions_are_counted_in_characters() {
+        assert!(validate_webhook_description("").is_ok());
+        assert!(validate_webhook_description(&"é".repeat(256)).is_ok());
+        assert!(validate_webhook_description(&"a".repeat(257)).is_err());
+    }
+
+    #[test]
+    fn names_are_counted_in_characters() {
+        assert!(validate_name("name", &"é".repeat(128)).is_ok());
+        assert!(validate_name("name", &"é".repeat(129)).is_err());
+        for bad in ["", "   ", "a\u{7}b"] {
+            assert_eq!(validate_name("name", bad).unwrap_err().status(), 400, "{bad:?}");
+        }
     }
 }
 

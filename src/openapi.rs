@@ -1,7 +1,15 @@
 //! The OpenAPI 3.1 document, generated from the route table. Served at `/v1/openapi.json` and
 //! kept in the repository as `docs/openapi.json` (a test fails when the two differ).
+//!
+//! It states what the server does: every status a route can answer ([`responses`]), the rules
+//! each parameter and body is checked by ([`parameters`], [`schemas`], [`patterns`]), and the
+//! responses as written. `tests/schemathesis` holds the server to it.
 
 mod history;
+mod parameters;
+mod patterns;
+mod responses;
+mod schemas;
 
 use crate::routes::{Access, RouteId, ROUTES};
 use serde_json::{json, Map, Value};
@@ -38,8 +46,11 @@ fn shape(id: RouteId) -> (Option<Value>, (String, Value)) {
             None,
             ok(
                 "200",
-                "Service description",
-                Some(json!({ "application/json": { "schema": { "type": "object" } } })),
+                "The demo app (text/html) where the worker is deployed with it (wrangler.toml [assets] serves / from it), otherwise a JSON description of the service",
+                Some(json!({
+                    "application/json": { "schema": schema("Service") },
+                    "text/html": { "schema": { "type": "string" } },
+                })),
             ),
         ),
         Health => (
@@ -100,7 +111,14 @@ fn shape(id: RouteId) -> (Option<Value>, (String, Value)) {
                 json_content("Member"),
             ),
         ),
-        RemoveMember => (None, ok("200", "Removed", json_content("Deleted"))),
+        RemoveMember => (
+            None,
+            ok(
+                "200",
+                "Removed; their connections are closed (4403)",
+                json_content("Removed"),
+            ),
+        ),
         ListKeys => (
             None,
             ok("200", "API keys, without secrets", json_content("KeyList")),
@@ -118,7 +136,7 @@ fn shape(id: RouteId) -> (Option<Value>, (String, Value)) {
             ok(
                 "200",
                 "Revoked; tokens it minted stop working",
-                json_content("Deleted"),
+                json_content("Revoked"),
             ),
         ),
         RevokeToken => (
@@ -126,7 +144,7 @@ fn shape(id: RouteId) -> (Option<Value>, (String, Value)) {
             ok(
                 "200",
                 "Revoked; the token admits nothing from now on and its connections are closed (4403)",
-                json_content("Deleted"),
+                json_content("Revoked"),
             ),
         ),
         ListSigningKeys => (
@@ -142,7 +160,7 @@ fn shape(id: RouteId) -> (Option<Value>, (String, Value)) {
             ok(
                 "200",
                 "Revoked; tokens it signed stop working",
-                json_content("Deleted"),
+                json_content("Revoked"),
             ),
         ),
         ListDocuments => (None, ok("200", "Documents", json_content("DocumentList"))),
@@ -192,7 +210,7 @@ fn shape(id: RouteId) -> (Option<Value>, (String, Value)) {
         ),
         Audit => (
             None,
-            ok("200", "Newest 500 events", json_content("AuditLog")),
+            ok("200", "Events, newest first", json_content("AuditLog")),
         ),
         ListWebhooks => (
             None,
@@ -206,8 +224,8 @@ fn shape(id: RouteId) -> (Option<Value>, (String, Value)) {
             Some(json_body("CreateWebhook")),
             ok(
                 "201",
-                "The subscription with its signing secret",
-                json_content("Webhook"),
+                "The subscription with its signing secret (shown in this answer only)",
+                json_content("WebhookWithSecret"),
             ),
         ),
         GetWebhook => (None, ok("200", "The subscription", json_content("Webhook"))),
@@ -233,37 +251,20 @@ fn shape(id: RouteId) -> (Option<Value>, (String, Value)) {
         ),
         ListDeliveries => (
             None,
-            ok("200", "Newest 100 attempts", json_content("DeliveryList")),
+            ok("200", "Delivery attempts, newest first", json_content("DeliveryList")),
         ),
         RotateWebhookSecret => (
             None,
             ok(
                 "200",
                 "The subscription with its new signing secret, shown this once; the replaced secret signs too until previous_secret_expires_at",
-                json_content("Webhook"),
+                json_content("WebhookWithSecret"),
             ),
         ),
         UpdateProject | ListVersions | CreateVersion | GetVersion | GetVersionUpdate
         | DeleteVersion | RestoreVersion | DiffVersions | ReplayHistory | DocumentAt
         | ListBranches | CreateBranch | PreviewMerge | MergeBranch => history::shape(id),
     }
-}
-
-fn parameters(path: &str, id: RouteId) -> Vec<Value> {
-    let mut out: Vec<Value> = path
-        .split('/')
-        .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-        .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
-        .collect();
-    match id {
-        RouteId::Room => out.push(json!({ "name": "token", "in": "query", "required": false, "description": "Room token (or offer it as a Sec-WebSocket-Protocol entry)", "schema": { "type": "string" } })),
-        RouteId::GetDocumentUpdate => {
-            out.push(json!({ "name": "state_vector", "in": "query", "required": false, "description": "Base64 (URL-safe or standard) v1 state vector: only what it lacks is returned", "schema": { "type": "string" } }));
-            out.push(json!({ "name": "format", "in": "query", "required": false, "schema": { "type": "string", "enum": ["v1", "v2"], "default": "v1" } }));
-        }
-        _ => out.extend(history::parameters(id)),
-    }
-    out
 }
 
 fn security(access: Access) -> (Value, Option<String>) {
@@ -273,7 +274,10 @@ fn security(access: Access) -> (Value, Option<String>) {
             json!([]),
             Some("Only when the server runs with DEV_MODE=true.".into()),
         ),
-        Access::RoomToken => (json!([{ "roomToken": [] }]), None),
+        Access::RoomToken => (
+            json!([{ "roomTokenQuery": [] }]),
+            Some("A room token for this room, as ?token= or as a Sec-WebSocket-Protocol entry beside tandemx. Checked before the room is woken.".into()),
+        ),
         Access::Admin => (
             json!([{ "adminSecret": [] }]),
             Some("Admin secret only.".into()),
@@ -291,104 +295,22 @@ fn security(access: Access) -> (Value, Option<String>) {
     }
 }
 
-fn op_schema(op: &str, fields: &[(&str, Value)]) -> Value {
-    let mut props = Map::new();
-    props.insert("op".into(), json!({ "const": op }));
-    props.insert(
-        "path".into(),
-        json!({ "type": "array", "items": { "type": ["string", "integer"] }, "minItems": 1 }),
-    );
-    let mut required = vec![json!("op"), json!("path")];
-    for (name, s) in fields {
-        props.insert((*name).into(), s.clone());
-        required.push(json!(name));
-    }
-    json!({ "type": "object", "properties": props, "required": required, "additionalProperties": false })
-}
-
-fn schemas() -> Value {
-    let role = json!({ "type": "string", "enum": ["viewer", "commenter", "editor", "owner"] });
-    let ms = json!({ "type": "integer", "description": "Unix milliseconds" });
-    let u32_ = json!({ "type": "integer", "minimum": 0 });
-    let text = json!({ "type": "string" });
-    let any = json!({});
-    json!({
-        "Problem": { "type": "object", "description": "RFC 9457 problem details", "properties": {
-            "type": text, "title": text, "status": { "type": "integer" }, "detail": text,
-            "error": { "type": "string", "description": "The last segment of type" } },
-            "required": ["type", "title", "status", "detail", "error"] },
-        "Role": role,
-        "Health": { "type": "object", "properties": { "ok": { "type": "boolean" },
-            "durable_object": { "$ref": "#/components/schemas/Check" }, "d1": { "$ref": "#/components/schemas/Check" }, "r2": { "$ref": "#/components/schemas/Check" } } },
-        "Check": { "type": "object", "properties": { "ok": { "type": "boolean" }, "ms": { "type": "number" }, "error": text } },
-        "CreateProject": { "type": "object", "properties": { "name": { "type": "string", "minLength": 1, "maxLength": 128 } }, "required": ["name"], "additionalProperties": false },
-        "Project": { "type": "object", "properties": { "id": text, "name": text, "created_at": ms }, "required": ["id", "name", "created_at"] },
-        "ProjectCreated": { "type": "object", "properties": { "project": schema("Project"), "key": schema("KeyCreated") } },
-        "Deleted": { "type": "object", "additionalProperties": text },
-        "PutMember": { "type": "object", "properties": { "role": role }, "required": ["role"], "additionalProperties": false },
-        "Member": { "type": "object", "properties": { "sub": text, "role": role } },
-        "MemberList": { "type": "object", "properties": { "members": { "type": "array", "items": { "type": "object", "properties": { "sub": text, "role": role, "created_at": ms, "updated_at": ms } } } } },
-        "CreateKey": { "type": "object", "properties": { "name": { "type": "string", "minLength": 1, "maxLength": 128 }, "role": role }, "required": ["name", "role"], "additionalProperties": false },
-        "KeyCreated": { "type": "object", "properties": { "id": text, "name": text, "role": role, "secret": { "type": "string", "description": "tx_key_..., shown once" }, "created_at": ms } },
-        "KeyList": { "type": "object", "properties": { "keys": { "type": "array", "items": { "type": "object", "properties": {
-            "id": text, "project_id": text, "name": text, "role": role, "created_at": ms,
-            "last_used_at": { "type": ["integer", "null"] }, "revoked_at": { "type": ["integer", "null"] } } } } } },
-        "CreateSigningKey": { "type": "object", "properties": { "kid": { "type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$" }, "alg": { "type": "string", "enum": ["EdDSA", "ES256"] }, "public_key": { "type": "string", "description": "PEM" } }, "required": ["alg", "public_key"], "additionalProperties": false },
-        "SigningKey": { "type": "object", "properties": { "kid": text, "alg": text, "created_at": ms } },
-        "SigningKeyList": { "type": "object", "properties": { "signing_keys": { "type": "array", "items": { "type": "object", "properties": {
-            "kid": text, "project_id": text, "alg": text, "public_key": text, "created_at": ms, "revoked_at": { "type": ["integer", "null"] } } } } } },
-        "CreateDocument": { "type": "object", "properties": { "name": { "type": "string", "pattern": "^[A-Za-z0-9._~:-]{1,128}$" } }, "required": ["name"], "additionalProperties": false },
-        "Document": { "type": "object", "properties": { "name": text, "created_at": ms, "created_by": text } },
-        "DocumentList": { "type": "object", "properties": { "documents": { "type": "array", "items": schema("Document") } } },
-        "DocumentContent": { "type": "object", "properties": { "name": text, "content": { "type": "object", "additionalProperties": any, "description": "Root types: texts as strings, maps as objects, arrays as arrays, XML as strings" } } },
-        "Applied": { "type": "object", "properties": { "changed": { "type": "boolean" }, "bytes": { "type": "integer" } } },
-        "Edits": { "type": "object", "properties": { "ops": { "type": "array", "minItems": 1, "maxItems": crate::document::MAX_OPS, "items": { "oneOf": [
-            op_schema("map.set", &[("key", text.clone()), ("value", any.clone())]),
-            op_schema("map.delete", &[("key", text.clone())]),
-            op_schema("text.insert", &[("index", u32_.clone()), ("text", text.clone())]),
-            op_schema("text.delete", &[("index", u32_.clone()), ("length", u32_.clone())]),
-            op_schema("array.push", &[("values", json!({ "type": "array" }))]),
-            op_schema("array.insert", &[("index", u32_.clone()), ("values", json!({ "type": "array" }))]),
-            op_schema("array.delete", &[("index", u32_.clone()), ("length", u32_.clone())]),
-        ] } } }, "required": ["ops"], "additionalProperties": false },
-        "TokenRequest": { "type": "object", "properties": {
-            "sub": { "type": "string", "minLength": 1, "maxLength": 256 },
-            "room": { "type": "string", "description": "A room name, a prefix ending in *, or *" },
-            "role": role, "name": { "type": "string", "maxLength": 128 }, "color": { "type": "string", "maxLength": 128 },
-            "ttl_seconds": { "type": "integer", "minimum": 1, "maximum": crate::auth::MAX_TTL_SECONDS } },
-            "required": ["sub", "room"], "additionalProperties": false },
-        "DevTokenRequest": { "type": "object", "properties": { "room": text, "role": role, "name": text, "color": text, "sub": text }, "required": ["room"], "additionalProperties": false },
-        "TokenResponse": { "type": "object", "properties": { "token": text, "expires_at": { "type": "integer", "description": "Unix seconds" }, "room": text, "role": role, "sub": text } },
-        "CreateWebhook": { "type": "object", "properties": {
-            "url": { "type": "string", "format": "uri", "maxLength": 2048 },
-            "events": { "type": "array", "minItems": 1, "items": { "type": "string", "description": "An event type, a family like member.*, or *" } },
-            "description": { "type": "string", "maxLength": 256 } }, "required": ["url", "events"], "additionalProperties": false },
-        "UpdateWebhook": { "type": "object", "properties": {
-            "url": { "type": "string", "format": "uri" }, "events": { "type": "array", "items": text },
-            "description": text, "enabled": { "type": "boolean" } }, "additionalProperties": false },
-        "Webhook": { "type": "object", "properties": { "id": text, "url": text, "events": { "type": "array", "items": text },
-            "description": text, "secret": { "type": "string", "description": "whsec_..., verify signatures with it: returned only when the subscription is created and by rotate-secret" },
-            "secret_hint": { "type": "string", "description": "the secret's last 4 characters" },
-            "secret_rotated_at": { "type": ["integer", "null"] }, "previous_secret_expires_at": { "type": ["integer", "null"] },
-            "enabled": { "type": "boolean" }, "consecutive_failures": { "type": "integer" },
-            "disabled_reason": { "type": ["string", "null"] }, "created_at": ms, "updated_at": ms } },
-        "WebhookList": { "type": "object", "properties": { "webhooks": { "type": "array", "items": schema("Webhook") } } },
-        "Queued": { "type": "object", "properties": { "queued": { "type": "integer" } } },
-        "DeliveryList": { "type": "object", "properties": { "deliveries": { "type": "array", "items": { "type": "object", "properties": {
-            "message_id": text, "event_type": text, "attempt": { "type": "integer" }, "status": { "type": ["integer", "null"] },
-            "error": { "type": ["string", "null"] }, "duration_ms": { "type": "integer" }, "at": ms,
-            "outcome": { "type": "string", "enum": ["delivered", "retrying", "gave_up"] } } } } } },
-        "AuditLog": { "type": "object", "properties": { "events": { "type": "array", "items": { "type": "object", "properties": {
-            "id": { "type": "integer" }, "at": ms, "actor": text, "action": text, "target": { "type": ["string", "null"] }, "detail": { "type": ["string", "null"] } } } } } },
-    })
-}
-
 fn all_schemas() -> Value {
-    let mut all = schemas();
+    let mut all = schemas::schemas();
     if let (Some(map), Value::Object(more)) = (all.as_object_mut(), history::schemas()) {
         map.extend(more);
     }
     all
+}
+
+/// `getProject` for [`RouteId::GetProject`].
+fn operation_id(id: RouteId) -> String {
+    let name = format!("{id:?}");
+    let mut chars = name.chars();
+    chars
+        .next()
+        .map(|c| c.to_ascii_lowercase().to_string() + chars.as_str())
+        .unwrap_or_default()
 }
 
 /// The OpenAPI 3.1 document of every route in [`ROUTES`].
@@ -396,25 +318,29 @@ pub fn document() -> Value {
     let mut paths = Map::new();
     for route in ROUTES {
         let (body, (status, success)) = shape(route.id);
-        let (security, note) = security(route.access);
-        let mut responses = Map::new();
+        let (mut security, mut note) = security(route.access);
+        if route.id == RouteId::Health {
+            // Anyone may ask; with the admin secret the check writes to R2 and says what failed.
+            security = json!([{}, { "adminSecret": [] }]);
+            note = Some("Anyone may ask. With the admin secret the R2 check writes, reads back and deletes a probe object, and the report carries error texts.".into());
+        }
+        let parameters = parameters::parameters(route.path, route.id);
+        let traits = responses::Traits {
+            body: body.is_some(),
+            query: parameters.iter().any(|p| p["in"] == "query"),
+        };
+        let mut responses = responses::errors(route, &traits);
         responses.insert(status, success);
-        for (code, what) in [
-            ("400", "Invalid input"),
-            ("401", "Missing or invalid credential"),
-            ("403", "Credential refused or role too low"),
-            ("404", "Not found"),
-            ("405", "Method not allowed"),
-            ("409", "Conflict"),
-            ("413", "Body too large"),
-            ("500", "Internal error"),
-        ] {
-            responses.insert(code.into(), json!({ "description": what, "content": { "application/problem+json": { "schema": schema("Problem") } } }));
+        if route.id == RouteId::Health {
+            responses.insert(
+                "503".into(),
+                json!({ "description": "A binding did not answer", "content": { "application/json": { "schema": schema("Health") } } }),
+            );
         }
         let mut op = json!({
-            "operationId": format!("{:?}", route.id).chars().enumerate().map(|(i, c)| if i == 0 { c.to_ascii_lowercase() } else { c }).collect::<String>(),
+            "operationId": operation_id(route.id),
             "summary": route.summary,
-            "parameters": parameters(route.path, route.id),
+            "parameters": parameters,
             "security": security,
             "responses": responses,
         });
@@ -442,7 +368,8 @@ pub fn document() -> Value {
             "securitySchemes": {
                 "apiKey": { "type": "http", "scheme": "bearer", "description": "A project API key, tx_key_..." },
                 "adminSecret": { "type": "http", "scheme": "bearer", "description": "The deployment's ADMIN_SECRET" },
-                "roomToken": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "A room token; on /rooms/{room} as ?token= or a Sec-WebSocket-Protocol entry" },
+                "roomToken": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "A room token, on the document and history routes" },
+                "roomTokenQuery": { "type": "apiKey", "in": "query", "name": "token", "description": "A room token, on /rooms/{room} (or as a Sec-WebSocket-Protocol entry beside tandemx)" },
             },
         },
     })

@@ -667,10 +667,12 @@ pub fn route(id: RouteId) -> &'static Route {
 }
 
 /// Finds the route of a request: 404 when no path matches, 405 when the path matches with
-/// another method; then parses its parameters ([`Params`]).
+/// another method (naming every method the path takes, for the `Allow` header); then parses its
+/// parameters ([`Params`]). `method` is compared as sent, case-sensitively (RFC 9110, 9.1), so
+/// a method no route takes, known or not, is never read as another.
 pub fn match_route(method: &str, path: &str) -> Result<Matched, ApiError> {
     let got = segments(path);
-    let mut path_matched = false;
+    let mut allow: Vec<&'static str> = Vec::new();
     for route in ROUTES {
         let want = segments(route.path);
         if want.len() != got.len() {
@@ -686,7 +688,6 @@ pub fn match_route(method: &str, path: &str) -> Result<Matched, ApiError> {
         if !fits {
             continue;
         }
-        path_matched = true;
         if route.method == method {
             let mut params = Params::default();
             for (w, g) in want.iter().zip(&got) {
@@ -700,11 +701,14 @@ pub fn match_route(method: &str, path: &str) -> Result<Matched, ApiError> {
                 params,
             });
         }
+        if !allow.contains(&route.method) {
+            allow.push(route.method);
+        }
     }
-    Err(if path_matched {
-        ApiError::MethodNotAllowed
-    } else {
+    Err(if allow.is_empty() {
         ApiError::NotFound
+    } else {
+        ApiError::MethodNotAllowed { allow }
     })
 }
 
@@ -865,6 +869,44 @@ mod tests {
             404
         );
         assert_eq!(match_route("GET", "/").unwrap().id, Index);
+    }
+
+    #[test]
+    fn any_other_method_on_a_known_path_is_405_naming_the_methods_it_takes() {
+        let allow = |method: &str, path: &str| match match_route(method, path) {
+            Err(ApiError::MethodNotAllowed { allow }) => allow,
+            other => panic!("{method} {path}: {other:?}"),
+        };
+        let project = "/v1/projects/prj_1";
+        for method in ["TRACE", "QUERY", "PUT", "OPTIONS", "HEAD", "FOO", "get", "Get"] {
+            assert_eq!(allow(method, project), ["GET", "DELETE", "PATCH"], "{method}");
+        }
+        assert_eq!(allow("PUT", "/"), ["GET"]);
+        assert_eq!(
+            allow("QUERY", &format!("{project}/documents/doc/merge")),
+            ["GET", "POST"]
+        );
+        assert_eq!(
+            allow("TRACE", &format!("{project}/members/ada")),
+            ["PUT", "DELETE"]
+        );
+        // Every path of the table: its methods, and nothing else.
+        for route in ROUTES {
+            let path = route.path.replace('{', "x").replace('}', "");
+            let mut want: Vec<&str> = ROUTES
+                .iter()
+                .filter(|r| r.path == route.path)
+                .map(|r| r.method)
+                .collect();
+            let mut got = allow("TRACE", &path);
+            want.sort_unstable();
+            got.sort_unstable();
+            assert_eq!(got, want, "{}", route.path);
+        }
+        let e = match_route("QUERY", "/health").unwrap_err();
+        assert_eq!(e.status(), 405);
+        assert_eq!(e.problem().error, "method-not-allowed");
+        assert_eq!(match_route("TRACE", "/nope").unwrap_err().status(), 404);
     }
 
     #[test]

@@ -18,11 +18,13 @@ pub fn problem(err: &ApiError) -> Result<Response> {
             .with_status(*status)
             .with_headers(headers));
     }
-    if let ApiError::RateLimited {
-        retry_after_seconds,
-    } = err
-    {
-        headers.set("retry-after", &retry_after_seconds.to_string())?;
+    match err {
+        ApiError::RateLimited {
+            retry_after_seconds,
+        } => headers.set("retry-after", &retry_after_seconds.to_string())?,
+        // RFC 9110, 15.5.6: a 405 names the methods the path does take.
+        ApiError::MethodNotAllowed { allow } => headers.set("allow", &allow.join(", "))?,
+        _ => {}
     }
     Ok(Response::from_json(&err.problem())?
         .with_status(err.status())

@@ -37,7 +37,9 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 }
 
 async fn route(req: Request, env: &Env) -> std::result::Result<Response, ApiError> {
-    let matched = routes::match_route(req.method().as_ref(), &req.path())?;
+    // The method as sent: `Request::method` reads any method it does not know (QUERY, FOO) as
+    // GET, which would serve a read for it.
+    let matched = routes::match_route(&req.inner().method(), &req.path())?;
     match matched.id {
         RouteId::Index => http::json(&serde_json::json!({
             "name": "TandemX",

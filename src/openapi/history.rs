@@ -1,7 +1,8 @@
 //! The OpenAPI shapes of the history routes: versions, diff, replay, branches (and the project
 //! settings that hold the retention policy).
 
-use super::{json_body, json_content, ok, schema};
+use super::schemas::{nullable, object};
+use super::{json_body, json_content, ok, patterns, schema};
 use crate::routes::RouteId;
 use serde_json::{json, Value};
 
@@ -37,7 +38,7 @@ pub(super) fn shape(id: RouteId) -> (Option<Value>, (String, Value)) {
                 Some(super::binary()),
             ),
         ),
-        DeleteVersion => (None, ok("200", "Deleted", json_content("Deleted"))),
+        DeleteVersion => (None, ok("200", "Deleted", json_content("DeletedVersion"))),
         RestoreVersion => (
             None,
             ok(
@@ -62,8 +63,11 @@ pub(super) fn shape(id: RouteId) -> (Option<Value>, (String, Value)) {
             None,
             ok(
                 "200",
-                "The document at that instant (JSON, or with format=update a v1 update)",
-                json_content("DocumentAt"),
+                "The document at that instant: JSON, or with format=update its state as a v1 Yjs update",
+                Some(json!({
+                    "application/json": { "schema": schema("DocumentAt") },
+                    "application/octet-stream": super::binary()["application/octet-stream"],
+                })),
             ),
         ),
         ListBranches => (None, ok("200", "Branches", json_content("BranchList"))),
@@ -91,114 +95,77 @@ pub(super) fn shape(id: RouteId) -> (Option<Value>, (String, Value)) {
     }
 }
 
-fn query(name: &str, description: &str, schema: Value) -> Value {
-    json!({ "name": name, "in": "query", "required": false, "description": description, "schema": schema })
-}
-
-/// Query parameters of a history route.
-pub(super) fn parameters(id: RouteId) -> Vec<Value> {
-    let int = json!({ "type": "integer", "minimum": 0 });
-    match id {
-        RouteId::ListVersions => vec![
-            query(
-                "limit",
-                "At most this many (1-200, default 50)",
-                int.clone(),
-            ),
-            query(
-                "before",
-                "Only versions with a smaller id (the next_before of the previous page)",
-                int,
-            ),
-        ],
-        RouteId::DiffVersions => vec![
-            json!({ "name": "from", "in": "query", "required": true, "description": "A version id, or current", "schema": { "type": "string" } }),
-            query(
-                "to",
-                "A version id, or current (the default)",
-                json!({ "type": "string" }),
-            ),
-        ],
-        RouteId::ReplayHistory => vec![
-            query(
-                "after",
-                "Only updates with a larger seq (the next_after of the previous page)",
-                int.clone(),
-            ),
-            query(
-                "from",
-                "Only updates stored at or after this unix ms",
-                int.clone(),
-            ),
-            query(
-                "to",
-                "Only updates stored at or before this unix ms",
-                int.clone(),
-            ),
-            query("limit", "At most this many (1-1000, default 1000)", int),
-        ],
-        RouteId::DocumentAt => vec![
-            json!({ "name": "t", "in": "query", "required": true, "description": "Unix ms", "schema": int }),
-            query(
-                "format",
-                "json (default) or update",
-                json!({ "type": "string", "enum": ["json", "update"] }),
-            ),
-        ],
-        _ => vec![],
-    }
-}
-
 /// The schemas the history routes use.
 pub(super) fn schemas() -> Value {
-    let ms = json!({ "type": "integer", "description": "Unix milliseconds" });
-    let int = json!({ "type": "integer" });
+    let ms = json!({ "type": "integer", "minimum": 0, "description": "Unix milliseconds" });
+    let ms_or_null = json!({ "type": ["integer", "null"], "minimum": 0, "description": "Unix milliseconds" });
+    let int = json!({ "type": "integer", "minimum": 0 });
     let text = json!({ "type": "string" });
     let texts = json!({ "type": "array", "items": { "type": "string" } });
     let content = json!({ "type": "object", "description": "Root types rendered as JSON, as GET .../documents/{document} has them" });
+    let side = json!({ "oneOf": [{ "type": "integer", "minimum": 0 }, { "const": "current" }] });
+    let branch = object(json!({
+        "name": text, "parent": text, "fork_version": { "type": ["integer", "null"], "minimum": 0 }, "fork_seq": int,
+        "base_seq": { "type": "integer", "minimum": 0, "description": "The branch's own log position right after the fork" },
+        "created_at": ms, "created_by": text, "merged_at": ms_or_null, "merges": int,
+        "ahead": { "type": ["integer", "null"], "minimum": 0, "description": "Changes on the branch since the fork (null: the branch's room did not answer)" },
+        "behind": { "type": ["integer", "null"], "minimum": 0, "description": "Changes on the parent since the fork (null: the parent's room did not answer)" } }),
+        &["name", "parent", "fork_version", "fork_seq", "base_seq", "created_at", "created_by", "merged_at", "merges", "ahead", "behind"]);
     json!({
-        "UpdateProject": { "type": "object", "properties": {
-            "name": { "type": "string", "minLength": 1, "maxLength": 128 },
-            "history_retention_days": { "type": ["integer", "null"], "minimum": 0, "maximum": 36500,
-                "description": "Days of update log and automatic versions kept; 0 keeps everything, null restores the default (30)" } },
-            "additionalProperties": false },
-        "CreateVersion": { "type": "object", "properties": {
-            "name": { "type": "string", "minLength": 1, "maxLength": crate::versions::MAX_NAME_CHARS },
-            "description": { "type": "string", "maxLength": crate::versions::MAX_DESCRIPTION_CHARS } },
-            "required": ["name"], "additionalProperties": false },
-        "Version": { "type": "object", "properties": {
+        "UpdateProject": object(json!({
+            "name": { "type": ["string", "null"], "minLength": 1, "maxLength": 128, "pattern": patterns::DISPLAY_NAME,
+                "description": "1 to 128 characters, no control characters, not only whitespace" },
+            "history_retention_days": { "type": ["integer", "null"], "minimum": 0, "maximum": crate::api::MAX_RETENTION_DAYS,
+                "description": "Days of update log and automatic versions kept; 0 keeps everything, null restores the default (30)" } }),
+            &[]),
+        "CreateVersion": object(json!({
+            "name": { "type": "string", "minLength": 1, "maxLength": crate::versions::MAX_NAME_CHARS, "pattern": patterns::NOT_BLANK,
+                "description": "Not only whitespace (kept trimmed)" },
+            "description": nullable(json!({ "type": "string", "maxLength": crate::versions::MAX_DESCRIPTION_CHARS })) }),
+            &["name"]),
+        "Version": object(json!({
             "id": int, "kind": { "type": "string", "enum": ["auto", "named", "restore", "merge", "fork"] },
             "name": text, "description": text, "author": text,
             "authors": { "type": "array", "items": text, "description": "Who changed the document since the previous version" },
-            "at": ms, "seq": { "type": "integer", "description": "The last log entry the version includes" },
-            "bytes": int, "storage": { "type": "string", "enum": ["sql", "r2"] } },
-            "required": ["id", "kind", "author", "authors", "at", "seq", "bytes", "storage"] },
-        "VersionList": { "type": "object", "properties": { "versions": { "type": "array", "items": schema("Version") },
-            "next_before": { "type": ["integer", "null"] } } },
-        "VersionContent": { "type": "object", "properties": { "version": schema("Version"), "content": content } },
-        "Restored": { "type": "object", "properties": { "changed": { "type": "boolean" }, "restored": schema("Version"), "version": schema("Version") } },
-        "Diff": { "type": "object", "properties": {
-            "from": { "type": ["integer", "string"] }, "to": { "type": ["integer", "string"] },
-            "from_seq": int, "to_seq": int, "authors": texts.clone(), "changes": schema("Changes") } },
+            "at": ms, "seq": { "type": "integer", "minimum": 0, "description": "The last log entry the version includes" },
+            "bytes": int, "storage": { "type": "string", "enum": ["sql", "r2"] } }),
+            &["id", "kind", "author", "authors", "at", "seq", "bytes", "storage"]),
+        "VersionList": object(json!({ "versions": { "type": "array", "items": schema("Version") },
+            "next_before": { "type": ["integer", "null"], "minimum": 0, "description": "Pass as ?before= for the next page; null on the last page" } }),
+            &["versions", "next_before"]),
+        "VersionContent": object(json!({ "version": schema("Version"), "content": content }), &["version", "content"]),
+        "DeletedVersion": object(json!({ "deleted": int }), &["deleted"]),
+        "Restored": object(json!({ "changed": { "type": "boolean" }, "restored": schema("Version"),
+            "version": { "$ref": "#/components/schemas/Version", "description": "The restore version, when something changed" } }),
+            &["changed", "restored"]),
+        "Diff": object(json!({
+            "from": side, "to": side, "from_seq": int, "to_seq": int, "authors": texts.clone(), "changes": schema("Changes") }),
+            &["from", "to", "from_seq", "to_seq", "authors", "changes"]),
         "Changes": { "type": "object", "description": "Per changed root: kind (text, map, array, xml, other); texts and arrays as ops (retain / insert / delete), maps as added / removed / changed keys", "properties": {
-            "roots": { "type": "array", "items": { "type": "object", "properties": { "root": text, "kind": text } } } } },
-        "Replay": { "type": "object", "properties": {
-            "updates": { "type": "array", "items": { "type": "object", "properties": {
-                "seq": int, "at": ms, "author": text, "update": { "type": "string", "description": "Base64 v1 Yjs update" } } } },
-            "next_after": { "type": ["integer", "null"] },
-            "earliest": { "type": ["object", "null"], "properties": { "seq": int, "at": ms } } } },
-        "DocumentAt": { "type": "object", "properties": { "t": ms, "seq": int, "content": content } },
-        "CreateBranch": { "type": "object", "properties": {
-            "name": { "type": "string", "pattern": "^[A-Za-z0-9._~:-]{1,128}$", "description": "The branch's document name" },
-            "version": { "type": "integer", "description": "Fork at this version instead of the current state" } },
-            "required": ["name"], "additionalProperties": false },
-        "Branch": { "type": "object", "properties": {
-            "name": text, "parent": text, "fork_version": { "type": ["integer", "null"] }, "fork_seq": int,
-            "created_at": ms, "created_by": text, "merged_at": { "type": ["integer", "null"] }, "merges": int,
-            "ahead": { "type": "integer", "description": "Changes on the branch since the fork" },
-            "behind": { "type": "integer", "description": "Changes on the parent since the fork" } } },
-        "BranchList": { "type": "object", "properties": { "branches": { "type": "array", "items": schema("Branch") } } },
-        "MergePreview": { "type": "object", "properties": { "branch": text, "parent": text, "authors": texts, "changes": schema("Changes") } },
-        "Merged": { "type": "object", "properties": { "changed": { "type": "boolean" }, "version": schema("Version") } },
+            "roots": { "type": "array", "items": { "type": "object", "properties": { "root": text, "kind": text }, "required": ["root", "kind"] } } },
+            "required": ["roots"] },
+        "Replay": object(json!({
+            "updates": { "type": "array", "items": object(json!({
+                "seq": int, "at": ms, "author": text, "update": { "type": "string", "description": "Base64 v1 Yjs update" } }),
+                &["seq", "at", "author", "update"]) },
+            "next_after": { "type": ["integer", "null"], "minimum": 0, "description": "Pass as ?after= for the next page; null on the last page" },
+            "earliest": { "oneOf": [{ "type": "null" }, object(json!({ "seq": int, "at": ms }), &["seq", "at"])],
+                "description": "The oldest entry still kept" } }),
+            &["updates", "next_after", "earliest"]),
+        "DocumentAt": object(json!({ "t": ms, "seq": int, "content": content }), &["t", "seq", "content"]),
+        "CreateBranch": object(json!({
+            "name": { "type": "string", "pattern": patterns::ROOM, "description": "The branch's document name" },
+            "version": { "type": ["integer", "null"], "minimum": 0, "maximum": crate::queries::NO_LIMIT,
+                "description": "Fork at this version instead of the current state" } }),
+            &["name"]),
+        "Branch": branch,
+        "BranchList": object(json!({ "branches": { "type": "array", "items": schema("Branch") },
+            "next_cursor": { "type": ["string", "null"], "description": "Pass as ?cursor= for the next page; null on the last page" } }),
+            &["branches", "next_cursor"]),
+        "MergePreview": object(json!({ "branch": text, "parent": text, "authors": texts.clone(), "changes": schema("Changes") }),
+            &["branch", "parent", "authors", "changes"]),
+        "Merged": object(json!({ "changed": { "type": "boolean" }, "branch": text, "parent": text, "authors": texts,
+            "version": { "$ref": "#/components/schemas/Version", "description": "The merge version, when something changed" } }),
+            &["changed", "branch", "parent", "authors"]),
     })
 }

@@ -208,6 +208,7 @@ async fn document_api(id: RouteId, cx: &mut Call<'_>) -> Result<Response> {
         }
         _ => {
             let edits: Edits = cx.body().await?;
+            crate::api::check_edits(&edits)?;
             (RoomCall::WriteEdits { edits }, Vec::new())
         }
     };
@@ -247,7 +248,11 @@ async fn document_api(id: RouteId, cx: &mut Call<'_>) -> Result<Response> {
     } else {
         "update"
     };
-    let applied: serde_json::Value = room.json(call, &payload).await?;
+    let applied: serde_json::Value = match room.json(call, &payload).await {
+        // Well formed (checked above), so refused for what the document holds: a conflict.
+        Err(e) if id == RouteId::PostDocumentEdits => return Err(crate::api::edit_refusal(e)),
+        result => result?,
+    };
     if state == DocumentState::Missing {
         register(cx.env, &project, &name, &cx.actor_name(), via, None).await?;
     }

@@ -188,12 +188,7 @@ fn check(
     if let Some(events) = events {
         webhooks::validate_filters(events).map_err(ApiError::InvalidBody)?;
     }
-    if description.is_some_and(|d| d.len() > 256) {
-        return Err(ApiError::InvalidBody(
-            "description is longer than 256 bytes".into(),
-        ));
-    }
-    Ok(())
+    description.map_or(Ok(()), crate::api::validate_webhook_description)
 }
 
 async fn create(cx: &mut Call<'_>, project: &str) -> Result<Response> {

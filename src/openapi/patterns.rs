@@ -1,0 +1,219 @@
+//! The rules of `src/names.rs`, `src/api.rs` and `src/auth.rs` as JSON Schema patterns (ECMA 262
+//! regular expressions, as OpenAPI 3.1 reads them). Each is tested against the function it
+//! mirrors, on values either side of every rule.
+
+/// Control characters, as `char::is_control` reads them (Unicode `Cc`).
+macro_rules! control {
+    () => {
+        r"\u0000-\u001f\u007f-\u009f"
+    };
+}
+
+/// White space, as `str::trim` reads it (Unicode `White_Space`), control characters besides.
+macro_rules! blank {
+    () => {
+        r"\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+    };
+}
+
+/// An id ([`crate::names::Id`]): 1 to 64 of `A-Z a-z 0-9 . _ -`, not only dots.
+pub const ID: &str = r"^(?!\.+$)[A-Za-z0-9._-]{1,64}$";
+
+/// A room or document name ([`crate::names::RoomName`]): 1 to 128 of `A-Z a-z 0-9 . _ ~ - :`,
+/// not only dots.
+pub const ROOM: &str = r"^(?!\.+$)[A-Za-z0-9._~:-]{1,128}$";
+
+/// What a room token's `room` names ([`crate::auth::validate_room_pattern`]): a room name, a
+/// room name followed by `*` (a prefix), or `*`.
+pub const ROOM_PATTERN: &str = r"^(\*|(?!\.+\*?$)[A-Za-z0-9._~:-]{1,128}\*?)$";
+
+/// A user id in a body ([`crate::auth::validate_sub`]): 1 to 256 characters, none of them a
+/// control character.
+pub const SUB: &str = concat!(r"^[^", control!(), r"]{1,256}$");
+
+/// A user id as a path segment: a [`SUB`] that is no dot segment and, once percent-decoded,
+/// holds none of `/ ? # %` ([`crate::names::path_param`]).
+pub const SUB_SEGMENT: &str = concat!(r"^(?!\.\.?$)[^/?#%", control!(), r"]{1,256}$");
+
+/// A display name ([`crate::api::validate_name`]; its length is `maxLength`): no control
+/// character, and something besides white space.
+pub const DISPLAY_NAME: &str = concat!(
+    r"^[^",
+    control!(),
+    r"]*[^",
+    blank!(),
+    r"][^",
+    control!(),
+    r"]*$"
+);
+
+/// Something besides white space ([`crate::versions::CreateVersion::validate`]).
+pub const NOT_BLANK: &str = concat!(r"[^", blank!(), r"]");
+
+/// A version id in a path or a query ([`crate::names::version_id`]): up to 15 decimal digits.
+pub const VERSION_ID: &str = r"^[0-9]{1,15}$";
+
+/// A side of a diff ([`crate::queries::diff`]): a version id or `current`.
+pub const DIFF_SIDE: &str = r"^([0-9]{1,15}|current)$";
+
+/// A list cursor ([`crate::pages`]): base64url without padding, as `next_cursor` is written.
+pub const CURSOR: &str = r"^[A-Za-z0-9_-]{1,1024}$";
+
+/// A state vector in a query ([`crate::queries::read_update`]): base64, URL-safe or standard,
+/// padded or not.
+pub const BASE64: &str = r"^[A-Za-z0-9_+/-]*={0,2}$";
+
+/// A webhook receiver ([`crate::net::parse`]), written the common way: `http://` or
+/// `https://`, a host name or a dotted IPv4 address, a port up to 65535, then a path, query or
+/// fragment without white space or control characters. The server reads every spelling the URL
+/// Standard allows (`http:\\host`, other IPv4 forms, IPv6 in brackets, percent-escapes) by the
+/// same rules; these are the spellings a schema can state exactly.
+pub const WEBHOOK_URL: &str = concat!(
+    r"^[Hh][Tt][Tt][Pp][Ss]?://",
+    r"(((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])",
+    r"|([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*\.?)",
+    r"(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?",
+    r"([/?#][^",
+    blank!(),
+    r"]*)?$"
+);
+
+/// An Ed25519 public key in PEM: SubjectPublicKeyInfo with the key's 32 bytes.
+pub const ED25519_PEM: &str = r"^-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=\n-----END PUBLIC KEY-----\n?$";
+
+/// A P-256 public key in PEM: SubjectPublicKeyInfo with an uncompressed point, in lines of 64.
+pub const P256_PEM: &str = r"^-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE[A-Za-z0-9+/]{28}\n[A-Za-z0-9+/]{57}[AQgw]==\n-----END PUBLIC KEY-----\n?$";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    /// What the server's own rule says of `value`, for the rule `pattern` mirrors.
+    fn server_accepts(pattern: &str, value: &str) -> bool {
+        use crate::names::{path_param, percent_decode, version_id, Id, RoomName};
+        match pattern {
+            ID => Id::parse("id", value).is_ok(),
+            ROOM => RoomName::parse(value).is_ok(),
+            ROOM_PATTERN => crate::auth::validate_room_pattern(value).is_ok(),
+            SUB => crate::auth::validate_sub(value).is_ok(),
+            // As a path segment: encoded as a client encodes it, then decoded by the router.
+            SUB_SEGMENT => path_param("sub", &encode(value))
+                .is_ok_and(|v| crate::auth::validate_sub(&v).is_ok()),
+            // The length is the schema's maxLength; these samples are shorter.
+            DISPLAY_NAME => crate::api::validate_name("name", value).is_ok(),
+            NOT_BLANK => !value.trim().is_empty(),
+            VERSION_ID => percent_decode(value).as_deref().and_then(version_id).is_some(),
+            DIFF_SIDE => {
+                crate::queries::diff(Some(&format!("from={}", encode(value)))).is_ok()
+            }
+            WEBHOOK_URL => crate::webhooks::validate_url(value, true).is_ok(),
+            _ => unreachable!("no rule for {pattern}"),
+        }
+    }
+
+    /// Percent-encodes everything but unreserved characters, as HTTP clients encode a path
+    /// segment or a query value.
+    fn encode(value: &str) -> String {
+        value
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    char::from(b).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    }
+
+    /// Values either side of every rule, by pattern. Lengths stay where characters and UTF-8
+    /// bytes agree for the rules that count bytes (`validate_sub`).
+    fn samples() -> Vec<(&'static str, &'static str, Vec<String>)> {
+        let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+        let long = |c: &str, n: usize| c.repeat(n);
+        vec![
+            ("ID", ID, {
+                let mut v = s(&["prj_0123", "a", ".a", "a.b-c_d", "", ".", "..", "a:b", "a b", "a/b", "é", "a*"]);
+                v.extend([long("a", 64), long("a", 65), long(".", 64)]);
+                v
+            }),
+            ("ROOM", ROOM, {
+                let mut v = s(&["design-review_2026.v1:main~x", "a", "..a", "", ".", "...", "a b", "a%20b", "a/b", "ü", "a*"]);
+                v.extend([long("a", 128), long("a", 129)]);
+                v
+            }),
+            ("ROOM_PATTERN", ROOM_PATTERN, {
+                let mut v = s(&["*", "team:*", "doc", "a*", "", "**", "*a", ".*", "..*", "a b*", "..", ".a*"]);
+                v.extend([long("a", 128) + "*", long("a", 129) + "*"]);
+                v
+            }),
+            ("SUB", SUB, {
+                let mut v = s(&["ada", "ada@example.com", "a/b?c#d%e", ".", "..", " ", "", "a\u{0}b", "a\nb", "a\u{7f}", "a\u{85}", "a\u{a0}b", "ü"]);
+                v.extend([long("a", 256), long("a", 257)]);
+                v
+            }),
+            ("SUB_SEGMENT", SUB_SEGMENT, {
+                let mut v = s(&["ada", "ada@example.com", "a b", ":", "...", ".", "..", "a/b", "a?b", "a#b", "a%b", "", "a\u{1}b", "ü"]);
+                v.extend([long("a", 256), long("a", 257)]);
+                v
+            }),
+            ("DISPLAY_NAME", DISPLAY_NAME, s(&["My app", "x", " x ", "", " ", "\t", "\u{a0}", "\u{3000}", "a\u{0}", "a\nb", "\u{85}", "é"])),
+            ("NOT_BLANK", NOT_BLANK, s(&["v1", " v1 ", "", " ", "\u{2003}", "\u{feff}"])),
+            ("VERSION_ID", VERSION_ID, s(&["0", "42", "007", "999999999999999", "9999999999999999", "", "-1", "+1", "1.0", "1e3", "abc", " 1"])),
+            ("DIFF_SIDE", DIFF_SIDE, s(&["current", "1", "999999999999999", "9999999999999999", "Current", "", "-1", "1,2"])),
+            ("WEBHOOK_URL", WEBHOOK_URL, s(&[
+                "https://example.com/hooks/tandemx", "http://127.0.0.1:8080/hook", "HTTPS://A.EXAMPLE./x?y#z",
+                "https://a-b.c0m", "http://localhost", "http://255.255.255.255:65535", "https://x.com:0080",
+                "ftp://example.com", "https://", "https://user:pass@example.com", "https://a.1",
+                "https://example.com:65536", "https://exa mple.com", "https://example.com/a b", "https://256.1.1.1",
+                "https://example.com:99999",
+            ])),
+        ]
+    }
+
+    /// Receivers the server reads (as the URL Standard does) that [`WEBHOOK_URL`] leaves out:
+    /// the pattern describes the common spelling only.
+    const OTHER_URL_SPELLINGS: [&str; 4] = [
+        "https:/example.com",
+        "https:\\\\example.com",
+        "https://1.2.3",
+        "http://[2001:db8::1]/",
+    ];
+
+    /// Every sample, with the pattern's verdict as the server's rule gives it. Written to
+    /// `tests/schemathesis/pattern-cases.json`, where `patterns.mjs` checks each pattern with
+    /// JavaScript's regular expressions (the dialect of JSON Schema) against these verdicts.
+    fn cases() -> Value {
+        let mut out = Vec::new();
+        for value in OTHER_URL_SPELLINGS {
+            assert!(server_accepts(WEBHOOK_URL, value), "{value}");
+            out.push(json!({ "name": "WEBHOOK_URL", "pattern": WEBHOOK_URL, "value": value, "accepted": false,
+                "note": "the server reads this spelling too; the pattern describes the common one" }));
+        }
+        for (name, pattern, values) in samples() {
+            for value in values {
+                let accepted = server_accepts(pattern, &value);
+                out.push(json!({ "name": name, "pattern": pattern, "value": value, "accepted": accepted }));
+            }
+        }
+        Value::Array(out)
+    }
+
+    #[test]
+    fn the_committed_cases_are_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/schemathesis/pattern-cases.json");
+        let want = serde_json::to_string_pretty(&cases()).unwrap() + "\n";
+        if std::fs::read_to_string(path).ok().as_deref() != Some(want.as_str()) {
+            std::fs::write(path, want).unwrap();
+            panic!("tests/schemathesis/pattern-cases.json was out of date and has been rewritten: review and commit it");
+        }
+    }
+
+    #[test]
+    fn each_rule_accepts_and_refuses_something() {
+        for (name, pattern, values) in samples() {
+            let verdicts: Vec<bool> = values.iter().map(|v| server_accepts(pattern, v)).collect();
+            assert!(verdicts.contains(&true) && verdicts.contains(&false), "{name}");
+        }
+    }
+}

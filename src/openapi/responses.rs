@@ -1,0 +1,176 @@
+//! The answers a route gives besides its success: which statuses, and why, read from what the
+//! route does (its access rule, whether it reads a body or a query, whether it calls a room).
+//! Every one is an RFC 9457 problem document; a rate-limited write says when to retry.
+
+use super::schema;
+use crate::routes::{Access, Route, RouteId};
+use serde_json::{json, Map, Value};
+
+/// What a route does that decides how it can fail.
+pub(super) struct Traits {
+    /// It reads a request body.
+    pub body: bool,
+    /// It reads query parameters.
+    pub query: bool,
+}
+
+/// Routes whose answer comes from a room: the room may be unavailable (503).
+fn calls_a_room(id: RouteId) -> bool {
+    use RouteId::*;
+    matches!(
+        id,
+        Room | GetDocument
+            | DeleteDocument
+            | GetDocumentUpdate
+            | PostDocumentUpdate
+            | PostDocumentEdits
+            | ListVersions
+            | CreateVersion
+            | GetVersion
+            | GetVersionUpdate
+            | DeleteVersion
+            | RestoreVersion
+            | DiffVersions
+            | ReplayHistory
+            | DocumentAt
+            | CreateBranch
+            | PreviewMerge
+            | MergeBranch
+    )
+}
+
+/// Routes that read a document's state: a deleted one is gone (410).
+fn reads_document_state(id: RouteId) -> bool {
+    use RouteId::*;
+    matches!(
+        id,
+        Room | GetDocument
+            | GetDocumentUpdate
+            | PostDocumentUpdate
+            | PostDocumentEdits
+            | ListVersions
+            | CreateVersion
+            | GetVersion
+            | GetVersionUpdate
+            | DeleteVersion
+            | RestoreVersion
+            | DiffVersions
+            | ReplayHistory
+            | DocumentAt
+            | ListBranches
+            | CreateBranch
+            | PreviewMerge
+            | MergeBranch
+    )
+}
+
+/// Why a route answers 409, where it can.
+fn conflict(id: RouteId) -> Option<&'static str> {
+    use RouteId::*;
+    Some(match id {
+        CreateDocument => "A document of that name exists",
+        AddSigningKey => "A signing key with that kid exists",
+        RevokeKey => "The key is revoked already",
+        RevokeSigningKey => "The signing key is revoked already",
+        RotateWebhookSecret => "Another rotation of the same secret won",
+        CreateBranch => "A document of that name exists",
+        PreviewMerge | MergeBranch => "The parent document was deleted",
+        PostDocumentEdits => {
+            "An operation does not fit the document as it is (a text operation on a map, an index past the end, a key that is not there); nothing was applied"
+        }
+        _ => return None,
+    })
+}
+
+fn problem(description: &str) -> Value {
+    json!({ "description": description, "content": { "application/problem+json": { "schema": schema("Problem") } } })
+}
+
+/// The error answers of `route`, by status.
+pub(super) fn errors(route: &Route, traits: &Traits) -> Map<String, Value> {
+    use RouteId::*;
+    let id = route.id;
+    let has_params = route.path.contains('{');
+    let credential = !matches!(route.access, Access::Public | Access::DevMode);
+    let v1 = matches!(
+        route.access,
+        Access::Admin | Access::Key(_) | Access::KeyOrToken(_)
+    );
+    let mut out = Map::new();
+    let mut add = |status: u16, response: Value| {
+        out.insert(status.to_string(), response);
+    };
+    if has_params || traits.body || traits.query {
+        let what = match (has_params, traits.body, traits.query) {
+            (_, true, _) => "Invalid request body, or path parameter",
+            (_, _, true) => "Invalid query or path parameter",
+            _ => "Invalid path parameter",
+        };
+        add(400, problem(what));
+    }
+    if credential {
+        add(401, problem("Missing, malformed, expired or unknown credential"));
+        add(
+            403,
+            problem("Credential refused: role too low, revoked, another room or project, member removed, project deleted"),
+        );
+    }
+    if has_params || id == DevToken {
+        let why = match id {
+            DevToken => "The server does not run with DEV_MODE=true",
+            Room => "The document does not exist and the token's role may not create it",
+            _ => "No such project (or one the credential does not belong to), or no such resource in it",
+        };
+        add(404, problem(why));
+    }
+    if let Some(why) = conflict(id) {
+        add(409, problem(why));
+    }
+    if reads_document_state(id) {
+        let why = if id == DocumentAt {
+            "The document was deleted (document-deleted), or the history before t is no longer kept (history-pruned)"
+        } else {
+            "The document was deleted (document-deleted)"
+        };
+        add(410, problem(why));
+    }
+    if traits.body {
+        add(
+            413,
+            problem("The body is larger than the route reads (64 KiB of JSON; MAX_FRAME_BYTES for an update)"),
+        );
+    }
+    if id == Room {
+        add(
+            426,
+            problem("Not a WebSocket upgrade: connect with a WebSocket client"),
+        );
+        add(
+            429,
+            problem("The user holds as many connections to the room as one user may"),
+        );
+    }
+    let write = v1 && route.method != "GET";
+    if write || id == MintToken {
+        let limit = if id == MintToken {
+            "Over the rate limit: writes (600 per minute per caller) or token mints (300 per minute per caller, and per user minted for)"
+        } else {
+            "Over the rate limit of writes (600 per minute per caller)"
+        };
+        let mut response = problem(limit);
+        response["headers"] = json!({ "Retry-After": { "required": true,
+            "description": "Seconds after which the call may be tried again",
+            "schema": { "type": "integer", "minimum": 1 } } });
+        add(429, response);
+    }
+    add(500, problem("The server failed; the error was logged"));
+    if calls_a_room(id) {
+        let why = if id == Room {
+            "The room holds its maximum of connections (room-full), or its stored document could not be loaded (room-unavailable)"
+        } else {
+            "The room's stored document could not be loaded (room-unavailable)"
+        };
+        add(503, problem(why));
+    }
+    out
+}
