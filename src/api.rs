@@ -283,7 +283,9 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let invalid = |e: serde_json::Error| ApiError::InvalidBody(e.to_string());
     let mut value: serde_json::Value = serde_json::from_slice(body).map_err(invalid)?;
     if !value.is_object() {
-        return Err(ApiError::InvalidBody("the body must be a JSON object".into()));
+        return Err(ApiError::InvalidBody(
+            "the body must be a JSON object".into(),
+        ));
     }
     integral_numbers(&mut value);
     serde_json::from_value(value).map_err(invalid)
@@ -439,8 +441,7 @@ pub struct DevToken {
 /// Checks a display name: 1 to 128 printable characters (characters, as the API documents and
 /// JSON Schema counts them, not UTF-8 bytes), not only whitespace.
 pub fn validate_name(what: &str, name: &str) -> Result<(), ApiError> {
-    if name.trim().is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control)
-    {
+    if name.trim().is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
         return Err(ApiError::InvalidBody(format!(
             "{what} must be 1 to 128 printable characters"
         )));
@@ -638,7 +639,11 @@ mod tests {
         assert!(validate_name("name", &"é".repeat(128)).is_ok());
         assert!(validate_name("name", &"é".repeat(129)).is_err());
         for bad in ["", "   ", "a\u{7}b"] {
-            assert_eq!(validate_name("name", bad).unwrap_err().status(), 400, "{bad:?}");
+            assert_eq!(
+                validate_name("name", bad).unwrap_err().status(),
+                400,
+                "{bad:?}"
+            );
         }
     }
 }

@@ -107,7 +107,7 @@ fn shape(id: RouteId) -> (Option<Value>, (String, Value)) {
             Some(json_body("PutMember")),
             ok(
                 "200",
-                "Role changed (201 when the member was added)",
+                "Role changed",
                 json_content("Member"),
             ),
         ),
@@ -331,6 +331,14 @@ pub fn document() -> Value {
         };
         let mut responses = responses::errors(route, &traits);
         responses.insert(status, success);
+        if route.id == RouteId::PutMember {
+            let (status, added) = ok(
+                "201",
+                "Added: the subject was not a member",
+                json_content("Member"),
+            );
+            responses.insert(status, added);
+        }
         if route.id == RouteId::Health {
             responses.insert(
                 "503".into(),

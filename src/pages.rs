@@ -1,11 +1,16 @@
 //! Pagination of the API's lists: `?limit=` and an opaque `?cursor=` that the previous page
-//! returned as `next_cursor`. A cursor is the sort key of the last row of a page (base64url of a
-//! small JSON array), so a page is one indexed range read however long the list is, and rows
-//! added or removed meanwhile never make a page repeat or skip a row that stayed.
+//! returned as `next_cursor`. A cursor is the sort key of the last row of a page, so a page is
+//! one indexed range read however long the list is, and rows added or removed meanwhile never
+//! make a page repeat or skip a row that stayed.
+//!
+//! A cursor is a position in the list's order, not a secret: its parts are joined by `.`, an
+//! integer in decimal (at most 15 digits) and a string as `~` and the lowercase hex of its UTF-8.
+//! Any string of that shape with the list's number of parts is a position, and the page after it
+//! is served ([`cursor_pattern`] states the shape exactly, for the OpenAPI document); anything
+//! else is refused (400). A position grants nothing: the rows it reaches are the caller's anyway.
 
 use crate::api::{query_value, ApiError};
-use jwt_simple::prelude::Base64UrlSafeNoPadding;
-use jwt_simple::reexports::ct_codecs::Decoder;
+use crate::routes::RouteId;
 use serde_json::Value;
 
 /// Rows per page when the request names no limit.
@@ -13,7 +18,28 @@ pub const DEFAULT_PAGE: u32 = 100;
 /// Most rows one page returns.
 pub const MAX_PAGE: u32 = 500;
 /// Longest cursor accepted (a sort key is a few short values).
-const MAX_CURSOR: usize = 1024;
+pub const MAX_CURSOR: usize = 1024;
+/// Most decimal digits of an integer part (every such integer is exact as a JavaScript number).
+const MAX_DIGITS: usize = 15;
+
+/// The number of parts of the sort key of a list route's rows.
+pub fn key_len(id: RouteId) -> usize {
+    match id {
+        RouteId::ListKeys
+        | RouteId::ListSigningKeys
+        | RouteId::ListWebhooks
+        | RouteId::ListBranches => 2,
+        _ => 1,
+    }
+}
+
+/// The exact shape of a cursor of `key_len` parts, as a JSON Schema (ECMA 262) pattern. Its
+/// length is bounded by [`MAX_CURSOR`], which the schema states as `maxLength`.
+pub fn cursor_pattern(key_len: usize) -> String {
+    let part = format!("([0-9]{{1,{MAX_DIGITS}}}|~([0-9a-f]{{2}})*)");
+    let rest = format!(r"(\.{part})").repeat(key_len.saturating_sub(1));
+    format!("^{part}{rest}$")
+}
 
 /// What a list request asks for.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,26 +89,59 @@ impl Page {
     }
 }
 
-/// The cursor that resumes after the row whose sort key is `key`.
+/// The cursor that resumes after the row whose sort key is `key` (strings and non-negative
+/// integers; anything else is written as its JSON text, a string).
 pub fn encode_cursor(key: &[Value]) -> String {
-    let json = serde_json::to_vec(key).unwrap_or_default();
-    crate::codec::base64url(&json)
+    let part = |v: &Value| match v {
+        Value::Number(n) if n.as_u64().is_some_and(|n| n < 10u64.pow(MAX_DIGITS as u32)) => {
+            n.to_string()
+        }
+        Value::String(s) => format!("~{}", crate::codec::hex(s.as_bytes())),
+        other => format!("~{}", crate::codec::hex(other.to_string().as_bytes())),
+    };
+    key.iter().map(part).collect::<Vec<_>>().join(".")
 }
 
 fn decode_cursor(cursor: &str, key_len: usize) -> Result<Vec<Value>, ApiError> {
-    let bad = |why: &dyn std::fmt::Display| {
-        ApiError::InvalidBody(format!("cursor is not one this list returned ({why})"))
-    };
+    let bad =
+        |why: &str| ApiError::InvalidBody(format!("cursor is not a position in this list ({why})"));
     if cursor.len() > MAX_CURSOR {
-        return Err(bad(&"too long"));
+        return Err(bad("too long"));
     }
-    let bytes = Base64UrlSafeNoPadding::decode_to_vec(cursor, None).map_err(|e| bad(&e))?;
-    let key: Vec<Value> = serde_json::from_slice(&bytes).map_err(|e| bad(&e))?;
-    let simple = |v: &Value| v.is_string() || v.as_u64().is_some();
-    if key.len() != key_len || !key.iter().all(simple) {
-        return Err(bad(&"not this list's key"));
+    let key = cursor
+        .split('.')
+        .map(decode_part)
+        .collect::<Option<Vec<Value>>>()
+        .ok_or_else(|| bad("each part is decimal digits or ~ and hex"))?;
+    if key.len() != key_len {
+        return Err(bad(&format!("this list's cursors have {key_len} part(s)")));
     }
     Ok(key)
+}
+
+fn decode_part(part: &str) -> Option<Value> {
+    if let Some(hex) = part.strip_prefix('~') {
+        let digit = |b: u8| match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            _ => None,
+        };
+        let bytes = hex.as_bytes();
+        if bytes.len() % 2 != 0 {
+            return None;
+        }
+        let raw = bytes
+            .chunks(2)
+            .map(|p| Some(digit(p[0])? << 4 | digit(p[1])?))
+            .collect::<Option<Vec<u8>>>()?;
+        // A position between two rows need not be a row's key: bytes that are not UTF-8 stand
+        // for the string they are closest to.
+        return Some(Value::String(String::from_utf8_lossy(&raw).into_owned()));
+    }
+    let digits = (1..=MAX_DIGITS).contains(&part.len()) && part.bytes().all(|b| b.is_ascii_digit());
+    digits
+        .then(|| part.parse::<u64>().ok().map(Value::from))
+        .flatten()
 }
 
 #[cfg(test)]
@@ -117,12 +176,50 @@ mod tests {
         for bad in [
             "cursor=%%%".to_owned(),
             "cursor=AAAA".to_owned(),
+            "cursor=".to_owned(),
+            "cursor=1.".to_owned(),
+            "cursor=1.~a".to_owned(),
+            "cursor=1.~AB".to_owned(),
+            "cursor=-1.~61".to_owned(),
+            "cursor=1234567890123456.~61".to_owned(),
             format!("cursor={}", encode_cursor(&[json!(1)])),
-            format!("cursor={}", encode_cursor(&[json!({"a": 1}), json!(2)])),
-            format!("cursor={}", encode_cursor(&[json!(-1), json!("x")])),
-            format!("cursor={}", "A".repeat(2000)),
+            format!("cursor={}", encode_cursor(&[json!(1), json!(2), json!(3)])),
+            format!("cursor=1.~{}", "61".repeat(600)),
         ] {
             assert!(Page::parse(Some(&bad), 2).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn every_cursor_of_the_documented_shape_is_a_position() {
+        // Strings of any content round-trip, and so do integers.
+        for key in [
+            vec![json!(0), json!("")],
+            vec![json!(1796129057913u64), json!("key_1f.é/?#%~.")],
+            vec![json!("a.b"), json!(999_999_999_999_999u64)],
+        ] {
+            let c = encode_cursor(&key);
+            assert!(matches_pattern(&c, 2), "{c}");
+            let page = Page::parse(Some(&format!("cursor={c}")), 2).unwrap();
+            assert_eq!(page.after, Some(key));
+        }
+        // Hex that is not UTF-8 is still a position.
+        let page = Page::parse(Some("cursor=7.~ff61"), 2).unwrap();
+        assert_eq!(page.after, Some(vec![json!(7), json!("\u{fffd}a")]));
+        assert_eq!(key_len(RouteId::ListBranches), 2);
+        assert_eq!(key_len(RouteId::ListMembers), 1);
+        assert_eq!(cursor_pattern(1), "^([0-9]{1,15}|~([0-9a-f]{2})*)$");
+    }
+
+    /// The pattern's rule, written out: the parts split on `.`, each digits or `~` and hex.
+    fn matches_pattern(c: &str, n: usize) -> bool {
+        let parts: Vec<&str> = c.split('.').collect();
+        parts.len() == n
+            && parts.iter().all(|p| match p.strip_prefix('~') {
+                Some(h) => {
+                    h.len() % 2 == 0 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+                }
+                None => (1..=15).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()),
+            })
     }
 }

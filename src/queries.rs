@@ -12,9 +12,12 @@ pub const MAX_VERSION_PAGE: u32 = 200;
 pub const DEFAULT_VERSION_PAGE: u32 = 50;
 /// Most log entries one replay page returns (and the default page size).
 pub const MAX_REPLAY_PAGE: u32 = 1000;
-/// Largest state vector a read accepts, in bytes (a state vector holds a few bytes per client
-/// that ever wrote; this is far above any real document's).
-pub const MAX_STATE_VECTOR_BYTES: usize = 64 * 1024;
+/// Largest state vector a read accepts, in bytes: a state vector holds up to 14 bytes per client
+/// that ever wrote, so this is some 600 to 1,000 writers. It travels in the URL, whose length
+/// the platform bounds (16 KB at Cloudflare's edge); base64 makes it 10,924 characters, which
+/// leaves room for the rest of the request line and the headers. A peer further from the
+/// document than this reads the whole update (no state vector) instead.
+pub const MAX_STATE_VECTOR_BYTES: usize = 8 * 1024;
 /// The open end of a time or log range: 2^53 - 1, the largest integer JavaScript (and so
 /// SQLite through the runtime) keeps exactly.
 pub const NO_LIMIT: u64 = (1 << 53) - 1;
@@ -96,7 +99,9 @@ pub fn at(query: Option<&str>) -> Result<RoomCall, ApiError> {
 /// and must be a well-formed v1 state vector.
 pub fn read_update(query: Option<&str>) -> Result<RoomCall, ApiError> {
     let state_vector = match query.and_then(|q| query_value(q, "state_vector")) {
+        // An empty parameter is no state vector: the whole document.
         None => None,
+        Some(sv) if sv.is_empty() => None,
         Some(sv) => {
             if sv.len() > MAX_STATE_VECTOR_BYTES * 4 / 3 + 4 {
                 return Err(bad(format!(

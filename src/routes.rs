@@ -878,8 +878,14 @@ mod tests {
             other => panic!("{method} {path}: {other:?}"),
         };
         let project = "/v1/projects/prj_1";
-        for method in ["TRACE", "QUERY", "PUT", "OPTIONS", "HEAD", "FOO", "get", "Get"] {
-            assert_eq!(allow(method, project), ["GET", "DELETE", "PATCH"], "{method}");
+        for method in [
+            "TRACE", "QUERY", "PUT", "OPTIONS", "HEAD", "FOO", "get", "Get",
+        ] {
+            assert_eq!(
+                allow(method, project),
+                ["GET", "DELETE", "PATCH"],
+                "{method}"
+            );
         }
         assert_eq!(allow("PUT", "/"), ["GET"]);
         assert_eq!(

@@ -114,6 +114,9 @@ impl CreateVersion {
         if name.chars().count() > MAX_NAME_CHARS {
             return Err(format!("name is longer than {MAX_NAME_CHARS} characters"));
         }
+        if self.name.chars().any(char::is_control) {
+            return Err("name must not hold control characters".into());
+        }
         if self
             .description
             .as_ref()

@@ -77,9 +77,7 @@ fn check_op(op: &EditOp, budget: &mut usize) -> Result<(), String> {
         EditOp::ArrayPush { values, .. } | EditOp::ArrayInsert { values, .. } => {
             values.iter().try_for_each(|v| value(v, budget))
         }
-        EditOp::MapDelete { .. } | EditOp::TextDelete { .. } | EditOp::ArrayDelete { .. } => {
-            Ok(())
-        }
+        EditOp::MapDelete { .. } | EditOp::TextDelete { .. } | EditOp::ArrayDelete { .. } => Ok(()),
     }
 }
 
@@ -153,7 +151,10 @@ mod tests {
         ] {
             let e = edits(bad.clone());
             assert_eq!(check_edits(&e).unwrap_err().status(), 400, "{bad}");
-            assert!(apply_edits(&doc, &e, 7).is_err(), "the room refuses {bad} too");
+            assert!(
+                apply_edits(&doc, &e, 7).is_err(),
+                "the room refuses {bad} too"
+            );
         }
         let many = json!({"ops": vec![json!({"op": "map.delete", "path": ["m"], "key": "k"}); MAX_OPS + 1]});
         assert!(check_edits(&edits(many)).is_err());
@@ -194,7 +195,10 @@ mod tests {
         let e = edit_refusal(ApiError::Relayed { status: 400, body });
         assert_eq!(e.status(), 409);
         assert_eq!(e.problem().error, "conflict");
-        assert_eq!(e.problem().detail, "operation 0: index 99 is past the end (3)");
+        assert_eq!(
+            e.problem().detail,
+            "operation 0: index 99 is past the end (3)"
+        );
         // Anything else the room answers passes as it is.
         let unavailable = ApiError::Relayed {
             status: 503,

@@ -11,6 +11,8 @@ pub const WEBHOOKS: &str = "WEBHOOKS";
 pub const DB: &str = "DB";
 /// R2 bucket of assets.
 pub const ASSETS: &str = "ASSETS";
+/// The demo app's static files (`[assets]`; [`super::static_files`]).
+pub const STATIC: &str = "STATIC";
 /// Rate Limiting binding counting API writes per caller.
 pub const WRITE_LIMITER: &str = "WRITE_LIMITER";
 /// Rate Limiting binding counting minted room tokens per caller and per user.

@@ -11,6 +11,7 @@ mod revocation;
 mod room_client;
 mod room_object;
 mod sql_store;
+mod static_files;
 mod v1;
 mod version_store;
 mod webhook_queue;
@@ -39,15 +40,17 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 async fn route(req: Request, env: &Env) -> std::result::Result<Response, ApiError> {
     // The method as sent: `Request::method` reads any method it does not know (QUERY, FOO) as
     // GET, which would serve a read for it.
-    let matched = routes::match_route(&req.inner().method(), &req.path())?;
+    let method = req.inner().method();
+    let matched = match routes::match_route(&method, &req.path()) {
+        Ok(matched) => matched,
+        Err(ApiError::NotFound) => return static_files::serve(req, env, &method).await,
+        Err(e) => return Err(e),
+    };
     match matched.id {
-        RouteId::Index => http::json(&serde_json::json!({
-            "name": "TandemX",
-            "version": env!("CARGO_PKG_VERSION"),
-            "rooms": "ws://<this host>/rooms/<room>?token=<room token> (the y-websocket provider: new WebsocketProvider('ws://<this host>/rooms', room, doc, { params: { token } }))",
-            "api": "/v1/openapi.json",
-            "health": "/health",
-        })),
+        RouteId::Index => match static_files::read(req, env).await? {
+            Some(app) => Ok(app),
+            None => index(),
+        },
         RouteId::Health => health::check(&req, env).await,
         RouteId::OpenApi => http::json(&openapi::document()),
         RouteId::Room => {
@@ -56,6 +59,17 @@ async fn route(req: Request, env: &Env) -> std::result::Result<Response, ApiErro
         }
         _ => v1::dispatch(req, env, matched).await,
     }
+}
+
+/// `GET /` where no demo app is deployed: what the service is and where its parts are.
+fn index() -> std::result::Result<Response, ApiError> {
+    http::json(&serde_json::json!({
+            "name": "TandemX",
+            "version": env!("CARGO_PKG_VERSION"),
+            "rooms": "ws://<this host>/rooms/<room>?token=<room token> (the y-websocket provider: new WebsocketProvider('ws://<this host>/rooms', room, doc, { params: { token } }))",
+            "api": "/v1/openapi.json",
+            "health": "/health",
+    }))
 }
 
 /// An alarm time at `ms` unix milliseconds. (An integer given to `set_alarm` directly would be

@@ -40,10 +40,7 @@ impl Limit {
 pub async fn check(env: &Env, limit: Limit, key: &str) -> Result<(), ApiError> {
     // Counted under a digest: the key holds ids and user names, which stay out of the
     // platform's counters as they stay out of URLs.
-    let digest: String = hmac_sha256::Hash::hash(key.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest = crate::codec::hex(&hmac_sha256::Hash::hash(key.as_bytes()));
     match ask(env, limit, &digest).await {
         Ok(true) => Ok(()),
         Ok(false) => Err(ApiError::RateLimited {

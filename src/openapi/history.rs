@@ -98,19 +98,34 @@ pub(super) fn shape(id: RouteId) -> (Option<Value>, (String, Value)) {
 /// The schemas the history routes use.
 pub(super) fn schemas() -> Value {
     let ms = json!({ "type": "integer", "minimum": 0, "description": "Unix milliseconds" });
-    let ms_or_null = json!({ "type": ["integer", "null"], "minimum": 0, "description": "Unix milliseconds" });
+    let ms_or_null =
+        json!({ "type": ["integer", "null"], "minimum": 0, "description": "Unix milliseconds" });
     let int = json!({ "type": "integer", "minimum": 0 });
     let text = json!({ "type": "string" });
     let texts = json!({ "type": "array", "items": { "type": "string" } });
     let content = json!({ "type": "object", "description": "Root types rendered as JSON, as GET .../documents/{document} has them" });
     let side = json!({ "oneOf": [{ "type": "integer", "minimum": 0 }, { "const": "current" }] });
-    let branch = object(json!({
+    let branch = object(
+        json!({
         "name": text, "parent": text, "fork_version": { "type": ["integer", "null"], "minimum": 0 }, "fork_seq": int,
         "base_seq": { "type": "integer", "minimum": 0, "description": "The branch's own log position right after the fork" },
         "created_at": ms, "created_by": text, "merged_at": ms_or_null, "merges": int,
         "ahead": { "type": ["integer", "null"], "minimum": 0, "description": "Changes on the branch since the fork (null: the branch's room did not answer)" },
         "behind": { "type": ["integer", "null"], "minimum": 0, "description": "Changes on the parent since the fork (null: the parent's room did not answer)" } }),
-        &["name", "parent", "fork_version", "fork_seq", "base_seq", "created_at", "created_by", "merged_at", "merges", "ahead", "behind"]);
+        &[
+            "name",
+            "parent",
+            "fork_version",
+            "fork_seq",
+            "base_seq",
+            "created_at",
+            "created_by",
+            "merged_at",
+            "merges",
+            "ahead",
+            "behind",
+        ],
+    );
     json!({
         "UpdateProject": object(json!({
             "name": { "type": ["string", "null"], "minLength": 1, "maxLength": 128, "pattern": patterns::DISPLAY_NAME,
@@ -119,7 +134,7 @@ pub(super) fn schemas() -> Value {
                 "description": "Days of update log and automatic versions kept; 0 keeps everything, null restores the default (30)" } }),
             &[]),
         "CreateVersion": object(json!({
-            "name": { "type": "string", "minLength": 1, "maxLength": crate::versions::MAX_NAME_CHARS, "pattern": patterns::NOT_BLANK,
+            "name": { "type": "string", "minLength": 1, "maxLength": crate::versions::MAX_NAME_CHARS, "pattern": patterns::DISPLAY_NAME,
                 "description": "Not only whitespace (kept trimmed)" },
             "description": nullable(json!({ "type": "string", "maxLength": crate::versions::MAX_DESCRIPTION_CHARS })) }),
             &["name"]),

@@ -39,7 +39,7 @@ pub(super) fn integer(max: u64) -> Value {
 }
 
 /// `?limit=` and `?cursor=` of a list ([`crate::pages::Page`]).
-fn page(note: &str) -> Vec<Value> {
+fn page(id: RouteId, note: &str) -> Vec<Value> {
     vec![
         query(
             "limit",
@@ -48,8 +48,9 @@ fn page(note: &str) -> Vec<Value> {
         ),
         query(
             "cursor",
-            "The next_cursor of the page before; a cursor no page of this list returned is refused (400)",
-            json!({ "type": "string", "pattern": patterns::CURSOR }),
+            "The next_cursor of the page before: a position in the list's order (parts joined by `.`, each an integer or `~` and the hex of a string's UTF-8); the page after it is served. Any other shape is refused (400)",
+            json!({ "type": "string", "maxLength": crate::pages::MAX_CURSOR,
+                "pattern": crate::pages::cursor_pattern(crate::pages::key_len(id)) }),
         ),
     ]
 }
@@ -95,14 +96,15 @@ pub(super) fn parameters(path: &str, id: RouteId) -> Vec<Value> {
     match id {
         Room => out.extend(handshake()),
         ListMembers | ListKeys | ListSigningKeys | ListDocuments | ListWebhooks | ListDeliveries
-        | Audit => out.extend(page("")),
+        | Audit => out.extend(page(id, "")),
         ListBranches => out.extend(page(
+            id,
             "; a page holds at most 50 branches (each costs two room calls)",
         )),
         GetDocumentUpdate => {
             out.push(query(
                 "state_vector",
-                "A v1 Yjs state vector, base64 (URL-safe or standard), at most 64 KiB: only what a peer at it lacks is returned. One that does not decode as a state vector is refused (400)",
+                "A v1 Yjs state vector, base64 (URL-safe or standard), at most 8 KiB before encoding: only what a peer at it lacks is returned. Empty or absent: the whole document. One that does not decode as a state vector is refused (400)",
                 json!({ "type": "string", "pattern": patterns::BASE64,
                     "maxLength": crate::queries::MAX_STATE_VECTOR_BYTES * 4 / 3 + 4 }),
             ));

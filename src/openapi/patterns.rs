@@ -35,7 +35,8 @@ pub const SUB: &str = concat!(r"^[^", control!(), r"]{1,256}$");
 /// holds none of `/ ? # %` ([`crate::names::path_param`]).
 pub const SUB_SEGMENT: &str = concat!(r"^(?!\.\.?$)[^/?#%", control!(), r"]{1,256}$");
 
-/// A display name ([`crate::api::validate_name`]; its length is `maxLength`): no control
+/// A display name ([`crate::api::validate_name`]) or a version's name
+/// ([`crate::versions::CreateVersion::validate`]); the length is `maxLength`: no control
 /// character, and something besides white space.
 pub const DISPLAY_NAME: &str = concat!(
     r"^[^",
@@ -47,17 +48,11 @@ pub const DISPLAY_NAME: &str = concat!(
     r"]*$"
 );
 
-/// Something besides white space ([`crate::versions::CreateVersion::validate`]).
-pub const NOT_BLANK: &str = concat!(r"[^", blank!(), r"]");
-
 /// A version id in a path or a query ([`crate::names::version_id`]): up to 15 decimal digits.
 pub const VERSION_ID: &str = r"^[0-9]{1,15}$";
 
 /// A side of a diff ([`crate::queries::diff`]): a version id or `current`.
 pub const DIFF_SIDE: &str = r"^([0-9]{1,15}|current)$";
-
-/// A list cursor ([`crate::pages`]): base64url without padding, as `next_cursor` is written.
-pub const CURSOR: &str = r"^[A-Za-z0-9_-]{1,1024}$";
 
 /// A state vector in a query ([`crate::queries::read_update`]): base64, URL-safe or standard,
 /// padded or not.
@@ -101,12 +96,24 @@ mod tests {
             SUB_SEGMENT => path_param("sub", &encode(value))
                 .is_ok_and(|v| crate::auth::validate_sub(&v).is_ok()),
             // The length is the schema's maxLength; these samples are shorter.
-            DISPLAY_NAME => crate::api::validate_name("name", value).is_ok(),
-            NOT_BLANK => !value.trim().is_empty(),
-            VERSION_ID => percent_decode(value).as_deref().and_then(version_id).is_some(),
-            DIFF_SIDE => {
-                crate::queries::diff(Some(&format!("from={}", encode(value)))).is_ok()
+            DISPLAY_NAME => {
+                let name = crate::api::validate_name("name", value).is_ok();
+                let version = crate::versions::CreateVersion {
+                    name: value.into(),
+                    description: None,
+                };
+                assert_eq!(
+                    version.validate().is_ok(),
+                    name,
+                    "{value:?}: a version name and a display name differ"
+                );
+                name
             }
+            VERSION_ID => percent_decode(value)
+                .as_deref()
+                .and_then(version_id)
+                .is_some(),
+            DIFF_SIDE => crate::queries::diff(Some(&format!("from={}", encode(value)))).is_ok(),
             WEBHOOK_URL => crate::webhooks::validate_url(value, true).is_ok(),
             _ => unreachable!("no rule for {pattern}"),
         }
@@ -133,41 +140,137 @@ mod tests {
         let long = |c: &str, n: usize| c.repeat(n);
         vec![
             ("ID", ID, {
-                let mut v = s(&["prj_0123", "a", ".a", "a.b-c_d", "", ".", "..", "a:b", "a b", "a/b", "é", "a*"]);
+                let mut v = s(&[
+                    "prj_0123", "a", ".a", "a.b-c_d", "", ".", "..", "a:b", "a b", "a/b", "é", "a*",
+                ]);
                 v.extend([long("a", 64), long("a", 65), long(".", 64)]);
                 v
             }),
             ("ROOM", ROOM, {
-                let mut v = s(&["design-review_2026.v1:main~x", "a", "..a", "", ".", "...", "a b", "a%20b", "a/b", "ü", "a*"]);
+                let mut v = s(&[
+                    "design-review_2026.v1:main~x",
+                    "a",
+                    "..a",
+                    "",
+                    ".",
+                    "...",
+                    "a b",
+                    "a%20b",
+                    "a/b",
+                    "ü",
+                    "a*",
+                ]);
                 v.extend([long("a", 128), long("a", 129)]);
                 v
             }),
             ("ROOM_PATTERN", ROOM_PATTERN, {
-                let mut v = s(&["*", "team:*", "doc", "a*", "", "**", "*a", ".*", "..*", "a b*", "..", ".a*"]);
+                let mut v = s(&[
+                    "*", "team:*", "doc", "a*", "", "**", "*a", ".*", "..*", "a b*", "..", ".a*",
+                ]);
                 v.extend([long("a", 128) + "*", long("a", 129) + "*"]);
                 v
             }),
             ("SUB", SUB, {
-                let mut v = s(&["ada", "ada@example.com", "a/b?c#d%e", ".", "..", " ", "", "a\u{0}b", "a\nb", "a\u{7f}", "a\u{85}", "a\u{a0}b", "ü"]);
+                let mut v = s(&[
+                    "ada",
+                    "ada@example.com",
+                    "a/b?c#d%e",
+                    ".",
+                    "..",
+                    " ",
+                    "",
+                    "a\u{0}b",
+                    "a\nb",
+                    "a\u{7f}",
+                    "a\u{85}",
+                    "a\u{a0}b",
+                    "ü",
+                ]);
                 v.extend([long("a", 256), long("a", 257)]);
                 v
             }),
             ("SUB_SEGMENT", SUB_SEGMENT, {
-                let mut v = s(&["ada", "ada@example.com", "a b", ":", "...", ".", "..", "a/b", "a?b", "a#b", "a%b", "", "a\u{1}b", "ü"]);
+                let mut v = s(&[
+                    "ada",
+                    "ada@example.com",
+                    "a b",
+                    ":",
+                    "...",
+                    ".",
+                    "..",
+                    "a/b",
+                    "a?b",
+                    "a#b",
+                    "a%b",
+                    "",
+                    "a\u{1}b",
+                    "ü",
+                ]);
                 v.extend([long("a", 256), long("a", 257)]);
                 v
             }),
-            ("DISPLAY_NAME", DISPLAY_NAME, s(&["My app", "x", " x ", "", " ", "\t", "\u{a0}", "\u{3000}", "a\u{0}", "a\nb", "\u{85}", "é"])),
-            ("NOT_BLANK", NOT_BLANK, s(&["v1", " v1 ", "", " ", "\u{2003}", "\u{feff}"])),
-            ("VERSION_ID", VERSION_ID, s(&["0", "42", "007", "999999999999999", "9999999999999999", "", "-1", "+1", "1.0", "1e3", "abc", " 1"])),
-            ("DIFF_SIDE", DIFF_SIDE, s(&["current", "1", "999999999999999", "9999999999999999", "Current", "", "-1", "1,2"])),
-            ("WEBHOOK_URL", WEBHOOK_URL, s(&[
-                "https://example.com/hooks/tandemx", "http://127.0.0.1:8080/hook", "HTTPS://A.EXAMPLE./x?y#z",
-                "https://a-b.c0m", "http://localhost", "http://255.255.255.255:65535", "https://x.com:0080",
-                "ftp://example.com", "https://", "https://user:pass@example.com", "https://a.1",
-                "https://example.com:65536", "https://exa mple.com", "https://example.com/a b", "https://256.1.1.1",
-                "https://example.com:99999",
-            ])),
+            (
+                "DISPLAY_NAME",
+                DISPLAY_NAME,
+                s(&[
+                    "My app", "x", " x ", "", " ", "\t", "\u{a0}", "\u{3000}", "a\u{0}", "a\nb",
+                    "\u{85}", "é", "\u{19}", "v\u{1b}1", "\u{2003}", "\u{feff}", " v1 ",
+                ]),
+            ),
+            (
+                "VERSION_ID",
+                VERSION_ID,
+                s(&[
+                    "0",
+                    "42",
+                    "007",
+                    "999999999999999",
+                    "9999999999999999",
+                    "",
+                    "-1",
+                    "+1",
+                    "1.0",
+                    "1e3",
+                    "abc",
+                    " 1",
+                ]),
+            ),
+            (
+                "DIFF_SIDE",
+                DIFF_SIDE,
+                s(&[
+                    "current",
+                    "1",
+                    "999999999999999",
+                    "9999999999999999",
+                    "Current",
+                    "",
+                    "-1",
+                    "1,2",
+                ]),
+            ),
+            (
+                "WEBHOOK_URL",
+                WEBHOOK_URL,
+                s(&[
+                    "https://example.com/hooks/tandemx",
+                    "http://127.0.0.1:8080/hook",
+                    "HTTPS://A.EXAMPLE./x?y#z",
+                    "https://a-b.c0m",
+                    "http://localhost",
+                    "http://255.255.255.255:65535",
+                    "https://x.com:0080",
+                    "ftp://example.com",
+                    "https://",
+                    "https://user:pass@example.com",
+                    "https://a.1",
+                    "https://example.com:65536",
+                    "https://exa mple.com",
+                    "https://example.com/a b",
+                    "https://256.1.1.1",
+                    "https://example.com:99999",
+                ]),
+            ),
         ]
     }
 
@@ -196,12 +299,46 @@ mod tests {
                 out.push(json!({ "name": name, "pattern": pattern, "value": value, "accepted": accepted }));
             }
         }
+        for parts in [1, 2] {
+            let pattern = crate::pages::cursor_pattern(parts);
+            for value in [
+                "0",
+                "17",
+                "~",
+                "~61",
+                "~6162",
+                "~c3a9",
+                "~ff",
+                "1.~61",
+                "~.~",
+                "17.3",
+                "",
+                ".",
+                "1.",
+                "~6",
+                "~AB",
+                "-1",
+                "1e3",
+                "1234567890123456",
+                "123456789012345",
+                "~61.~62.~63",
+                "W1siYSJdXQ",
+                "1.~g0",
+            ] {
+                let query = format!("cursor={}", encode(value));
+                let accepted = crate::pages::Page::parse(Some(&query), parts).is_ok();
+                out.push(json!({ "name": format!("CURSOR({parts})"), "pattern": pattern, "value": value, "accepted": accepted }));
+            }
+        }
         Value::Array(out)
     }
 
     #[test]
     fn the_committed_cases_are_current() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/schemathesis/pattern-cases.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/schemathesis/pattern-cases.json"
+        );
         let want = serde_json::to_string_pretty(&cases()).unwrap() + "\n";
         if std::fs::read_to_string(path).ok().as_deref() != Some(want.as_str()) {
             std::fs::write(path, want).unwrap();
@@ -213,7 +350,10 @@ mod tests {
     fn each_rule_accepts_and_refuses_something() {
         for (name, pattern, values) in samples() {
             let verdicts: Vec<bool> = values.iter().map(|v| server_accepts(pattern, v)).collect();
-            assert!(verdicts.contains(&true) && verdicts.contains(&false), "{name}");
+            assert!(
+                verdicts.contains(&true) && verdicts.contains(&false),
+                "{name}"
+            );
         }
     }
 }

@@ -109,7 +109,10 @@ pub(super) fn errors(route: &Route, traits: &Traits) -> Map<String, Value> {
         add(400, problem(what));
     }
     if credential {
-        add(401, problem("Missing, malformed, expired or unknown credential"));
+        add(
+            401,
+            problem("Missing, malformed, expired or unknown credential"),
+        );
         add(
             403,
             problem("Credential refused: role too low, revoked, another room or project, member removed, project deleted"),

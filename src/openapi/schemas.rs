@@ -70,7 +70,8 @@ fn op_schema(op: &str, fields: &[(&str, Value)]) -> Value {
 pub(super) fn schemas() -> Value {
     let role = json!({ "type": "string", "enum": ["viewer", "commenter", "editor", "owner"] });
     let ms = json!({ "type": "integer", "minimum": 0, "description": "Unix milliseconds" });
-    let ms_or_null = json!({ "type": ["integer", "null"], "minimum": 0, "description": "Unix milliseconds" });
+    let ms_or_null =
+        json!({ "type": ["integer", "null"], "minimum": 0, "description": "Unix milliseconds" });
     let u32_ = json!({ "type": "integer", "minimum": 0, "maximum": u32::MAX });
     let count = json!({ "type": "integer", "minimum": 0 });
     let text = json!({ "type": "string" });
@@ -96,7 +97,10 @@ pub(super) fn schemas() -> Value {
             props["secret"] = json!({ "type": "string", "pattern": "^whsec_", "description": "whsec_...: verify signatures with it. Shown in this answer only" });
         }
         // Every field is always there.
-        let required: Vec<String> = props.as_object().map(|p| p.keys().cloned().collect()).unwrap_or_default();
+        let required: Vec<String> = props
+            .as_object()
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default();
         let required: Vec<&str> = required.iter().map(String::as_str).collect();
         object(props, &required)
     };

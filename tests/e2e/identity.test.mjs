@@ -264,6 +264,8 @@ describe('roles in the room', { skip: SKIP }, () => {
 
   test('a viewer gets the y-protocols permission-denied message for a write', async () => {
     const room = roomName('deny')
+    // A viewer cannot open a document that does not exist (it would create it): make it first.
+    assert.equal((await api('POST', `/v1/projects/${project}/documents`, { key: ownerKey, body: { name: room } })).status, 201)
     const token = await mint(ownerKey, { sub: 'v', room, role: 'viewer' })
     const sock = openRaw(`${server.wsUrl}/${room}?token=${token}`)
     await sock.e2e.opened

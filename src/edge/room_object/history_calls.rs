@@ -28,6 +28,10 @@ use crate::codec::base64 as b64;
 impl RoomObject {
     /// Serves a history call (the worker checked the caller; values are typed).
     pub(super) async fn history(&self, call: RoomCall, payload: &[u8], author: &str) -> Answer {
+        // History reads the stored log: rows still waiting for the group commit are written
+        // first, so that the log, its head and the document's state describe the same changes.
+        self.flush_now()
+            .map_err(http::internal("commit before a history call"))?;
         match call {
             RoomCall::ListVersions { limit, before } => self.list_versions(limit, before),
             RoomCall::CreateVersion { name, description } => {
@@ -199,9 +203,9 @@ impl RoomObject {
     /// The full state of a diff side, with the log position it holds.
     async fn side_state(&self, side: DiffSide) -> std::result::Result<(Vec<u8>, u64), ApiError> {
         match side {
-            DiffSide::Current => self.with_store(|room| {
-                Ok((room.full_state().map_err(unavailable)?, room.store().head()))
-            }),
+            DiffSide::Current => {
+                self.with_store(|room| Ok((room.full_state().map_err(unavailable)?, room.head())))
+            }
             DiffSide::Version(id) => {
                 let (stored, state) = self.version_state(id).await?;
                 Ok((state, stored.version.seq))
@@ -352,13 +356,13 @@ impl RoomObject {
     /// as its first change, and records it as a `fork` version.
     async fn fork(&self, state: &[u8], author: &str, parent: &RoomName) -> Answer {
         let seq = self.with_store(|room| {
-            if room.store().head() > 0 {
+            if room.head() > 0 {
                 return Err(ApiError::Conflict("the branch room is not empty".into()));
             }
             let before = self.before_change(room.doc().map_err(unavailable)?);
             room.apply_external(state, now_ms(), author)
                 .map_err(|r| ApiError::InvalidBody(format!("{}: {}", r.reason, r.detail)))?;
-            Ok((room.store().head(), before))
+            Ok((room.head(), before))
         })?;
         let (seq, before) = seq;
         self.after_api_write(author, before)

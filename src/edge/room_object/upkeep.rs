@@ -23,9 +23,8 @@ impl RoomObject {
         let policy = env::history_policy(&self.env);
         let info = self.info().await;
         let now = now_ms();
-        let (state, seq) = self.with_store(|room| {
-            Ok((room.full_state().map_err(unavailable)?, room.store().head()))
-        })?;
+        let (state, seq) =
+            self.with_store(|room| Ok((room.full_state().map_err(unavailable)?, room.head())))?;
         let new = NewVersion {
             kind,
             name,

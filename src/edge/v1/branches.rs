@@ -80,7 +80,10 @@ async fn head(room: &RoomClient<'_>, after: u64, with_state: bool) -> Result<Hea
 async fn list(cx: &mut Call<'_>) -> Result<Response> {
     let (project, parent) = live_document(cx).await?;
     let query = crate::api::url_query(&cx.req.inner().url()).map(str::to_owned);
-    let mut page = crate::pages::Page::parse(query.as_deref(), 2)?;
+    let mut page = crate::pages::Page::parse(
+        query.as_deref(),
+        crate::pages::key_len(RouteId::ListBranches),
+    )?;
     page.limit = page.limit.min(MAX_BRANCH_PAGE);
     let after = |i: usize| super::key_arg(page.after.as_ref().and_then(|k| k.get(i)));
     let mut rows: Vec<BranchRow> = d1::rows(
@@ -140,8 +143,8 @@ async fn create(cx: &mut Call<'_>) -> Result<Response> {
     let input: CreateBranch = cx.body().await?;
     let (project, parent) = live_document(cx).await?;
     if input.name == parent {
-        return Err(ApiError::InvalidBody(
-            "a branch needs a name of its own".into(),
+        return Err(ApiError::Conflict(
+            "a branch needs a name of its own: this is the document's".into(),
         ));
     }
     let db = cx.db()?;

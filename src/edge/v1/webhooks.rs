@@ -75,7 +75,10 @@ pub async fn serve(id: RouteId, cx: &mut Call<'_>) -> Result<Response> {
     match id {
         RouteId::ListWebhooks => {
             let query = crate::api::url_query(&cx.req.inner().url()).map(str::to_owned);
-            let page = crate::pages::Page::parse(query.as_deref(), 2)?;
+            let page = crate::pages::Page::parse(
+                query.as_deref(),
+                crate::pages::key_len(RouteId::ListWebhooks),
+            )?;
             let after = |i: usize| super::key_arg(page.after.as_ref().and_then(|k| k.get(i)));
             let mut rows: Vec<WebhookRow> = d1::rows(
                 &cx.db()?,
