@@ -387,6 +387,45 @@ pub fn document() -> Value {
 mod tests {
     use super::*;
 
+    /// Every schema in `v` (depth first), with its JSON pointer.
+    fn schemas<'a>(v: &'a Value, at: String, out: &mut Vec<(String, &'a Value)>) {
+        match v {
+            Value::Object(map) => {
+                out.push((at.clone(), v));
+                for (k, child) in map {
+                    schemas(child, format!("{at}/{k}"), out);
+                }
+            }
+            Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    schemas(child, format!("{at}/{i}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn a_nullable_enum_lists_null() {
+        let doc = document();
+        let mut all = Vec::new();
+        schemas(&doc, String::new(), &mut all);
+        let mut seen = 0;
+        for (at, s) in all {
+            let nullable = s["type"]
+                .as_array()
+                .is_some_and(|t| t.contains(&json!("null")));
+            if let (true, Some(values)) = (nullable, s["enum"].as_array()) {
+                seen += 1;
+                assert!(
+                    values.contains(&Value::Null),
+                    "{at}: null is not in the enum"
+                );
+            }
+        }
+        assert!(seen > 0, "the document has nullable enums (roles)");
+    }
+
     #[test]
     fn every_route_is_described() {
         let doc = document();

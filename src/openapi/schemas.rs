@@ -15,6 +15,12 @@ pub(super) fn nullable(mut s: Value) -> Value {
     if let Some(t) = s["type"].as_str().map(str::to_owned) {
         s["type"] = json!([t, "null"]);
     }
+    // Every keyword must hold: an `enum` admits null only when it lists it.
+    if let Some(values) = s.get_mut("enum").and_then(Value::as_array_mut) {
+        if !values.contains(&Value::Null) {
+            values.push(Value::Null);
+        }
+    }
     s
 }
 

@@ -140,6 +140,7 @@ function runSchemathesis (vars) {
   if (opts['max-examples']) args.push('--max-examples', opts['max-examples'])
   if (opts.seed) args.push('--seed', opts.seed)
   args.push(...extra)
-  const child = spawn(SCHEMATHESIS, args, { cwd: REPO_ROOT, stdio: 'inherit', env: { ...process.env, ...vars } })
+  const hooks = path.join(REPO_ROOT, 'tests', 'schemathesis', 'hooks.py')
+  const child = spawn(SCHEMATHESIS, args, { cwd: REPO_ROOT, stdio: 'inherit', env: { ...process.env, ...vars, SCHEMATHESIS_HOOKS: hooks } })
   return new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))))
 }
