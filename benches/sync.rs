@@ -38,7 +38,8 @@ usage: sync [--quick] [--servers LIST] [--workloads LIST] [options]
   --no-pin              do not pin servers
   --tandemx-var K=V     passed to tests/e2e/serve.mjs (a wrangler --var); repeatable; the
                         defaults lift the rate limits (RATE_MESSAGES_PER_SECOND=1000000,
-                        RATE_BYTES_PER_SECOND=1073741824)
+                        RATE_BYTES_PER_SECOND=1073741824) and the per-user connection cap
+                        (MAX_CONNECTIONS_PER_USER=1000)
   --tandemx-dir DIR     start TandemX from DIR (build/, wrangler.toml, tests/e2e/serve.mjs;
                         default: the repository; scripts/bench passes a frozen copy)
   --out DIR             results directory (default target/bench-results)
@@ -88,10 +89,12 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
         ysweet: None,
         server_cores: (machine_cores() >= 2).then(|| "1".to_owned()),
         // The benchmark measures capacity, not the per-connection rate limits: the trace is
-        // replayed far faster than anyone types.
+        // replayed far faster than anyone types. Every client connects as the same user, so
+        // the per-user connection cap (32) is lifted too, or the 50-client fan-out is refused.
         tandemx_vars: vec![
             "RATE_MESSAGES_PER_SECOND=1000000".into(),
             "RATE_BYTES_PER_SECOND=1073741824".into(),
+            "MAX_CONNECTIONS_PER_USER=1000".into(),
         ],
         tandemx_dir: root(),
         out: root().join("target/bench-results"),
