@@ -44,6 +44,10 @@ async fn route(req: Request, env: &Env) -> std::result::Result<Response, ApiErro
     let matched = match routes::match_route(&method, &req.path()) {
         Ok(matched) => matched,
         Err(ApiError::NotFound) => return static_files::serve(req, env, &method).await,
+        // HEAD where GET is a file (`/`, the demo app): the file's headers.
+        Err(e @ ApiError::MethodNotAllowed { .. }) if method == "HEAD" => {
+            return static_files::read(req, env).await?.ok_or(e)
+        }
         Err(e) => return Err(e),
     };
     match matched.id {

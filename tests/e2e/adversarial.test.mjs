@@ -249,6 +249,34 @@ describe('path parameters never reach a room\'s internals', { skip: SKIP }, () =
   })
 })
 
+describe('methods a path does not take', { skip: SKIP }, () => {
+  test('405 with Allow on routes and on the demo app\'s files; 404 where there is neither', async () => {
+    for (const [method, route, allow] of [
+      ['PUT', '/', 'GET'],
+      ['DELETE', '/', 'GET'],
+      ['QUERY', '/health', 'GET'],
+      ['PUT', '/v1/projects/prj_1', 'GET, DELETE, PATCH'],
+      ['PATCH', '/index.html', 'GET, HEAD']
+    ]) {
+      const res = await fetch(`${main.url}${route}`, { method })
+      assert.equal(res.status, 405, `${method} ${route}`)
+      assert.equal(res.headers.get('allow'), allow, `${method} ${route}`)
+      assert.equal((await res.json()).error, 'method-not-allowed')
+    }
+    for (const method of ['GET', 'POST']) {
+      const res = await fetch(`${main.url}/no-such-file.js`, { method })
+      assert.equal(res.status, 404, method)
+      assert.equal((await res.json()).error, 'not-found')
+    }
+    // The demo app is read with GET and HEAD.
+    const get = await fetch(`${main.url}/`)
+    assert.equal(get.status, 200)
+    assert.match(get.headers.get('content-type'), /text\/html/)
+    const head = await fetch(`${main.url}/`, { method: 'HEAD' })
+    assert.equal(head.status, 200)
+  })
+})
+
 describe('names made only of dots', { skip: SKIP }, () => {
   let p
   before(async () => { p = await project(main, 'Dots') }, { timeout: 60_000 })
