@@ -7,9 +7,6 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use crate::names::MAX_ROOM_NAME;
-pub use edits::{check_edits, edit_refusal};
-
-mod edits;
 
 /// An error answered over HTTP. Each variant has a stable `type` and status.
 #[derive(Debug, Clone, PartialEq, Eq)]

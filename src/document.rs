@@ -105,7 +105,18 @@ pub enum EditError {
     /// The request has no operations or too many.
     #[error("a request carries 1 to {MAX_OPS} operations, not {0}")]
     Count(usize),
-    /// An operation's path or arguments do not fit the document.
+    /// An operation is wrong whatever the document holds ([`check_edits`]): its path is not a
+    /// root's name followed by keys and indices, a value nests too deep for its path, or the
+    /// request inserts more than [`MAX_INSERT_BYTES`].
+    #[error("operation {index}: {why}")]
+    Malformed {
+        /// Position of the operation in the request.
+        index: usize,
+        /// What is wrong.
+        why: String,
+    },
+    /// A well-formed operation does not fit the document as it is now: its target has another
+    /// type, an index is past the end, a key is not there.
     #[error("operation {index}: {why}")]
     Invalid {
         /// Position of the operation in the request.
@@ -124,19 +135,111 @@ pub enum EditError {
 /// Kept here too so that the rule holds for any caller.
 pub const MAX_INSERT_BYTES: usize = crate::api::MAX_BODY_BYTES;
 
+impl From<EditError> for crate::api::ApiError {
+    /// A malformed request is 400; one that does not fit the document is a conflict with its
+    /// current state (409, RFC 9110, 15.5.10), resolved by reading the document again.
+    fn from(e: EditError) -> Self {
+        use crate::api::ApiError;
+        match e {
+            EditError::Count(_) | EditError::Malformed { .. } => {
+                ApiError::InvalidBody(e.to_string())
+            }
+            EditError::Invalid { .. } => ApiError::Conflict(e.to_string()),
+            EditError::State(_) => ApiError::Internal,
+        }
+    }
+}
+
+/// Checks what is wrong with `edits` whatever the document holds: 1 to [`MAX_OPS`]
+/// operations; each path a root's name, then map keys (strings) and array indices (integers a
+/// Yjs array can hold); each value nesting at most as deep as its path leaves room for under
+/// [`MAX_DEPTH`] (so that everything edits write renders whole); at most [`MAX_INSERT_BYTES`]
+/// of text, keys and values in all. [`apply_edits`] checks it first; the worker checks it too,
+/// so that a malformed request never wakes a room.
+pub fn check_edits(edits: &Edits) -> Result<(), EditError> {
+    if edits.ops.is_empty() || edits.ops.len() > MAX_OPS {
+        return Err(EditError::Count(edits.ops.len()));
+    }
+    let mut budget = MAX_INSERT_BYTES;
+    for (index, op) in edits.ops.iter().enumerate() {
+        check_op(op, &mut budget).map_err(|why| EditError::Malformed { index, why })?;
+    }
+    Ok(())
+}
+
+fn check_op(op: &EditOp, budget: &mut usize) -> Result<(), String> {
+    let path = match op {
+        EditOp::MapSet { path, .. }
+        | EditOp::MapDelete { path, .. }
+        | EditOp::TextInsert { path, .. }
+        | EditOp::TextDelete { path, .. }
+        | EditOp::ArrayPush { path, .. }
+        | EditOp::ArrayInsert { path, .. }
+        | EditOp::ArrayDelete { path, .. } => path,
+    };
+    check_path(path)?;
+    // A value goes in at its path's depth (a root is level 1, as in [`render`]), so it may
+    // nest `MAX_DEPTH - level` levels of its own. Checked before anything serializes it:
+    // serializing recurses once per level.
+    let room = MAX_DEPTH.saturating_sub(path.len());
+    let value = |v: &Value, budget: &mut usize| {
+        if !json_within(v, room) {
+            return Err(format!(
+                "the value nests more than {room} levels: at this path it would be deeper than \
+                 {MAX_DEPTH} in the document"
+            ));
+        }
+        spend(budget, v.to_string().len())
+    };
+    match op {
+        EditOp::MapSet { key, value: v, .. } => {
+            spend(budget, key.len())?;
+            value(v, budget)
+        }
+        EditOp::TextInsert { text, .. } => spend(budget, text.len()),
+        EditOp::ArrayPush { values, .. } | EditOp::ArrayInsert { values, .. } => {
+            values.iter().try_for_each(|v| value(v, budget))
+        }
+        EditOp::MapDelete { .. } | EditOp::TextDelete { .. } | EditOp::ArrayDelete { .. } => Ok(()),
+    }
+}
+
+/// A path is a root's name, then map keys (strings) and array indices (integers a Yjs array
+/// can hold: 0 to 2^32 - 1).
+fn check_path(path: &[Value]) -> Result<(), String> {
+    let (root, rest) = path
+        .split_first()
+        .ok_or_else(|| "path is empty: it starts with a root type's name".to_string())?;
+    if root.as_str().is_none_or(str::is_empty) {
+        return Err("path[0] must be the name of a root type".into());
+    }
+    for (i, seg) in rest.iter().enumerate() {
+        let fits = match seg {
+            Value::String(_) => true,
+            Value::Number(n) => n.as_u64().is_some_and(|n| u32::try_from(n).is_ok()),
+            _ => false,
+        };
+        if !fits {
+            return Err(format!(
+                "path element {} ({seg}) is neither a key nor an index from 0 to {}",
+                i + 1,
+                u32::MAX
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Applies `edits` on a copy of `doc`'s state, as client `client_id`, and returns the update
 /// they make. `doc` itself is not changed: the caller applies the update through the room, so
 /// it is stored and broadcast like any other.
 ///
-/// An operation is refused ([`EditError::Invalid`]) when its target exists with another type
-/// (a text op on a map root, say, whether the root's type was declared or is inferred from
-/// content received through updates), when a value would nest deeper than [`MAX_DEPTH`] in the
-/// document (so that everything edits write renders whole), or when the request inserts more
-/// than [`MAX_INSERT_BYTES`] in all.
+/// A malformed request is refused first ([`check_edits`]). An operation is refused
+/// ([`EditError::Invalid`]) when it does not fit the document: its target exists with another
+/// type (a text op on a map root, say, whether the root's type was declared or is inferred from
+/// content received through updates), an index is past the end, a key is not there.
 pub fn apply_edits(doc: &Doc, edits: &Edits, client_id: u64) -> Result<Vec<u8>, EditError> {
-    if edits.ops.is_empty() || edits.ops.len() > MAX_OPS {
-        return Err(EditError::Count(edits.ops.len()));
-    }
+    check_edits(edits)?;
     let state = doc
         .transact()
         .encode_state_as_update_v1(&StateVector::default());
@@ -151,9 +254,8 @@ pub fn apply_edits(doc: &Doc, edits: &Edits, client_id: u64) -> Result<Vec<u8>, 
     let before = scratch.transact().state_vector();
     {
         let mut txn = scratch.transact_mut();
-        let mut budget = MAX_INSERT_BYTES;
         for (index, op) in edits.ops.iter().enumerate() {
-            apply_op(&mut txn, op, &mut budget).map_err(|why| EditError::Invalid { index, why })?;
+            apply_op(&mut txn, op).map_err(|why| EditError::Invalid { index, why })?;
         }
     }
     let update = scratch.transact().encode_state_as_update_v1(&before);
@@ -168,20 +270,9 @@ fn spend(budget: &mut usize, bytes: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// A JSON value of an edit as a yrs value. It goes into a shared type at nesting `level` (a
-/// root is 1, as in [`render`]), so it may nest `MAX_DEPTH - level` levels of its own. Checked
-/// before anything serializes or parses it: both recurse once per level.
-fn json_to_any(v: &Value, level: usize, budget: &mut usize) -> Result<Any, String> {
-    let room = MAX_DEPTH.saturating_sub(level);
-    if !json_within(v, room) {
-        return Err(format!(
-            "the value nests more than {room} levels: at this path it would be deeper than \
-             {MAX_DEPTH} in the document"
-        ));
-    }
-    let json = v.to_string();
-    spend(budget, json.len())?;
-    Any::from_json(&json).map_err(|e| format!("value is not representable: {e}"))
+/// A JSON value of an edit as a yrs value (its depth was checked by [`check_edits`]).
+fn json_to_any(v: &Value) -> Result<Any, String> {
+    Any::from_json(&v.to_string()).map_err(|e| format!("value is not representable: {e}"))
 }
 
 enum Target {
@@ -268,14 +359,13 @@ fn resolve(txn: &mut TransactionMut, path: &[Value], kind: Kind) -> Result<Targe
     }
 }
 
-fn apply_op(txn: &mut TransactionMut, op: &EditOp, budget: &mut usize) -> Result<(), String> {
+fn apply_op(txn: &mut TransactionMut, op: &EditOp) -> Result<(), String> {
     match op {
         EditOp::MapSet { path, key, value } => {
             let Target::Map(m) = resolve(txn, path, Kind::Map)? else {
                 unreachable!()
             };
-            spend(budget, key.len())?;
-            m.insert(txn, key.as_str(), json_to_any(value, path.len(), budget)?);
+            m.insert(txn, key.as_str(), json_to_any(value)?);
         }
         EditOp::MapDelete { path, key } => {
             let Target::Map(m) = resolve(txn, path, Kind::Map)? else {
@@ -293,7 +383,6 @@ fn apply_op(txn: &mut TransactionMut, op: &EditOp, budget: &mut usize) -> Result
             if *index > len {
                 return Err(format!("index {index} is past the end ({len})"));
             }
-            spend(budget, text.len())?;
             t.insert(txn, *index, text);
         }
         EditOp::TextDelete {
@@ -315,7 +404,7 @@ fn apply_op(txn: &mut TransactionMut, op: &EditOp, budget: &mut usize) -> Result
                 unreachable!()
             };
             for v in values {
-                a.push_back(txn, json_to_any(v, path.len(), budget)?);
+                a.push_back(txn, json_to_any(v)?);
             }
         }
         EditOp::ArrayInsert {
@@ -332,7 +421,7 @@ fn apply_op(txn: &mut TransactionMut, op: &EditOp, budget: &mut usize) -> Result
             }
             let items = values
                 .iter()
-                .map(|v| json_to_any(v, path.len(), budget))
+                .map(json_to_any)
                 .collect::<Result<Vec<_>, _>>()?;
             a.insert_range(txn, *index, items);
         }
@@ -357,6 +446,7 @@ fn apply_op(txn: &mut TransactionMut, op: &EditOp, budget: &mut usize) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::ApiError;
     use serde_json::json;
 
     fn edits(v: Value) -> Edits {
@@ -480,14 +570,7 @@ mod tests {
             board.insert(&mut txn, "node1", yrs::MapPrelim::default());
             board.insert(&mut txn, "label", yrs::TextPrelim::new("draft"));
         }
-        let server = Doc::with_client_id(1);
-        let state = client
-            .transact()
-            .encode_state_as_update_v1(&StateVector::default());
-        server
-            .transact_mut()
-            .apply_update(Update::decode_v1(&state).unwrap())
-            .unwrap();
+        let server = replica(&client);
         apply(
             &server,
             json!({"ops": [
@@ -510,14 +593,7 @@ mod tests {
             txn.get_or_insert_array("list").push_back(&mut txn, 1);
             txn.get_or_insert_map("map").insert(&mut txn, "k", "v");
         }
-        let server = Doc::with_client_id(1);
-        let state = client
-            .transact()
-            .encode_state_as_update_v1(&StateVector::default());
-        server
-            .transact_mut()
-            .apply_update(Update::decode_v1(&state).unwrap())
-            .unwrap();
+        let server = replica(&client);
         assert_eq!(
             render_json(&server),
             json!({"notes": "hi", "list": [1.0], "map": {"k": "v"}})
@@ -525,7 +601,7 @@ mod tests {
     }
 
     /// A server replica of `client`: built from updates only, so no root has a declared type.
-    fn replica(client: &Doc) -> Doc {
+    pub(super) fn replica(client: &Doc) -> Doc {
         let server = Doc::with_client_id(1);
         let state = client
             .transact()
@@ -725,7 +801,9 @@ mod tests {
         let set = |path: Value, value: Value| json!({"ops": [{"op": "map.set", "path": path, "key": "v", "value": value}]});
         apply(&doc, set(json!(["m"]), nested(MAX_DEPTH - 1, json!(1)))).unwrap();
         let err = apply(&doc, set(json!(["m"]), nested(MAX_DEPTH, json!(1)))).unwrap_err();
-        assert!(matches!(&err, EditError::Invalid { index: 0, why } if why.contains("63 levels")));
+        assert!(
+            matches!(&err, EditError::Malformed { index: 0, why } if why.contains("63 levels"))
+        );
         // One level further down, one level less.
         apply(
             &doc,
@@ -765,7 +843,10 @@ mod tests {
             ]}),
         )
         .unwrap_err();
-        assert!(matches!(err, EditError::Invalid { index: 1, .. }), "{err}");
+        assert!(
+            matches!(err, EditError::Malformed { index: 1, .. }),
+            "{err}"
+        );
         assert_eq!(render_json(&doc), json!({}));
         apply(
             &doc,
@@ -775,5 +856,74 @@ mod tests {
             ]}),
         )
         .unwrap();
+    }
+
+    /// Malformed whatever the document holds: 400, by the check and by `apply_edits` alike.
+    #[test]
+    fn malformed_requests_are_refused_by_the_check_and_by_apply_alike() {
+        let doc = Doc::with_client_id(1);
+        let long = "x".repeat(MAX_INSERT_BYTES / 2 + 1);
+        for bad in [
+            json!({"ops": []}),
+            json!({"ops": [{"op": "text.insert", "path": [], "index": 0, "text": "x"}]}),
+            json!({"ops": [{"op": "text.insert", "path": [""], "index": 0, "text": "x"}]}),
+            json!({"ops": [{"op": "text.insert", "path": [0], "index": 0, "text": "x"}]}),
+            json!({"ops": [{"op": "map.set", "path": ["m", true], "key": "k", "value": 1}]}),
+            json!({"ops": [{"op": "map.set", "path": ["m", -1], "key": "k", "value": 1}]}),
+            json!({"ops": [{"op": "map.set", "path": ["m", 4294967296u64], "key": "k", "value": 1}]}),
+            json!({"ops": [{"op": "map.set", "path": ["m"], "key": "k", "value": nested(MAX_DEPTH, json!(1))}]}),
+            json!({"ops": [{"op": "array.push", "path": ["a"], "values": [nested(MAX_DEPTH, json!(1))]}]}),
+            json!({"ops": [
+                {"op": "text.insert", "path": ["t"], "index": 0, "text": long},
+                {"op": "text.insert", "path": ["t"], "index": 0, "text": long}
+            ]}),
+        ] {
+            let e = edits(bad.clone());
+            let refused = check_edits(&e).unwrap_err();
+            assert_eq!(ApiError::from(refused.clone()).status(), 400, "{bad}");
+            assert_eq!(
+                apply_edits(&doc, &e, 7).unwrap_err(),
+                refused,
+                "the room refuses {bad} the same"
+            );
+        }
+        let many = json!({"ops": vec![json!({"op": "map.delete", "path": ["m"], "key": "k"}); MAX_OPS + 1]});
+        assert_eq!(
+            ApiError::from(check_edits(&edits(many)).unwrap_err()).status(),
+            400
+        );
+    }
+
+    /// Well formed: they pass the check; `apply_edits` refuses them for what the document holds (409).
+    #[test]
+    fn what_depends_on_the_document_is_a_conflict() {
+        let doc = Doc::with_client_id(1);
+        doc.get_or_insert_text("t")
+            .insert(&mut doc.transact_mut(), 0, "abc");
+        for conflict in [
+            json!({"ops": [{"op": "map.set", "path": ["t"], "key": "k", "value": 1}]}),
+            json!({"ops": [{"op": "text.insert", "path": ["t"], "index": 99, "text": "x"}]}),
+            json!({"ops": [{"op": "text.delete", "path": ["t"], "index": 1, "length": 9}]}),
+            json!({"ops": [{"op": "map.delete", "path": ["m"], "key": "missing"}]}),
+            json!({"ops": [{"op": "map.set", "path": ["m", "no-such-key"], "key": "k", "value": 1}]}),
+            json!({"ops": [{"op": "array.delete", "path": ["a", 3], "index": 0, "length": 1}]}),
+        ] {
+            let e = edits(conflict.clone());
+            assert!(check_edits(&e).is_ok(), "{conflict}");
+            let refused = apply_edits(&doc, &e, 7).unwrap_err();
+            assert!(
+                matches!(refused, EditError::Invalid { .. }),
+                "{conflict} does not fit"
+            );
+            assert_eq!(ApiError::from(refused).status(), 409, "{conflict}");
+        }
+        for fits in [
+            json!({"ops": [{"op": "text.insert", "path": ["t"], "index": 3, "text": "d"}]}),
+            json!({"ops": [{"op": "map.set", "path": ["m"], "key": "k", "value": nested(MAX_DEPTH - 1, json!(1))}]}),
+        ] {
+            let e = edits(fits.clone());
+            assert!(check_edits(&e).is_ok(), "{fits}");
+            assert!(apply_edits(&doc, &e, 7).is_ok(), "{fits}");
+        }
     }
 }

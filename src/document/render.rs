@@ -517,22 +517,9 @@ impl Digest {
 mod tests {
     use super::*;
     use serde_json::json;
-    use yrs::updates::decoder::Decode;
-    use yrs::{
-        MapPrelim, StateVector, Update, WriteTxn, XmlElementPrelim, XmlFragment, XmlTextPrelim,
-    };
+    use yrs::{MapPrelim, WriteTxn, XmlElementPrelim, XmlFragment, XmlTextPrelim};
 
-    fn replica(client: &Doc) -> Doc {
-        let server = Doc::with_client_id(1);
-        let state = client
-            .transact()
-            .encode_state_as_update_v1(&StateVector::default());
-        server
-            .transact_mut()
-            .apply_update(Update::decode_v1(&state).unwrap())
-            .unwrap();
-        server
-    }
+    use crate::document::tests::replica;
 
     /// Root map `m` holding `a` → `a` → … `levels` Y.Maps deep, with `leaf` set in the last.
     fn nested_maps(levels: usize, leaf: &str) -> Doc {

@@ -28,12 +28,38 @@ pub fn text(s: &str) -> JsValue {
 
 /// Runs statements as one transaction.
 pub async fn batch(db: &D1Database, stmts: Vec<D1PreparedStatement>) -> Result<(), ApiError> {
+    batch_results(db, stmts).await.map(drop)
+}
+
+/// Runs statements as one transaction and returns each one's result (for row counts); a failed
+/// statement fails the whole, logged.
+pub async fn batch_results(
+    db: &D1Database,
+    stmts: Vec<D1PreparedStatement>,
+) -> Result<Vec<worker::D1Result>, ApiError> {
     let results = db.batch(stmts).await.map_err(fail("d1 batch"))?;
     if let Some(e) = results.iter().find_map(|r| r.error()) {
         worker::console_error!("d1 batch: {e}");
         return Err(ApiError::Internal);
     }
-    Ok(())
+    Ok(results)
+}
+
+/// The statement that makes `name` a live document of `project`, created at `now` by `by`:
+/// a new row, or a deleted one revived.
+pub fn live_document(
+    db: &D1Database,
+    project: &str,
+    name: &str,
+    now: u64,
+    by: &str,
+) -> Result<D1PreparedStatement, ApiError> {
+    stmt(
+        db,
+        "INSERT INTO documents (project_id, name, created_at, created_by) VALUES (?, ?, ?, ?)
+         ON CONFLICT (project_id, name) DO UPDATE SET deleted_at = NULL, created_at = excluded.created_at, created_by = excluded.created_by",
+        &[text(project), text(name), num(now), text(by)],
+    )
 }
 
 /// Where a document stands in its project's registry (`documents`).

@@ -57,7 +57,7 @@ fn event_filters() -> Vec<String> {
 fn op_schema(op: &str, fields: &[(&str, Value)]) -> Value {
     let mut props = serde_json::Map::new();
     props.insert("op".into(), json!({ "const": op }));
-    // A root's name, then map keys and array indices (what `api::check_edits` refuses).
+    // A root's name, then map keys and array indices (what `document::check_edits` refuses).
     props.insert(
         "path".into(),
         json!({ "type": "array", "minItems": 1,

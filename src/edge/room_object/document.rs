@@ -104,8 +104,12 @@ impl RoomObject {
             RoomCall::WriteEdits { edits } => {
                 let client = server_client_id(room).map_err(super::history_calls::store_error)?;
                 let doc = room.doc().map_err(unavailable)?;
-                apply_edits(doc, &edits, client)
-                    .map_err(|e| ApiError::InvalidBody(e.to_string()))?
+                apply_edits(doc, &edits, client).map_err(|e| {
+                    if let crate::document::EditError::State(why) = &e {
+                        worker::console_error!("edits: the document state did not copy: {why}");
+                    }
+                    ApiError::from(e)
+                })?
             }
             _ => return Err(ApiError::NotFound),
         };

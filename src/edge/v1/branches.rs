@@ -212,12 +212,7 @@ async fn create(cx: &mut Call<'_>) -> Result<Response> {
     d1::batch(
         &db,
         vec![
-            d1::stmt(
-                &db,
-                "INSERT INTO documents (project_id, name, created_at, created_by) VALUES (?, ?, ?, ?)
-                 ON CONFLICT (project_id, name) DO UPDATE SET deleted_at = NULL, created_at = excluded.created_at, created_by = excluded.created_by",
-                &[text(p), text(name), num(now), text(&by)],
-            )?,
+            d1::live_document(&db, p, name, now, &by)?,
             d1::stmt(
                 &db,
                 "INSERT INTO branches (project_id, name, parent, fork_version, fork_seq, base_seq, created_at, created_by)

@@ -55,8 +55,9 @@ pub async fn register(
     let db = crate::edge::access::db(env)?;
     let now = now_ms();
     let (p, r) = (project.as_str(), room.as_str());
-    let results = db
-        .batch(vec![
+    let results = d1::batch_results(
+        &db,
+        vec![
             d1::stmt(
                 &db,
                 "INSERT INTO documents (project_id, name, created_at, created_by, live_since)
@@ -82,13 +83,9 @@ pub async fn register(
                     text(&json!({ "via": via }).to_string()),
                 ],
             )?,
-        ])
-        .await
-        .map_err(http::internal("register document"))?;
-    if let Some(e) = results.iter().find_map(|r| r.error()) {
-        worker::console_error!("register document: {e}");
-        return Err(ApiError::Internal);
-    }
+        ],
+    )
+    .await?;
     let created = results
         .first()
         .and_then(|r| r.meta().ok().flatten())
@@ -123,13 +120,16 @@ async fn create(cx: &mut Call<'_>) -> Result<Response> {
     d1::batch(
         &db,
         vec![
-            d1::stmt(
+            d1::live_document(&db, &project, name.as_str(), now, &actor_name)?,
+            d1::audit(
                 &db,
-                "INSERT INTO documents (project_id, name, created_at, created_by) VALUES (?, ?, ?, ?)
-                 ON CONFLICT (project_id, name) DO UPDATE SET deleted_at = NULL, created_at = excluded.created_at, created_by = excluded.created_by",
-                &[text(&project), text(name.as_str()), num(now), text(&actor_name)],
+                Some(&project),
+                &actor_name,
+                "document.created",
+                Some(name.as_str()),
+                json!({}),
+                now,
             )?,
-            d1::audit(&db, Some(&project), &actor_name, "document.created", Some(name.as_str()), json!({}), now)?,
         ],
     )
     .await?;
@@ -208,7 +208,8 @@ async fn document_api(id: RouteId, cx: &mut Call<'_>) -> Result<Response> {
         }
         _ => {
             let edits: Edits = cx.body().await?;
-            crate::api::check_edits(&edits)?;
+            // A malformed request never wakes the room (which checks the same again).
+            crate::document::check_edits(&edits)?;
             (RoomCall::WriteEdits { edits }, Vec::new())
         }
     };
@@ -248,11 +249,7 @@ async fn document_api(id: RouteId, cx: &mut Call<'_>) -> Result<Response> {
     } else {
         "update"
     };
-    let applied: serde_json::Value = match room.json(call, &payload).await {
-        // Well formed (checked above), so refused for what the document holds: a conflict.
-        Err(e) if id == RouteId::PostDocumentEdits => return Err(crate::api::edit_refusal(e)),
-        result => result?,
-    };
+    let applied: serde_json::Value = room.json(call, &payload).await?;
     if state == DocumentState::Missing {
         register(cx.env, &project, &name, &cx.actor_name(), via, None).await?;
     }

@@ -275,8 +275,9 @@ async fn rotate(cx: &mut Call<'_>, project: &str) -> Result<Response> {
     // and no audit row says it was).
     let still_current = "EXISTS (SELECT 1 FROM webhooks WHERE id = ? AND secret = ?)";
     let detail = json!({ "previous_secret_expires_at": previous_until }).to_string();
-    let results = db
-        .batch(vec![
+    let results = d1::batch_results(
+        &db,
+        vec![
             d1::stmt(
                 &db,
                 &format!(
@@ -307,13 +308,9 @@ async fn rotate(cx: &mut Call<'_>, project: &str) -> Result<Response> {
                     text(&hook.secret),
                 ],
             )?,
-        ])
-        .await
-        .map_err(http::internal("d1 batch"))?;
-    if let Some(e) = results.iter().find_map(|r| r.error()) {
-        worker::console_error!("rotating a webhook secret: {e}");
-        return Err(ApiError::Internal);
-    }
+        ],
+    )
+    .await?;
     let changed = match results.get(1) {
         Some(update) => update.meta().map_err(http::internal("d1 meta"))?,
         None => None,
