@@ -507,7 +507,7 @@ pub const ROUTES: &[Route] = &[
         CreateBranch,
         "POST",
         "/v1/projects/{project}/documents/{document}/branches",
-        Key(Role::Editor),
+        KeyOrToken(Role::Editor),
         "Fork a document (now, or at a version) into a new document",
     ),
     r(
@@ -521,7 +521,7 @@ pub const ROUTES: &[Route] = &[
         MergeBranch,
         "POST",
         "/v1/projects/{project}/documents/{document}/merge",
-        Key(Role::Editor),
+        KeyOrToken(Role::Editor),
         "Merge this branch's changes into its parent",
     ),
 ];

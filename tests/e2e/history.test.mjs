@@ -357,11 +357,20 @@ test('branches: fork, edit both sides, preview, merge the union back, list diver
   assert.equal((await call('GET', `/documents/${branchRoom}/merge`, { auth: branchViewer })).status, 403, 'a token without the parent')
   const viewer = await token('*', 'viewer')
   assert.equal((await call('GET', `/documents/${branchRoom}/merge`, { auth: viewer })).status, 200, 'a viewer of both may preview')
-  // Branching and merging take an API key: even an owner's room token is refused.
+  // A room token branches and merges only within the rooms it covers: a token for the parent
+  // alone can neither fork into another name nor merge from the branch.
   for (const [method, path, json] of [['POST', `/documents/${branchRoom}/merge`], ['POST', `/documents/${parentRoom}/branches`, { name: roomName('by-token') }]]) {
     const res = await call(method, path, { auth: await token(parentRoom, 'owner'), json })
-    assert.ok([401, 403].includes(res.status), `${method} ${path} with a room token: ${res.status}`)
+    assert.equal(res.status, 403, `${method} ${path} with a token for the parent alone`)
   }
+  const viewerFork = await call('POST', `/documents/${parentRoom}/branches`, { auth: viewer, json: { name: roomName('by-viewer') } })
+  assert.equal(viewerFork.status, 403, 'a viewer cannot fork')
+  // An editor's token for every room forks and merges, as a demo app signed in with one does.
+  const editor = await token('*', 'editor')
+  const byToken = roomName('by-token')
+  const forked = await call('POST', `/documents/${parentRoom}/branches`, { auth: editor, json: { name: byToken } })
+  assert.equal(forked.status, 201, 'an editor token for every room forks')
+  assert.equal((await call('POST', `/documents/${byToken}/merge`, { auth: editor })).status, 200, 'and merges')
 })
 
 test('a large version goes to R2 and reads back whole', { skip: SKIP, timeout: 60_000 }, async () => {

@@ -142,6 +142,10 @@ async fn list(cx: &mut Call<'_>) -> Result<Response> {
 async fn create(cx: &mut Call<'_>) -> Result<Response> {
     let input: CreateBranch = cx.body().await?;
     let (project, parent) = live_document(cx).await?;
+    // A room token forks only into a name it covers (the branch is a document of its own).
+    if !cx.actor.covers(input.name.as_str()) {
+        return Err(AuthError::WrongRoom.into());
+    }
     if input.name == parent {
         return Err(ApiError::Conflict(
             "a branch needs a name of its own: this is the document's".into(),
