@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod changes;
 pub mod codec;
+pub mod conversations;
 pub mod document;
 pub mod history;
 pub mod names;
