@@ -58,6 +58,8 @@ pub enum ApiError {
     Missing(&'static str, String),
     /// The resource exists already or the change conflicts with its state.
     Conflict(String),
+    /// The credential may not do this to this resource (another user's comment, say).
+    NotPermitted(String),
     /// The document was deleted.
     DocumentDeleted,
     /// The server is not configured for this (a missing secret, for example).
@@ -183,10 +185,14 @@ impl ApiError {
                 "Request body too large",
                 format!("the body may be at most {limit} bytes"),
             ),
+            ApiError::Missing(what, id) if id.is_empty() => {
+                (404, "not-found", "Not found", format!("no such {what}"))
+            }
             ApiError::Missing(what, id) => {
                 (404, "not-found", "Not found", format!("no {what} {id:?}"))
             }
             ApiError::Conflict(why) => (409, "conflict", "Conflict", why.clone()),
+            ApiError::NotPermitted(why) => (403, "forbidden", "Not permitted", why.clone()),
             ApiError::DocumentDeleted => (
                 410,
                 "document-deleted",
@@ -240,6 +246,23 @@ impl From<NameError> for ApiError {
 impl From<PathError> for ApiError {
     fn from(e: PathError) -> Self {
         ApiError::InvalidPath(e.to_string())
+    }
+}
+
+impl From<crate::conversations::ConvError> for ApiError {
+    fn from(e: crate::conversations::ConvError) -> Self {
+        use crate::conversations::ConvError;
+        match e {
+            ConvError::Invalid(why) => ApiError::InvalidBody(why),
+            ConvError::Forbidden(why) => ApiError::NotPermitted(why),
+            ConvError::Missing(what) => ApiError::Missing(what, String::new()),
+            ConvError::Conflict(why) => ApiError::Conflict(why),
+            ConvError::Store(e) => {
+                // Logged where the platform is (the edge logs every 500 it answers).
+                let _ = e;
+                ApiError::Internal
+            }
+        }
     }
 }
 

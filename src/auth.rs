@@ -441,6 +441,18 @@ pub fn verify(
     room: &str,
     now: u64,
 ) -> Result<VerifiedToken, AuthError> {
+    verify_for(token, verifier, Some(room), now)
+}
+
+/// Verifies a room token as [`verify`] does, for `room`, or with `None` for its project as a
+/// whole (the routes of one user across a project: the inbox, the activity feed), whatever
+/// rooms it names.
+pub fn verify_for(
+    token: &str,
+    verifier: Verifier<'_>,
+    room: Option<&str>,
+    now: u64,
+) -> Result<VerifiedToken, AuthError> {
     let opts = Some(options(now));
     let (claims, signing_key) = match verifier {
         Verifier::Server(key) => (
@@ -489,7 +501,7 @@ pub fn verify(
         .subject
         .filter(|s| validate_sub(s).is_ok())
         .ok_or_else(|| AuthError::Malformed("the token has no valid sub".into()))?;
-    if !room_matches(&claims.custom.room, room) {
+    if room.is_some_and(|room| !room_matches(&claims.custom.room, room)) {
         return Err(AuthError::WrongRoom);
     }
     Ok(VerifiedToken {

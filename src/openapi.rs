@@ -5,6 +5,7 @@
 //! each parameter and body is checked by ([`parameters`], [`schemas`], [`patterns`]), and the
 //! responses as written. `tests/schemathesis` holds the server to it.
 
+mod conversations;
 mod history;
 mod parameters;
 mod patterns;
@@ -264,6 +265,11 @@ fn shape(id: RouteId) -> (Option<Value>, (String, Value)) {
         UpdateProject | ListVersions | CreateVersion | GetVersion | GetVersionUpdate
         | DeleteVersion | RestoreVersion | DiffVersions | ReplayHistory | DocumentAt
         | ListBranches | CreateBranch | PreviewMerge | MergeBranch => history::shape(id),
+        ListThreads | CreateThread | GetThread | UpdateThread | DeleteThread | AddComment
+        | EditComment | DeleteComment | AddReaction | RemoveReaction | ListChat | PostChat
+        | GetSubscription | PutSubscription | ListReviews | RequestReview | GetReview
+        | SubmitReview | WithdrawReview | DocumentActivity | ProjectActivity | ListInbox
+        | InboxCount | MarkInboxRead | DeleteNotification => conversations::shape(id),
     }
 }
 
@@ -292,12 +298,21 @@ fn security(access: Access) -> (Value, Option<String>) {
                 "API key, or a room token for this document, with at least the {role} role."
             )),
         ),
+        Access::KeyOrUser(role) => (
+            json!([{ "apiKey": [] }, { "roomToken": [] }, { "adminSecret": [] }]),
+            Some(format!(
+                "A room token of the project (for any room), or an API key naming the user in TandemX-Subject, with at least the {role} role."
+            )),
+        ),
     }
 }
 
 fn all_schemas() -> Value {
     let mut all = schemas::schemas();
     if let (Some(map), Value::Object(more)) = (all.as_object_mut(), history::schemas()) {
+        map.extend(more);
+    }
+    if let (Some(map), Value::Object(more)) = (all.as_object_mut(), conversations::schemas()) {
         map.extend(more);
     }
     all

@@ -132,6 +132,44 @@ pub fn check_state_vector(bytes: &[u8]) -> Result<(), ApiError> {
         .map_err(|e| bad(format!("state_vector is not a v1 state vector: {e}")))
 }
 
+/// A boolean parameter: `true`/`1` or `false`/`0`.
+pub fn flag(query: Option<&str>, key: &str) -> Result<Option<bool>, ApiError> {
+    match query.and_then(|q| query_value(q, key)).as_deref() {
+        None => Ok(None),
+        Some("true") | Some("1") => Ok(Some(true)),
+        Some("false") | Some("0") => Ok(Some(false)),
+        Some(_) => Err(bad(format!("{key} must be true or false"))),
+    }
+}
+
+/// `GET .../threads?since=&after=&limit=&resolved=`.
+pub fn list_threads(query: Option<&str>) -> Result<crate::conversations::ConvOp, ApiError> {
+    let max = crate::conversations::MAX_PAGE as u32;
+    Ok(crate::conversations::ConvOp::ListThreads {
+        since: number(query, "since")?.unwrap_or(0),
+        after: number(query, "after")?.unwrap_or(0),
+        limit: page(query, "limit", 50, max)?,
+        resolved: flag(query, "resolved")?,
+    })
+}
+
+/// `GET .../chat?before=&since=&limit=` (`before` and `since` exclude each other).
+pub fn list_chat(query: Option<&str>) -> Result<crate::conversations::ConvOp, ApiError> {
+    let max = crate::conversations::MAX_PAGE as u32;
+    let before = number(query, "before")?;
+    let since = number(query, "since")?;
+    if before.is_some() && since.is_some() {
+        return Err(bad(
+            "send before (older pages) or since (what came after), not both".into(),
+        ));
+    }
+    Ok(crate::conversations::ConvOp::ListChat {
+        before,
+        since,
+        limit: page(query, "limit", 50, max)?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -56,6 +56,9 @@ pub struct Connection {
     /// What admitted it (key, signing key, token id), so that a revocation finds it.
     #[serde(default)]
     pub cred: crate::room_call::Credential,
+    /// It asked for conversation events (see `docs/protocol.md`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub events: bool,
 }
 
 impl Connection {
@@ -68,6 +71,7 @@ impl Connection {
             role,
             exp,
             cred: Default::default(),
+            events: false,
         }
     }
 

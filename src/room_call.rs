@@ -165,6 +165,16 @@ pub enum RoomCall {
         #[serde(default)]
         preview: bool,
     },
+    /// A conversation operation (threads, comments, reactions, chat) for `actor`, whose role
+    /// the worker established.
+    Converse {
+        /// Who acts: their user id.
+        actor: String,
+        /// The role they act with.
+        role: Role,
+        /// What to do.
+        op: crate::conversations::ConvOp,
+    },
     /// A credential stopped admitting connections: close (or downgrade) the open ones it
     /// admitted, and refuse it for a while (other isolates may still admit it from their cache).
     Revoke {
@@ -286,6 +296,10 @@ pub struct Admission {
     /// What admitted the connection.
     #[serde(default)]
     pub credential: Credential,
+    /// The client asked for conversation events on the socket (`?events=1`: the SDK does;
+    /// stock providers never get them).
+    #[serde(default)]
+    pub events: bool,
 }
 
 /// A room's answer to [`RoomCall::Head`].
@@ -574,6 +588,7 @@ mod tests {
             exp: 10,
             protocol: None,
             webhooks: false,
+            events: false,
             credential: Credential {
                 key: Some("key_1".into()),
                 kid: None,

@@ -107,6 +107,56 @@ pub enum RouteId {
     PreviewMerge,
     /// `POST /v1/projects/{project}/documents/{document}/merge`.
     MergeBranch,
+    /// `GET /v1/projects/{project}/documents/{document}/threads`.
+    ListThreads,
+    /// `POST /v1/projects/{project}/documents/{document}/threads`.
+    CreateThread,
+    /// `GET /v1/projects/{project}/documents/{document}/threads/{thread}`.
+    GetThread,
+    /// `PATCH /v1/projects/{project}/documents/{document}/threads/{thread}`.
+    UpdateThread,
+    /// `DELETE /v1/projects/{project}/documents/{document}/threads/{thread}`.
+    DeleteThread,
+    /// `POST /v1/projects/{project}/documents/{document}/threads/{thread}/comments`.
+    AddComment,
+    /// `PATCH /v1/projects/{project}/documents/{document}/threads/{thread}/comments/{comment}`.
+    EditComment,
+    /// `DELETE /v1/projects/{project}/documents/{document}/threads/{thread}/comments/{comment}`.
+    DeleteComment,
+    /// `PUT /v1/projects/{project}/documents/{document}/threads/{thread}/comments/{comment}/reactions/{emoji}`.
+    AddReaction,
+    /// `DELETE /v1/projects/{project}/documents/{document}/threads/{thread}/comments/{comment}/reactions/{emoji}`.
+    RemoveReaction,
+    /// `GET /v1/projects/{project}/documents/{document}/chat`.
+    ListChat,
+    /// `POST /v1/projects/{project}/documents/{document}/chat`.
+    PostChat,
+    /// `GET /v1/projects/{project}/documents/{document}/subscription`.
+    GetSubscription,
+    /// `PUT /v1/projects/{project}/documents/{document}/subscription`.
+    PutSubscription,
+    /// `GET /v1/projects/{project}/documents/{document}/reviews`.
+    ListReviews,
+    /// `POST /v1/projects/{project}/documents/{document}/reviews`.
+    RequestReview,
+    /// `GET /v1/projects/{project}/documents/{document}/reviews/{review}`.
+    GetReview,
+    /// `POST /v1/projects/{project}/documents/{document}/reviews/{review}/verdicts`.
+    SubmitReview,
+    /// `DELETE /v1/projects/{project}/documents/{document}/reviews/{review}`.
+    WithdrawReview,
+    /// `GET /v1/projects/{project}/documents/{document}/activity`.
+    DocumentActivity,
+    /// `GET /v1/projects/{project}/activity`.
+    ProjectActivity,
+    /// `GET /v1/projects/{project}/inbox`.
+    ListInbox,
+    /// `GET /v1/projects/{project}/inbox/count`.
+    InboxCount,
+    /// `POST /v1/projects/{project}/inbox/read`.
+    MarkInboxRead,
+    /// `DELETE /v1/projects/{project}/inbox/notifications/{notification}`.
+    DeleteNotification,
 }
 
 impl RouteId {
@@ -130,6 +180,12 @@ impl RouteId {
             | ListDeliveries | ListVersions | CreateVersion | GetVersion | GetVersionUpdate
             | DeleteVersion | RestoreVersion | DiffVersions | ReplayHistory | DocumentAt
             | ListBranches | PreviewMerge | MergeBranch | RotateWebhookSecret => false,
+            // Conversations, reviews, activity and the inbox change nobody's access.
+            ListThreads | CreateThread | GetThread | UpdateThread | DeleteThread | AddComment
+            | EditComment | DeleteComment | AddReaction | RemoveReaction | ListChat | PostChat
+            | GetSubscription | PutSubscription | ListReviews | RequestReview | GetReview
+            | SubmitReview | WithdrawReview | DocumentActivity | ProjectActivity | ListInbox
+            | InboxCount | MarkInboxRead | DeleteNotification => false,
         }
     }
 }
@@ -149,6 +205,10 @@ pub enum Access {
     Key(Role),
     /// An API key, or a room token for the document in the path, with at least this role.
     KeyOrToken(Role),
+    /// An API key, or a room token of the project (for any room), with at least this role:
+    /// the project's routes for one user (the inbox, the activity feed). A key names the user
+    /// it acts for in the `TandemX-Subject` header.
+    KeyOrUser(Role),
 }
 
 /// A row of the route table.
@@ -524,6 +584,181 @@ pub const ROUTES: &[Route] = &[
         KeyOrToken(Role::Editor),
         "Merge this branch's changes into its parent",
     ),
+    r(
+        ListThreads,
+        "GET",
+        "/v1/projects/{project}/documents/{document}/threads",
+        KeyOrToken(Role::Viewer),
+        "List a document's comment threads (or those changed since a sequence number)",
+    ),
+    r(
+        CreateThread,
+        "POST",
+        "/v1/projects/{project}/documents/{document}/threads",
+        KeyOrToken(Role::Commenter),
+        "Open a thread anchored in the document, with its first comment",
+    ),
+    r(
+        GetThread,
+        "GET",
+        "/v1/projects/{project}/documents/{document}/threads/{thread}",
+        KeyOrToken(Role::Viewer),
+        "Read a thread, its comments and where its anchor is now",
+    ),
+    r(
+        UpdateThread,
+        "PATCH",
+        "/v1/projects/{project}/documents/{document}/threads/{thread}",
+        KeyOrToken(Role::Commenter),
+        "Resolve or reopen a thread, or replace its metadata",
+    ),
+    r(
+        DeleteThread,
+        "DELETE",
+        "/v1/projects/{project}/documents/{document}/threads/{thread}",
+        KeyOrToken(Role::Commenter),
+        "Delete a thread",
+    ),
+    r(
+        AddComment,
+        "POST",
+        "/v1/projects/{project}/documents/{document}/threads/{thread}/comments",
+        KeyOrToken(Role::Commenter),
+        "Reply in a thread",
+    ),
+    r(
+        EditComment,
+        "PATCH",
+        "/v1/projects/{project}/documents/{document}/threads/{thread}/comments/{comment}",
+        KeyOrToken(Role::Commenter),
+        "Edit one's own comment",
+    ),
+    r(
+        DeleteComment,
+        "DELETE",
+        "/v1/projects/{project}/documents/{document}/threads/{thread}/comments/{comment}",
+        KeyOrToken(Role::Commenter),
+        "Delete a comment (its tombstone stays)",
+    ),
+    r(
+        AddReaction,
+        "PUT",
+        "/v1/projects/{project}/documents/{document}/threads/{thread}/comments/{comment}/reactions/{emoji}",
+        KeyOrToken(Role::Commenter),
+        "React to a comment (idempotent)",
+    ),
+    r(
+        RemoveReaction,
+        "DELETE",
+        "/v1/projects/{project}/documents/{document}/threads/{thread}/comments/{comment}/reactions/{emoji}",
+        KeyOrToken(Role::Commenter),
+        "Take one's reaction back (idempotent)",
+    ),
+    r(
+        ListChat,
+        "GET",
+        "/v1/projects/{project}/documents/{document}/chat",
+        KeyOrToken(Role::Viewer),
+        "Read the room's chat, newest first (or what came after a message)",
+    ),
+    r(
+        PostChat,
+        "POST",
+        "/v1/projects/{project}/documents/{document}/chat",
+        KeyOrToken(Role::Commenter),
+        "Post a chat message to the room",
+    ),
+    r(
+        GetSubscription,
+        "GET",
+        "/v1/projects/{project}/documents/{document}/subscription",
+        KeyOrToken(Role::Viewer),
+        "Which of a document's conversations notify the caller",
+    ),
+    r(
+        PutSubscription,
+        "PUT",
+        "/v1/projects/{project}/documents/{document}/subscription",
+        KeyOrToken(Role::Viewer),
+        "Choose which of a document's conversations notify the caller",
+    ),
+    r(
+        ListReviews,
+        "GET",
+        "/v1/projects/{project}/documents/{document}/reviews",
+        KeyOrToken(Role::Viewer),
+        "List the reviews requested on a document (a branch or its versions)",
+    ),
+    r(
+        RequestReview,
+        "POST",
+        "/v1/projects/{project}/documents/{document}/reviews",
+        KeyOrToken(Role::Editor),
+        "Ask members to review a branch or a version",
+    ),
+    r(
+        GetReview,
+        "GET",
+        "/v1/projects/{project}/documents/{document}/reviews/{review}",
+        KeyOrToken(Role::Viewer),
+        "Read a review and its verdicts",
+    ),
+    r(
+        SubmitReview,
+        "POST",
+        "/v1/projects/{project}/documents/{document}/reviews/{review}/verdicts",
+        KeyOrToken(Role::Commenter),
+        "Approve or request changes, as one of the review's reviewers",
+    ),
+    r(
+        WithdrawReview,
+        "DELETE",
+        "/v1/projects/{project}/documents/{document}/reviews/{review}",
+        KeyOrToken(Role::Editor),
+        "Withdraw a review request",
+    ),
+    r(
+        DocumentActivity,
+        "GET",
+        "/v1/projects/{project}/documents/{document}/activity",
+        KeyOrToken(Role::Viewer),
+        "What happened to a document, newest first",
+    ),
+    r(
+        ProjectActivity,
+        "GET",
+        "/v1/projects/{project}/activity",
+        KeyOrUser(Role::Viewer),
+        "What happened in the project, newest first",
+    ),
+    r(
+        ListInbox,
+        "GET",
+        "/v1/projects/{project}/inbox",
+        KeyOrUser(Role::Viewer),
+        "The caller's notifications, newest first",
+    ),
+    r(
+        InboxCount,
+        "GET",
+        "/v1/projects/{project}/inbox/count",
+        KeyOrUser(Role::Viewer),
+        "How many of the caller's notifications are unread",
+    ),
+    r(
+        MarkInboxRead,
+        "POST",
+        "/v1/projects/{project}/inbox/read",
+        KeyOrUser(Role::Viewer),
+        "Mark some or all of the caller's notifications read",
+    ),
+    r(
+        DeleteNotification,
+        "DELETE",
+        "/v1/projects/{project}/inbox/notifications/{notification}",
+        KeyOrUser(Role::Viewer),
+        "Delete one of the caller's notifications",
+    ),
 ];
 
 /// The path parameters of a matched route, each parsed by its name in the template. Every
@@ -550,6 +785,16 @@ pub struct Params {
     pub webhook: Option<Id>,
     /// `{token}`: a token's id (`jti`).
     pub token: Option<Id>,
+    /// `{thread}`.
+    pub thread: Option<u64>,
+    /// `{comment}`.
+    pub comment: Option<u64>,
+    /// `{review}`.
+    pub review: Option<u64>,
+    /// `{notification}`.
+    pub notification: Option<u64>,
+    /// `{emoji}`: a reaction.
+    pub emoji: Option<String>,
 }
 
 fn present<'a, T>(value: &'a Option<T>, what: &'static str) -> Result<&'a T, ApiError> {
@@ -593,8 +838,56 @@ impl Params {
         present(&self.token, "token")
     }
 
+    /// `{thread}`.
+    pub fn thread(&self) -> Result<u64, ApiError> {
+        present(&self.thread, "thread").copied()
+    }
+
+    /// `{comment}`.
+    pub fn comment(&self) -> Result<u64, ApiError> {
+        present(&self.comment, "comment").copied()
+    }
+
+    /// `{review}`.
+    pub fn review(&self) -> Result<u64, ApiError> {
+        present(&self.review, "review").copied()
+    }
+
+    /// `{notification}`.
+    pub fn notification(&self) -> Result<u64, ApiError> {
+        present(&self.notification, "notification").copied()
+    }
+
+    /// `{emoji}`.
+    pub fn emoji(&self) -> Result<&str, ApiError> {
+        present(&self.emoji, "reaction").map(String::as_str)
+    }
+
     /// Parses the raw segment of parameter `name` into its field.
     fn set(&mut self, name: &str, raw: &str) -> Result<(), ApiError> {
+        let numbered: Option<(&mut Option<u64>, &'static str)> = match name {
+            "thread" => Some((&mut self.thread, "thread")),
+            "comment" => Some((&mut self.comment, "comment")),
+            "review" => Some((&mut self.review, "review")),
+            "notification" => Some((&mut self.notification, "notification")),
+            _ => None,
+        };
+        if let Some((field, what)) = numbered {
+            // Ids are integers: whatever else is in the segment names nothing.
+            *field = Some(
+                percent_decode(raw)
+                    .as_deref()
+                    .and_then(version_id)
+                    .ok_or_else(|| ApiError::Missing(what, raw.to_owned()))?,
+            );
+            return Ok(());
+        }
+        if name == "emoji" {
+            let value = path_param("emoji", raw)?;
+            crate::conversations::check_emoji(&value)?;
+            self.emoji = Some(value);
+            return Ok(());
+        }
         if name == "version" {
             // Ids are integers: whatever else is in the segment names no version.
             self.version = Some(
@@ -768,6 +1061,31 @@ mod tests {
             PreviewMerge,
             MergeBranch,
             RotateWebhookSecret,
+            ListThreads,
+            CreateThread,
+            GetThread,
+            UpdateThread,
+            DeleteThread,
+            AddComment,
+            EditComment,
+            DeleteComment,
+            AddReaction,
+            RemoveReaction,
+            ListChat,
+            PostChat,
+            GetSubscription,
+            PutSubscription,
+            ListReviews,
+            RequestReview,
+            GetReview,
+            SubmitReview,
+            WithdrawReview,
+            DocumentActivity,
+            ProjectActivity,
+            ListInbox,
+            InboxCount,
+            MarkInboxRead,
+            DeleteNotification,
         ];
         for id in every {
             match id {
@@ -781,6 +1099,12 @@ mod tests {
                 | ListVersions | CreateVersion | GetVersion | GetVersionUpdate | DeleteVersion
                 | RestoreVersion | DiffVersions | ReplayHistory | DocumentAt | ListBranches
                 | CreateBranch | PreviewMerge | MergeBranch | RotateWebhookSecret => {}
+                ListThreads | CreateThread | GetThread | UpdateThread | DeleteThread
+                | AddComment | EditComment | DeleteComment | AddReaction | RemoveReaction
+                | ListChat | PostChat | GetSubscription | PutSubscription | ListReviews
+                | RequestReview | GetReview | SubmitReview | WithdrawReview | DocumentActivity
+                | ProjectActivity | ListInbox | InboxCount | MarkInboxRead | DeleteNotification => {
+                }
             }
         }
         every.to_vec()
@@ -832,6 +1156,11 @@ mod tests {
             let path = route
                 .path
                 .replace("{version}", "7")
+                .replace("{thread}", "7")
+                .replace("{comment}", "7")
+                .replace("{review}", "7")
+                .replace("{notification}", "7")
+                .replace("{emoji}", "ok")
                 .replace("{", "x")
                 .replace("}", "");
             let m = match_route(route.method, &path).unwrap();

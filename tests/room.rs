@@ -81,11 +81,7 @@ impl Net {
     fn route(&mut self, sends: &[Send]) {
         for send in sends {
             for c in self.clients.iter_mut() {
-                let mine = match send.to {
-                    To::One(id) => c.conn.id == id,
-                    To::AllBut(id) => c.conn.id != id,
-                    To::All => true,
-                };
+                let mine = send.to.includes(&c.conn);
                 if mine {
                     c.inbox.push(send.frame.clone());
                 }

@@ -276,7 +276,7 @@ pub enum ConvError {
 }
 
 /// A new thread: where, its metadata, and its first comment.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewThread {
     /// Where it is attached.
@@ -847,5 +847,175 @@ impl<S: ConversationStore> Conversations<'_, S> {
             .filter(|m| *m != actor.id)
             .collect();
         Ok((message, vec![event]))
+    }
+}
+
+/// A conversation operation the worker asks a room to perform for a participant (inside
+/// [`crate::room_call::RoomCall::Converse`]). Values are typed: ids are numbers, bodies and
+/// anchors parsed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ConvOp {
+    /// Threads changed after `since` (all when 0), by id above `after`.
+    ListThreads {
+        /// Sequence number to read changes after.
+        since: u64,
+        /// Id to page after.
+        after: u64,
+        /// Most threads.
+        limit: u32,
+        /// Only resolved (`true`) or unresolved (`false`) threads.
+        #[serde(default)]
+        resolved: Option<bool>,
+    },
+    /// One thread.
+    GetThread {
+        /// The thread.
+        thread: u64,
+    },
+    /// Open a thread.
+    CreateThread {
+        /// The thread.
+        new: NewThread,
+    },
+    /// Reply in a thread.
+    AddComment {
+        /// The thread.
+        thread: u64,
+        /// The comment.
+        body: Body,
+    },
+    /// Edit one's comment.
+    EditComment {
+        /// The thread.
+        thread: u64,
+        /// The comment.
+        comment: u64,
+        /// Its new body.
+        body: Body,
+    },
+    /// Delete a comment.
+    DeleteComment {
+        /// The thread.
+        thread: u64,
+        /// The comment.
+        comment: u64,
+    },
+    /// Add or remove one's reaction.
+    React {
+        /// The thread.
+        thread: u64,
+        /// The comment.
+        comment: u64,
+        /// The emoji.
+        emoji: String,
+        /// Add (`true`) or remove.
+        add: bool,
+    },
+    /// Resolve or reopen a thread.
+    SetResolved {
+        /// The thread.
+        thread: u64,
+        /// Resolved or not.
+        resolved: bool,
+    },
+    /// Replace a thread's metadata.
+    SetMetadata {
+        /// The thread.
+        thread: u64,
+        /// The metadata.
+        metadata: Metadata,
+    },
+    /// Delete a thread.
+    DeleteThread {
+        /// The thread.
+        thread: u64,
+    },
+    /// Post to the room's chat.
+    PostChat {
+        /// The message.
+        body: Body,
+    },
+    /// Read the chat: newest first before `before`, or oldest first after `since`.
+    ListChat {
+        /// Messages with an id below this.
+        #[serde(default)]
+        before: Option<u64>,
+        /// Messages with an id above this (live catch-up).
+        #[serde(default)]
+        since: Option<u64>,
+        /// Most messages.
+        limit: u32,
+    },
+}
+
+impl ConvOp {
+    /// Whether the operation changes anything (reads need only the viewer role).
+    pub fn writes(&self) -> bool {
+        !matches!(
+            self,
+            ConvOp::ListThreads { .. } | ConvOp::GetThread { .. } | ConvOp::ListChat { .. }
+        )
+    }
+}
+
+/// A room's answer to a conversation operation: the value and the events it made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConvReply {
+    /// The thread, comment, message or page.
+    pub value: serde_json::Value,
+    /// What changed.
+    #[serde(default)]
+    pub events: Vec<Event>,
+}
+
+/// The y-protocols message type of a conversation event on the room's socket. Yjs uses 0–3;
+/// only connections that asked (`?events=1`) receive it (see `docs/protocol.md`).
+pub const EVENT_MESSAGE: u64 = 100;
+
+/// The frame of one event: the message type, then the event as a JSON string (both as
+/// lib0 varuint and varstring): `{type, seq, actor, thread?, comment?, message?, emoji?}`.
+/// Bodies are not pushed: a client fetches what changed (`?since=`).
+pub fn event_frame(event: &Event) -> Vec<u8> {
+    let small = serde_json::json!({
+        "type": event.kind,
+        "seq": event.seq,
+        "actor": event.actor,
+        "thread": event.thread,
+        "comment": event.comment,
+        "message": event.message,
+        "emoji": event.emoji,
+    });
+    let mut out = Vec::new();
+    write_var(&mut out, EVENT_MESSAGE);
+    let text = small.to_string();
+    write_var(&mut out, text.len() as u64);
+    out.extend_from_slice(text.as_bytes());
+    out
+}
+
+/// Frames pushed for events made outside any room (notifications, reviews), for a room's
+/// opted-in connections: same format, with the event's own `type`.
+pub fn notice_frame(notice: &serde_json::Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_var(&mut out, EVENT_MESSAGE);
+    let text = notice.to_string();
+    write_var(&mut out, text.len() as u64);
+    out.extend_from_slice(text.as_bytes());
+    out
+}
+
+fn write_var(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8 & 0x7f) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+impl<S: ConversationStore> Conversations<'_, S> {
+    /// The room's conversation sequence now (what a client passes as `?since=` next).
+    pub fn store_seq(&self) -> Result<u64, ConvError> {
+        Ok(self.store.last_seq()?)
     }
 }

@@ -367,42 +367,9 @@ impl Admitted {
 /// key or signing key is not revoked, and the document is not deleted. Changes nothing:
 /// registering a new document is for the caller, once the connection is accepted.
 pub async fn authorize_room(env: &Env, token: &str, room: &RoomName) -> Result<Admitted, ApiError> {
-    let now_secs = now_ms() / 1000;
     let db = db(env)?;
     let ttl_ms = access_cache_ttl_ms(env);
-    let verified = match auth::token_kind(token)? {
-        TokenKind::Server => auth::verify(
-            token,
-            Verifier::Server(&token_key(env)?),
-            room.as_str(),
-            now_secs,
-        )?,
-        TokenKind::Project { kid, alg } => {
-            let row = signing_key(&db, &kid, ttl_ms)
-                .await?
-                .ok_or(AuthError::UnknownKey)?;
-            if row.revoked_at.is_some() {
-                return Err(AuthError::Revoked.into());
-            }
-            if row.alg != alg {
-                return Err(AuthError::WrongAlgorithm.into());
-            }
-            let key = ProjectKey::from_pem(&row.alg, &row.public_key).map_err(|e| {
-                worker::console_error!("stored signing key {kid} does not parse: {e}");
-                ApiError::Internal
-            })?;
-            auth::verify(
-                token,
-                Verifier::Project {
-                    key: &key,
-                    kid: &kid,
-                    project: &row.project_id,
-                },
-                room.as_str(),
-                now_secs,
-            )?
-        }
-    };
+    let verified = verify_token(env, &db, token, Some(room), ttl_ms).await?;
     let project = Id::parse("project id", &verified.claims.prj)
         .map_err(|e| AuthError::Malformed(format!("the token's project: {e}")))?;
     let credential = Credential {
@@ -463,6 +430,84 @@ pub async fn authorize_room(env: &Env, token: &str, room: &RoomName) -> Result<A
         credential,
         access,
         pending,
+    })
+}
+
+/// Verifies a token's signature, algorithm, time and (with `Some`) room, with the server's key
+/// or the project signing key it names.
+async fn verify_token(
+    env: &Env,
+    db: &D1Database,
+    token: &str,
+    room: Option<&RoomName>,
+    ttl_ms: u64,
+) -> Result<auth::VerifiedToken, ApiError> {
+    let now_secs = now_ms() / 1000;
+    let room = room.map(RoomName::as_str);
+    Ok(match auth::token_kind(token)? {
+        TokenKind::Server => {
+            auth::verify_for(token, Verifier::Server(&token_key(env)?), room, now_secs)?
+        }
+        TokenKind::Project { kid, alg } => {
+            let row = signing_key(db, &kid, ttl_ms)
+                .await?
+                .ok_or(AuthError::UnknownKey)?;
+            if row.revoked_at.is_some() {
+                return Err(AuthError::Revoked.into());
+            }
+            if row.alg != alg {
+                return Err(AuthError::WrongAlgorithm.into());
+            }
+            let key = ProjectKey::from_pem(&row.alg, &row.public_key).map_err(|e| {
+                worker::console_error!("stored signing key {kid} does not parse: {e}");
+                ApiError::Internal
+            })?;
+            auth::verify_for(
+                token,
+                Verifier::Project {
+                    key: &key,
+                    kid: &kid,
+                    project: &row.project_id,
+                },
+                room,
+                now_secs,
+            )?
+        }
+    })
+}
+
+/// Authenticates a request to a route of one user across a project (the inbox, the activity
+/// feed): the admin secret or an API key, or a room token of `project` for any room, checked
+/// in D1 as a connection is (project live, key and token not revoked, member not removed).
+pub async fn authenticate_user(req: &Request, env: &Env, project: &Id) -> Result<Actor, ApiError> {
+    let presented = bearer(req)?;
+    if !looks_like_jwt(&presented) {
+        return authenticate(req, env).await;
+    }
+    let db = db(env)?;
+    let verified = verify_token(env, &db, &presented, None, access_cache_ttl_ms(env)).await?;
+    let claims = &verified.claims;
+    if claims.prj != project.as_str() {
+        return Err(ApiError::Missing("project", project.to_string()));
+    }
+    let who = d1::Connecting {
+        project: &claims.prj,
+        key: claims.key.as_deref(),
+        // No document has an empty name: only the project's facts are read.
+        room: "",
+        sub: &verified.sub,
+        jti: verified.jti.as_deref(),
+    };
+    let access = d1::room_access(&db, &who)
+        .await?
+        .ok_or(AuthError::ProjectDeleted)?;
+    check_access(&access, &claims.prj, claims.key.as_deref())?;
+    let role = auth::connection_role(claims.role, access.membership())?;
+    Ok(Actor::User {
+        sub: verified.sub.clone(),
+        project: claims.prj.clone(),
+        role,
+        room: claims.room.clone(),
     })
 }
 

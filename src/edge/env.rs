@@ -17,6 +17,8 @@ pub const STATIC: &str = "STATIC";
 pub const WRITE_LIMITER: &str = "WRITE_LIMITER";
 /// Rate Limiting binding counting minted room tokens per caller and per user.
 pub const MINT_LIMITER: &str = "MINT_LIMITER";
+/// Rate limit binding: threads, comments and chat messages created per user and project.
+pub const COMMENT_LIMITER: &str = "COMMENT_LIMITER";
 
 /// Variable overriding [`Limits::max_frame_bytes`].
 pub const MAX_FRAME_BYTES: &str = "MAX_FRAME_BYTES";

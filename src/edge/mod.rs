@@ -1,6 +1,7 @@
 //! The worker: routes requests, and hosts one [`room_object::RoomObject`] per room.
 
 mod access;
+mod conversation_store;
 mod d1;
 mod env;
 mod health;
@@ -96,6 +97,16 @@ async fn connect_room(
         return Err(ApiError::UpgradeRequired);
     }
     let (token, source) = access::room_token(&req)?;
+    // `?events=1`: the client (the SDK) asks for conversation events on the socket.
+    let events = match http::query(&req, "events").as_deref() {
+        None | Some("0") | Some("false") => false,
+        Some("1") | Some("true") => true,
+        Some(_) => {
+            return Err(ApiError::InvalidBody(
+                "events is 1 (send conversation events) or 0".into(),
+            ))
+        }
+    };
     let admitted = access::authorize_room(env, &token, room).await?;
     // Opening a document that does not exist creates it: only a role that may write may.
     if admitted.access.doc_exists == 0 && !admitted.role.can_write() {
@@ -113,6 +124,7 @@ async fn connect_room(
         },
         webhooks: admitted.access.has_webhooks != 0,
         credential: admitted.credential.clone(),
+        events,
     };
     let headers = Headers::new();
     let json = serde_json::to_string(&admission).map_err(|e| {

@@ -18,6 +18,8 @@ pub enum Limit {
     Writes,
     /// Room tokens minted, per caller and per user they are minted for.
     Mints,
+    /// Threads, comments and chat messages created, per user and project.
+    Comments,
 }
 
 impl Limit {
@@ -25,6 +27,7 @@ impl Limit {
         match self {
             Limit::Writes => env::WRITE_LIMITER,
             Limit::Mints => env::MINT_LIMITER,
+            Limit::Comments => env::COMMENT_LIMITER,
         }
     }
 

@@ -15,6 +15,7 @@
 mod bindings;
 mod calls;
 mod connect;
+mod conversations;
 mod document;
 mod history_calls;
 mod revocation;

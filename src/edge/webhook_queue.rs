@@ -38,8 +38,13 @@ const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS messages (
   message_id TEXT NOT NULL, webhook_id TEXT NOT NULL, event_type TEXT NOT NULL,
   body TEXT NOT NULL, attempt INTEGER NOT NULL, next_at INTEGER NOT NULL,
+  unless_read INTEGER,
   PRIMARY KEY (message_id, webhook_id));
 ";
+
+/// Queues made before notifications lack the column naming the notification whose reading
+/// cancels a message.
+const ADD_UNLESS_READ: &str = "ALTER TABLE messages ADD COLUMN unless_read INTEGER";
 
 /// Queues of the first schema kept a copy of the subscription's URL and secret in each row
 /// (`queue`); their messages move to `messages` without them, and the table goes, so no copy
@@ -62,6 +67,12 @@ pub struct Enqueue {
     /// Deliver only to this subscription (test events).
     #[serde(default)]
     pub only: Option<String>,
+    /// Deliver no earlier than this many ms from now.
+    #[serde(default)]
+    pub delay_ms: u64,
+    /// Drop the message if this notification was read (or deleted) by the time it is due.
+    #[serde(default)]
+    pub unless_read: Option<u64>,
 }
 
 /// A subscription as enqueueing needs it: which events it wants.
@@ -105,6 +116,7 @@ struct Queued {
     event_type: String,
     body: String,
     attempt: i64,
+    unless_read: Option<u64>,
 }
 
 /// How one attempt went: the receiver's status if it answered, and what went wrong if
@@ -166,6 +178,19 @@ impl WebhookQueue {
                 sql.exec(MIGRATE_QUEUE, None)?;
                 worker::console_log!("webhook queue: moved queued messages to the new schema");
             }
+            let has_column: Vec<Vec<SqlStorageValue>> = sql
+                .exec(
+                    "SELECT COUNT(*) FROM pragma_table_info('messages') WHERE name = 'unless_read'",
+                    None,
+                )?
+                .raw()
+                .collect::<Result<_>>()?;
+            if matches!(
+                has_column.first().and_then(|r| r.first()),
+                Some(SqlStorageValue::Integer(0))
+            ) {
+                sql.exec(ADD_UNLESS_READ, None)?;
+            }
             self.ready.set(true);
         }
         Ok(sql)
@@ -209,27 +234,33 @@ impl WebhookQueue {
             if !wanted {
                 continue;
             }
+            let unless_read = input
+                .unless_read
+                .map_or(SqlStorageValue::Null, |n| (n as i64).into());
             sql.exec(
-                "INSERT OR IGNORE INTO messages VALUES (?, ?, ?, ?, 0, ?)",
+                "INSERT OR IGNORE INTO messages
+                   (message_id, webhook_id, event_type, body, attempt, next_at, unless_read)
+                 VALUES (?, ?, ?, ?, 0, ?, ?)",
                 vec![
                     message_id.as_str().into(),
                     sub.id.as_str().into(),
                     input.event_type.as_str().into(),
                     body.as_str().into(),
-                    (now as i64).into(),
+                    ((now + input.delay_ms) as i64).into(),
+                    unless_read,
                 ],
             )?;
             queued += 1;
         }
         if queued > 0 {
-            self.wake_at(now).await?;
+            self.wake_at(now + input.delay_ms).await?;
         }
         Ok(queued)
     }
 
     fn due(&self, now: u64) -> Result<Vec<Queued>> {
         let rows = self.sql()?.exec(
-            "SELECT message_id, webhook_id, event_type, body, attempt
+            "SELECT message_id, webhook_id, event_type, body, attempt, unless_read
              FROM messages WHERE next_at <= ? ORDER BY next_at LIMIT ?",
             vec![(now as i64).into(), (BATCH as i64).into()],
         )?;
@@ -244,12 +275,17 @@ impl WebhookQueue {
                 Some(SqlStorageValue::Integer(i)) => *i,
                 _ => 0,
             };
+            let unless_read = match row.get(5) {
+                Some(SqlStorageValue::Integer(i)) => Some(*i as u64),
+                _ => None,
+            };
             out.push(Queued {
                 message_id: s(0),
                 webhook_id: s(1),
                 event_type: s(2),
                 body: s(3),
                 attempt,
+                unless_read,
             });
         }
         Ok(out)
@@ -279,6 +315,22 @@ impl WebhookQueue {
         .await
         .map_err(rust_error)?;
         Ok(rows.into_iter().map(|t| (t.id.clone(), t)).collect())
+    }
+
+    /// Whether notification `id` was read or deleted.
+    async fn was_read(&self, db: &worker::D1Database, id: u64) -> Result<bool> {
+        #[derive(Deserialize)]
+        struct Row {
+            read_at: Option<u64>,
+        }
+        let row: Option<Row> = d1::row(
+            db,
+            "SELECT read_at FROM notifications WHERE id = ?",
+            &[num(id)],
+        )
+        .await
+        .map_err(rust_error)?;
+        Ok(row.is_none_or(|r| r.read_at.is_some()))
     }
 
     /// Sends one message to `url`, signed with each of `secrets`, without following redirects.
@@ -373,6 +425,19 @@ impl WebhookQueue {
                 )?;
                 continue;
             };
+            if let Some(n) = msg.unless_read {
+                if self.was_read(&db, n).await? {
+                    // Seen before the delay ran out: nobody needs telling.
+                    sql.exec(
+                        "DELETE FROM messages WHERE message_id = ? AND webhook_id = ?",
+                        vec![
+                            msg.message_id.as_str().into(),
+                            msg.webhook_id.as_str().into(),
+                        ],
+                    )?;
+                    continue;
+                }
+            }
             let started = now_ms();
             let result = match net::check(&target.url, allow_private) {
                 Ok(_) => {
@@ -508,15 +573,55 @@ pub async fn emit(
     data: serde_json::Value,
     only: Option<&str>,
 ) {
+    enqueue(env, project, event_type, data, only, 0, None).await
+}
+
+/// Hands an event to the project's queue to leave after `delay_ms`, and only if notification
+/// `notification` is unread then (the inbox's delayed `notification.created`).
+pub async fn emit_unless_read(
+    env: &Env,
+    project: &str,
+    event_type: &str,
+    data: serde_json::Value,
+    delay_ms: u64,
+    notification: u64,
+) {
+    enqueue(
+        env,
+        project,
+        event_type,
+        data,
+        None,
+        delay_ms,
+        Some(notification),
+    )
+    .await
+}
+
+async fn enqueue(
+    env: &Env,
+    project: &str,
+    event_type: &str,
+    data: serde_json::Value,
+    only: Option<&str>,
+    delay_ms: u64,
+    unless_read: Option<u64>,
+) {
     let result = async {
         let stub = env.durable_object(env::WEBHOOKS)?.get_by_name(project)?;
-        let body = serde_json::json!({ "project": project, "event_type": event_type, "data": data, "only": only });
+        let body = serde_json::json!({
+            "project": project, "event_type": event_type, "data": data, "only": only,
+            "delay_ms": delay_ms, "unless_read": unless_read,
+        });
         let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_body(Some(body.to_string().into()));
+        init.with_method(Method::Post)
+            .with_body(Some(body.to_string().into()));
         let req = Request::new_with_init("https://webhooks.internal/enqueue", &init)?;
         let mut resp = stub.fetch_with_request(req).await?;
         if resp.status_code() != 200 {
-            return Err(worker::Error::RustError(resp.text().await.unwrap_or_default()));
+            return Err(worker::Error::RustError(
+                resp.text().await.unwrap_or_default(),
+            ));
         }
         Ok(())
     }

@@ -65,6 +65,20 @@ pub enum To {
     AllBut(u64),
     /// Every connection.
     All,
+    /// Every connection that asked for conversation events.
+    Events,
+}
+
+impl To {
+    /// Whether `conn` is among the recipients.
+    pub fn includes(self, conn: &super::Connection) -> bool {
+        match self {
+            To::One(one) => conn.id == one,
+            To::AllBut(but) => conn.id != but,
+            To::All => true,
+            To::Events => conn.events,
+        }
+    }
 }
 
 /// A frame and its recipients.

@@ -107,6 +107,7 @@ impl RoomObject {
                     | RoomCall::ReadUpdate { .. }
                     | RoomCall::WriteUpdate
                     | RoomCall::WriteEdits { .. } => self.document(call, payload, &author).await,
+                    RoomCall::Converse { actor, role, op } => self.converse(actor, role, op),
                     call => self.history(call, payload, &author).await,
                 }
             }

@@ -55,6 +55,7 @@ impl RoomObject {
             Some(admission.exp),
         );
         conn.cred = admission.credential;
+        conn.events = admission.events;
         pair.server.serialize_attachment(&conn)?;
         let id = conn.id;
         self.live.borrow_mut().insert(&pair.server, conn);

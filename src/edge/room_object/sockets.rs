@@ -59,11 +59,7 @@ impl Live {
     fn sockets<'a>(&'a self, to: To) -> impl Iterator<Item = &'a WebSocket> + 'a {
         self.conns
             .iter()
-            .filter(move |(id, _)| match to {
-                To::One(one) => **id == one,
-                To::AllBut(but) => **id != but,
-                To::All => true,
-            })
+            .filter(move |(_, (_, conn))| to.includes(conn))
             .map(|(_, (ws, _))| ws)
     }
 }

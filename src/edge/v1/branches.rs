@@ -73,6 +73,26 @@ async fn branch_row(env: &Env, project: &Id, name: &RoomName) -> Result<Option<B
     .await
 }
 
+/// Whether `name` is a branch of some document.
+pub(super) async fn is_branch(
+    db: &worker::D1Database,
+    project: &Id,
+    name: &RoomName,
+) -> Result<bool> {
+    #[derive(Deserialize)]
+    struct Found {
+        #[allow(dead_code)]
+        name: String,
+    }
+    Ok(d1::row::<Found>(
+        db,
+        "SELECT name FROM branches WHERE project_id = ? AND name = ?",
+        &[text(project.as_str()), text(name.as_str())],
+    )
+    .await?
+    .is_some())
+}
+
 async fn head(room: &RoomClient<'_>, after: u64, with_state: bool) -> Result<HeadReply> {
     room.json(RoomCall::Head { after, with_state }, &[]).await
 }
@@ -269,6 +289,12 @@ async fn create(cx: &mut Call<'_>) -> Result<Response> {
         None,
     )
     .await;
+    let detail = json!({ "branch": name, "parent": parent, "version": input.version });
+    if let Err(e) =
+        super::activity::record(cx, p, Some(parent.as_str()), &by, "branch.created", &detail).await
+    {
+        worker::console_error!("recording activity: {e:?}");
+    }
     let mut body = serde_json::to_value(&row).map_err(http::internal("row json"))?;
     body["ahead"] = json!(0);
     body["behind"] = json!(0);
@@ -301,6 +327,12 @@ async fn merge(cx: &mut Call<'_>, apply: bool) -> Result<Response> {
             row.parent
         )));
     }
+    // The review gate, before anything is read or written: only a merge checks it.
+    let unreviewed = if apply {
+        super::reviews::merge_gate(&cx.db()?, &project, &branch_name, cx.actor.ceiling()).await?
+    } else {
+        false
+    };
     let author = cx.actor_name();
     let parent = RoomClient {
         env: cx.env,
@@ -338,6 +370,9 @@ async fn merge(cx: &mut Call<'_>, apply: bool) -> Result<Response> {
     result["branch"] = json!(branch_name);
     result["parent"] = json!(row.parent);
     result["authors"] = json!(branch_head.authors);
+    if apply {
+        result["without_approved_review"] = json!(unreviewed);
+    }
     if apply && result["changed"] == json!(true) {
         let db = cx.db()?;
         let now = now_ms();
@@ -357,12 +392,19 @@ async fn merge(cx: &mut Call<'_>, apply: bool) -> Result<Response> {
                     &author,
                     "branch.merged",
                     Some(branch_name.as_str()),
-                    json!({ "parent": row.parent, "version": result["version"]["id"] }),
+                    json!({ "parent": row.parent, "version": result["version"]["id"], "without_approved_review": unreviewed }),
                     now,
                 )?,
             ],
         )
         .await?;
+        let detail = json!({ "branch": branch_name, "parent": row.parent, "version": result["version"]["id"], "without_approved_review": unreviewed });
+        if let Err(e) =
+            super::activity::record(cx, p, Some(&row.parent), &author, "branch.merged", &detail)
+                .await
+        {
+            worker::console_error!("recording activity: {e:?}");
+        }
         webhook_queue::emit(
             cx.env,
             p,

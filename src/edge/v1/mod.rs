@@ -4,13 +4,17 @@
 //! ([`crate::routes::ROUTES`]): who may call it and with which role. A handler receives a
 //! [`Call`] whose caller has passed that check and whose path parameters are typed.
 
+mod activity;
 mod audit;
 mod branches;
+mod conversations;
 pub mod documents;
 mod history_routes;
+mod inbox;
 mod keys;
 mod members;
 mod projects;
+mod reviews;
 mod signing_keys;
 mod tokens;
 mod webhooks;
@@ -113,6 +117,10 @@ async fn authorize(req: &Request, env: &Env, access: Access, params: &Params) ->
             access::authenticate_document(req, env, params.project()?, params.document()?).await?,
             role,
         ),
+        Access::KeyOrUser(role) => (
+            access::authenticate_user(req, env, params.project()?).await?,
+            role,
+        ),
         // Served before the API (`edge::route`) or by the dev route below.
         Access::Public | Access::DevMode | Access::RoomToken => return Err(ApiError::NotFound),
     };
@@ -166,6 +174,16 @@ async fn route(req: Request, env: &Env, matched: Matched) -> Result<Response> {
         }
         ListBranches | CreateBranch | PreviewMerge | MergeBranch => {
             branches::serve(id, &mut cx).await
+        }
+        ListThreads | CreateThread | GetThread | UpdateThread | DeleteThread | AddComment
+        | EditComment | DeleteComment | AddReaction | RemoveReaction | ListChat | PostChat
+        | GetSubscription | PutSubscription => conversations::serve(id, &mut cx).await,
+        ListReviews | RequestReview | GetReview | SubmitReview | WithdrawReview => {
+            reviews::serve(id, &mut cx).await
+        }
+        DocumentActivity | ProjectActivity => activity::serve(id, &mut cx).await,
+        ListInbox | InboxCount | MarkInboxRead | DeleteNotification => {
+            inbox::serve(id, &mut cx).await
         }
         Index | Health | Room | OpenApi | DevToken => Err(ApiError::NotFound),
     }

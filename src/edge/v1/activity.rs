@@ -1,0 +1,138 @@
+//! The activity feed: who did what, when, per project and per document — threads and comments,
+//! resolutions, reviews, versions, restores, forks and merges. Rows are written by the routes
+//! that make the change (after it is stored), and read newest first, filtered by document,
+//! actor and kind, by every member role.
+
+use super::{Call, Result};
+use crate::api::ApiError;
+use crate::edge::d1::{self, num, text};
+use crate::edge::http;
+use crate::edge::platform::now_ms;
+use crate::routes::RouteId;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use worker::wasm_bindgen::JsValue;
+use worker::Response;
+
+/// Most entries one page lists.
+const MAX_ACTIVITY_PAGE: u64 = 100;
+/// Longest `kind` filter.
+const MAX_KIND: usize = 40;
+
+/// Records one entry.
+pub async fn record(
+    cx: &Call<'_>,
+    project: &str,
+    document: Option<&str>,
+    actor: &str,
+    kind: &str,
+    detail: &Value,
+) -> Result<()> {
+    d1::stmt(
+        &cx.db()?,
+        "INSERT INTO activity (project_id, document, actor, kind, detail, at) VALUES (?, ?, ?, ?, ?, ?)",
+        &[
+            text(project),
+            document.map_or(JsValue::NULL, text),
+            text(actor),
+            text(kind),
+            text(&detail.to_string()),
+            num(now_ms()),
+        ],
+    )?
+    .run()
+    .await
+    .map_err(http::internal("activity"))?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct Row {
+    id: u64,
+    document: Option<String>,
+    actor: String,
+    kind: String,
+    detail: String,
+    at: u64,
+}
+
+/// Serves `GET .../activity` of a project (`?document=` filters) or of a document.
+pub async fn serve(id: RouteId, cx: &mut Call<'_>) -> Result<Response> {
+    let project = cx.project()?.clone();
+    let q = crate::api::url_query(&cx.req.inner().url()).map(str::to_owned);
+    let q = q.as_deref();
+    let document = match id {
+        RouteId::DocumentActivity => Some(super::history_routes::live_document(cx).await?.1),
+        _ => match q.and_then(|q| crate::api::query_value(q, "document")) {
+            Some(d) => Some(crate::names::RoomName::parse(&d)?),
+            None => None,
+        },
+    };
+    if let Some(d) = &document {
+        // A room token reads the feed of the documents it covers only.
+        if !cx.actor.covers(d.as_str()) {
+            return Err(crate::auth::AuthError::WrongRoom.into());
+        }
+    }
+    let actor = q.and_then(|q| crate::api::query_value(q, "actor"));
+    if let Some(a) = &actor {
+        crate::auth::validate_sub(a).map_err(|e| ApiError::InvalidBody(format!("actor: {e}")))?;
+    }
+    let kind = q.and_then(|q| crate::api::query_value(q, "kind"));
+    if let Some(k) = &kind {
+        if k.is_empty()
+            || k.len() > MAX_KIND
+            || !k
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_')
+        {
+            return Err(ApiError::InvalidBody(
+                "kind is an event name such as comment.created".into(),
+            ));
+        }
+    }
+    let limit = crate::queries::number(q, "limit")?.unwrap_or(50);
+    if !(1..=MAX_ACTIVITY_PAGE).contains(&limit) {
+        return Err(ApiError::InvalidBody(format!(
+            "limit must be from 1 to {MAX_ACTIVITY_PAGE}"
+        )));
+    }
+    let before = crate::queries::number(q, "before")?;
+    let opt = |v: Option<&str>| v.map_or(JsValue::NULL, text);
+    let rows: Vec<Row> = d1::rows(
+        &cx.db()?,
+        "SELECT id, document, actor, kind, detail, at FROM activity
+         WHERE project_id = ?1 AND (?2 IS NULL OR document = ?2) AND (?3 IS NULL OR actor = ?3)
+           AND (?4 IS NULL OR kind = ?4) AND (?5 IS NULL OR id < ?5)
+         ORDER BY id DESC LIMIT ?6",
+        &[
+            text(project.as_str()),
+            opt(document.as_ref().map(|d| d.as_str())),
+            opt(actor.as_deref()),
+            opt(kind.as_deref()),
+            before.map_or(JsValue::NULL, num),
+            num(limit),
+        ],
+    )
+    .await?;
+    let next = (rows.len() as u64 == limit)
+        .then(|| rows.last().map(|r| r.id))
+        .flatten();
+    // Outside a document, a room token sees only the documents it covers (a page may hold
+    // fewer entries than asked; `next_before` still continues after the whole page).
+    let rows: Vec<Row> = rows
+        .into_iter()
+        .filter(|r| r.document.as_deref().is_none_or(|d| cx.actor.covers(d)))
+        .collect();
+    let entries: Vec<Value> = rows
+        .into_iter()
+        .map(|r| {
+            json!({
+                "id": r.id, "document": r.document, "actor": r.actor, "kind": r.kind,
+                "detail": serde_json::from_str::<Value>(&r.detail).unwrap_or(Value::Null),
+                "at": r.at,
+            })
+        })
+        .collect();
+    http::json(&json!({ "activity": entries, "next_before": next }))
+}
