@@ -354,7 +354,16 @@ pub struct UpdateProject {
     /// default; absent leaves it.
     #[serde(default, deserialize_with = "present")]
     pub history_retention_days: Option<Option<u64>>,
+    /// Whether a branch merges only with an approved review (owners excepted).
+    #[serde(default)]
+    pub require_review_for_merge: Option<bool>,
+    /// Seconds an unread notification waits before its webhook (0 to a day).
+    #[serde(default)]
+    pub notification_delay_seconds: Option<u64>,
 }
+
+/// Longest notification delay a project may set: a day.
+pub const MAX_NOTIFICATION_DELAY_SECONDS: u64 = 86_400;
 
 /// Longest retention a project may ask for, in days (a hundred years: "forever" is 0).
 pub const MAX_RETENTION_DAYS: u64 = 36_500;

@@ -301,8 +301,8 @@ pub const ROUTES: &[Route] = &[
         ListMembers,
         "GET",
         "/v1/projects/{project}/members",
-        Key(Role::Viewer),
-        "List members",
+        KeyOrUser(Role::Viewer),
+        "List members (any room token of the project may: mentions and reviews name members)",
     ),
     r(
         PutMember,

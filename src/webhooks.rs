@@ -32,6 +32,22 @@ pub const EVENT_TYPES: &[&str] = &[
     "key.created",
     "key.revoked",
     "webhook.test",
+    "thread.created",
+    "thread.updated",
+    "thread.resolved",
+    "thread.reopened",
+    "thread.deleted",
+    "comment.created",
+    "comment.edited",
+    "comment.deleted",
+    "reaction.added",
+    "reaction.removed",
+    "chat.message.created",
+    "notification.created",
+    "review.requested",
+    "review.submitted",
+    "review.completed",
+    "review.withdrawn",
 ];
 
 /// Webhook errors.

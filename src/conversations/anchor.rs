@@ -20,6 +20,9 @@ pub const MAX_POSITION_BYTES: usize = 300;
 pub const MAX_NODE_NAME: usize = 200;
 /// Most characters of quoted text kept with a thread (the text it was opened on).
 pub const MAX_QUOTE_CHARS: usize = 1_000;
+/// How far (bytes of UTF-8) from where an orphaned range collapsed its quoted text may stand
+/// again for the range to count as restored (an undo of a deletion that took more than it).
+pub const RESTORE_REACH: usize = 2_000;
 
 /// An anchor as a client sends it and as it is stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -203,14 +206,26 @@ fn resolve_range(
     if to > from {
         return found(from, to);
     }
-    // Collapsed: the text is gone, unless the quoted text stands right where it was (an undo
-    // or a restore inserts it again as new items, just before the deleted ones).
+    // Collapsed: the text is gone, unless the quoted text stands again where it was. An undo
+    // or a restore inserts what was deleted as new items beside the deleted ones, so the
+    // words come back within the span that was deleted: the nearest occurrence of the quote
+    // within [`RESTORE_REACH`] bytes (plus its own length) of the collapsed point counts.
     if let Some(q) = quote.filter(|q| !q.is_empty()) {
-        if string[..from].ends_with(q) {
-            return found(from - q.len(), from);
-        }
-        if string[from..].starts_with(q) {
-            return found(from, from + q.len());
+        let reach = RESTORE_REACH + q.len();
+        let lo = clamp(from.saturating_sub(reach) as u32);
+        let hi = clamp((from + reach).min(string.len()) as u32);
+        let best = string[lo..hi]
+            .match_indices(q)
+            .map(|(i, _)| lo + i)
+            .min_by_key(|&i| {
+                if i + q.len() <= from {
+                    from - (i + q.len())
+                } else {
+                    i.saturating_sub(from)
+                }
+            });
+        if let Some(i) = best {
+            return found(i, i + q.len());
         }
     }
     Position {

@@ -87,6 +87,29 @@ fn a_text_anchor_follows_its_words_through_concurrent_edits_orphans_and_comes_ba
 }
 
 #[test]
+fn an_undo_of_a_wider_deletion_restores_the_words_inside_it() {
+    let editor = Doc::with_client_id(1);
+    let server = Doc::with_client_id(2);
+    let text = editor.get_or_insert_text("body");
+    text.insert(&mut editor.transact_mut(), 0, "one two three four");
+    let anchor = text_anchor(&editor, "body", 8, 13); // "three"
+    sync(&editor, &server);
+    let mut undo: yrs::UndoManager = yrs::UndoManager::with_options(Default::default());
+    undo.expand_scope(&editor, &text);
+    // The deletion takes more than the words: "two three four".
+    text.remove_range(&mut editor.transact_mut(), 4, 14);
+    sync(&editor, &server);
+    assert!(anchor.resolve(&server, Some("three")).orphaned);
+    undo.undo_blocking();
+    sync(&editor, &server);
+    let pos = anchor.resolve(&server, Some("three"));
+    assert_eq!(
+        (pos.orphaned, pos.index, pos.quote.as_deref()),
+        (false, Some(8), Some("three"))
+    );
+}
+
+#[test]
 fn relative_positions_parse_only_when_well_formed() {
     let doc = Doc::with_client_id(9);
     let text = doc.get_or_insert_text("t");

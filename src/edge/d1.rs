@@ -158,13 +158,26 @@ pub struct Project {
     /// Days of history kept (`None`: the default, 0: everything).
     #[serde(default)]
     pub history_retention_days: Option<u64>,
+    /// Whether a branch merges only with an approved review (owners excepted).
+    #[serde(default, deserialize_with = "flag")]
+    pub require_review_for_merge: bool,
+    /// Seconds an unread notification waits before its `notification.created` webhook.
+    #[serde(default)]
+    pub notification_delay_seconds: u64,
+}
+
+/// A D1 integer 0/1 as a boolean.
+fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(u64::deserialize(d)? != 0)
 }
 
 /// Reads a project that is not deleted.
 pub async fn live_project(db: &D1Database, id: &str) -> Result<Project, ApiError> {
     let project: Option<Project> = row(
         db,
-        "SELECT id, name, created_at, deleted_at, history_retention_days FROM projects WHERE id = ?",
+        "SELECT id, name, created_at, deleted_at, history_retention_days,
+                require_review AS require_review_for_merge, notification_delay_seconds
+         FROM projects WHERE id = ?",
         &[text(id)],
     )
     .await?;

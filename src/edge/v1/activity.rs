@@ -19,6 +19,16 @@ const MAX_ACTIVITY_PAGE: u64 = 100;
 /// Longest `kind` filter.
 const MAX_KIND: usize = 40;
 
+/// How the feed names an actor: a user by their id, a key by its id, or `admin`.
+pub fn actor_of(actor: &crate::edge::access::Actor) -> String {
+    use crate::edge::access::Actor;
+    match actor {
+        Actor::User { sub, .. } => sub.clone(),
+        Actor::Key { id, .. } => id.clone(),
+        Actor::Admin => "admin".into(),
+    }
+}
+
 /// Records one entry.
 pub async fn record(
     cx: &Call<'_>,

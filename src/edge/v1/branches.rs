@@ -290,8 +290,15 @@ async fn create(cx: &mut Call<'_>) -> Result<Response> {
     )
     .await;
     let detail = json!({ "branch": name, "parent": parent, "version": input.version });
-    if let Err(e) =
-        super::activity::record(cx, p, Some(parent.as_str()), &by, "branch.created", &detail).await
+    if let Err(e) = super::activity::record(
+        cx,
+        p,
+        Some(parent.as_str()),
+        &super::activity::actor_of(&cx.actor),
+        "branch.created",
+        &detail,
+    )
+    .await
     {
         worker::console_error!("recording activity: {e:?}");
     }
@@ -399,9 +406,15 @@ async fn merge(cx: &mut Call<'_>, apply: bool) -> Result<Response> {
         )
         .await?;
         let detail = json!({ "branch": branch_name, "parent": row.parent, "version": result["version"]["id"], "without_approved_review": unreviewed });
-        if let Err(e) =
-            super::activity::record(cx, p, Some(&row.parent), &author, "branch.merged", &detail)
-                .await
+        if let Err(e) = super::activity::record(
+            cx,
+            p,
+            Some(&row.parent),
+            &super::activity::actor_of(&cx.actor),
+            "branch.merged",
+            &detail,
+        )
+        .await
         {
             worker::console_error!("recording activity: {e:?}");
         }

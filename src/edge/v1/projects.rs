@@ -1,7 +1,10 @@
 //! Projects: create (admin), read, change settings, delete.
 
 use super::{created, Call, Result};
-use crate::api::{validate_name, ApiError, CreateProject, UpdateProject, MAX_RETENTION_DAYS};
+use crate::api::{
+    validate_name, ApiError, CreateProject, UpdateProject, MAX_NOTIFICATION_DELAY_SECONDS,
+    MAX_RETENTION_DAYS,
+};
 use crate::auth::{ApiKeySecret, Role};
 use crate::codec::hex;
 use crate::edge::d1::{self, num, text, Project};
@@ -36,6 +39,8 @@ async fn create(cx: &mut Call<'_>) -> Result<Response> {
         created_at: now,
         deleted_at: None,
         history_retention_days: None,
+        require_review_for_merge: false,
+        notification_delay_seconds: 300,
     };
     let key = ApiKeySecret::generate(&random::<40>()?);
     d1::batch(
@@ -109,6 +114,25 @@ async fn update(cx: &mut Call<'_>) -> Result<Response> {
             ],
         )?);
     }
+    if let Some(required) = input.require_review_for_merge {
+        stmts.push(d1::stmt(
+            &db,
+            "UPDATE projects SET require_review = ? WHERE id = ?",
+            &[num(u64::from(required)), text(project.as_str())],
+        )?);
+    }
+    if let Some(delay) = input.notification_delay_seconds {
+        if delay > MAX_NOTIFICATION_DELAY_SECONDS {
+            return Err(ApiError::InvalidBody(format!(
+                "notification_delay_seconds must be at most {MAX_NOTIFICATION_DELAY_SECONDS}"
+            )));
+        }
+        stmts.push(d1::stmt(
+            &db,
+            "UPDATE projects SET notification_delay_seconds = ? WHERE id = ?",
+            &[num(delay), text(project.as_str())],
+        )?);
+    }
     if !stmts.is_empty() {
         stmts.push(d1::audit(
             &db,
@@ -116,7 +140,11 @@ async fn update(cx: &mut Call<'_>) -> Result<Response> {
             &cx.actor_name(),
             "project.updated",
             Some(project.as_str()),
-            json!({ "name": input.name, "history_retention_days": input.history_retention_days }),
+            json!({
+                "name": input.name, "history_retention_days": input.history_retention_days,
+                "require_review_for_merge": input.require_review_for_merge,
+                "notification_delay_seconds": input.notification_delay_seconds,
+            }),
             now_ms(),
         )?);
         d1::batch(&db, stmts).await?;

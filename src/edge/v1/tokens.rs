@@ -150,6 +150,24 @@ pub async fn dev_token(mut req: Request, env: &Env) -> Result<Response> {
         &jti,
         now / 1000,
     )?;
+    // Development sign-ins are members of the development project with the role they asked
+    // for, so that they can be mentioned and asked for reviews.
+    d1::stmt(
+        &db,
+        "INSERT INTO members (project_id, sub, role, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (project_id, sub) DO UPDATE SET role = excluded.role,
+           updated_at = excluded.updated_at, removed_at = NULL",
+        &[
+            text(DEV_PROJECT),
+            text(&sub),
+            text(role.as_str()),
+            num(now),
+            num(now),
+        ],
+    )?
+    .run()
+    .await
+    .map_err(http::internal("dev member"))?;
     created(
         &json!({ "token": token, "id": jti, "expires_at": exp, "room": request.room, "role": role, "sub": sub, "project": DEV_PROJECT }),
     )
