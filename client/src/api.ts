@@ -4,6 +4,8 @@
 // below, so the file is easy to regenerate or replace later. Errors are RFC 9457 problem details
 // (`application/problem+json`), thrown as `ApiError`.
 
+import { conversationRoutes } from './conversations.js'
+
 /** An RFC 9457 problem details body as TandemX sends it. */
 export interface Problem {
   type: string
@@ -46,6 +48,10 @@ export interface Project {
   created_at: number
   /** Days of history kept; null: the default (30), 0: everything. */
   history_retention_days?: number | null
+  /** A branch merges only with an approved review (owners excepted). */
+  require_review_for_merge?: boolean
+  /** Seconds an unread notification waits before its `notification.created` webhook. */
+  notification_delay_seconds?: number
 }
 
 /** A stored version of a document (docs/history.md). */
@@ -188,8 +194,13 @@ export interface RoomToken {
 export interface ApiOptions {
   /** The server, e.g. `https://tandemx.example.com` (ws:// and wss:// are accepted too). */
   baseUrl: string
-  /** API key sent as `Authorization: Bearer`. */
+  /** API key (or a room token) sent as `Authorization: Bearer`. */
   apiKey?: string
+  /**
+   * The user an API key acts for on conversation routes (`TandemX-Subject`): comments are
+   * theirs, within the lower of the key's and their role. Tokens act for their own subject.
+   */
+  subject?: string
   /** fetch implementation (default: the global one). */
   fetch?: typeof fetch
 }
@@ -216,11 +227,12 @@ export async function requestJson<T> (
   fetchFn: typeof fetch,
   method: string,
   url: string,
-  { body, apiKey }: { body?: unknown, apiKey?: string } = {}
+  { body, apiKey, subject }: { body?: unknown, apiKey?: string, subject?: string } = {}
 ): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json, application/problem+json' }
   if (body !== undefined) headers['content-type'] = 'application/json'
   if (apiKey !== undefined) headers.authorization = `Bearer ${apiKey}`
+  if (subject !== undefined) headers['tandemx-subject'] = subject
   let res: Response
   try {
     res = await fetchFn(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
@@ -249,17 +261,22 @@ export async function requestJson<T> (
 export class TandemxApi {
   private readonly base: string
   private readonly apiKey: string | undefined
+  private readonly subject: string | undefined
   private readonly fetchFn: typeof fetch
 
   constructor (options: ApiOptions) {
     this.base = httpBase(options.baseUrl)
     this.apiKey = options.apiKey
+    this.subject = options.subject
     this.fetchFn = options.fetch ?? ((input, init) => globalThis.fetch(input, init))
   }
 
   private call<T> (method: string, path: string, body?: unknown): Promise<T> {
-    return requestJson<T>(this.fetchFn, method, `${this.base}/v1${path}`, { body, apiKey: this.apiKey })
+    return requestJson<T>(this.fetchFn, method, `${this.base}/v1${path}`, { body, apiKey: this.apiKey, subject: this.subject })
   }
+
+  /** Threads, comments, reactions, chat, reviews, activity and the inbox (docs/conversations.md). */
+  readonly conversations = conversationRoutes(<T>(method: string, path: string, body?: unknown) => this.call<T>(method, path, body))
 
   private async bytes (method: string, path: string, body?: Uint8Array): Promise<Response> {
     const headers: Record<string, string> = {}
@@ -275,7 +292,7 @@ export class TandemxApi {
   readonly projects = {
     create: (body: { name: string }) => this.call<ProjectCreated>('POST', '/projects', body),
     get: (project: string) => this.call<Project>('GET', `/projects/${seg(project)}`),
-    update: (project: string, body: { name?: string, history_retention_days?: number | null }) =>
+    update: (project: string, body: { name?: string, history_retention_days?: number | null, require_review_for_merge?: boolean, notification_delay_seconds?: number }) =>
       this.call<Project>('PATCH', `/projects/${seg(project)}`, body),
     delete: (project: string) => this.call<Deleted>('DELETE', `/projects/${seg(project)}`)
   }

@@ -15,6 +15,8 @@ const MESSAGE_AWARENESS = 1
 const MESSAGE_AUTH = 2
 /** y-protocols/auth `messagePermissionDenied`. */
 const AUTH_PERMISSION_DENIED = 0
+/** TandemX's conversation event message (docs/protocol.md): sent only to sockets that ask. */
+const MESSAGE_CONVERSATION = 100
 
 /** WebSocket close code TandemX uses when a connection's token expires. */
 export const CLOSE_TOKEN_EXPIRED = 4401
@@ -75,6 +77,28 @@ export interface ConnectOptions {
    * watchdog.
    */
   watchNetwork?: boolean
+  /**
+   * Receive conversation events (threads, comments, reactions, chat) on the socket
+   * (`?events=1`, docs/protocol.md) as `conversation` events. Off by default.
+   */
+  events?: boolean
+}
+
+/**
+ * A change to the room's conversations, pushed to connections that asked for events. Small on
+ * purpose: fetch what changed with `?since=` (see `subscribeThreads`).
+ */
+export interface ConversationEvent {
+  /** `thread.created`, `comment.created`, `reaction.added`, `chat.message.created`, … */
+  type: string
+  /** The room's conversation sequence after the change. */
+  seq: number
+  /** Who made it. */
+  actor: string
+  thread: number | null
+  comment: number | null
+  message: number | null
+  emoji: string | null
 }
 
 /**
@@ -106,6 +130,8 @@ export interface ConnectionEvents extends Record<string, unknown> {
   token: { authMode: AuthMode, expiresAt: number | null, reason: TokenReason }
   /** `getToken` failed; the attempt is reported as closed and retried unless the error was final. */
   'token-error': { error: unknown }
+  /** A conversation changed (only with `events: true`). */
+  conversation: ConversationEvent
 }
 
 /** A live room connection. */
@@ -220,6 +246,7 @@ export function connect (options: ConnectOptions): Connection {
     }
     if (destroyed) throw new PrepareError('destroyed', 1000)
     const target = new URL(url)
+    if (options.events === true) target.searchParams.set('events', '1')
     if (result.token !== null && result.token !== '') {
       target.searchParams.set('token', result.token)
       provider.params.token = result.token // so `provider.url` shows what was used
@@ -247,6 +274,15 @@ export function connect (options: ConnectOptions): Connection {
   provider.messageHandlers[MESSAGE_AUTH] = (_encoder, decoder) => {
     if (decoding.readVarUint(decoder) === AUTH_PERMISSION_DENIED) {
       events.emit('permission-denied', { reason: decoding.readVarString(decoder) })
+    }
+  }
+
+  // Conversation events (only sent when asked for): one JSON string each.
+  provider.messageHandlers[MESSAGE_CONVERSATION] = (_encoder, decoder) => {
+    try {
+      events.emit('conversation', JSON.parse(decoding.readVarString(decoder)) as ConversationEvent)
+    } catch {
+      // A malformed event is dropped; the next fetch catches up.
     }
   }
 

@@ -11,6 +11,7 @@ export {
   type ConnectionEvents,
   type ConnectionStatus,
   type ConnectOptions,
+  type ConversationEvent,
   type GetToken,
   type StatusEvent,
   type TokenReason,
@@ -56,4 +57,29 @@ export {
   type RoomToken,
   type RoomTokenRequest
 } from './api.js'
+export {
+  bodyText,
+  conversationRoutes,
+  pointAnchor,
+  resolveTextAnchor,
+  subscribeChat,
+  subscribeInbox,
+  subscribeThreads,
+  textAnchor,
+  textBody,
+  type ActivityEntry,
+  type Anchor,
+  type Body,
+  type ChatMessage,
+  type Comment,
+  type ConversationRoutes,
+  type Inline,
+  type Live,
+  type Notification,
+  type NotificationLevel,
+  type Position,
+  type Review,
+  type Stamp,
+  type Thread
+} from './conversations.js'
 export { PrepareError, CLOSE_TOKEN_UNAVAILABLE, type WebSocketConstructor } from './token-socket.js'
