@@ -89,7 +89,7 @@ function anchor (ytext, from, to) {
 before(async () => {
   if (SKIP) return
   receiver = await startReceiver()
-  server = await startServer({ vars: { WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_RETRY_BASE_MS: '300' } })
+  server = await startServer({ vars: { WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_RETRY_BASE_MS: '300', AUTO_VERSION_SECONDS: '2' } })
   ;({ project, key } = await createProject(server, 'Conversations'))
   for (const [sub, role] of [['ed', 'editor'], ['cora', 'commenter'], ['vik', 'viewer'], ['mo', 'commenter'], ['rev', 'editor'], ['own', 'owner']]) {
     await ok('PUT', `/members/${sub}`, { json: { role } }, 201)
@@ -145,6 +145,14 @@ test('a thread on typed text follows its words, orphans when they go and comes b
   assert.equal(bad.status, 400, JSON.stringify(bad.body))
   const garbage = await call('POST', `/documents/${room}/threads`, { auth: cora, json: { anchor: { type: 'text', start: 'AAAA', end: '////' }, body: text('x') } })
   assert.equal(garbage.status, 400)
+
+  // The activity feed: the thread, and the editor's typing gathered by an automatic version.
+  const feed = await waitFor(async () => {
+    const entries = (await ok('GET', `/documents/${room}/activity`, { auth: cora })).activity
+    return entries.some((a) => a.kind === 'document.edited' && a.actor === 'ed') && entries
+  }, { timeout: 30_000, description: 'coalesced edits of the editor in the feed' })
+  assert.ok(feed.some((a) => a.kind === 'thread.created' && a.actor === 'cora'))
+  assert.ok(feed.find((a) => a.kind === 'document.edited').detail.version > 0)
 })
 
 test('roles: a viewer reads but cannot comment; a commenter comments but cannot edit the document', { skip: SKIP, timeout: 30_000 }, async () => {

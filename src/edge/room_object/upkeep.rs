@@ -3,6 +3,9 @@
 
 use super::history_calls::store_error;
 use super::{now_ms, unavailable, Loaded, RoomInfo, RoomObject};
+
+/// Most authors of one automatic version the activity feed names one by one.
+const MAX_EDIT_ENTRIES: usize = 20;
 use crate::api::ApiError;
 use crate::edge::version_store::{self as stored_versions, NewVersion, Target};
 use crate::edge::{env, http};
@@ -56,6 +59,9 @@ impl RoomObject {
             stored_versions::insert(room.store(), &new, &state, &target, r2_chunks)
                 .map_err(store_error)
         })?;
+        if let (Some(info), VersionKind::Auto) = (&info, kind) {
+            self.record_edits(info, &version).await;
+        }
         if let Some(info) = info {
             super::super::webhook_queue::emit(
                 &self.env,
@@ -67,6 +73,40 @@ impl RoomObject {
             .await;
         }
         Ok(version)
+    }
+
+    /// The activity feed's edits: one entry per author of the changes an automatic version
+    /// gathered (a few minutes of editing), naming the version to diff against the one before.
+    async fn record_edits(&self, info: &RoomInfo, version: &Version) {
+        let result = async {
+            let db = self.env.d1(env::DB)?;
+            let mut stmts = Vec::new();
+            for author in version.authors.iter().take(MAX_EDIT_ENTRIES) {
+                let actor = author.strip_prefix("user:").unwrap_or(author);
+                let detail = json!({ "version": version.id, "seq": version.seq, "authors": version.authors.len() });
+                stmts.push(
+                    db.prepare(
+                        "INSERT INTO activity (project_id, document, actor, kind, detail, at)
+                         VALUES (?, ?, ?, 'document.edited', ?, ?)",
+                    )
+                    .bind(&[
+                        info.project.as_str().into(),
+                        info.room.as_str().into(),
+                        actor.into(),
+                        detail.to_string().into(),
+                        (version.at as f64).into(),
+                    ])?,
+                );
+            }
+            if !stmts.is_empty() {
+                db.batch(stmts).await?;
+            }
+            Ok::<(), worker::Error>(())
+        }
+        .await;
+        if let Err(e) = result {
+            worker::console_warn!("recording edits in the activity feed: {e}");
+        }
     }
 
     pub(super) async fn info(&self) -> Option<RoomInfo> {

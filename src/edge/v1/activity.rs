@@ -29,17 +29,17 @@ pub fn actor_of(actor: &crate::edge::access::Actor) -> String {
     }
 }
 
-/// Records one entry.
-pub async fn record(
-    cx: &Call<'_>,
+/// The statement that records one entry, for a batch that makes the change it tells of.
+pub fn entry(
+    db: &worker::D1Database,
     project: &str,
     document: Option<&str>,
     actor: &str,
     kind: &str,
     detail: &Value,
-) -> Result<()> {
+) -> Result<worker::D1PreparedStatement> {
     d1::stmt(
-        &cx.db()?,
+        db,
         "INSERT INTO activity (project_id, document, actor, kind, detail, at) VALUES (?, ?, ?, ?, ?, ?)",
         &[
             text(project),
@@ -49,10 +49,22 @@ pub async fn record(
             text(&detail.to_string()),
             num(now_ms()),
         ],
-    )?
-    .run()
-    .await
-    .map_err(http::internal("activity"))?;
+    )
+}
+
+/// Records one entry (after a change stored elsewhere: a room's conversations, a merge).
+pub async fn record(
+    cx: &Call<'_>,
+    project: &str,
+    document: Option<&str>,
+    actor: &str,
+    kind: &str,
+    detail: &Value,
+) -> Result<()> {
+    entry(&cx.db()?, project, document, actor, kind, detail)?
+        .run()
+        .await
+        .map_err(http::internal("activity"))?;
     Ok(())
 }
 

@@ -81,17 +81,28 @@ pub async fn serve(id: RouteId, cx: &mut Call<'_>) -> Result<Response> {
         _ => json!({ "restored": resp["restored"]["id"], "changed": resp["changed"] }),
     };
     let db = cx.db()?;
+    let activity = super::activity::entry(
+        &db,
+        project.as_str(),
+        Some(document.as_str()),
+        &super::activity::actor_of(&cx.actor),
+        action,
+        &detail,
+    )?;
     d1::batch(
         &db,
-        vec![d1::audit(
-            &db,
-            Some(project.as_str()),
-            &cx.actor_name(),
-            action,
-            Some(document.as_str()),
-            detail,
-            now_ms(),
-        )?],
+        vec![
+            d1::audit(
+                &db,
+                Some(project.as_str()),
+                &cx.actor_name(),
+                action,
+                Some(document.as_str()),
+                detail,
+                now_ms(),
+            )?,
+            activity,
+        ],
     )
     .await?;
     let status = if action == "version.created" {

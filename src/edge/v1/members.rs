@@ -61,6 +61,7 @@ async fn put(cx: &mut Call<'_>) -> Result<Response> {
                 &[text(&project), text(&sub), text(input.role.as_str()), num(now), num(now)],
             )?,
             d1::audit(&db, Some(&project), &cx.actor_name(), action, Some(&sub), json!({ "role": input.role, "before": before }), now)?,
+            super::activity::entry(&db, &project, None, &super::activity::actor_of(&cx.actor), action, &json!({ "member": sub, "role": input.role }))?,
         ],
     )
     .await?;
@@ -121,6 +122,7 @@ async fn remove(cx: &mut Call<'_>) -> Result<Response> {
                 json!({}),
                 now,
             )?,
+            super::activity::entry(&db, &project, None, &super::activity::actor_of(&cx.actor), "member.removed", &json!({ "member": sub }))?,
         ],
     )
     .await?;
