@@ -331,3 +331,53 @@ test('live events reach a client that asked within a second; a stock client rece
   assert.equal(bad.status, 400)
   console.log(`live event after ${took} ms`)
 })
+
+test('hostile input to the conversation routes is refused whole, with problem details', { skip: SKIP, timeout: 60_000 }, async () => {
+  const room = roomName('hostile')
+  const other = roomName('hostile-other')
+  for (const r of [room, other]) await ok('POST', `/documents/${r}/edits`, { json: { ops: [{ op: 'text.insert', path: ['t'], index: 0, text: 'abc' }] } })
+  const cora = await token(room, 'commenter', 'cora')
+  const t = await ok('POST', `/documents/${room}/threads`, { auth: cora, json: { anchor: { type: 'document' }, body: text('hi') } }, 201)
+  const c = t.comments[0].id
+  const expect = async (status, method, path, opts, why) => {
+    const res = await call(method, path, { auth: cora, ...opts })
+    assert.equal(res.status, status, `${why}: ${JSON.stringify(res.body)}`)
+    if (status >= 400) assert.equal(typeof res.body.detail, 'string', `${why}: a problem document`)
+  }
+  const many = (n, f) => Array.from({ length: n }, (_, i) => f(i))
+  const threads = `/documents/${room}/threads`
+  await expect(413, 'POST', threads, { json: { anchor: { type: 'document' }, body: text('x'.repeat(70_000)) } }, 'a body over 64 KiB')
+  await expect(400, 'POST', threads, { json: { anchor: { type: 'document' }, body: text('x'.repeat(8_001)) } }, 'over the text budget')
+  await expect(400, 'POST', threads, { json: { anchor: { type: 'document' }, body: { content: [{ type: 'paragraph', children: many(21, (i) => ({ type: 'mention', user: `u${i}` })) }] } } }, 'too many mentions')
+  await expect(400, 'POST', threads, { json: { anchor: { type: 'document' }, body: text('x'), metadata: Object.fromEntries(many(17, (i) => [`k${i}`, i])) } }, 'too much metadata')
+  await expect(400, 'POST', threads, { json: { anchor: { type: 'document' }, body: text('x'), metadata: { 'bad key': 1 } } }, 'a bad metadata key')
+  await expect(400, 'POST', threads, { json: { anchor: { type: 'point', x: 1e300, y: 0 }, body: text('x') } }, 'a point out of range')
+  await expect(400, 'POST', threads, { json: { anchor: { type: 'text', start: b64([0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0]), end: 'AA==' }, body: text('x') } }, 'a varint past 2^53')
+  await expect(400, 'POST', threads, { json: { anchor: { type: 'text', start: 'A'.repeat(5_000), end: 'AA==' }, body: text('x') } }, 'a huge position')
+  await expect(400, 'POST', threads, { json: { anchor: { type: 'html' }, body: text('x') } }, 'an unknown anchor')
+  let nested = { text: 'x' }
+  for (let i = 0; i < 200; i++) nested = { children: [nested] }
+  await expect(400, 'POST', threads, { json: { anchor: { type: 'document' }, body: { content: [nested] } } }, 'deep nesting')
+  await expect(404, 'GET', `${threads}/99999999999999999999`, {}, 'an id past 2^53')
+  await expect(404, 'GET', `${threads}/-1`, {}, 'a negative id')
+  await expect(400, 'GET', `${threads}?limit=0`, {}, 'limit 0')
+  await expect(400, 'GET', `${threads}?limit=1000`, {}, 'limit over the page size')
+  await expect(400, 'GET', `${threads}?since=-1`, {}, 'a negative since')
+  await expect(400, 'GET', `${threads}?resolved=maybe`, {}, 'a bad flag')
+  await expect(400, 'PUT', `${threads}/${t.id}/comments/${c}/reactions/${'x'.repeat(40)}`, {}, 'a long reaction')
+  await expect(400, 'PUT', `${threads}/${t.id}/comments/${c}/reactions/a%2Fb`, {}, 'a slash in a reaction')
+  await expect(400, 'PATCH', `${threads}/${t.id}`, { json: {} }, 'an update that changes nothing')
+  await expect(400, 'PATCH', `${threads}/${t.id}`, { json: { resolved: true, metadata: {} } }, 'two changes at once')
+  // A thread is found only through its own document, and a token only reaches its own rooms.
+  await expect(404, 'GET', `/documents/${other}/threads/${t.id}`, { auth: await token(other, 'viewer', 'vik') }, 'another document\'s thread')
+  await expect(403, 'GET', `/documents/${other}/threads`, {}, 'a token for another room')
+  for (let i = 0; i < 20; i++) await ok('PUT', `${threads}/${t.id}/comments/${c}/reactions/e${i}`, { auth: cora })
+  await expect(409, 'PUT', `${threads}/${t.id}/comments/${c}/reactions/e20`, {}, 'past the distinct reactions')
+  await expect(400, 'POST', '/inbox/read', { auth: await token('*', 'commenter', 'mo'), json: { ids: many(101, (i) => i) } }, 'too many ids at once')
+  await expect(400, 'GET', '/activity?kind=DROP%20TABLE', {}, 'a kind that is no event name')
+  // Nothing above changed the thread.
+  const after = await ok('GET', `${threads}/${t.id}`, { auth: cora })
+  assert.equal(after.comments.length, 1)
+  assert.deepEqual(after.metadata, {})
+  assert.equal((await ok('GET', threads, { auth: cora })).threads.length, 1)
+})
