@@ -142,6 +142,22 @@ pub fn flag(query: Option<&str>, key: &str) -> Result<Option<bool>, ApiError> {
     }
 }
 
+/// `?limit=&before=` of a list read newest first by id: the limit (1 to `max`, default 50)
+/// and the id to read below.
+pub fn newest_first(query: Option<&str>, max: u32) -> Result<(u32, Option<u64>), ApiError> {
+    Ok((
+        page(query, "limit", 50.min(max), max)?,
+        number(query, "before")?,
+    ))
+}
+
+/// The `next_before` of a page read by [`newest_first`]: the last id when the page is full.
+pub fn next_before(ids: &[u64], limit: u32) -> Option<u64> {
+    (ids.len() == limit as usize)
+        .then(|| ids.last().copied())
+        .flatten()
+}
+
 /// `GET .../threads?since=&after=&limit=&resolved=`.
 pub fn list_threads(query: Option<&str>) -> Result<crate::conversations::ConvOp, ApiError> {
     let max = crate::conversations::MAX_PAGE as u32;

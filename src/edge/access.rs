@@ -400,18 +400,7 @@ pub async fn authorize_room(env: &Env, token: &str, room: &RoomName) -> Result<A
             pending: None,
         });
     }
-    let who = d1::Connecting {
-        project: &claims.prj,
-        key: claims.key.as_deref(),
-        room: room.as_str(),
-        sub: &verified.sub,
-        jti: verified.jti.as_deref(),
-    };
-    let access = d1::room_access(&db, &who)
-        .await?
-        .ok_or(AuthError::ProjectDeleted)?;
-    check_access(&access, &claims.prj, claims.key.as_deref())?;
-    let role = auth::connection_role(claims.role, access.membership())?;
+    let (access, role) = read_access(&db, &verified, room.as_str()).await?;
     // A document not registered yet is registered by the caller once the connection is
     // accepted, and cached then ([`Admitted::registered`]).
     let pending = if access.doc_exists != 0 {
@@ -476,6 +465,29 @@ async fn verify_token(
     })
 }
 
+/// Reads (no cache) and checks what a verified token's admission to `room` depends on in D1,
+/// and the role it gets there.
+async fn read_access(
+    db: &D1Database,
+    verified: &auth::VerifiedToken,
+    room: &str,
+) -> Result<(d1::RoomAccess, Role), ApiError> {
+    let claims = &verified.claims;
+    let who = d1::Connecting {
+        project: &claims.prj,
+        key: claims.key.as_deref(),
+        room,
+        sub: &verified.sub,
+        jti: verified.jti.as_deref(),
+    };
+    let access = d1::room_access(db, &who)
+        .await?
+        .ok_or(AuthError::ProjectDeleted)?;
+    check_access(&access, &claims.prj, claims.key.as_deref())?;
+    let role = auth::connection_role(claims.role, access.membership())?;
+    Ok((access, role))
+}
+
 /// Authenticates a request to a route of one user across a project (the inbox, the activity
 /// feed): the admin secret or an API key, or a room token of `project` for any room, checked
 /// in D1 as a connection is (project live, key and token not revoked, member not removed).
@@ -490,19 +502,8 @@ pub async fn authenticate_user(req: &Request, env: &Env, project: &Id) -> Result
     if claims.prj != project.as_str() {
         return Err(ApiError::Missing("project", project.to_string()));
     }
-    let who = d1::Connecting {
-        project: &claims.prj,
-        key: claims.key.as_deref(),
-        // No document has an empty name: only the project's facts are read.
-        room: "",
-        sub: &verified.sub,
-        jti: verified.jti.as_deref(),
-    };
-    let access = d1::room_access(&db, &who)
-        .await?
-        .ok_or(AuthError::ProjectDeleted)?;
-    check_access(&access, &claims.prj, claims.key.as_deref())?;
-    let role = auth::connection_role(claims.role, access.membership())?;
+    // No document has an empty name: only the project's facts are read.
+    let (_, role) = read_access(&db, &verified, "").await?;
     Ok(Actor::User {
         sub: verified.sub.clone(),
         project: claims.prj.clone(),

@@ -60,13 +60,7 @@ impl SqlConversations {
         query: &str,
         params: Vec<SqlStorageValue>,
     ) -> Result<Vec<Vec<SqlStorageValue>>, StoreError> {
-        let params = (!params.is_empty()).then_some(params);
-        self.sql
-            .exec(query, params)
-            .map_err(backend)?
-            .raw()
-            .collect::<Result<_, _>>()
-            .map_err(backend)
+        super::sql_store::rows(&self.sql, query, params)
     }
 
     fn exec(&self, query: &str, params: Vec<SqlStorageValue>) -> Result<(), StoreError> {

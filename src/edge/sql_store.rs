@@ -177,6 +177,20 @@ pub(super) fn string(v: SqlStorageValue) -> Result<Option<String>, StoreError> {
     }
 }
 
+/// Runs a query on `sql` and collects its rows.
+pub(super) fn rows(
+    sql: &SqlStorage,
+    query: &str,
+    params: Vec<SqlStorageValue>,
+) -> Result<Vec<Vec<SqlStorageValue>>, StoreError> {
+    let params = (!params.is_empty()).then_some(params);
+    sql.exec(query, params)
+        .map_err(backend)?
+        .raw()
+        .collect::<Result<_, _>>()
+        .map_err(backend)
+}
+
 impl SqlRoomStore {
     /// Opens the store, creating its tables on first use and moving a first-schema log over.
     pub fn open(sql: SqlStorage) -> Result<Self, StoreError> {
@@ -206,17 +220,7 @@ impl SqlRoomStore {
         query: &str,
         params: Vec<SqlStorageValue>,
     ) -> Result<Vec<Vec<SqlStorageValue>>, StoreError> {
-        let params = if params.is_empty() {
-            None
-        } else {
-            Some(params)
-        };
-        self.sql
-            .exec(query, params)
-            .map_err(backend)?
-            .raw()
-            .collect::<Result<_, _>>()
-            .map_err(backend)
+        rows(&self.sql, query, params)
     }
 
     /// Runs a statement.

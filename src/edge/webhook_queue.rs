@@ -139,6 +139,18 @@ impl Attempt {
     }
 }
 
+/// Removes a message from the queue (delivered, given up, or no longer wanted).
+fn drop_message(sql: &SqlStorage, msg: &Queued) -> Result<()> {
+    sql.exec(
+        "DELETE FROM messages WHERE message_id = ? AND webhook_id = ?",
+        vec![
+            msg.message_id.as_str().into(),
+            msg.webhook_id.as_str().into(),
+        ],
+    )?;
+    Ok(())
+}
+
 /// The Durable Object class bound as `WEBHOOKS`.
 #[durable_object]
 pub struct WebhookQueue {
@@ -164,31 +176,24 @@ impl WebhookQueue {
         let sql = self.state.storage().sql();
         if !self.ready.get() {
             sql.exec(SCHEMA, None)?;
-            let old: Vec<Vec<SqlStorageValue>> = sql
-                .exec(
-                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'queue'",
-                    None,
-                )?
-                .raw()
-                .collect::<Result<_>>()?;
-            if matches!(
-                old.first().and_then(|r| r.first()),
-                Some(SqlStorageValue::Integer(1))
-            ) {
+            let count = |query: &str| -> Result<Option<i64>> {
+                let rows: Vec<Vec<SqlStorageValue>> =
+                    sql.exec(query, None)?.raw().collect::<Result<_>>()?;
+                Ok(match rows.first().and_then(|r| r.first()) {
+                    Some(SqlStorageValue::Integer(n)) => Some(*n),
+                    _ => None,
+                })
+            };
+            if count("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'queue'")?
+                == Some(1)
+            {
                 sql.exec(MIGRATE_QUEUE, None)?;
                 worker::console_log!("webhook queue: moved queued messages to the new schema");
             }
-            let has_column: Vec<Vec<SqlStorageValue>> = sql
-                .exec(
-                    "SELECT COUNT(*) FROM pragma_table_info('messages') WHERE name = 'unless_read'",
-                    None,
-                )?
-                .raw()
-                .collect::<Result<_>>()?;
-            if matches!(
-                has_column.first().and_then(|r| r.first()),
-                Some(SqlStorageValue::Integer(0))
-            ) {
+            if count(
+                "SELECT COUNT(*) FROM pragma_table_info('messages') WHERE name = 'unless_read'",
+            )? == Some(0)
+            {
                 sql.exec(ADD_UNLESS_READ, None)?;
             }
             self.ready.set(true);
@@ -416,25 +421,13 @@ impl WebhookQueue {
             let sql = self.sql()?;
             let Some(target) = targets.get_mut(&msg.webhook_id).filter(|t| t.live()) else {
                 // Disabled or deleted meanwhile (or failing so often that this run disabled it).
-                sql.exec(
-                    "DELETE FROM messages WHERE message_id = ? AND webhook_id = ?",
-                    vec![
-                        msg.message_id.as_str().into(),
-                        msg.webhook_id.as_str().into(),
-                    ],
-                )?;
+                drop_message(&sql, &msg)?;
                 continue;
             };
             if let Some(n) = msg.unless_read {
                 if self.was_read(&db, n).await? {
                     // Seen before the delay ran out: nobody needs telling.
-                    sql.exec(
-                        "DELETE FROM messages WHERE message_id = ? AND webhook_id = ?",
-                        vec![
-                            msg.message_id.as_str().into(),
-                            msg.webhook_id.as_str().into(),
-                        ],
-                    )?;
+                    drop_message(&sql, &msg)?;
                     continue;
                 }
             }
@@ -457,13 +450,7 @@ impl WebhookQueue {
                 "retrying"
             };
             if ok || attempt >= max_attempts {
-                sql.exec(
-                    "DELETE FROM messages WHERE message_id = ? AND webhook_id = ?",
-                    vec![
-                        msg.message_id.as_str().into(),
-                        msg.webhook_id.as_str().into(),
-                    ],
-                )?;
+                drop_message(&sql, &msg)?;
             } else {
                 let next = now_ms() + backoff_ms(attempt as u32, base, Math::random());
                 sql.exec(

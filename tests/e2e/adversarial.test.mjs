@@ -10,7 +10,7 @@ import net from 'node:net'
 import path from 'node:path'
 import * as encoding from 'lib0/encoding'
 import { IS_REFERENCE, createProject, d1Execute, sleep, startServer, waitFor } from './server.mjs'
-import { Y, connectProvider, destroyAll, destroyProvider, openRaw, roomName, tryUpgrade, waitSynced } from './helpers.mjs'
+import { Y, connectProvider, destroyAll, destroyProvider, openRaw, roomName, startReceiver, tryUpgrade, waitSynced } from './helpers.mjs'
 
 const SKIP = IS_REFERENCE && 'the reference server has no API, roles or limits'
 // Small, so that bodies and frames over it cost little.
@@ -654,18 +654,4 @@ describe('GET /health, anonymously', { skip: SKIP }, () => {
     }
   })
 })
-
-/** A webhook receiver on 127.0.0.1 recording every request. */
-function startReceiver () {
-  const requests = []
-  const srv = http.createServer((req, res) => {
-    let body = ''
-    req.setEncoding('utf8')
-    req.on('data', (d) => { body += d })
-    req.on('end', () => { requests.push({ path: req.url, body }); res.writeHead(204).end() })
-  })
-  return new Promise((resolve) => {
-    srv.listen(0, '127.0.0.1', () => resolve({ url: `http://127.0.0.1:${srv.address().port}`, requests, close: () => srv.close() }))
-  })
-}
 

@@ -5,10 +5,9 @@
 
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
-import http from 'node:http'
 import { Webhook } from 'standardwebhooks'
 import { IS_REFERENCE, createProject, sleep, startServer, waitFor } from './server.mjs'
-import { Y, connectProvider, destroyAll, openRaw, roomName, tryUpgrade, waitSynced } from './helpers.mjs'
+import { Y, connectProvider, destroyAll, openRaw, roomName, startReceiver, tryUpgrade, waitSynced } from './helpers.mjs'
 
 const SKIP = IS_REFERENCE && 'the reference server has no conversations'
 
@@ -16,23 +15,6 @@ let server
 let project
 let key
 let receiver
-
-function startReceiver () {
-  const requests = []
-  const srv = http.createServer((req, res) => {
-    let body = ''
-    req.setEncoding('utf8')
-    req.on('data', (d) => { body += d })
-    req.on('end', () => {
-      requests.push({ path: req.url, headers: req.headers, body, at: Date.now() })
-      res.writeHead(204)
-      res.end()
-    })
-  })
-  return new Promise((resolve) => {
-    srv.listen(0, '127.0.0.1', () => resolve({ url: `http://127.0.0.1:${srv.address().port}`, requests, close: () => srv.close() }))
-  })
-}
 
 async function call (method, path, { auth = key, json, subject } = {}) {
   const headers = { authorization: `Bearer ${auth}` }

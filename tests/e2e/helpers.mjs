@@ -198,4 +198,24 @@ export function seededBytes (seed, n) {
   return out
 }
 
+/**
+ * A webhook receiver on 127.0.0.1 that records every request (`{path, headers, body, at}`) and
+ * answers 204.
+ */
+export function startReceiver () {
+  const requests = []
+  const srv = http.createServer((req, res) => {
+    let body = ''
+    req.setEncoding('utf8')
+    req.on('data', (d) => { body += d })
+    req.on('end', () => {
+      requests.push({ path: req.url, headers: req.headers, body, at: Date.now() })
+      res.writeHead(204).end()
+    })
+  })
+  return new Promise((resolve) => {
+    srv.listen(0, '127.0.0.1', () => resolve({ url: `http://127.0.0.1:${srv.address().port}`, requests, close: () => srv.close() }))
+  })
+}
+
 export { Y, WebSocket }

@@ -15,7 +15,7 @@ use worker::wasm_bindgen::JsValue;
 use worker::Response;
 
 /// Most entries one page lists.
-const MAX_ACTIVITY_PAGE: u64 = 100;
+const MAX_ACTIVITY_PAGE: u32 = 100;
 /// Longest `kind` filter.
 const MAX_KIND: usize = 40;
 
@@ -113,13 +113,7 @@ pub async fn serve(id: RouteId, cx: &mut Call<'_>) -> Result<Response> {
             ));
         }
     }
-    let limit = crate::queries::number(q, "limit")?.unwrap_or(50);
-    if !(1..=MAX_ACTIVITY_PAGE).contains(&limit) {
-        return Err(ApiError::InvalidBody(format!(
-            "limit must be from 1 to {MAX_ACTIVITY_PAGE}"
-        )));
-    }
-    let before = crate::queries::number(q, "before")?;
+    let (limit, before) = crate::queries::newest_first(q, MAX_ACTIVITY_PAGE)?;
     let opt = |v: Option<&str>| v.map_or(JsValue::NULL, text);
     let rows: Vec<Row> = d1::rows(
         &cx.db()?,
@@ -133,13 +127,11 @@ pub async fn serve(id: RouteId, cx: &mut Call<'_>) -> Result<Response> {
             opt(actor.as_deref()),
             opt(kind.as_deref()),
             before.map_or(JsValue::NULL, num),
-            num(limit),
+            num(u64::from(limit)),
         ],
     )
     .await?;
-    let next = (rows.len() as u64 == limit)
-        .then(|| rows.last().map(|r| r.id))
-        .flatten();
+    let next = crate::queries::next_before(&rows.iter().map(|r| r.id).collect::<Vec<_>>(), limit);
     // Outside a document, a room token sees only the documents it covers (a page may hold
     // fewer entries than asked; `next_before` still continues after the whole page).
     let rows: Vec<Row> = rows

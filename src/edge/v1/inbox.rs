@@ -20,7 +20,7 @@ const MAX_RECIPIENTS: usize = 200;
 /// Longest excerpt of a comment kept with its notification.
 const MAX_EXCERPT_CHARS: usize = 280;
 /// Most notifications one page lists.
-const MAX_INBOX_PAGE: u64 = 100;
+const MAX_INBOX_PAGE: u32 = 100;
 /// Most ids one mark-read request names.
 const MAX_MARK: usize = 100;
 
@@ -301,13 +301,7 @@ pub async fn serve(id: RouteId, cx: &mut Call<'_>) -> Result<Response> {
         RouteId::ListInbox => {
             let q = crate::api::url_query(&cx.req.inner().url()).map(str::to_owned);
             let q = q.as_deref();
-            let limit = crate::queries::number(q, "limit")?.unwrap_or(50);
-            if !(1..=MAX_INBOX_PAGE).contains(&limit) {
-                return Err(ApiError::InvalidBody(format!(
-                    "limit must be from 1 to {MAX_INBOX_PAGE}"
-                )));
-            }
-            let before = crate::queries::number(q, "before")?;
+            let (limit, before) = crate::queries::newest_first(q, MAX_INBOX_PAGE)?;
             let unread = crate::queries::flag(q, "unread")?.unwrap_or(false);
             let rows: Vec<Value> = d1::rows(
                 &db,
@@ -321,13 +315,12 @@ pub async fn serve(id: RouteId, cx: &mut Call<'_>) -> Result<Response> {
                     text(&sub),
                     before.map_or(worker::wasm_bindgen::JsValue::NULL, num),
                     num(u64::from(unread)),
-                    num(limit),
+                    num(u64::from(limit)),
                 ],
             )
             .await?;
-            let next = (rows.len() as u64 == limit)
-                .then(|| rows.last().and_then(|r| r["id"].as_u64()))
-                .flatten();
+            let ids: Vec<u64> = rows.iter().filter_map(|r| r["id"].as_u64()).collect();
+            let next = crate::queries::next_before(&ids, limit);
             http::json(&json!({ "notifications": rows, "next_before": next }))
         }
         RouteId::InboxCount => http::json(&json!({ "unread": unread_count(&db, p, &sub).await? })),

@@ -22,7 +22,7 @@ const MAX_REVIEWERS: usize = 20;
 /// Longest comment of a request or a verdict.
 const MAX_REVIEW_COMMENT: usize = 2_000;
 /// Most reviews one page lists.
-const MAX_REVIEW_PAGE: u64 = 100;
+const MAX_REVIEW_PAGE: u32 = 100;
 
 /// `POST .../reviews`.
 #[derive(Debug, Deserialize)]
@@ -162,13 +162,7 @@ pub async fn serve(id: RouteId, cx: &mut Call<'_>) -> Result<Response> {
         RouteId::ListReviews => {
             let q = crate::api::url_query(&cx.req.inner().url()).map(str::to_owned);
             let q = q.as_deref();
-            let limit = crate::queries::number(q, "limit")?.unwrap_or(50);
-            if !(1..=MAX_REVIEW_PAGE).contains(&limit) {
-                return Err(ApiError::InvalidBody(format!(
-                    "limit must be from 1 to {MAX_REVIEW_PAGE}"
-                )));
-            }
-            let before = crate::queries::number(q, "before")?;
+            let (limit, before) = crate::queries::newest_first(q, MAX_REVIEW_PAGE)?;
             let rows: Vec<ReviewRow> = d1::rows(
                 &db,
                 &format!(
@@ -179,13 +173,12 @@ pub async fn serve(id: RouteId, cx: &mut Call<'_>) -> Result<Response> {
                     text(p),
                     text(d),
                     before.map_or(JsValue::NULL, num),
-                    num(limit),
+                    num(u64::from(limit)),
                 ],
             )
             .await?;
-            let next = (rows.len() as u64 == limit)
-                .then(|| rows.last().map(|r| r.id))
-                .flatten();
+            let next =
+                crate::queries::next_before(&rows.iter().map(|r| r.id).collect::<Vec<_>>(), limit);
             let mut out = Vec::with_capacity(rows.len());
             for row in rows {
                 out.push(view(&db, row).await?);
