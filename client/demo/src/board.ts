@@ -1,5 +1,5 @@
 // The board page: connects to the room, wires the canvas, the toolbar, the status line, the
-// presence list and the minimap.
+// presence list, the minimap and the history panel.
 
 import {
   ApiError,
@@ -11,9 +11,11 @@ import {
   type StatusEvent
 } from '../../src/index.js'
 import { CanvasView } from './canvas.js'
+import { mountHistory } from './history.js'
 import type { Identity } from './identity.js'
 import { mountMinimap } from './minimap.js'
 import { Board, NODE_H, NODE_KINDS, NODE_W, type NodeKind } from './model.js'
+import { Preview } from './preview.js'
 import { createSession } from './session.js'
 
 const $ = <T extends HTMLElement>(sel: string): T => {
@@ -43,9 +45,11 @@ export function openBoard (server: string, room: string, me: Identity): void {
   document.title = `${room} · TandemX`
   $('#room-name').textContent = room
 
-  // Development sign-in: POST /v1/dev/token, for the board and its branches (session.ts). A
-  // 404 means the server has no dev sign-in: connect without a token and say so.
-  const session = createSession(server, room, me)
+  // Development sign-in: POST /v1/dev/token, for the board and its branches (session.ts); the
+  // same token authorizes the history panel's HTTP calls. A 404 means the server has no dev
+  // sign-in: connect without a token and say so.
+  let roleChanged = (): void => {}
+  const session = createSession(server, room, me, () => roleChanged())
   const role = (): Role => session.role ?? me.role
 
   const connection: Connection = connect({ url: server, room, getToken: session.getToken })
@@ -233,6 +237,34 @@ export function openBoard (server: string, room: string, me: Identity): void {
   })
   requestAnimationFrame(() => { if (!fitted) canvas.fit() })
 
+  // --- history -----------------------------------------------------------------------------------
+  // A preview (a version, the board at an instant) is drawn read-only over the live canvas.
+  const preview = new Preview($('#preview'))
+  const historyToggle = $<HTMLButtonElement>('#history-toggle')
+  const historyPanel = mountHistory({
+    host: $('#history'),
+    room,
+    session,
+    board,
+    preview,
+    role,
+    roomLink: (other) => {
+      const url = new URL(location.href)
+      url.searchParams.set('room', other)
+      return url.toString()
+    },
+    // The live selection would still answer Delete and Enter behind the preview.
+    beforePreview: () => canvas.select([]),
+    liveView: () => canvas.view
+  })
+  const syncToggle = (): void => {
+    historyToggle.setAttribute('aria-expanded', String(historyPanel.isOpen))
+    historyToggle.classList.toggle('active', historyPanel.isOpen)
+  }
+  historyToggle.addEventListener('click', () => { historyPanel.toggle(); syncToggle() })
+  $('#history-close').addEventListener('click', syncToggle)
+  roleChanged = () => historyPanel.applyRole()
+
   // A handle for scripted use and the browser tests (the canvas itself stays the real UI).
   Object.assign(window, {
     tandemx: {
@@ -255,6 +287,9 @@ export function openBoard (server: string, room: string, me: Identity): void {
           board.readOnly = readOnly
         }
       },
+      history: historyPanel,
+      /** What the history preview shows, or null when the live board is shown. */
+      preview: () => preview.state(),
       offline: () => { paused = true; connection.disconnect(); showStatus() },
       online: () => { paused = false; connection.connect(); showStatus() }
     }
