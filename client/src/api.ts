@@ -84,6 +84,44 @@ export interface LoggedUpdate {
   update: string
 }
 
+/** Answer of `GET …/diff`: what changed from `from` to `to`, and who changed it. */
+export interface Diff {
+  from: number | 'current'
+  to: number | 'current'
+  from_seq: number
+  to_seq: number
+  /** Authors of the log entries in between. */
+  authors: string[]
+  changes: Changes
+}
+
+/** One page of `GET …/history`. */
+export interface Replay {
+  updates: LoggedUpdate[]
+  /** Pass as `after` for the next page; null on the last page. */
+  next_after: number | null
+  /** The oldest entry still kept, or null when the log is empty. */
+  earliest: { seq: number, at: number } | null
+}
+
+/** Answer of `GET …/merge`: what merging the branch would change in its parent. */
+export interface MergePreview {
+  branch: string
+  parent: string
+  authors: string[]
+  changes: Changes
+}
+
+/** Answer of `POST …/merge`. */
+export interface Merged {
+  changed: boolean
+  branch: string
+  parent: string
+  authors: string[]
+  /** The merge version, when something changed. */
+  version?: Version
+}
+
 /** A branch of a document. */
 export interface Branch {
   name: string
@@ -359,23 +397,26 @@ export class TandemxApi {
       this.call<{ changed: boolean, restored: Version, version?: Version }>('POST', `${doc(project, name)}/versions/${id}/restore`),
     /** Compares version `from` with version `to` (default: the current state). */
     diff: (project: string, name: string, from: number | 'current', to: number | 'current' = 'current') =>
-      this.call<{ from: number | string, to: number | string, authors: string[], changes: Changes }>('GET', `${doc(project, name)}/diff${query({ from, to })}`),
+      this.call<Diff>('GET', `${doc(project, name)}/diff${query({ from, to })}`),
     /** One page of the stored updates, in order. */
     replay: (project: string, name: string, range: { from?: number, to?: number, after?: number, limit?: number } = {}) =>
-      this.call<{ updates: LoggedUpdate[], next_after: number | null }>('GET', `${doc(project, name)}/history${query(range)}`),
+      this.call<Replay>('GET', `${doc(project, name)}/history${query(range)}`),
     /** The document as it was at `t` (unix ms). */
     at: (project: string, name: string, t: number) =>
       this.call<{ t: number, seq: number, content: Record<string, unknown> }>('GET', `${doc(project, name)}/history/at${query({ t })}`),
+    /** The document as it was at `t` (unix ms), as a v1 Yjs update of that whole state. */
+    atUpdate: async (project: string, name: string, t: number): Promise<Uint8Array> =>
+      new Uint8Array(await (await this.bytes('GET', `${doc(project, name)}/history/at${query({ t, format: 'update' })}`)).arrayBuffer()),
     branches: (project: string, name: string) =>
-      this.call<{ branches: Branch[] }>('GET', `${doc(project, name)}/branches`),
+      this.call<{ branches: Branch[], next_cursor: string | null }>('GET', `${doc(project, name)}/branches`),
     /** Forks `name` (now, or at `version`) into the new document `body.name`. */
     branch: (project: string, name: string, body: { name: string, version?: number }) =>
       this.call<Branch>('POST', `${doc(project, name)}/branches`, body),
     /** What merging the branch `name` into its parent would change. */
     previewMerge: (project: string, name: string) =>
-      this.call<{ changes: Changes, authors: string[] }>('GET', `${doc(project, name)}/merge`),
+      this.call<MergePreview>('GET', `${doc(project, name)}/merge`),
     merge: (project: string, name: string) =>
-      this.call<{ changed: boolean, version?: Version }>('POST', `${doc(project, name)}/merge`)
+      this.call<Merged>('POST', `${doc(project, name)}/merge`)
   }
 
   /** Room tokens (JWTs for `ws://host/rooms/{room}?token=`). */

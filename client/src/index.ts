@@ -44,18 +44,26 @@ export {
   type ApiKey,
   type ApiOptions,
   type Applied,
+  type Branch,
+  type Changes,
   type Deleted,
+  type Diff,
   type DocumentContent,
   type DocumentInfo,
   type EditOp,
   type KeyCreated,
+  type LoggedUpdate,
   type Member,
+  type Merged,
+  type MergePreview,
   type Problem,
   type Project,
   type ProjectCreated,
+  type Replay,
   type Role,
   type RoomToken,
-  type RoomTokenRequest
+  type RoomTokenRequest,
+  type Version
 } from './api.js'
 export {
   bodyText,

@@ -1,21 +1,22 @@
 // The board page: connects to the room, wires the canvas, the toolbar, the status line, the
-// presence list and the minimap.
+// presence list, the minimap and the history panel.
 
 import {
   ApiError,
-  cacheTokens,
   connect,
   createPresence,
-  fetchDevToken,
   type Connection,
   type Peer,
   type Role,
   type StatusEvent
 } from '../../src/index.js'
 import { CanvasView } from './canvas.js'
+import { mountHistory } from './history.js'
 import type { Identity } from './identity.js'
 import { mountMinimap } from './minimap.js'
 import { Board, NODE_H, NODE_KINDS, NODE_W, type NodeKind } from './model.js'
+import { Preview } from './preview.js'
+import { createSession } from './session.js'
 
 const $ = <T extends HTMLElement>(sel: string): T => {
   const el = document.querySelector<T>(sel)
@@ -44,17 +45,14 @@ export function openBoard (server: string, room: string, me: Identity): void {
   document.title = `${room} · TandemX`
   $('#room-name').textContent = room
 
-  // Development sign-in: POST /v1/dev/token. A 404 means the server has no dev sign-in: connect
-  // without a token and say so.
-  let grantedRole: Role | null = null
-  const getToken = cacheTokens(async ({ room: r }) => {
-    const answer = await fetchDevToken(server, { room: r, name: me.name, color: me.color, role: me.role })
-    if (answer === null) return null
-    grantedRole = answer.role ?? me.role
-    return { token: answer.token, expiresAt: answer.expires_at }
-  })
+  // Development sign-in: POST /v1/dev/token, for the board and its branches (session.ts); the
+  // same token authorizes the history panel's HTTP calls. A 404 means the server has no dev
+  // sign-in: connect without a token and say so.
+  let roleChanged = (): void => {}
+  const session = createSession(server, room, me, () => roleChanged())
+  const role = (): Role => session.role ?? me.role
 
-  const connection: Connection = connect({ url: server, room, getToken })
+  const connection: Connection = connect({ url: server, room, getToken: session.getToken })
   const board = new Board(connection.doc)
   const presence = createPresence(connection.awareness, { throttleMs: 30 })
   presence.setUser({ name: me.name, color: me.color, role: me.role })
@@ -112,16 +110,15 @@ export function openBoard (server: string, room: string, me: Identity): void {
       auth.textContent = 'no auth (dev)'
       auth.title = 'The server has no development sign-in (POST /v1/dev/token answered 404): connected without a token.'
     } else if (connection.authMode === 'token') {
-      const role = grantedRole ?? me.role
-      auth.textContent = `dev token · ${role}`
+      auth.textContent = `dev token · ${role()}`
       const exp = connection.tokenExpiresAt
-      auth.title = `Signed in through the development flow (POST /v1/dev/token)${exp !== null ? `; the token expires at ${new Date(exp * 1000).toLocaleTimeString()} and is renewed on reconnect` : ''}.`
+      auth.title = `Signed in through the development flow (POST /v1/dev/token) for the rooms ${session.pattern} (this board and its branches)${exp !== null ? `; the token expires at ${new Date(exp * 1000).toLocaleTimeString()} and is renewed on reconnect` : ''}.`
     }
   }
   connection.on('status', (e) => {
     if (e.status === 'synced') everSynced = true
     showStatus(e)
-    if (e.status === 'synced' && grantedRole !== null) setReadOnly(grantedRole === 'viewer' || grantedRole === 'commenter')
+    if (e.status === 'synced' && session.role !== null) setReadOnly(session.role === 'viewer' || session.role === 'commenter')
   })
   connection.on('token', () => showStatus())
   connection.doc.on('update', () => { if (connection.status !== 'synced') showStatus() })
@@ -169,7 +166,7 @@ export function openBoard (server: string, room: string, me: Identity): void {
     const row = (p: { name: string, color: string, role?: string }, you: boolean, selected: number): string =>
       `<li><span class="dot" style="background:${escapeHtml(p.color)}"></span><span class="who">${escapeHtml(p.name)}${you ? ' <em>(you)</em>' : ''}</span>` +
       `<span class="meta">${selected > 0 ? `${selected} selected · ` : ''}${escapeHtml(p.role ?? '')}</span></li>`
-    list.innerHTML = row({ name: me.name, color: me.color, role: grantedRole ?? me.role }, true, canvas.selectedNodes.size) +
+    list.innerHTML = row({ name: me.name, color: me.color, role: role() }, true, canvas.selectedNodes.size) +
       peers.map((p) => row(p.user, false, p.selection?.length ?? 0)).join('')
   })
 
@@ -211,7 +208,7 @@ export function openBoard (server: string, room: string, me: Identity): void {
   }
   canvas.onSelectionChange = () => {
     updateEditButtons()
-    presence.setUser({ name: me.name, color: me.color, role: grantedRole ?? me.role }) // refresh own row
+    presence.setUser({ name: me.name, color: me.color, role: role() }) // refresh own row
   }
   board.undo.on('stack-item-added', updateEditButtons)
   board.undo.on('stack-item-popped', updateEditButtons)
@@ -240,6 +237,34 @@ export function openBoard (server: string, room: string, me: Identity): void {
   })
   requestAnimationFrame(() => { if (!fitted) canvas.fit() })
 
+  // --- history -----------------------------------------------------------------------------------
+  // A preview (a version, the board at an instant) is drawn read-only over the live canvas.
+  const preview = new Preview($('#preview'))
+  const historyToggle = $<HTMLButtonElement>('#history-toggle')
+  const historyPanel = mountHistory({
+    host: $('#history'),
+    room,
+    session,
+    board,
+    preview,
+    role,
+    roomLink: (other) => {
+      const url = new URL(location.href)
+      url.searchParams.set('room', other)
+      return url.toString()
+    },
+    // The live selection would still answer Delete and Enter behind the preview.
+    beforePreview: () => canvas.select([]),
+    liveView: () => canvas.view
+  })
+  const syncToggle = (): void => {
+    historyToggle.setAttribute('aria-expanded', String(historyPanel.isOpen))
+    historyToggle.classList.toggle('active', historyPanel.isOpen)
+  }
+  historyToggle.addEventListener('click', () => { historyPanel.toggle(); syncToggle() })
+  $('#history-close').addEventListener('click', syncToggle)
+  roleChanged = () => historyPanel.applyRole()
+
   // A handle for scripted use and the browser tests (the canvas itself stays the real UI).
   Object.assign(window, {
     tandemx: {
@@ -262,6 +287,9 @@ export function openBoard (server: string, room: string, me: Identity): void {
           board.readOnly = readOnly
         }
       },
+      history: historyPanel,
+      /** What the history preview shows, or null when the live board is shown. */
+      preview: () => preview.state(),
       offline: () => { paused = true; connection.disconnect(); showStatus() },
       online: () => { paused = false; connection.connect(); showStatus() }
     }
