@@ -50,6 +50,7 @@ CREATE TABLE review_verdicts (
   verdict     TEXT NOT NULL CHECK (verdict IN ('approved', 'changes_requested')),
   comment     TEXT,
   at          INTEGER NOT NULL,
+  seq         INTEGER,                       -- the branch's log position the verdict was given at
   PRIMARY KEY (review_id, reviewer)
 );
 

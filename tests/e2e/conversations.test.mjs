@@ -260,6 +260,13 @@ test('a required review gates the merge until a reviewer approves; owners may me
   assert.equal(changes.state, 'changes_requested')
   const approved = await ok('POST', `/documents/${branch}/reviews/${review.id}/verdicts`, { auth: rev, json: { verdict: 'approved' } })
   assert.equal(approved.state, 'approved')
+  // An approval is of the branch as it was: a later change needs the reviewer again.
+  await ok('POST', `/documents/${branch}/edits`, { json: { ops: [{ op: 'text.insert', path: ['t'], index: 4, text: ' + change' }] } })
+  await ok('POST', `/documents/${branch}/edits`, { json: { ops: [{ op: 'text.delete', path: ['t'], index: 4, length: 9 }] } })
+  const stale = await call('POST', `/documents/${branch}/merge`, { auth: ed })
+  assert.equal(stale.status, 409, JSON.stringify(stale.body))
+  assert.match(stale.body.detail, /changed after its approval/)
+  await ok('POST', `/documents/${branch}/reviews/${review.id}/verdicts`, { auth: rev, json: { verdict: 'approved' } })
   const merged = await ok('POST', `/documents/${branch}/merge`, { auth: ed })
   assert.equal(merged.changed, true)
   assert.equal(merged.without_approved_review, false)

@@ -334,12 +334,6 @@ async fn merge(cx: &mut Call<'_>, apply: bool) -> Result<Response> {
             row.parent
         )));
     }
-    // The review gate, before anything is read or written: only a merge checks it.
-    let unreviewed = if apply {
-        super::reviews::merge_gate(&cx.db()?, &project, &branch_name, cx.actor.ceiling()).await?
-    } else {
-        false
-    };
     let author = cx.actor_name();
     let parent = RoomClient {
         env: cx.env,
@@ -365,6 +359,14 @@ async fn merge(cx: &mut Call<'_>, apply: bool) -> Result<Response> {
         )
         .await?;
     let branch_head = head(&branch, row.base_seq, false).await?;
+    // The review gate, after the reads and before the write: only a merge checks it.
+    let unreviewed = if apply {
+        let role = cx.actor.ceiling();
+        super::reviews::merge_gate(&cx.db()?, &project, &branch_name, role, branch_head.head)
+            .await?
+    } else {
+        false
+    };
     let mut result: Value = parent
         .json(
             RoomCall::Merge {

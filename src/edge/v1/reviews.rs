@@ -10,7 +10,7 @@ use crate::edge::platform::now_ms;
 use crate::edge::room_client::RoomClient;
 use crate::edge::{http, webhook_queue};
 use crate::names::{Id, RoomName};
-use crate::room_call::RoomCall;
+use crate::room_call::{HeadReply, RoomCall};
 use crate::routes::RouteId;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -80,6 +80,9 @@ struct VerdictRow {
     verdict: Verdict,
     comment: Option<String>,
     at: u64,
+    /// The branch's log position when it was given (reviews of a branch).
+    #[serde(default)]
+    seq: Option<u64>,
 }
 
 const REVIEW_COLUMNS: &str =
@@ -131,7 +134,7 @@ async fn review(db: &D1Database, project: &str, document: &str, id: u64) -> Resu
 async fn verdicts(db: &D1Database, id: u64) -> Result<Vec<VerdictRow>> {
     d1::rows(
         db,
-        "SELECT reviewer, verdict, comment, at FROM review_verdicts WHERE review_id = ? ORDER BY at",
+        "SELECT reviewer, verdict, comment, at, seq FROM review_verdicts WHERE review_id = ? ORDER BY at",
         &[num(id)],
     )
     .await
@@ -297,13 +300,37 @@ pub async fn serve(id: RouteId, cx: &mut Call<'_>) -> Result<Response> {
             }
             let _ = role;
             let now = now_ms();
+            // A verdict on a branch is of the branch as it stands: its log position is kept, so
+            // that the merge gate can tell an approval of what is merged from an older one.
+            let seq = match row.version {
+                Some(_) => None,
+                None => {
+                    let room = RoomClient {
+                        env: cx.env,
+                        project: &project,
+                        room: &document,
+                        author: actor.clone(),
+                    };
+                    let head: HeadReply = room
+                        .json(
+                            RoomCall::Head {
+                                after: 0,
+                                with_state: false,
+                            },
+                            &[],
+                        )
+                        .await?;
+                    Some(head.head)
+                }
+            };
             d1::stmt(
                 &db,
-                "INSERT INTO review_verdicts (review_id, reviewer, verdict, comment, at) VALUES (?, ?, ?, ?, ?)
+                "INSERT INTO review_verdicts (review_id, reviewer, verdict, comment, at, seq) VALUES (?, ?, ?, ?, ?, ?)
                  ON CONFLICT (review_id, reviewer) DO UPDATE SET verdict = excluded.verdict,
-                   comment = excluded.comment, at = excluded.at",
+                   comment = excluded.comment, at = excluded.at, seq = excluded.seq",
                 &[num(row.id), text(&actor), text(input.verdict.as_str()),
-                  input.comment.as_deref().map_or(JsValue::NULL, text), num(now)],
+                  input.comment.as_deref().map_or(JsValue::NULL, text), num(now),
+                  seq.map_or(JsValue::NULL, num)],
             )?
             .run()
             .await
@@ -379,14 +406,17 @@ async fn after(
     webhook_queue::emit(cx.env, project, kind, data.clone(), None).await;
 }
 
-/// Whether a merge of `branch` may go ahead: when the project requires reviews, one review of
-/// the branch as it stands must be approved. Owners always may (the merge records that it
-/// went without one). Returns whether the gate was passed by an owner's say-so.
+/// Whether a merge of `branch`, whose log stands at `head`, may go ahead: when the project
+/// requires reviews, a review of the branch must be approved, every approval given at `head`
+/// (an approval of an older state of the branch does not approve what changed since). Owners
+/// always may (the merge records that it went without one). Returns whether the gate was
+/// passed by an owner's say-so.
 pub async fn merge_gate(
     db: &D1Database,
     project: &Id,
     branch: &RoomName,
     role: Role,
+    head: u64,
 ) -> Result<bool> {
     #[derive(Deserialize)]
     struct Setting {
@@ -403,38 +433,48 @@ pub async fn merge_gate(
         return Ok(false);
     }
     #[derive(Deserialize)]
-    struct Count {
-        approved: u64,
-        pending: u64,
+    struct Approved {
+        oldest: Option<u64>,
     }
-    let counts = d1::row::<Count>(
+    let approved: Vec<Approved> = d1::rows(
         db,
-        "SELECT COALESCE(SUM(state = 'approved'), 0) AS approved,
-                COALESCE(SUM(state IN ('pending', 'changes_requested')), 0) AS pending
-         FROM reviews WHERE project_id = ? AND document = ? AND version IS NULL",
+        "SELECT MIN(COALESCE(v.seq, 0)) AS oldest FROM reviews r
+           JOIN review_verdicts v ON v.review_id = r.id AND v.verdict = 'approved'
+         WHERE r.project_id = ? AND r.document = ? AND r.version IS NULL AND r.state = 'approved'
+         GROUP BY r.id",
         &[text(project.as_str()), text(branch.as_str())],
     )
-    .await?
-    .unwrap_or(Count {
-        approved: 0,
-        pending: 0,
-    });
-    if counts.approved > 0 {
+    .await?;
+    if approved.iter().any(|a| a.oldest.is_some_and(|s| s >= head)) {
         return Ok(false);
     }
     if role >= Role::Owner {
         return Ok(true);
     }
-    Err(ApiError::Conflict(if counts.pending > 0 {
+    #[derive(Deserialize)]
+    struct Count {
+        waiting: u64,
+    }
+    let waiting = d1::row::<Count>(
+        db,
+        "SELECT COUNT(*) AS waiting FROM reviews WHERE project_id = ? AND document = ?
+           AND version IS NULL AND state IN ('pending', 'changes_requested')",
+        &[text(project.as_str()), text(branch.as_str())],
+    )
+    .await?
+    .map_or(0, |c| c.waiting);
+    let name = branch.as_str();
+    Err(ApiError::Conflict(if !approved.is_empty() {
         format!(
-            "the project requires an approved review before a merge: {} review(s) of {:?} wait for approval",
-            counts.pending,
-            branch.as_str()
+            "the project requires an approved review before a merge: {name:?} changed after its approval; ask the reviewers again"
+        )
+    } else if waiting > 0 {
+        format!(
+            "the project requires an approved review before a merge: {waiting} review(s) of {name:?} wait for approval"
         )
     } else {
         format!(
-            "the project requires an approved review before a merge: request a review of {:?}",
-            branch.as_str()
+            "the project requires an approved review before a merge: request a review of {name:?}"
         )
     }))
 }
