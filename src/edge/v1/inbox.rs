@@ -19,10 +19,7 @@ use worker::{D1Database, Response};
 const MAX_RECIPIENTS: usize = 200;
 /// Longest excerpt of a comment kept with its notification.
 const MAX_EXCERPT_CHARS: usize = 280;
-/// Most notifications one page lists.
-const MAX_INBOX_PAGE: u64 = 100;
-/// Most ids one mark-read request names.
-const MAX_MARK: usize = 100;
+use crate::conversations::MAX_MARK_READ as MAX_MARK;
 
 /// Which of a document's conversations notify a user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -301,14 +298,9 @@ pub async fn serve(id: RouteId, cx: &mut Call<'_>) -> Result<Response> {
         RouteId::ListInbox => {
             let q = crate::api::url_query(&cx.req.inner().url()).map(str::to_owned);
             let q = q.as_deref();
-            let limit = crate::queries::number(q, "limit")?.unwrap_or(50);
-            if !(1..=MAX_INBOX_PAGE).contains(&limit) {
-                return Err(ApiError::InvalidBody(format!(
-                    "limit must be from 1 to {MAX_INBOX_PAGE}"
-                )));
-            }
-            let before = crate::queries::number(q, "before")?;
-            let unread = crate::queries::flag(q, "unread")?.unwrap_or(false);
+            let (crate::queries::FeedPage { limit, before }, unread) =
+                crate::queries::list_inbox(q)?;
+            let limit = u64::from(limit);
             let rows: Vec<Value> = d1::rows(
                 &db,
                 "SELECT id, kind, document, thread, comment, review, actor, excerpt, created_at,

@@ -17,12 +17,7 @@ use serde_json::{json, Value};
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, Response};
 
-/// Most reviewers one request names.
-const MAX_REVIEWERS: usize = 20;
-/// Longest comment of a request or a verdict.
-const MAX_REVIEW_COMMENT: usize = 2_000;
-/// Most reviews one page lists.
-const MAX_REVIEW_PAGE: u64 = 100;
+use crate::conversations::MAX_REVIEWERS;
 
 /// `POST .../reviews`.
 #[derive(Debug, Deserialize)]
@@ -87,13 +82,7 @@ const REVIEW_COLUMNS: &str =
 
 fn check_comment(c: &Option<String>) -> Result<()> {
     if let Some(c) = c {
-        if c.chars().count() > MAX_REVIEW_COMMENT
-            || c.chars().any(|ch| ch.is_control() && ch != '\n')
-        {
-            return Err(ApiError::InvalidBody(format!(
-                "a comment is at most {MAX_REVIEW_COMMENT} characters, without control characters"
-            )));
-        }
+        crate::conversations::check_review_comment(c).map_err(ApiError::InvalidBody)?;
     }
     Ok(())
 }
@@ -162,13 +151,8 @@ pub async fn serve(id: RouteId, cx: &mut Call<'_>) -> Result<Response> {
         RouteId::ListReviews => {
             let q = crate::api::url_query(&cx.req.inner().url()).map(str::to_owned);
             let q = q.as_deref();
-            let limit = crate::queries::number(q, "limit")?.unwrap_or(50);
-            if !(1..=MAX_REVIEW_PAGE).contains(&limit) {
-                return Err(ApiError::InvalidBody(format!(
-                    "limit must be from 1 to {MAX_REVIEW_PAGE}"
-                )));
-            }
-            let before = crate::queries::number(q, "before")?;
+            let crate::queries::FeedPage { limit, before } = crate::queries::feed_page(q)?;
+            let limit = u64::from(limit);
             let rows: Vec<ReviewRow> = d1::rows(
                 &db,
                 &format!(
