@@ -183,7 +183,9 @@ pub(super) fn schemas() -> Value {
         "MergePreview": object(json!({ "branch": text, "parent": text, "authors": texts.clone(), "changes": schema("Changes") }),
             &["branch", "parent", "authors", "changes"]),
         "Merged": object(json!({ "changed": { "type": "boolean" }, "branch": text, "parent": text, "authors": texts,
-            "version": { "$ref": "#/components/schemas/Version", "description": "The merge version, when something changed" } }),
-            &["changed", "branch", "parent", "authors"]),
+            "version": { "$ref": "#/components/schemas/Version", "description": "The merge version, when something changed" },
+            "without_approved_review": { "type": "boolean",
+                "description": "The project requires an approved review and the branch had none: an owner merged it anyway (recorded)" } }),
+            &["changed", "branch", "parent", "authors", "without_approved_review"]),
     })
 }
