@@ -356,7 +356,7 @@ mod tests {
                 serde_json::json!({ "type": "paragraph", "children": parts })
             })
             .collect();
-        assert!(MAX_PARTS * 2 <= MAX_TEXT_CHARS);
+        const { assert!(MAX_PARTS * 2 <= MAX_TEXT_CHARS) };
         assert!(parse(serde_json::json!({ "content": full })).is_ok());
     }
 }
