@@ -226,9 +226,10 @@ pub fn connection_role(token_role: Role, membership: Membership) -> Result<Role,
     }
 }
 
-/// Checks a user id: 1 to 256 printable characters.
+/// Checks a user id: 1 to 256 printable characters (Unicode scalar values, as JSON Schema's
+/// `maxLength` counts them; not bytes).
 pub fn validate_sub(sub: &str) -> Result<(), String> {
-    if sub.is_empty() || sub.len() > 256 || sub.chars().any(char::is_control) {
+    if sub.is_empty() || sub.chars().count() > 256 || sub.chars().any(char::is_control) {
         return Err("sub must be 1 to 256 printable characters".into());
     }
     Ok(())

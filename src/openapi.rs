@@ -273,7 +273,7 @@ fn shape(id: RouteId) -> (Option<Value>, (String, Value)) {
     }
 }
 
-fn security(access: Access) -> (Value, Option<String>) {
+fn security(id: RouteId, access: Access) -> (Value, Option<String>) {
     match access {
         Access::Public => (json!([]), None),
         Access::DevMode => (
@@ -298,10 +298,19 @@ fn security(access: Access) -> (Value, Option<String>) {
                 "API key, or a room token for this document, with at least the {role} role."
             )),
         ),
-        Access::KeyOrUser(role) => (
+        Access::KeyOrUser(role) if matches!(
+            id,
+            RouteId::ListInbox | RouteId::InboxCount | RouteId::MarkInboxRead | RouteId::DeleteNotification
+        ) => (
             json!([{ "apiKey": [] }, { "roomToken": [] }, { "adminSecret": [] }]),
             Some(format!(
                 "A room token of the project (for any room), or an API key naming the user in TandemX-Subject, with at least the {role} role."
+            )),
+        ),
+        Access::KeyOrUser(role) => (
+            json!([{ "apiKey": [] }, { "roomToken": [] }, { "adminSecret": [] }]),
+            Some(format!(
+                "An API key, or a room token of the project (for any room), with at least the {role} role."
             )),
         ),
     }
@@ -333,7 +342,7 @@ pub fn document() -> Value {
     let mut paths = Map::new();
     for route in ROUTES {
         let (body, (status, success)) = shape(route.id);
-        let (mut security, mut note) = security(route.access);
+        let (mut security, mut note) = security(route.id, route.access);
         if route.id == RouteId::Health {
             // Anyone may ask; with the admin secret the check writes to R2 and says what failed.
             security = json!([{}, { "adminSecret": [] }]);
@@ -343,6 +352,7 @@ pub fn document() -> Value {
         let traits = responses::Traits {
             body: body.is_some(),
             query: parameters.iter().any(|p| p["in"] == "query"),
+            subject: parameters::reads_subject(&parameters),
         };
         let mut responses = responses::errors(route, &traits);
         responses.insert(status, success);

@@ -142,18 +142,9 @@ pub fn flag(query: Option<&str>, key: &str) -> Result<Option<bool>, ApiError> {
     }
 }
 
-/// `?limit=&before=` of a list read newest first by id: the limit (1 to `max`, default 50)
-/// and the id to read below.
-pub fn newest_first(query: Option<&str>, max: u32) -> Result<(u32, Option<u64>), ApiError> {
-    Ok((
-        page(query, "limit", 50.min(max), max)?,
-        number(query, "before")?,
-    ))
-}
-
-/// The `next_before` of a page read by [`newest_first`]: the last id when the page is full.
-pub fn next_before(ids: &[u64], limit: u32) -> Option<u64> {
-    (ids.len() == limit as usize)
+/// The `next_before` of a page read by [`feed_page`]: the last id when the page is full.
+pub fn next_before(ids: &[u64], limit: u64) -> Option<u64> {
+    (ids.len() as u64 == limit)
         .then(|| ids.last().copied())
         .flatten()
 }
@@ -169,20 +160,90 @@ pub fn list_threads(query: Option<&str>) -> Result<crate::conversations::ConvOp,
     })
 }
 
-/// `GET .../chat?before=&since=&limit=` (`before` and `since` exclude each other).
+/// `GET .../chat?before=&since=&limit=`: newest first below `before`; with `since`, oldest
+/// first above it (and below `before` when both are given: the messages between the two).
+/// Each parameter is checked on its own, as a schema can state it.
 pub fn list_chat(query: Option<&str>) -> Result<crate::conversations::ConvOp, ApiError> {
     let max = crate::conversations::MAX_PAGE as u32;
-    let before = number(query, "before")?;
-    let since = number(query, "since")?;
-    if before.is_some() && since.is_some() {
-        return Err(bad(
-            "send before (older pages) or since (what came after), not both".into(),
-        ));
-    }
     Ok(crate::conversations::ConvOp::ListChat {
-        before,
-        since,
+        before: number(query, "before")?,
+        since: number(query, "since")?,
         limit: page(query, "limit", 50, max)?,
+    })
+}
+
+/// Most rows one page of the inbox, the activity feed or the review list returns.
+pub const MAX_FEED_PAGE: u32 = 100;
+/// Rows per page of those lists when the request names no limit.
+pub const DEFAULT_FEED_PAGE: u32 = 50;
+/// Longest `kind` filter of the activity feed.
+pub const MAX_ACTIVITY_KIND: usize = 40;
+
+/// `?limit=&before=` of a list read newest first (the inbox, the activity feed, reviews).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedPage {
+    /// Rows per page, 1 to [`MAX_FEED_PAGE`].
+    pub limit: u32,
+    /// Only rows with a smaller id (the `next_before` of the page before).
+    pub before: Option<u64>,
+}
+
+/// Parses `?limit=&before=` of a list read newest first.
+pub fn feed_page(query: Option<&str>) -> Result<FeedPage, ApiError> {
+    Ok(FeedPage {
+        limit: page(query, "limit", DEFAULT_FEED_PAGE, MAX_FEED_PAGE)?,
+        before: number(query, "before")?,
+    })
+}
+
+/// `GET .../inbox?limit=&before=&unread=`: the page, and whether only unread rows are listed.
+pub fn list_inbox(query: Option<&str>) -> Result<(FeedPage, bool), ApiError> {
+    Ok((feed_page(query)?, flag(query, "unread")?.unwrap_or(false)))
+}
+
+/// The filters of `GET .../activity`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivityQuery {
+    /// `?document=` (the project's feed only): one document's entries.
+    pub document: Option<crate::names::RoomName>,
+    /// `?actor=`: one user's (or key's) entries.
+    pub actor: Option<String>,
+    /// `?kind=`: one kind of entry, such as `comment.created`.
+    pub kind: Option<String>,
+    /// `?limit=&before=`.
+    pub page: FeedPage,
+}
+
+/// Parses `GET .../activity?document=&actor=&kind=&limit=&before=`; `document` is read only
+/// where `with_document` (the project's feed: a document's own feed names it in the path).
+pub fn activity(query: Option<&str>, with_document: bool) -> Result<ActivityQuery, ApiError> {
+    let value = |key: &str| query.and_then(|q| query_value(q, key));
+    let document = match value("document").filter(|_| with_document) {
+        Some(d) => Some(crate::names::RoomName::parse(&d)?),
+        None => None,
+    };
+    let actor = value("actor");
+    if let Some(a) = &actor {
+        crate::auth::validate_sub(a).map_err(|e| bad(format!("actor: {e}")))?;
+    }
+    let kind = value("kind");
+    if let Some(k) = &kind {
+        if k.is_empty()
+            || k.len() > MAX_ACTIVITY_KIND
+            || !k
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_')
+        {
+            return Err(bad(format!(
+                "kind is an event name such as comment.created: 1 to {MAX_ACTIVITY_KIND} of a-z . _"
+            )));
+        }
+    }
+    Ok(ActivityQuery {
+        document,
+        actor,
+        kind,
+        page: feed_page(query)?,
     })
 }
 
@@ -218,6 +279,64 @@ mod tests {
                 limit: 10
             }
         );
+    }
+
+    #[test]
+    fn chat_bounds_combine() {
+        use crate::conversations::ConvOp;
+        assert_eq!(
+            list_chat(Some("before=9&since=3&limit=5")).unwrap(),
+            ConvOp::ListChat {
+                before: Some(9),
+                since: Some(3),
+                limit: 5
+            }
+        );
+        assert!(list_chat(Some("limit=101")).is_err());
+        assert!(list_threads(Some("resolved=maybe")).is_err());
+        assert!(list_threads(Some("resolved=1")).is_ok());
+    }
+
+    #[test]
+    fn feeds_are_paged_and_filtered() {
+        assert_eq!(
+            feed_page(None).unwrap(),
+            FeedPage {
+                limit: DEFAULT_FEED_PAGE,
+                before: None
+            }
+        );
+        for bad in ["limit=0", "limit=101", "before=-1", "before=x"] {
+            assert!(feed_page(Some(bad)).is_err(), "{bad}");
+        }
+        assert_eq!(
+            list_inbox(Some("unread=true&limit=2")).unwrap(),
+            (
+                FeedPage {
+                    limit: 2,
+                    before: None
+                },
+                true
+            )
+        );
+        assert!(list_inbox(Some("unread=yes")).is_err());
+        let q = activity(Some("document=doc&actor=ada&kind=comment.created"), true).unwrap();
+        assert_eq!(q.document.unwrap().as_str(), "doc");
+        assert_eq!(q.actor.as_deref(), Some("ada"));
+        // A document's own feed takes its document from the path.
+        assert!(activity(Some("document=..."), false)
+            .unwrap()
+            .document
+            .is_none());
+        for bad in [
+            "document=a%2Fb",
+            "actor=",
+            "kind=Comment",
+            "kind=a-b",
+            "kind=",
+        ] {
+            assert!(activity(Some(bad), true).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use yrs::{Assoc, Doc, GetString, IndexScope, ReadTxn, StickyIndex, Transact, ID}
 /// Longest encoded relative position (an item id is two varints and an assoc byte; a root
 /// type's name is the longest case).
 pub const MAX_POSITION_BYTES: usize = 300;
-/// Longest root type or map key a point anchor names.
+/// Longest root type or map key a point anchor names, in characters.
 pub const MAX_NODE_NAME: usize = 200;
 /// Most characters of quoted text kept with a thread (the text it was opened on).
 pub const MAX_QUOTE_CHARS: usize = 1_000;
@@ -28,8 +28,9 @@ pub const RESTORE_REACH: usize = 2_000;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Anchor {
-    /// The document as a whole.
-    Document,
+    /// The document as a whole. A struct variant, so that fields besides `type` are refused
+    /// as they are on the other kinds.
+    Document {},
     /// A range of a shared text between two relative positions.
     Text {
         /// Start: base64 of `Y.encodeRelativePosition`.
@@ -101,7 +102,7 @@ impl Anchor {
     /// Checks the anchor's shape and bounds (positions parse, coordinates are finite).
     pub fn check(&self) -> Result<(), String> {
         match self {
-            Anchor::Document => Ok(()),
+            Anchor::Document {} => Ok(()),
             Anchor::Text { start, end } => {
                 parse_position(start).map_err(|e| format!("start: {e}"))?;
                 parse_position(end).map_err(|e| format!("end: {e}"))?;
@@ -114,11 +115,11 @@ impl Anchor {
                 if let Some(n) = node {
                     for (what, s) in [("map", &n.map), ("key", &n.key)] {
                         if s.is_empty()
-                            || s.len() > MAX_NODE_NAME
+                            || s.chars().count() > MAX_NODE_NAME
                             || s.chars().any(char::is_control)
                         {
                             return Err(format!(
-                                "node {what} is 1 to {MAX_NODE_NAME} printable bytes"
+                                "node {what} is 1 to {MAX_NODE_NAME} printable characters"
                             ));
                         }
                     }
@@ -133,7 +134,7 @@ impl Anchor {
     /// the range resolves to it again.
     pub fn resolve(&self, doc: &Doc, quote: Option<&str>) -> Position {
         match self {
-            Anchor::Document => Position::whole(),
+            Anchor::Document {} => Position::whole(),
             Anchor::Point { node: None, .. } => Position::whole(),
             Anchor::Point {
                 node: Some(node), ..

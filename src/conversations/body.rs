@@ -2,20 +2,24 @@
 //! and code marks, a mention of a user, a link). Never HTML: a client renders the parts itself.
 //!
 //! A body arrives as JSON and is parsed into [`Body`] with every bound checked before anything
-//! is stored: paragraphs, parts, characters, mentions, link length and scheme.
+//! is stored: paragraphs, parts, characters, mentions, link length and scheme. Each bound is
+//! one a JSON Schema states (counts per array, lengths in characters), except the character
+//! budget of the whole body and the distinct users mentioned, which span parts.
 
 use serde::{Deserialize, Serialize};
 
 /// Most paragraphs in a body.
 pub const MAX_PARAGRAPHS: usize = 50;
-/// Most inline parts in a body (all paragraphs together).
-pub const MAX_PARTS: usize = 500;
+/// Most inline parts in one paragraph.
+pub const MAX_PARAGRAPH_PARTS: usize = 50;
+/// Most inline parts in a body (all paragraphs together): what the two bounds above allow.
+pub const MAX_PARTS: usize = MAX_PARAGRAPHS * MAX_PARAGRAPH_PARTS;
 /// Most characters of text in a body (all parts together).
 pub const MAX_TEXT_CHARS: usize = 8_000;
 /// Most distinct users mentioned in a body.
 pub const MAX_MENTIONS: usize = 20;
-/// Longest link URL.
-pub const MAX_URL_BYTES: usize = 2_048;
+/// Longest link URL, in characters.
+pub const MAX_URL_CHARS: usize = 2_048;
 
 /// A structured body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,9 +103,14 @@ impl Body {
         if self.content.len() > MAX_PARAGRAPHS {
             return Err(format!("at most {MAX_PARAGRAPHS} paragraphs"));
         }
-        let parts: usize = self.content.iter().map(|p| p.children.len()).sum();
-        if parts > MAX_PARTS {
-            return Err(format!("at most {MAX_PARTS} inline parts"));
+        if self
+            .content
+            .iter()
+            .any(|p| p.children.len() > MAX_PARAGRAPH_PARTS)
+        {
+            return Err(format!(
+                "at most {MAX_PARAGRAPH_PARTS} inline parts in a paragraph"
+            ));
         }
         let mut chars = 0usize;
         for part in self.content.iter().flat_map(|p| &p.children) {
@@ -234,8 +243,8 @@ impl Inline {
 /// A link target: an absolute `http` or `https` URL without spaces or control characters
 /// (a `javascript:` or `data:` link would run in the reader's page).
 fn check_url(url: &str) -> Result<(), String> {
-    if url.len() > MAX_URL_BYTES {
-        return Err(format!("a link URL is at most {MAX_URL_BYTES} bytes"));
+    if url.chars().count() > MAX_URL_CHARS {
+        return Err(format!("a link URL is at most {MAX_URL_CHARS} characters"));
     }
     let lower = url.to_ascii_lowercase();
     let rest = lower
@@ -317,12 +326,37 @@ mod tests {
             parse(para(serde_json::Value::Array(many))).is_err(),
             "mentions"
         );
-        let parts: Vec<_> = (0..=MAX_PARTS)
-            .map(|_| serde_json::json!({ "text": "a" }))
-            .collect();
+        let parts = |n: usize| {
+            serde_json::Value::Array((0..n).map(|_| serde_json::json!({ "text": "a" })).collect())
+        };
+        assert!(parse(para(parts(MAX_PARAGRAPH_PARTS))).is_ok(), "parts");
         assert!(
-            parse(para(serde_json::Value::Array(parts))).is_err(),
+            parse(para(parts(MAX_PARAGRAPH_PARTS + 1))).is_err(),
             "parts"
         );
+    }
+
+    /// The bounds a schema states hold exactly: a paragraph's parts, a link's characters
+    /// (not bytes: `maxLength` counts characters).
+    #[test]
+    fn bounds_count_items_and_characters() {
+        let para = |children: serde_json::Value| serde_json::json!({ "content": [{ "type": "paragraph", "children": children }] });
+        let link = |len: usize| {
+            let url = format!("https://{}", "é".repeat(len - "https://".len()));
+            para(serde_json::json!([{ "type": "link", "url": url }]))
+        };
+        assert!(parse(link(MAX_URL_CHARS)).is_ok());
+        assert!(parse(link(MAX_URL_CHARS + 1)).is_err());
+        // Paragraphs full of parts: every one is allowed, up to the budget of characters.
+        let full: Vec<_> = (0..MAX_PARAGRAPHS)
+            .map(|_| {
+                let parts: Vec<_> = (0..MAX_PARAGRAPH_PARTS)
+                    .map(|_| serde_json::json!({ "text": "ab" }))
+                    .collect();
+                serde_json::json!({ "type": "paragraph", "children": parts })
+            })
+            .collect();
+        const { assert!(MAX_PARTS * 2 <= MAX_TEXT_CHARS) };
+        assert!(parse(serde_json::json!({ "content": full })).is_ok());
     }
 }

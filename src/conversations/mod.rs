@@ -30,12 +30,13 @@ pub const MAX_COMMENTS: u32 = 500;
 pub const MAX_METADATA: usize = 16;
 /// Longest metadata key.
 pub const MAX_METADATA_KEY: usize = 40;
-/// Longest metadata string value.
+/// Longest metadata string value, in characters.
 pub const MAX_METADATA_STRING: usize = 256;
 /// Most distinct emoji on one comment.
 pub const MAX_EMOJI: usize = 20;
-/// Longest reaction (an emoji, possibly several code points; or a short name like `:+1:`).
-pub const MAX_EMOJI_BYTES: usize = 32;
+/// Longest reaction, in characters (an emoji, possibly several code points; or a short name
+/// like `:+1:`).
+pub const MAX_EMOJI_CHARS: usize = 32;
 /// Most users on one reaction.
 pub const MAX_REACTORS: usize = 1_000;
 /// Most chat messages a room keeps: older ones are dropped.
@@ -300,7 +301,10 @@ pub struct ThreadView {
     pub comments: Vec<Comment>,
 }
 
-fn check_metadata(metadata: &Metadata) -> Result<(), ConvError> {
+/// Checks a thread's metadata: at most [`MAX_METADATA`] entries, keys of 1 to
+/// [`MAX_METADATA_KEY`] of `A-Z a-z 0-9 _ - .`, strings of at most [`MAX_METADATA_STRING`]
+/// characters, finite numbers.
+pub fn check_metadata(metadata: &Metadata) -> Result<(), ConvError> {
     if metadata.len() > MAX_METADATA {
         return Err(ConvError::Invalid(format!(
             "metadata has at most {MAX_METADATA} entries"
@@ -318,9 +322,9 @@ fn check_metadata(metadata: &Metadata) -> Result<(), ConvError> {
             )));
         }
         match value {
-            MetaValue::String(s) if s.len() > MAX_METADATA_STRING => {
+            MetaValue::String(s) if s.chars().count() > MAX_METADATA_STRING => {
                 return Err(ConvError::Invalid(format!(
-                    "a metadata string is at most {MAX_METADATA_STRING} bytes"
+                    "a metadata string is at most {MAX_METADATA_STRING} characters"
                 )));
             }
             MetaValue::Number(n) if !n.is_finite() => {
@@ -336,15 +340,38 @@ fn check_body(body: &Body) -> Result<(), ConvError> {
     body.check().map_err(ConvError::Invalid)
 }
 
-/// Checks a reaction: 1 to [`MAX_EMOJI_BYTES`] bytes, no whitespace or control characters.
+/// Checks a reaction: 1 to [`MAX_EMOJI_CHARS`] characters (Unicode scalar values, as JSON
+/// Schema's `maxLength` counts them), none of them white space (`char::is_whitespace`) or a
+/// control character.
 pub fn check_emoji(emoji: &str) -> Result<(), ConvError> {
-    if emoji.is_empty()
-        || emoji.len() > MAX_EMOJI_BYTES
+    let chars = emoji.chars().count();
+    if chars == 0
+        || chars > MAX_EMOJI_CHARS
         || emoji.chars().any(|c| c.is_whitespace() || c.is_control())
     {
         return Err(ConvError::Invalid(format!(
-            "a reaction is 1 to {MAX_EMOJI_BYTES} bytes without spaces"
+            "a reaction is 1 to {MAX_EMOJI_CHARS} characters without spaces or control characters"
         )));
+    }
+    Ok(())
+}
+
+/// Most reviewers one review request names.
+pub const MAX_REVIEWERS: usize = 20;
+/// Most notification ids one mark-read request names.
+pub const MAX_MARK_READ: usize = 100;
+/// Longest comment of a review request or a verdict, in characters.
+pub const MAX_REVIEW_COMMENT: usize = 2_000;
+
+/// Checks the comment of a review request or a verdict: at most [`MAX_REVIEW_COMMENT`]
+/// characters, no control character but the line feed.
+pub fn check_review_comment(comment: &str) -> Result<(), String> {
+    if comment.chars().count() > MAX_REVIEW_COMMENT
+        || comment.chars().any(|c| c.is_control() && c != '\n')
+    {
+        return Err(format!(
+            "a comment is at most {MAX_REVIEW_COMMENT} characters, without control characters"
+        ));
     }
     Ok(())
 }
@@ -936,12 +963,13 @@ pub enum ConvOp {
         /// The message.
         body: Body,
     },
-    /// Read the chat: newest first before `before`, or oldest first after `since`.
+    /// Read the chat: newest first before `before`; or, given `since`, oldest first after it
+    /// (and below `before` when both are given).
     ListChat {
         /// Messages with an id below this.
         #[serde(default)]
         before: Option<u64>,
-        /// Messages with an id above this (live catch-up).
+        /// Messages with an id above this (live catch-up), oldest first.
         #[serde(default)]
         since: Option<u64>,
         /// Most messages.

@@ -36,8 +36,14 @@ pub trait ConversationStore {
         before: Option<u64>,
         limit: usize,
     ) -> Result<Vec<ChatMessage>, StoreError>;
-    /// Chat messages with an id above `since`, oldest first, at most `limit`.
-    fn chat_since(&self, since: u64, limit: usize) -> Result<Vec<ChatMessage>, StoreError>;
+    /// Chat messages with an id above `since` (and below `before`, when given), oldest first,
+    /// at most `limit`.
+    fn chat_since(
+        &self,
+        since: u64,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError>;
     /// Removes the oldest chat messages beyond the newest `keep`.
     fn prune_chat(&mut self, keep: usize) -> Result<(), StoreError>;
 }
@@ -137,10 +143,16 @@ impl ConversationStore for MemoryConversations {
             .map(|(_, m)| m.clone())
             .collect())
     }
-    fn chat_since(&self, since: u64, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
+    fn chat_since(
+        &self,
+        since: u64,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
         Ok(self
             .chat
-            .range(since + 1..)
+            .range(since.saturating_add(1)..)
+            .take_while(|(id, _)| before.is_none_or(|b| **id < b))
             .take(limit)
             .map(|(_, m)| m.clone())
             .collect())

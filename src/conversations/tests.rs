@@ -188,11 +188,11 @@ fn roles_decide_who_comments_edits_resolves_and_deletes() {
     let bob = user("bob", Role::Commenter);
     let eve = user("eve", Role::Editor);
     assert!(matches!(
-        conv.create_thread(&viewer, new_thread(Anchor::Document, "hi"), &whole),
+        conv.create_thread(&viewer, new_thread(Anchor::Document {}, "hi"), &whole),
         Err(ConvError::Forbidden(_))
     ));
     let (view, events) = conv
-        .create_thread(&ann, new_thread(Anchor::Document, "hi"), &whole)
+        .create_thread(&ann, new_thread(Anchor::Document {}, "hi"), &whole)
         .unwrap();
     let t = view.thread.id;
     let first = view.comments[0].id;
@@ -249,9 +249,9 @@ fn reactions_are_idempotent_and_bounded() {
         now: 5,
     };
     let ann = user("ann", Role::Commenter);
-    let whole = Anchor::Document.resolve(&Doc::new(), None);
+    let whole = Anchor::Document {}.resolve(&Doc::new(), None);
     let (view, _) = conv
-        .create_thread(&ann, new_thread(Anchor::Document, "hi"), &whole)
+        .create_thread(&ann, new_thread(Anchor::Document {}, "hi"), &whole)
         .unwrap();
     let (t, c) = (view.thread.id, view.comments[0].id);
     let (comment, events) = conv.react(&ann, t, c, "👍", true).unwrap();
@@ -293,12 +293,12 @@ fn mentions_notify_and_replies_reach_participants() {
             ],
         }],
     };
-    let whole = Anchor::Document.resolve(&Doc::new(), None);
+    let whole = Anchor::Document {}.resolve(&Doc::new(), None);
     let (view, events) = conv
         .create_thread(
             &ann,
             NewThread {
-                anchor: Anchor::Document,
+                anchor: Anchor::Document {},
                 metadata: Metadata::new(),
                 body,
             },
@@ -325,11 +325,15 @@ fn listing_since_returns_changed_threads_and_tombstones() {
         now: 5,
     };
     let ann = user("ann", Role::Editor);
-    let whole = Anchor::Document.resolve(&Doc::new(), None);
+    let whole = Anchor::Document {}.resolve(&Doc::new(), None);
     let mut ids = Vec::new();
     for i in 0..5 {
         let (v, _) = conv
-            .create_thread(&ann, new_thread(Anchor::Document, &format!("t{i}")), &whole)
+            .create_thread(
+                &ann,
+                new_thread(Anchor::Document {}, &format!("t{i}")),
+                &whole,
+            )
             .unwrap();
         ids.push(v.thread.id);
     }
@@ -381,6 +385,86 @@ fn chat_pages_backwards_and_keeps_a_bounded_history() {
     );
     let older = conv.store.chat_before(Some(ids[3]), 10).unwrap();
     assert_eq!(older.len(), 3);
+    // Since and before together: the messages between the two, oldest first.
+    let between = conv.store.chat_since(ids[0], Some(ids[3]), 10).unwrap();
+    assert_eq!(
+        between.iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![ids[1], ids[2]]
+    );
+    assert!(conv
+        .store
+        .chat_since(ids[3], Some(ids[1]), 10)
+        .unwrap()
+        .is_empty());
+    assert_eq!(conv.store.chat_since(ids[3], None, 10).unwrap().len(), 1);
+}
+
+#[test]
+fn a_reaction_is_counted_in_characters_without_white_space() {
+    for ok in [
+        "👍",
+        ":+1:",
+        "👨‍👩‍👧",
+        "\u{feff}",
+        &"👍".repeat(MAX_EMOJI_CHARS),
+    ] {
+        assert!(check_emoji(ok).is_ok(), "{ok:?}");
+    }
+    for bad in [
+        "",
+        "two words",
+        "\u{a0}",
+        "\u{85}",
+        "\u{2028}",
+        "a\u{7}",
+        &"a".repeat(MAX_EMOJI_CHARS + 1),
+    ] {
+        assert!(check_emoji(bad).is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn bounds_count_characters_and_anchors_refuse_unknown_fields() {
+    let long = |n: usize| "é".repeat(n);
+    let meta = |s: String| {
+        [("k".to_string(), MetaValue::String(s))]
+            .into_iter()
+            .collect()
+    };
+    assert!(check_metadata(&meta(long(MAX_METADATA_STRING))).is_ok());
+    assert!(check_metadata(&meta(long(MAX_METADATA_STRING + 1))).is_err());
+    let point = |map: String| Anchor::Point {
+        x: 0.0,
+        y: 0.0,
+        node: Some(anchor::NodeRef {
+            map,
+            key: "k".into(),
+        }),
+    };
+    assert!(point(long(anchor::MAX_NODE_NAME)).check().is_ok());
+    assert!(point(long(anchor::MAX_NODE_NAME + 1)).check().is_err());
+    assert!(check_review_comment(&long(MAX_REVIEW_COMMENT)).is_ok());
+    assert!(check_review_comment(&long(MAX_REVIEW_COMMENT + 1)).is_err());
+    assert!(check_review_comment("a\tb").is_err());
+    for (json, ok) in [
+        (serde_json::json!({ "type": "document" }), true),
+        (serde_json::json!({ "type": "document", "x": 1 }), false),
+        (
+            serde_json::json!({ "type": "point", "x": 1, "y": 2, "node": null }),
+            true,
+        ),
+        (
+            serde_json::json!({ "type": "point", "x": 1, "y": 2, "z": 3 }),
+            false,
+        ),
+        (
+            serde_json::json!({ "type": "text", "start": "AQA=", "end": "AQA=", "x": 1 }),
+            false,
+        ),
+    ] {
+        let parsed: Result<Anchor, _> = serde_json::from_value(json.clone());
+        assert_eq!(parsed.is_ok(), ok, "{json}");
+    }
 }
 
 #[test]
@@ -391,9 +475,9 @@ fn a_failed_write_leaves_no_half_made_thread() {
         now: 5,
     };
     let ann = user("ann", Role::Commenter);
-    let whole = Anchor::Document.resolve(&Doc::new(), None);
+    let whole = Anchor::Document {}.resolve(&Doc::new(), None);
     assert!(matches!(
-        conv.create_thread(&ann, new_thread(Anchor::Document, "hi"), &whole),
+        conv.create_thread(&ann, new_thread(Anchor::Document {}, "hi"), &whole),
         Err(ConvError::Store(_))
     ));
     assert_eq!(conv.store.thread_count().unwrap(), 0);

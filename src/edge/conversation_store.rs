@@ -168,10 +168,15 @@ impl ConversationStore for SqlConversations {
         )
     }
 
-    fn chat_since(&self, since: u64, limit: usize) -> Result<Vec<ChatMessage>, StoreError> {
+    fn chat_since(
+        &self,
+        since: u64,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
         self.records(
-            "SELECT data FROM conv_chat WHERE id > ? ORDER BY id LIMIT ?",
-            vec![id(since), id(limit as u64)],
+            "SELECT data FROM conv_chat WHERE id > ? AND id < ? ORDER BY id LIMIT ?",
+            vec![id(since), id(before.unwrap_or(1 << 53)), id(limit as u64)],
         )
     }
 

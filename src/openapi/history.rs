@@ -132,9 +132,9 @@ pub(super) fn schemas() -> Value {
                 "description": "1 to 128 characters, no control characters, not only whitespace" },
             "history_retention_days": { "type": ["integer", "null"], "minimum": 0, "maximum": crate::api::MAX_RETENTION_DAYS,
                 "description": "Days of update log and automatic versions kept; 0 keeps everything, null restores the default (30)" },
-            "require_review_for_merge": { "type": "boolean", "description": "Merges need an approved review of the branch (owners may merge without; the merge records it)" },
-            "notification_delay_seconds": { "type": "integer", "minimum": 0, "maximum": crate::api::MAX_NOTIFICATION_DELAY_SECONDS,
-                "description": "Seconds an unread notification waits before its notification.created webhook; read first, none is sent" } }),
+            "require_review_for_merge": { "type": ["boolean", "null"], "description": "Merges need an approved review of the branch (owners may merge without; the merge records it). null or absent: unchanged" },
+            "notification_delay_seconds": { "type": ["integer", "null"], "minimum": 0, "maximum": crate::api::MAX_NOTIFICATION_DELAY_SECONDS,
+                "description": "Seconds an unread notification waits before its notification.created webhook; read first, none is sent. null or absent: unchanged" } }),
             &[]),
         "CreateVersion": object(json!({
             "name": { "type": "string", "minLength": 1, "maxLength": crate::versions::MAX_NAME_CHARS, "pattern": patterns::DISPLAY_NAME,
@@ -183,7 +183,9 @@ pub(super) fn schemas() -> Value {
         "MergePreview": object(json!({ "branch": text, "parent": text, "authors": texts.clone(), "changes": schema("Changes") }),
             &["branch", "parent", "authors", "changes"]),
         "Merged": object(json!({ "changed": { "type": "boolean" }, "branch": text, "parent": text, "authors": texts,
-            "version": { "$ref": "#/components/schemas/Version", "description": "The merge version, when something changed" } }),
-            &["changed", "branch", "parent", "authors"]),
+            "version": { "$ref": "#/components/schemas/Version", "description": "The merge version, when something changed" },
+            "without_approved_review": { "type": "boolean",
+                "description": "The project requires an approved review and the branch had none: an owner merged it anyway (recorded)" } }),
+            &["changed", "branch", "parent", "authors", "without_approved_review"]),
     })
 }

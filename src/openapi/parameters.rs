@@ -12,6 +12,12 @@ fn path_schema(name: &str) -> Value {
     match name {
         "version" => json!({ "type": "string", "pattern": patterns::VERSION_ID,
             "description": "A version id (decimal digits); anything else names no version (404)" }),
+        "thread" | "comment" | "review" | "notification" => {
+            json!({ "type": "string", "pattern": patterns::VERSION_ID,
+            "description": format!("A {name} id (decimal digits); anything else names no {name} (404)") })
+        }
+        "emoji" => json!({ "type": "string", "pattern": patterns::EMOJI_SEGMENT,
+            "description": "A reaction: an emoji (possibly several code points) or a short name like :+1:, 1 to 32 characters without white space or control characters; percent-decoded once, then it may not hold / ? # % nor be . or .. (400)" }),
         "document" | "room" => json!({ "type": "string", "pattern": patterns::ROOM,
             "description": "A room name: 1 to 128 of A-Z a-z 0-9 . _ ~ - :, not only dots; percent-decoded once (anything else: 400)" }),
         "sub" => json!({ "type": "string", "pattern": patterns::SUB_SEGMENT,
@@ -31,6 +37,76 @@ fn required_query(name: &str, description: &str, schema: Value) -> Value {
 
 fn header(name: &str, description: &str, schema: Value) -> Value {
     json!({ "name": name, "in": "header", "required": true, "description": description, "schema": schema })
+}
+
+/// `TandemX-Subject`: the user an API key acts for ([`crate::routes::RouteId`]s served for a
+/// participant). `inbox`: the routes of one user's inbox, where a key must name the user.
+fn subject(inbox: bool) -> Value {
+    let description = if inbox {
+        "The user whose inbox this is. An API key (or the admin secret) must name one (400 without); a room token reads its own subject's, and may send it here (another user: 400). A removed member's is refused (403)"
+    } else {
+        "The user an API key (or the admin secret) acts for, with the lower of the key's role and the user's role in the project (a removed member: 403); without it the key acts as itself. With a room token, the token's subject or nothing (another user: 400)"
+    };
+    json!({ "name": "TandemX-Subject", "in": "header", "required": false, "description": description,
+        "schema": { "type": "string", "pattern": patterns::SUB } })
+}
+
+/// `?limit=&before=` of a list read newest first ([`crate::queries::feed_page`]).
+fn feed_page(what: &str) -> Vec<Value> {
+    use crate::queries::{DEFAULT_FEED_PAGE, MAX_FEED_PAGE, NO_LIMIT};
+    vec![
+        query(
+            "limit",
+            &format!("{what} per page, 1 to {MAX_FEED_PAGE} (default {DEFAULT_FEED_PAGE})"),
+            json!({ "type": "integer", "minimum": 1, "maximum": MAX_FEED_PAGE, "default": DEFAULT_FEED_PAGE }),
+        ),
+        query(
+            "before",
+            "Only rows with a smaller id (the next_before of the page before)",
+            integer(NO_LIMIT),
+        ),
+    ]
+}
+
+/// A boolean of a query ([`crate::queries::flag`]).
+fn flag() -> Value {
+    json!({ "type": "string", "enum": ["true", "false", "1", "0"] })
+}
+
+/// `?limit=` of a conversation list ([`crate::conversations::MAX_PAGE`]).
+fn conversation_limit(what: &str) -> Value {
+    let max = crate::conversations::MAX_PAGE;
+    query(
+        "limit",
+        &format!("{what} per page, 1 to {max} (default 50)"),
+        json!({ "type": "integer", "minimum": 1, "maximum": max, "default": 50 }),
+    )
+}
+
+/// The filters of the activity feed ([`crate::queries::activity`]).
+fn activity(with_document: bool) -> Vec<Value> {
+    let mut out = Vec::new();
+    if with_document {
+        out.push(query(
+            "document",
+            "Only this document's entries (a room token may name only the documents it covers: 403 otherwise)",
+            json!({ "type": "string", "pattern": patterns::ROOM }),
+        ));
+    }
+    out.extend([
+        query(
+            "actor",
+            "Only this user's (or key's) entries",
+            json!({ "type": "string", "pattern": patterns::SUB }),
+        ),
+        query(
+            "kind",
+            "Only entries of this kind, such as comment.created: 1 to 40 of a-z . _",
+            json!({ "type": "string", "pattern": patterns::ACTIVITY_KIND }),
+        ),
+    ]);
+    out.extend(feed_page("Entries"));
+    out
 }
 
 /// A non-negative integer of a query ([`crate::queries::number`]).
@@ -177,7 +253,85 @@ pub(super) fn parameters(path: &str, id: RouteId) -> Vec<Value> {
                 json!({ "type": "string", "enum": ["json", "update"], "default": "json" }),
             ),
         ]),
+        ListThreads => out.extend([
+            query(
+                "since",
+                "Only threads changed after this conversation sequence (the seq of a page, or of a live event); deleted ones then come as tombstones. 0 or absent: every live thread",
+                integer(crate::queries::NO_LIMIT),
+            ),
+            query(
+                "after",
+                "Only threads with a larger id (the next_after of the page before)",
+                integer(crate::queries::NO_LIMIT),
+            ),
+            conversation_limit("Threads"),
+            query(
+                "resolved",
+                "Only resolved (true, 1) or unresolved (false, 0) threads of the page",
+                flag(),
+            ),
+        ]),
+        ListChat => out.extend([
+            query(
+                "before",
+                "Only messages with a smaller id (the next_before of the page before)",
+                integer(crate::queries::NO_LIMIT),
+            ),
+            query(
+                "since",
+                "Only messages with a larger id, oldest first (live catch-up); with before, the messages between the two",
+                integer(crate::queries::NO_LIMIT),
+            ),
+            conversation_limit("Messages"),
+        ]),
+        ListInbox => {
+            out.extend(feed_page("Notifications"));
+            out.push(query(
+                "unread",
+                "Only unread notifications (true, 1), or all (false, 0: the default)",
+                flag(),
+            ));
+        }
+        ListReviews => out.extend(feed_page("Reviews")),
+        ProjectActivity => out.extend(activity(true)),
+        DocumentActivity => out.extend(activity(false)),
         _ => {}
     }
+    let for_a_user = matches!(
+        id,
+        ListThreads
+            | CreateThread
+            | GetThread
+            | UpdateThread
+            | DeleteThread
+            | AddComment
+            | EditComment
+            | DeleteComment
+            | AddReaction
+            | RemoveReaction
+            | ListChat
+            | PostChat
+            | GetSubscription
+            | PutSubscription
+            | ListReviews
+            | RequestReview
+            | GetReview
+            | SubmitReview
+            | WithdrawReview
+    );
+    let inbox = matches!(
+        id,
+        ListInbox | InboxCount | MarkInboxRead | DeleteNotification
+    );
+    if for_a_user || inbox {
+        out.push(subject(inbox));
+    }
     out
+}
+
+/// Whether a route reads `TandemX-Subject`.
+pub(super) fn reads_subject(parameters: &[Value]) -> bool {
+    parameters
+        .iter()
+        .any(|p| p["in"] == "header" && p["name"] == "TandemX-Subject")
 }

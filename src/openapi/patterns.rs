@@ -35,6 +35,39 @@ pub const SUB: &str = concat!(r"^[^", control!(), r"]{1,256}$");
 /// holds none of `/ ? # %` ([`crate::names::path_param`]).
 pub const SUB_SEGMENT: &str = concat!(r"^(?!\.\.?$)[^/?#%", control!(), r"]{1,256}$");
 
+/// A reaction as a path segment ([`crate::conversations::check_emoji`] after
+/// [`crate::names::path_param`]): 1 to 32 characters, no white space (as `char::is_whitespace`
+/// reads it: not ECMA's `\s`, which takes U+FEFF too) or control character, none of `/ ? # %`,
+/// not a dot segment.
+pub const EMOJI_SEGMENT: &str = concat!(r"^(?!\.\.?$)[^/?#%", blank!(), r"]{1,32}$");
+
+/// The text of a comment's part ([`crate::conversations::Body::check`]): no control character
+/// but the line feed and the tab. The length is the schema's `maxLength`.
+pub const COMMENT_TEXT: &str = r"^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]*$";
+
+/// A link's URL in a comment: `http://` or `https://` (any case), then something without white
+/// space or control characters. The length is the schema's `maxLength`.
+pub const LINK_URL: &str = concat!(r"^[Hh][Tt][Tt][Pp][Ss]?://[^", blank!(), r"]+$");
+
+/// The comment of a review request or a verdict
+/// ([`crate::conversations::check_review_comment`]): no control character but the line feed.
+pub const REVIEW_COMMENT: &str = r"^[^\u0000-\u0009\u000b-\u001f\u007f-\u009f]*$";
+
+/// A key of a thread's metadata ([`crate::conversations::check_metadata`]).
+pub const METADATA_KEY: &str = r"^[A-Za-z0-9_.-]{1,40}$";
+
+/// The map or key a point anchor's node names ([`crate::conversations::Anchor::check`]).
+pub const NODE_NAME: &str = concat!(r"^[^", control!(), r"]{1,200}$");
+
+/// A relative position of a text anchor: standard base64 with its padding, as
+/// [`crate::codec::from_base64`] reads it (unused bits zero). Its bytes are parsed as a Yjs
+/// relative position after that ([`crate::conversations::anchor::parse_position`]).
+pub const POSITION: &str =
+    r"^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?$";
+
+/// The `kind` filter of the activity feed ([`crate::queries::activity`]).
+pub const ACTIVITY_KIND: &str = r"^[a-z._]{1,40}$";
+
 /// A display name ([`crate::api::validate_name`]) or a version's name
 /// ([`crate::versions::CreateVersion::validate`]); the length is `maxLength`: no control
 /// character, and something besides white space.
@@ -114,9 +147,39 @@ mod tests {
                 .and_then(version_id)
                 .is_some(),
             DIFF_SIDE => crate::queries::diff(Some(&format!("from={}", encode(value)))).is_ok(),
+            EMOJI_SEGMENT => path_param("emoji", &encode(value))
+                .is_ok_and(|v| crate::conversations::check_emoji(&v).is_ok()),
+            COMMENT_TEXT => body(json!([{ "text": value }])),
+            LINK_URL => body(json!([{ "type": "link", "url": value }])),
+            REVIEW_COMMENT => crate::conversations::check_review_comment(value).is_ok(),
+            METADATA_KEY => {
+                let metadata = [(
+                    value.to_owned(),
+                    crate::conversations::MetaValue::Bool(true),
+                )];
+                crate::conversations::check_metadata(&metadata.into_iter().collect()).is_ok()
+            }
+            NODE_NAME => {
+                let anchor: Result<crate::conversations::Anchor, _> = serde_json::from_value(
+                    json!({ "type": "point", "x": 0, "y": 0, "node": { "map": value, "key": "k" } }),
+                );
+                anchor.is_ok_and(|a| a.check().is_ok())
+            }
+            POSITION => crate::codec::from_base64(value).is_ok(),
+            ACTIVITY_KIND => {
+                crate::queries::activity(Some(&format!("kind={}", encode(value))), true).is_ok()
+            }
             WEBHOOK_URL => crate::webhooks::validate_url(value, true).is_ok(),
             _ => unreachable!("no rule for {pattern}"),
         }
+    }
+
+    /// Whether a body of one paragraph with these parts passes the server's checks.
+    fn body(children: Value) -> bool {
+        let body: Result<crate::conversations::Body, _> = serde_json::from_value(
+            json!({ "content": [{ "type": "paragraph", "children": children }] }),
+        );
+        body.is_ok_and(|b| b.check().is_ok())
     }
 
     /// Percent-encodes everything but unreserved characters, as HTTP clients encode a path
@@ -133,8 +196,8 @@ mod tests {
             .collect()
     }
 
-    /// Values either side of every rule, by pattern. Lengths stay where characters and UTF-8
-    /// bytes agree for the rules that count bytes (`validate_sub`).
+    /// Values either side of every rule, by pattern. Lengths count characters, as the rules do
+    /// (multi-byte characters at the bounds show it).
     fn samples() -> Vec<(&'static str, &'static str, Vec<String>)> {
         let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
         let long = |c: &str, n: usize| c.repeat(n);
@@ -186,7 +249,12 @@ mod tests {
                     "a\u{a0}b",
                     "ü",
                 ]);
-                v.extend([long("a", 256), long("a", 257)]);
+                v.extend([
+                    long("a", 256),
+                    long("a", 257),
+                    long("é", 256),
+                    long("é", 257),
+                ]);
                 v
             }),
             ("SUB_SEGMENT", SUB_SEGMENT, {
@@ -206,9 +274,149 @@ mod tests {
                     "a\u{1}b",
                     "ü",
                 ]);
-                v.extend([long("a", 256), long("a", 257)]);
+                v.extend([
+                    long("a", 256),
+                    long("a", 257),
+                    long("ü", 256),
+                    long("ü", 257),
+                ]);
                 v
             }),
+            ("EMOJI_SEGMENT", EMOJI_SEGMENT, {
+                let mut v = s(&[
+                    "👍",
+                    ":+1:",
+                    "👨‍👩‍👧",
+                    "🏳️‍🌈",
+                    "a",
+                    "\u{feff}",
+                    "\u{200b}",
+                    "...",
+                    "",
+                    ".",
+                    "..",
+                    "two words",
+                    "a\tb",
+                    "\u{85}",
+                    "\u{a0}",
+                    "\u{2028}",
+                    "\u{3000}",
+                    "\u{1680}",
+                    "a/b",
+                    "a?b",
+                    "a#b",
+                    "a%b",
+                    "\u{7f}",
+                    "\u{9f}",
+                ]);
+                v.extend([long("👍", 32), long("👍", 33), long("a", 32), long("a", 33)]);
+                v
+            }),
+            (
+                "COMMENT_TEXT",
+                COMMENT_TEXT,
+                s(&[
+                    "hello",
+                    "",
+                    "a\nb",
+                    "a\tb",
+                    "\u{85}",
+                    "a\rb",
+                    "\u{0}",
+                    "\u{1b}[1m",
+                    "\u{7f}",
+                    "\u{a0}",
+                    "\u{feff}",
+                    "é",
+                ]),
+            ),
+            ("LINK_URL", LINK_URL, {
+                let mut v = s(&[
+                    "https://example.com",
+                    "HTTP://x",
+                    "http://é.example/ü",
+                    "https://",
+                    "ftp://x",
+                    "javascript:alert(1)",
+                    "https://a b",
+                    "https://a\u{a0}b",
+                    "https://a\u{feff}b",
+                    "https://a\u{85}",
+                    " https://a",
+                    "https:/a",
+                    "data:text/html,x",
+                ]);
+                // The length is the schema's maxLength (tested with the body's rules).
+                v.push(format!("https://{}", long("é", 100)));
+                v
+            }),
+            (
+                "REVIEW_COMMENT",
+                REVIEW_COMMENT,
+                s(&[
+                    "ready?", "", "a\nb", "a\tb", "a\rb", "\u{85}", "\u{0}", "é", "\u{a0}",
+                ]),
+            ),
+            (
+                "METADATA_KEY",
+                METADATA_KEY,
+                s(&[
+                    "status",
+                    "a.b-c_D9",
+                    "",
+                    "a b",
+                    "a:b",
+                    "é",
+                    "0123456789012345678901234567890123456789",
+                    "01234567890123456789012345678901234567890",
+                ]),
+            ),
+            ("NODE_NAME", NODE_NAME, {
+                let mut v = s(&["shapes", "a b", "", "a\nb", "\u{85}", "é"]);
+                v.extend([long("é", 200), long("é", 201)]);
+                v
+            }),
+            (
+                "POSITION",
+                POSITION,
+                s(&[
+                    "AQA=",
+                    "AAAA",
+                    "AA==",
+                    "AAA=",
+                    "",
+                    "AB==",
+                    "AAB=",
+                    "AA",
+                    "AAA",
+                    "A",
+                    "AA=",
+                    "AA===",
+                    "A===",
+                    "AQA",
+                    "-_8=",
+                    "AQA=AQA=",
+                    "AQAA AQ==",
+                    "aGk=",
+                ]),
+            ),
+            (
+                "ACTIVITY_KIND",
+                ACTIVITY_KIND,
+                s(&[
+                    "comment.created",
+                    "branch.merged",
+                    "review_requested",
+                    "",
+                    "Comment",
+                    "a-b",
+                    "a b",
+                    "é",
+                    "0123456789.0123456789",
+                    "abcdefghijabcdefghijabcdefghijabcdefghij",
+                    "abcdefghijabcdefghijabcdefghijabcdefghijk",
+                ]),
+            ),
             (
                 "DISPLAY_NAME",
                 DISPLAY_NAME,

@@ -12,6 +12,8 @@ pub(super) struct Traits {
     pub body: bool,
     /// It reads query parameters.
     pub query: bool,
+    /// It reads the `TandemX-Subject` header.
+    pub subject: bool,
 }
 
 /// Routes whose answer comes from a room: the room may be unavailable (503).
@@ -36,13 +38,48 @@ fn calls_a_room(id: RouteId) -> bool {
             | CreateBranch
             | PreviewMerge
             | MergeBranch
+            | ListThreads
+            | CreateThread
+            | GetThread
+            | UpdateThread
+            | DeleteThread
+            | AddComment
+            | EditComment
+            | DeleteComment
+            | AddReaction
+            | RemoveReaction
+            | ListChat
+            | PostChat
+            // A review of a version asks the room whether the version exists.
+            | RequestReview
     )
 }
 
 /// Routes that read a document's state: a deleted one is gone (410). Those that call its
-/// room but deleting (a deleted document is not found), and the branch list (read from D1).
+/// room but deleting (a deleted document is not found), the branch list (read from D1), and
+/// the document's notification level, reviews and activity (each checks the document first).
 fn reads_document_state(id: RouteId) -> bool {
-    (calls_a_room(id) && id != RouteId::DeleteDocument) || id == RouteId::ListBranches
+    use RouteId::*;
+    (calls_a_room(id) && id != DeleteDocument)
+        || matches!(
+            id,
+            ListBranches
+                | GetSubscription
+                | PutSubscription
+                | ListReviews
+                | GetReview
+                | SubmitReview
+                | WithdrawReview
+                | DocumentActivity
+        )
+}
+
+/// Routes that create threads, comments or chat messages: counted per user and project.
+fn creates_conversation(id: RouteId) -> bool {
+    matches!(
+        id,
+        RouteId::CreateThread | RouteId::AddComment | RouteId::PostChat
+    )
 }
 
 /// Why a route answers 409, where it can.
@@ -55,7 +92,16 @@ fn conflict(id: RouteId) -> Option<&'static str> {
         RevokeSigningKey => "The signing key is revoked already",
         RotateWebhookSecret => "Another rotation of the same secret won",
         CreateBranch => "A document of that name exists",
-        PreviewMerge | MergeBranch => "The parent document was deleted",
+        PreviewMerge => "The parent document was deleted",
+        MergeBranch => {
+            "The parent document was deleted, or the project requires an approved review of the branch before a merge and it has none (owners may merge without)"
+        }
+        CreateThread => "The room holds 10,000 threads (deleted ones count), as many as it may",
+        AddComment => "The thread holds 500 comments (deleted ones count), as many as it may",
+        AddReaction => {
+            "The comment holds 20 distinct reactions, or this reaction 1,000 users, as many as it may"
+        }
+        SubmitReview => "The review was withdrawn",
         PostDocumentEdits => {
             "An operation does not fit the document as it is (a text operation on a map, an index past the end, a key that is not there); nothing was applied"
         }
@@ -75,7 +121,7 @@ pub(super) fn errors(route: &Route, traits: &Traits) -> Map<String, Value> {
     let credential = !matches!(route.access, Access::Public | Access::DevMode);
     let v1 = matches!(
         route.access,
-        Access::Admin | Access::Key(_) | Access::KeyOrToken(_)
+        Access::Admin | Access::Key(_) | Access::KeyOrToken(_) | Access::KeyOrUser(_)
     );
     let mut out = Map::new();
     let mut add = |status: u16, response: Value| {
@@ -87,7 +133,14 @@ pub(super) fn errors(route: &Route, traits: &Traits) -> Map<String, Value> {
             (_, _, true) => "Invalid query or path parameter",
             _ => "Invalid path parameter",
         };
-        add(400, problem(what));
+        if traits.subject {
+            add(
+                400,
+                problem(&format!("{what}; or TandemX-Subject is not a user id, names another user than the room token's, or (the inbox) an API key names no user")),
+            );
+        } else {
+            add(400, problem(what));
+        }
     }
     if credential {
         add(
@@ -138,6 +191,8 @@ pub(super) fn errors(route: &Route, traits: &Traits) -> Map<String, Value> {
     if write || id == MintToken {
         let limit = if id == MintToken {
             "Over the rate limit: writes (600 per minute per caller) or token mints (300 per minute per caller, and per user minted for)"
+        } else if creates_conversation(id) {
+            "Over the rate limit: writes (600 per minute per caller) or new threads, comments and chat messages (120 per minute per user and project)"
         } else {
             "Over the rate limit of writes (600 per minute per caller)"
         };

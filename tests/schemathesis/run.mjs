@@ -1,7 +1,8 @@
 // Runs schemathesis against the OpenAPI document a real TandemX serves: starts the worker under
 // `wrangler dev` (as the end-to-end tests do: fresh persistence directory, migrations, secrets
 // as --vars), makes a fresh project with the admin secret and a few fixtures in it (a document
-// with content, versions, a branch, webhook subscriptions to a local receiver), then runs
+// with content, versions, a branch, webhook subscriptions to a local receiver, members, a thread
+// with comments, reviews of the branch and notifications), then runs
 // schemathesis with tests/schemathesis/schemathesis.toml and exits with its status.
 //
 //   node tests/schemathesis/run.mjs [--max-examples N] [--seed S] [-- extra schemathesis args]
@@ -28,6 +29,9 @@ const { values: opts, positionals: extra } = parseArgs({
 const SCHEMATHESIS = process.env.SCHEMATHESIS || path.join(REPO_ROOT, 'target', 'schemathesis-venv', 'bin', 'schemathesis')
 const CONFIG = path.join(REPO_ROOT, 'tests', 'schemathesis', 'schemathesis.toml')
 const REPORT_DIR = path.join(REPO_ROOT, 'target', 'schemathesis')
+// The member whose inbox the inbox operations read, and the one the reviews ask.
+const READER = 'st-reader'
+const REVIEWER = 'st-reviewer'
 
 if (!fs.existsSync(SCHEMATHESIS)) {
   console.error(`${SCHEMATHESIS} is missing: run \`source scripts/lib.sh && ensure_schemathesis\``)
@@ -71,11 +75,13 @@ try {
 console.log(`\nreports and the server's output: target/schemathesis/ (${receiver.received()} webhook deliveries received)`)
 process.exit(status)
 
-/** Calls the API; throws unless the answer has status `want`. */
-async function api (method, route, { key, body, want }) {
+/** Calls the API, as the user `subject` names when given; throws unless the answer has status `want`. */
+async function api (method, route, { key, body, want, subject }) {
+  const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' }
+  if (subject) headers['tandemx-subject'] = subject
   const res = await fetch(`${server.url}${route}`, {
     method,
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    headers,
     body: body === undefined ? undefined : JSON.stringify(body)
   })
   const text = await res.text()
@@ -115,6 +121,22 @@ async function fixtures () {
   const webhook = await api('POST', `${p}/webhooks`, { key, body: hook, want: 201 })
   const scratchWebhook = await api('POST', `${p}/webhooks`, { key, body: hook, want: 201 })
   const token = await api('POST', `${p}/tokens`, { key, body: { sub: 'schemathesis', room: '*', role: 'owner' }, want: 201 })
+  // Conversations: members to mention and to ask for reviews, a thread on the document with a
+  // comment (and a second one, and a second thread, to delete), reviews of the branch (one to
+  // withdraw), and notifications for the reader (one to delete).
+  for (const [sub, role] of [[READER, 'commenter'], [REVIEWER, 'editor']]) {
+    await api('PUT', `${p}/members/${sub}`, { key, body: { role }, want: 201 })
+  }
+  const body = (text) => ({ content: [{ type: 'paragraph', children: [{ text }, { type: 'mention', user: READER }] }] })
+  const threads = `${p}/documents/${document}/threads`
+  const thread = await api('POST', threads, { key, body: { anchor: { type: 'document' }, body: body('Fixture thread for ') }, want: 201 })
+  const scratchComment = await api('POST', `${threads}/${thread.id}/comments`, { key, body: { body: body('A comment to delete, for ') }, want: 201 })
+  const scratchThread = await api('POST', threads, { key, body: { anchor: { type: 'point', x: 1, y: 2 }, body: body('A thread to delete, for ') }, want: 201 })
+  const reviews = `${p}/documents/st-branch/reviews`
+  const review = await api('POST', reviews, { key, body: { reviewers: [REVIEWER], comment: 'fixture' }, want: 201 })
+  const scratchReview = await api('POST', reviews, { key, body: { reviewers: [REVIEWER] }, want: 201 })
+  const inbox = await api('GET', `${p}/inbox`, { key, subject: READER, want: 200 })
+  if (inbox.notifications.length < 2) throw new Error(`the reader has ${inbox.notifications.length} notifications`)
   return {
     TX_ADMIN: server.adminSecret,
     TX_PROJECT: project,
@@ -128,7 +150,16 @@ async function fixtures () {
     TX_DOOMED_KEY: doomed.key,
     TX_SCRATCH_DOCUMENT: 'st-scratch',
     TX_SCRATCH_VERSION: String(scratchVersion.id),
-    TX_SCRATCH_WEBHOOK: scratchWebhook.id
+    TX_SCRATCH_WEBHOOK: scratchWebhook.id,
+    TX_THREAD: String(thread.id),
+    TX_COMMENT: String(thread.comments[0].id),
+    TX_SCRATCH_THREAD: String(scratchThread.id),
+    TX_SCRATCH_COMMENT: String(scratchComment.id),
+    TX_REVIEW: String(review.id),
+    TX_SCRATCH_REVIEW: String(scratchReview.id),
+    TX_READER: READER,
+    TX_REVIEWER: REVIEWER,
+    TX_NOTIFICATION: String(inbox.notifications[0].id)
   }
 }
 

@@ -127,7 +127,7 @@ impl RoomObject {
                 } => {
                     let limit = (limit as usize).clamp(1, MAX_PAGE);
                     let messages = match since {
-                        Some(since) => conv.store.chat_since(since, limit),
+                        Some(since) => conv.store.chat_since(since, before, limit),
                         None => conv.store.chat_before(before, limit),
                     }
                     .map_err(|e| conv_error(e.into()))?;

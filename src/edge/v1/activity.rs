@@ -4,7 +4,6 @@
 //! actor and kind, by every member role.
 
 use super::{Call, Result};
-use crate::api::ApiError;
 use crate::edge::d1::{self, num, text};
 use crate::edge::http;
 use crate::edge::platform::now_ms;
@@ -13,11 +12,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::wasm_bindgen::JsValue;
 use worker::Response;
-
-/// Most entries one page lists.
-const MAX_ACTIVITY_PAGE: u32 = 100;
-/// Longest `kind` filter.
-const MAX_KIND: usize = 40;
 
 /// How the feed names an actor: a user by their id, a key by its id, or `admin`.
 pub fn actor_of(actor: &crate::edge::access::Actor) -> String {
@@ -83,12 +77,11 @@ pub async fn serve(id: RouteId, cx: &mut Call<'_>) -> Result<Response> {
     let project = cx.project()?.clone();
     let q = crate::api::url_query(&cx.req.inner().url()).map(str::to_owned);
     let q = q.as_deref();
+    // Every parameter is parsed before anything is read.
+    let filter = crate::queries::activity(q, id == RouteId::ProjectActivity)?;
     let document = match id {
         RouteId::DocumentActivity => Some(super::history_routes::live_document(cx).await?.1),
-        _ => match q.and_then(|q| crate::api::query_value(q, "document")) {
-            Some(d) => Some(crate::names::RoomName::parse(&d)?),
-            None => None,
-        },
+        _ => filter.document,
     };
     if let Some(d) = &document {
         // A room token reads the feed of the documents it covers only.
@@ -96,24 +89,9 @@ pub async fn serve(id: RouteId, cx: &mut Call<'_>) -> Result<Response> {
             return Err(crate::auth::AuthError::WrongRoom.into());
         }
     }
-    let actor = q.and_then(|q| crate::api::query_value(q, "actor"));
-    if let Some(a) = &actor {
-        crate::auth::validate_sub(a).map_err(|e| ApiError::InvalidBody(format!("actor: {e}")))?;
-    }
-    let kind = q.and_then(|q| crate::api::query_value(q, "kind"));
-    if let Some(k) = &kind {
-        if k.is_empty()
-            || k.len() > MAX_KIND
-            || !k
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_')
-        {
-            return Err(ApiError::InvalidBody(
-                "kind is an event name such as comment.created".into(),
-            ));
-        }
-    }
-    let (limit, before) = crate::queries::newest_first(q, MAX_ACTIVITY_PAGE)?;
+    let (actor, kind) = (filter.actor, filter.kind);
+    let limit = u64::from(filter.page.limit);
+    let before = filter.page.before;
     let opt = |v: Option<&str>| v.map_or(JsValue::NULL, text);
     let rows: Vec<Row> = d1::rows(
         &cx.db()?,
@@ -127,7 +105,7 @@ pub async fn serve(id: RouteId, cx: &mut Call<'_>) -> Result<Response> {
             opt(actor.as_deref()),
             opt(kind.as_deref()),
             before.map_or(JsValue::NULL, num),
-            num(u64::from(limit)),
+            num(limit),
         ],
     )
     .await?;

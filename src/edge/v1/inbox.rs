@@ -19,10 +19,7 @@ use worker::{D1Database, Response};
 const MAX_RECIPIENTS: usize = 200;
 /// Longest excerpt of a comment kept with its notification.
 const MAX_EXCERPT_CHARS: usize = 280;
-/// Most notifications one page lists.
-const MAX_INBOX_PAGE: u32 = 100;
-/// Most ids one mark-read request names.
-const MAX_MARK: usize = 100;
+use crate::conversations::MAX_MARK_READ as MAX_MARK;
 
 /// Which of a document's conversations notify a user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,15 +53,14 @@ pub async fn members_among(db: &D1Database, project: &str, subs: &[String]) -> R
     struct Row {
         sub: String,
     }
-    let marks = vec!["?"; subs.len()].join(", ");
-    let mut args = vec![text(project)];
-    args.extend(subs.iter().map(|s| text(s)));
+    // One parameter for the list (a JSON array): D1 binds at most 100 per statement, and a
+    // thread has up to 1,000 participants.
+    let list = serde_json::to_string(subs).map_err(http::internal("member list"))?;
     let rows: Vec<Row> = d1::rows(
         db,
-        &format!(
-            "SELECT sub FROM members WHERE project_id = ? AND removed_at IS NULL AND sub IN ({marks})"
-        ),
-        &args,
+        "SELECT sub FROM members WHERE project_id = ? AND removed_at IS NULL
+           AND sub IN (SELECT value FROM json_each(?))",
+        &[text(project), text(&list)],
     )
     .await?;
     Ok(rows.into_iter().map(|r| r.sub).collect())
@@ -301,8 +297,9 @@ pub async fn serve(id: RouteId, cx: &mut Call<'_>) -> Result<Response> {
         RouteId::ListInbox => {
             let q = crate::api::url_query(&cx.req.inner().url()).map(str::to_owned);
             let q = q.as_deref();
-            let (limit, before) = crate::queries::newest_first(q, MAX_INBOX_PAGE)?;
-            let unread = crate::queries::flag(q, "unread")?.unwrap_or(false);
+            let (crate::queries::FeedPage { limit, before }, unread) =
+                crate::queries::list_inbox(q)?;
+            let limit = u64::from(limit);
             let rows: Vec<Value> = d1::rows(
                 &db,
                 "SELECT id, kind, document, thread, comment, review, actor, excerpt, created_at,
@@ -315,7 +312,7 @@ pub async fn serve(id: RouteId, cx: &mut Call<'_>) -> Result<Response> {
                     text(&sub),
                     before.map_or(worker::wasm_bindgen::JsValue::NULL, num),
                     num(u64::from(unread)),
-                    num(u64::from(limit)),
+                    num(limit),
                 ],
             )
             .await?;
@@ -347,13 +344,13 @@ pub async fn serve(id: RouteId, cx: &mut Call<'_>) -> Result<Response> {
                     if ids.iter().any(|i| *i > crate::queries::NO_LIMIT) {
                         return Err(ApiError::InvalidBody("ids are integers below 2^53".into()));
                     }
-                    let marks = vec!["?"; ids.len()].join(", ");
-                    let mut args = vec![num(now), text(p), text(&sub)];
-                    args.extend(ids.iter().map(|i| num(*i)));
+                    // The ids as one JSON parameter: D1 binds at most 100 per statement.
+                    let list = serde_json::to_string(&ids).map_err(http::internal("ids"))?;
                     d1::stmt(
                         &db,
-                        &format!("UPDATE notifications SET read_at = ? WHERE project_id = ? AND sub = ? AND read_at IS NULL AND id IN ({marks})"),
-                        &args,
+                        "UPDATE notifications SET read_at = ? WHERE project_id = ? AND sub = ? AND read_at IS NULL
+                           AND id IN (SELECT value FROM json_each(?))",
+                        &[num(now), text(p), text(&sub), text(&list)],
                     )?
                     .run()
                     .await

@@ -17,12 +17,7 @@ use serde_json::{json, Value};
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, Response};
 
-/// Most reviewers one request names.
-const MAX_REVIEWERS: usize = 20;
-/// Longest comment of a request or a verdict.
-const MAX_REVIEW_COMMENT: usize = 2_000;
-/// Most reviews one page lists.
-const MAX_REVIEW_PAGE: u32 = 100;
+use crate::conversations::MAX_REVIEWERS;
 
 /// `POST .../reviews`.
 #[derive(Debug, Deserialize)]
@@ -90,13 +85,7 @@ const REVIEW_COLUMNS: &str =
 
 fn check_comment(c: &Option<String>) -> Result<()> {
     if let Some(c) = c {
-        if c.chars().count() > MAX_REVIEW_COMMENT
-            || c.chars().any(|ch| ch.is_control() && ch != '\n')
-        {
-            return Err(ApiError::InvalidBody(format!(
-                "a comment is at most {MAX_REVIEW_COMMENT} characters, without control characters"
-            )));
-        }
+        crate::conversations::check_review_comment(c).map_err(ApiError::InvalidBody)?;
     }
     Ok(())
 }
@@ -165,7 +154,8 @@ pub async fn serve(id: RouteId, cx: &mut Call<'_>) -> Result<Response> {
         RouteId::ListReviews => {
             let q = crate::api::url_query(&cx.req.inner().url()).map(str::to_owned);
             let q = q.as_deref();
-            let (limit, before) = crate::queries::newest_first(q, MAX_REVIEW_PAGE)?;
+            let crate::queries::FeedPage { limit, before } = crate::queries::feed_page(q)?;
+            let limit = u64::from(limit);
             let rows: Vec<ReviewRow> = d1::rows(
                 &db,
                 &format!(
@@ -176,7 +166,7 @@ pub async fn serve(id: RouteId, cx: &mut Call<'_>) -> Result<Response> {
                     text(p),
                     text(d),
                     before.map_or(JsValue::NULL, num),
-                    num(u64::from(limit)),
+                    num(limit),
                 ],
             )
             .await?;
