@@ -23,7 +23,7 @@ import { mountInbox } from './inbox.js'
 import { mountMinimap } from './minimap.js'
 import { Board, NODE_H, NODE_KINDS, NODE_W, type NodeKind } from './model.js'
 import { Preview } from './preview.js'
-import { createSession } from './session.js'
+import { BRANCH_SEPARATOR, createSession } from './session.js'
 import { createPeople, createTyping, type Talk } from './talk.js'
 import { mountThreads } from './threads.js'
 
@@ -266,7 +266,8 @@ export function openBoard (server: string, room: string, me: Identity): void {
     roomLink: (other) => roomLink(other),
     // The live selection would still answer Delete and Enter behind the preview.
     beforePreview: () => canvas.select([]),
-    liveView: () => canvas.view
+    liveView: () => canvas.view,
+    reviews: { api: session.api.conversations, people, me: () => session.sub }
   })
   const syncToggle = (): void => {
     historyToggle.setAttribute('aria-expanded', String(historyPanel.isOpen))
@@ -317,17 +318,18 @@ export function openBoard (server: string, room: string, me: Identity): void {
     for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v)
     return url.toString()
   }
-  /** Opens what a notification is about: a thread or the chat here, or another board. */
+  /** Opens what a notification is about: a thread or the chat here, a review, or another board. */
   const openNotification = (n: Notification): void => {
     const doc = n.document ?? room
-    if (doc !== room) {
+    const directBranch = doc.startsWith(`${room}${BRANCH_SEPARATOR}`) && !doc.slice(room.length + 1).includes(BRANCH_SEPARATOR)
+    if (n.review !== null && (doc === room || directBranch)) {
+      historyPanel.showReviews(doc)
+      syncToggle()
+    } else if (doc !== room) {
       // This tab keeps its user id (session.ts), so the other board's inbox and reviews are this user's.
       location.href = roomLink(doc, n.thread !== null ? { thread: String(n.thread) } : {})
     } else if (n.thread !== null) {
       threadsPanel.openThread(n.thread)
-    } else if (n.review !== null) {
-      historyPanel.open()
-      syncToggle()
     } else {
       chatPanel.open()
     }
