@@ -261,7 +261,11 @@ export function bodyText (body: Body | null): string {
 /** A live view: the current value, change notifications, and a stop function. */
 export interface Live<T> {
   readonly current: T
+  /** Why the last load failed (an `ApiError`, say), or null once a load succeeded. */
+  readonly error: unknown
   on(fn: (value: T) => void): () => void
+  /** Calls `fn` with the error of every load that fails; `current` stays as it was. */
+  onError(fn: (error: unknown) => void): () => void
   /** Settles once the first load has been tried. */
   readonly ready: Promise<void>
   /** Fetches again now. */
@@ -271,7 +275,9 @@ export interface Live<T> {
 
 function live<T> (initial: T, load: (current: T) => Promise<T>, conn: Connection | null, relevant: (e: ConversationEvent) => boolean, pollMs?: number): Live<T> {
   let current = initial
+  let error: unknown = null
   const listeners = new Set<(value: T) => void>()
+  const errorListeners = new Set<(error: unknown) => void>()
   let running: Promise<void> | null = null
   let again = false
   const refresh = async (): Promise<void> => {
@@ -281,9 +287,12 @@ function live<T> (initial: T, load: (current: T) => Promise<T>, conn: Connection
         again = false
         try {
           current = await load(current)
+          error = null
           for (const fn of [...listeners]) fn(current)
-        } catch {
-          // Kept as it was; the next event or poll tries again.
+        } catch (err) {
+          // Kept as it was; the next event or poll tries again. Listeners hear why.
+          error = err
+          for (const fn of [...errorListeners]) fn(err)
         }
       } while (again)
     })()
@@ -295,10 +304,12 @@ function live<T> (initial: T, load: (current: T) => Promise<T>, conn: Connection
   const ready = refresh()
   return {
     get current () { return current },
+    get error () { return error },
     ready,
     on (fn) { listeners.add(fn); return () => { listeners.delete(fn) } },
+    onError (fn) { errorListeners.add(fn); return () => { errorListeners.delete(fn) } },
     refresh,
-    stop () { off(); offStatus(); if (timer !== null) clearInterval(timer); listeners.clear() }
+    stop () { off(); offStatus(); if (timer !== null) clearInterval(timer); listeners.clear(); errorListeners.clear() }
   }
 }
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import * as Y from 'yjs'
-import { TandemxApi, textAnchor, resolveTextAnchor, textBody, bodyText, pointAnchor, subscribeThreads } from '../lib/index.js'
+import { ApiError, TandemxApi, textAnchor, resolveTextAnchor, textBody, bodyText, pointAnchor, subscribeThreads, subscribeInbox } from '../lib/index.js'
 
 function fakeFetch (respond) {
   const calls = []
@@ -94,4 +94,39 @@ test('subscribeThreads loads, then fetches only what changed after an event', as
   const sinces = fetch.calls.map((c) => new URL(c.url).searchParams.get('since'))
   assert.deepEqual(sinces.slice(0, 2), ['0', '4'], 'the whole list once, then only what changed')
   live.stop()
+})
+
+test('a live view reports a failed load to onError, keeps its value, and clears the error once a load succeeds', async () => {
+  let failing = false
+  let unread = 2
+  const fetch = fakeFetch((url) => {
+    if (failing) return [403, { type: 'about:blank', title: 'Forbidden', status: 403, detail: 'not a member' }]
+    return [200, new URL(url).pathname.endsWith('/count') ? { unread } : { notifications: [], next_before: null }]
+  })
+  const api = new TandemxApi({ baseUrl: 'http://h:1', apiKey: 't', fetch })
+  const inbox = subscribeInbox(api.conversations, 'p', null)
+  await inbox.ready
+  assert.equal(inbox.current.unread, 2)
+  assert.equal(inbox.error, null)
+  const errors = []
+  const values = []
+  inbox.onError((err) => errors.push(err))
+  inbox.on((v) => values.push(v.unread))
+  failing = true
+  await inbox.refresh()
+  assert.equal(errors.length, 1)
+  assert.ok(errors[0] instanceof ApiError)
+  assert.equal(errors[0].status, 403)
+  assert.equal(inbox.error, errors[0])
+  assert.equal(inbox.current.unread, 2, 'the last good value stays')
+  assert.deepEqual(values, [], 'no value listener call for a failed load')
+  failing = false
+  unread = 0
+  await inbox.refresh()
+  assert.equal(inbox.error, null)
+  assert.deepEqual(values, [0])
+  inbox.stop()
+  failing = true
+  await inbox.refresh()
+  assert.equal(errors.length, 1, 'stopped: no more error listener calls')
 })

@@ -1,22 +1,31 @@
 // The board page: connects to the room, wires the canvas, the toolbar, the status line, the
-// presence list, the minimap and the history panel.
+// presence list, the minimap, the history panel and the conversations (comment pins and
+// threads, chat, the inbox).
 
 import {
   ApiError,
   connect,
   createPresence,
+  subscribeChat,
+  subscribeInbox,
+  subscribeThreads,
   type Connection,
+  type Notification,
   type Peer,
   type Role,
   type StatusEvent
 } from '../../src/index.js'
 import { CanvasView } from './canvas.js'
+import { mountChat } from './chat.js'
 import { mountHistory } from './history.js'
 import type { Identity } from './identity.js'
+import { mountInbox } from './inbox.js'
 import { mountMinimap } from './minimap.js'
 import { Board, NODE_H, NODE_KINDS, NODE_W, type NodeKind } from './model.js'
 import { Preview } from './preview.js'
-import { createSession } from './session.js'
+import { BRANCH_SEPARATOR, createSession } from './session.js'
+import { createPeople, createTyping, type Talk } from './talk.js'
+import { mountThreads } from './threads.js'
 
 const $ = <T extends HTMLElement>(sel: string): T => {
   const el = document.querySelector<T>(sel)
@@ -52,10 +61,13 @@ export function openBoard (server: string, room: string, me: Identity): void {
   const session = createSession(server, room, me, () => roleChanged())
   const role = (): Role => session.role ?? me.role
 
-  const connection: Connection = connect({ url: server, room, getToken: session.getToken })
+  // events: the room pushes conversation changes on this socket (threads, chat, the inbox).
+  const connection: Connection = connect({ url: server, room, getToken: session.getToken, events: true })
   const board = new Board(connection.doc)
   const presence = createPresence(connection.awareness, { throttleMs: 30 })
   presence.setUser({ name: me.name, color: me.color, role: me.role })
+  // The user id beside the name, so others' panels can name this user's comments.
+  connection.awareness.setLocalStateField('sub', session.sub)
   const canvas = new CanvasView($('#stage'), board, presence)
   mountMinimap($('#minimap'), canvas)
 
@@ -237,6 +249,9 @@ export function openBoard (server: string, room: string, me: Identity): void {
   })
   requestAnimationFrame(() => { if (!fitted) canvas.fit() })
 
+  // The project's members (mentions, reviewers), named through awareness.
+  const people = createPeople(session.api, () => session.project(), connection.awareness)
+
   // --- history -----------------------------------------------------------------------------------
   // A preview (a version, the board at an instant) is drawn read-only over the live canvas.
   const preview = new Preview($('#preview'))
@@ -248,14 +263,11 @@ export function openBoard (server: string, room: string, me: Identity): void {
     board,
     preview,
     role,
-    roomLink: (other) => {
-      const url = new URL(location.href)
-      url.searchParams.set('room', other)
-      return url.toString()
-    },
+    roomLink: (other) => roomLink(other),
     // The live selection would still answer Delete and Enter behind the preview.
     beforePreview: () => canvas.select([]),
-    liveView: () => canvas.view
+    liveView: () => canvas.view,
+    reviews: { api: session.api.conversations, people, me: () => session.sub }
   })
   const syncToggle = (): void => {
     historyToggle.setAttribute('aria-expanded', String(historyPanel.isOpen))
@@ -263,7 +275,93 @@ export function openBoard (server: string, room: string, me: Identity): void {
   }
   historyToggle.addEventListener('click', () => { historyPanel.toggle(); syncToggle() })
   $('#history-close').addEventListener('click', syncToggle)
-  roleChanged = () => historyPanel.applyRole()
+
+  // --- conversations -------------------------------------------------------------------------
+  const talk: Talk = {
+    api: session.api.conversations,
+    room,
+    project: () => session.project(),
+    me: () => session.sub,
+    role,
+    people,
+    typing: createTyping(connection.awareness)
+  }
+  const commentsToggle = $<HTMLButtonElement>('#comments-toggle')
+  const chatToggle = $<HTMLButtonElement>('#chat-toggle')
+  const chatUnread = $('#chat-unread')
+  const syncTalkToggles = (): void => {
+    commentsToggle.setAttribute('aria-expanded', String(threadsPanel.isOpen))
+    commentsToggle.classList.toggle('active', threadsPanel.isOpen)
+    chatToggle.setAttribute('aria-expanded', String(chatPanel.isOpen))
+    chatToggle.classList.toggle('active', chatPanel.isOpen)
+    chatUnread.hidden = chatPanel.unread === 0
+    chatUnread.textContent = String(chatPanel.unread)
+  }
+  const threadsPanel = mountThreads({
+    host: $('#threads'),
+    pins: $('#pins'),
+    tool: $<HTMLButtonElement>('#comment-tool'),
+    canvas,
+    board,
+    talk,
+    synced: () => everSynced,
+    onToggle: () => syncTalkToggles()
+  })
+  const chatPanel = mountChat({ host: $('#chat'), talk, onToggle: () => syncTalkToggles() })
+  commentsToggle.addEventListener('click', () => threadsPanel.toggle())
+  chatToggle.addEventListener('click', () => chatPanel.toggle())
+
+  const roomLink = (other: string, params: Record<string, string> = {}): string => {
+    const url = new URL(location.href)
+    url.searchParams.set('room', other)
+    url.searchParams.delete('thread')
+    for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v)
+    return url.toString()
+  }
+  /** Opens what a notification is about: a thread or the chat here, a review, or another board. */
+  const openNotification = (n: Notification): void => {
+    const doc = n.document ?? room
+    const directBranch = doc.startsWith(`${room}${BRANCH_SEPARATOR}`) && !doc.slice(room.length + 1).includes(BRANCH_SEPARATOR)
+    if (n.review !== null && (doc === room || directBranch)) {
+      historyPanel.showReviews(doc)
+      syncToggle()
+    } else if (doc !== room) {
+      // This tab keeps its user id (session.ts), so the other board's inbox and reviews are this user's.
+      location.href = roomLink(doc, n.thread !== null ? { thread: String(n.thread) } : {})
+    } else if (n.thread !== null) {
+      threadsPanel.openThread(n.thread)
+    } else {
+      chatPanel.open()
+    }
+  }
+  const inbox = mountInbox({
+    button: $<HTMLButtonElement>('#inbox-toggle'),
+    count: $('#inbox-count'),
+    menu: $('#inbox-menu'),
+    talk,
+    openNotification
+  })
+
+  // The subscriptions need the token's project: they start once the sign-in answered.
+  session.project().then((project) => {
+    const routes = session.api.conversations
+    const threads = subscribeThreads(routes, project, room, connection)
+    threadsPanel.start(threads)
+    chatPanel.start(subscribeChat(routes, project, room, connection))
+    inbox.start(subscribeInbox(routes, project, connection, { pollMs: 15_000 }))
+    people.load().catch((err: unknown) => threadsPanel.showError('Loading the members failed', err))
+    // A link to a thread (?thread=<id>, as the inbox makes for another board) opens it.
+    const linked = Number(new URLSearchParams(location.search).get('thread'))
+    if (Number.isInteger(linked) && linked > 0) void threads.ready.then(() => threadsPanel.openThread(linked))
+  }, (err: unknown) => {
+    for (const p of [threadsPanel, chatPanel, inbox]) p.showError('Conversations are unavailable', err)
+  })
+
+  roleChanged = () => {
+    historyPanel.applyRole()
+    threadsPanel.applyRole()
+    chatPanel.applyRole()
+  }
 
   // A handle for scripted use and the browser tests (the canvas itself stays the real UI).
   Object.assign(window, {
@@ -288,6 +386,12 @@ export function openBoard (server: string, room: string, me: Identity): void {
         }
       },
       history: historyPanel,
+      threads: threadsPanel,
+      chat: chatPanel,
+      inbox,
+      people,
+      /** The local user's id (the author of their comments, what a mention names). */
+      me: () => session.sub,
       /** What the history preview shows, or null when the live board is shown. */
       preview: () => preview.state(),
       offline: () => { paused = true; connection.disconnect(); showStatus() },

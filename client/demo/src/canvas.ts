@@ -81,6 +81,12 @@ export class CanvasView {
   onViewChange: () => void = () => {}
   /** Called when the local selection changed. */
   onSelectionChange: () => void = () => {}
+  /**
+   * Called, while the comment tool is on, for a click on the canvas: the world point, and the
+   * node clicked (null on the background). Such a click neither selects nor pans.
+   */
+  onCommentClick: (at: { x: number, y: number }, node: string | null) => void = () => {}
+  private commenting = false
 
   private readonly world: SVGGElement
   private readonly edgeLayer: SVGGElement
@@ -180,6 +186,16 @@ export class CanvasView {
     const k = Math.min(1.25, Math.max(MIN_ZOOM, Math.min(r.width / (maxX - minX), r.height / (maxY - minY))))
     this.view = { k, x: (r.width - (maxX - minX) * k) / 2 - minX * k, y: (r.height - (maxY - minY) * k) / 2 - minY * k }
     this.schedule()
+  }
+
+  /** Whether the comment tool is on (clicks place comments instead of selecting or panning). */
+  get commentMode (): boolean {
+    return this.commenting
+  }
+
+  set commentMode (on: boolean) {
+    this.commenting = on
+    this.svg.classList.toggle('commenting', on)
   }
 
   // --- rendering -----------------------------------------------------------------------------
@@ -384,6 +400,11 @@ export class CanvasView {
       const nodeEl = target.closest('.node')
       const edgeEl = target.closest('.edge')
       const p = this.toWorld(ev.clientX, ev.clientY)
+      if (this.commenting && ev.button === 0) {
+        ev.preventDefault()
+        this.onCommentClick({ x: Math.round(p.x), y: Math.round(p.y) }, nodeEl?.getAttribute('data-id') ?? null)
+        return
+      }
       if (ev.button === 0 && target.classList.contains('port') && nodeEl !== null && !this.board.readOnly) {
         drag = { kind: 'link', from: nodeEl.getAttribute('data-id') ?? '' }
         this.ghost.setAttribute('visibility', 'visible')
@@ -461,6 +482,7 @@ export class CanvasView {
     el.addEventListener('pointerleave', () => this.presence.setCursor(null))
 
     el.addEventListener('dblclick', (ev) => {
+      if (this.commenting) return
       const nodeEl = (ev.target as Element).closest('.node')
       if (nodeEl !== null) {
         this.rename(nodeEl.getAttribute('data-id') ?? '')

@@ -3,14 +3,19 @@
 // the session's stored changes. Every call goes through the SDK's `api.history` with the page's
 // room token (session.ts); every API error is shown in the panel. Viewers and commenters see
 // the same panel with the buttons that change something disabled, and the reason said.
+// Branches also carry their reviews (reviews.ts): ask members for one, give a verdict, and see
+// why a merge is refused while the project requires an approved review.
 
-import { ApiError, type Branch, type Changes, type Role, type Version } from '../../src/index.js'
+import { type Branch, type Changes, type ConversationRoutes, type Role, type Version } from '../../src/index.js'
 import { describeChanges } from './changes.js'
 import { validRoom } from './identity.js'
 import type { Board } from './model.js'
 import type { Viewport } from './canvas.js'
 import type { Preview, PreviewAction } from './preview.js'
+import { mountReviews, type ReviewsBox } from './reviews.js'
 import { BRANCH_SEPARATOR, type Session } from './session.js'
+import type { People } from './talk.js'
+import { describeError, escapeHtml, statusOf, when } from './ui.js'
 
 /** What the panel needs from the board page. */
 export interface HistoryOptions {
@@ -29,6 +34,8 @@ export interface HistoryOptions {
   beforePreview?: () => void
   /** The live canvas's viewport: the replay starts from it, so the board is framed as live. */
   liveView?: () => Viewport
+  /** Reviews of branches: the conversation routes, the project's members, the local user. */
+  reviews?: { api: ConversationRoutes, people: People, me: () => string }
 }
 
 /** The panel, for the board page and for scripts. */
@@ -43,6 +50,8 @@ export interface HistoryPanel {
   applyRole (): void
   /** The replay stops loaded: each distinct instant of the stored changes. */
   stops (): ReplayStop[]
+  /** Opens the Branches tab with the reviews of `branch` (this board when it is the room). */
+  showReviews (branch: string): void
 }
 
 /** One position of the replay slider: an instant at which changes were stored. */
@@ -60,18 +69,6 @@ type Tab = 'versions' | 'branches' | 'replay'
 const EDITING: Role[] = ['editor', 'owner']
 /** Most pages of stored changes the replay loads (1000 changes each). */
 const REPLAY_PAGES = 10
-
-const escapeHtml = (s: string): string =>
-  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c] ?? c))
-
-const two = (n: number): string => String(n).padStart(2, '0')
-
-/** A time of day (with the date when not today); `precise` adds milliseconds. */
-function when (ms: number, precise = false): string {
-  const d = new Date(ms)
-  const time = `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}${precise ? `.${String(d.getMilliseconds()).padStart(3, '0')}` : ''}`
-  return d.toDateString() === new Date().toDateString() ? time : `${d.toLocaleDateString()} ${time}`
-}
 
 const KIND_TITLE: Record<Version['kind'], string> = {
   auto: 'Automatic version',
@@ -135,18 +132,12 @@ export function mountHistory (opts: HistoryOptions): HistoryPanel {
   }
 
   // --- errors and notes --------------------------------------------------------------------
-  const describeError = (err: unknown): string => {
-    if (err instanceof ApiError) {
-      const p = err.problem
-      if (p === null) return err.message
-      const detail = p.detail !== undefined && p.detail !== '' && p.detail !== p.title ? `: ${p.detail}` : ''
-      return `${p.title}${detail} (${err.status}${p.error !== undefined ? ` ${p.error}` : ''})`
-    }
-    return err instanceof Error ? err.message : String(err)
-  }
+  /** The status of the last error shown (0 when it was not an answer). */
+  let lastErrorStatus = 0
   const showError = (what: string, err: unknown): void => {
+    lastErrorStatus = statusOf(err)
     errorBox.hidden = false
-    errorBox.dataset.status = String(err instanceof ApiError ? err.status : 0)
+    errorBox.dataset.status = String(lastErrorStatus)
     errorText.textContent = `${what}: ${describeError(err)}`
   }
   const clearError = (): void => {
@@ -157,9 +148,12 @@ export function mountHistory (opts: HistoryOptions): HistoryPanel {
   $('#history-error-dismiss').addEventListener('click', clearError)
   const note = (text: string): void => { info.textContent = text }
 
-  /** Runs one panel action: its error, if any, is shown in the panel (never thrown away). */
-  const run = async (what: string, fn: () => Promise<void>): Promise<boolean> => {
-    clearError()
+  /**
+   * Runs one panel action: its error, if any, is shown in the panel (never thrown away). A
+   * `keep` run (a reload beside an action) leaves the error shown before it in place.
+   */
+  const run = async (what: string, fn: () => Promise<void>, keep = false): Promise<boolean> => {
+    if (!keep) clearError()
     busy++
     host.setAttribute('aria-busy', 'true')
     try {
@@ -322,7 +316,52 @@ export function mountHistory (opts: HistoryOptions): HistoryPanel {
       <div class="hitem-actions">
         <button type="button" data-act="preview-merge" data-target="self">Preview merge into parent</button>
         <button type="button" data-act="merge" data-target="self" data-needs-edit="Merging">Merge into parent</button>
-      </div>`
+      </div>
+      <div class="self-reviews"></div>`
+    const box = branchParent.querySelector<HTMLElement>('.self-reviews')
+    if (box !== null && opts.reviews !== undefined) {
+      reviewBoxes.set(room, reviewsIn(box, room))
+      if (tab === 'branches') void reviewBoxes.get(room)?.load()
+    }
+  }
+
+  // --- reviews -------------------------------------------------------------------------------
+  /** Reviews boxes shown now, by branch (this board's own when it is a branch). */
+  const reviewBoxes = new Map<string, ReviewsBox>()
+  /** Branches of the list whose reviews are unfolded. */
+  const unfolded = new Set<string>()
+  const reviewsIn = (box: HTMLElement, branch: string): ReviewsBox => mountReviews(box, branch, branch === room ? 'this branch' : shortBranch(branch), {
+    api: opts.reviews!.api,
+    people: opts.reviews!.people,
+    me: opts.reviews!.me,
+    project: () => session.project(),
+    role: opts.role,
+    run,
+    note,
+    rendered: applyRole
+  })
+  /** Mounts (and loads) the reviews boxes of the unfolded rows of the branch list. */
+  const mountRowReviews = (): void => {
+    for (const [branch] of reviewBoxes) if (branch !== room) reviewBoxes.delete(branch)
+    if (opts.reviews === undefined) return
+    for (const li of branchList.querySelectorAll<HTMLElement>('[data-branch]')) {
+      const branch = li.dataset.branch ?? ''
+      const box = li.querySelector<HTMLElement>('.branch-reviews')
+      const toggle = li.querySelector<HTMLButtonElement>('[data-act="reviews"]')
+      if (box === null) continue
+      box.hidden = !unfolded.has(branch)
+      toggle?.setAttribute('aria-expanded', String(unfolded.has(branch)))
+      if (unfolded.has(branch)) {
+        const r = reviewsIn(box, branch)
+        reviewBoxes.set(branch, r)
+        void r.load()
+      }
+    }
+  }
+  const toggleReviews = (branch: string, on = !unfolded.has(branch)): void => {
+    if (on) unfolded.add(branch)
+    else unfolded.delete(branch)
+    mountRowReviews()
   }
 
   const renderBranches = (): void => {
@@ -336,8 +375,11 @@ export function mountHistory (opts: HistoryOptions): HistoryPanel {
             <a class="button" data-act="open" href="${escapeHtml(opts.roomLink(b.name))}">Open</a>
             <button type="button" data-act="preview-merge">Preview merge</button>
             <button type="button" data-act="merge" data-needs-edit="Merging">Merge into this board</button>
+            ${opts.reviews !== undefined ? '<button type="button" data-act="reviews" aria-expanded="false">Reviews</button>' : ''}
           </div>
+          <div class="branch-reviews" hidden></div>
         </li>`).join('')
+    mountRowReviews()
     applyRole()
   }
 
@@ -345,6 +387,7 @@ export function mountHistory (opts: HistoryOptions): HistoryPanel {
     const project = await session.project()
     branches = (await api.branches(project, room)).branches
     renderBranches()
+    await reviewBoxes.get(room)?.load()
   }
 
   /** Previews merging `branch` (this board when it is `room`) into its parent. */
@@ -360,7 +403,16 @@ export function mountHistory (opts: HistoryOptions): HistoryPanel {
     applyRole()
   })
 
-  const merge = (branch: string): Promise<boolean> => run(`Merging “${shortBranch(branch)}” failed`, async () => {
+  const merge = async (branch: string): Promise<boolean> => {
+    const merged = await mergeOnce(branch)
+    // A merge the review gate refused (409): show the branch's reviews, where one is asked for.
+    if (!merged && lastErrorStatus === 409 && opts.reviews !== undefined) {
+      if (branch === room) await reviewBoxes.get(room)?.load()
+      else toggleReviews(branch, true)
+    }
+    return merged
+  }
+  const mergeOnce = (branch: string): Promise<boolean> => run(`Merging “${shortBranch(branch)}” failed`, async () => {
     const project = await session.project()
     const r = await api.merge(project, branch)
     const into = branch === room ? `“${r.parent}”` : 'this board'
@@ -381,6 +433,7 @@ export function mountHistory (opts: HistoryOptions): HistoryPanel {
     if (branch === undefined) return
     if (button.dataset.act === 'preview-merge') void previewMerge(branch)
     if (button.dataset.act === 'merge') void merge(branch)
+    if (button.dataset.act === 'reviews') toggleReviews(branch)
   }
   branchList.addEventListener('click', onBranchClick)
   branchParent.addEventListener('click', onBranchClick)
@@ -530,7 +583,13 @@ export function mountHistory (opts: HistoryOptions): HistoryPanel {
     toggle () { if (host.hidden) panel.open(); else panel.close() },
     refresh,
     applyRole,
-    stops: () => stops.map((s) => ({ ...s, authors: [...s.authors] }))
+    stops: () => stops.map((s) => ({ ...s, authors: [...s.authors] })),
+    showReviews (branch) {
+      panel.open()
+      showTab('branches')
+      if (branch === room) void reviewBoxes.get(room)?.load()
+      else toggleReviews(branch, true)
+    }
   }
   $('#history-close').addEventListener('click', () => panel.close())
   host.setAttribute('aria-busy', 'false')

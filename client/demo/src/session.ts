@@ -59,12 +59,32 @@ export interface Session {
 const slug = (name: string): string => name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 24) || 'user'
 
 /**
+ * The user id of `name` in this tab: made once and kept in sessionStorage, so opening a branch
+ * (or reloading) in the same tab stays the same user, with the same inbox and the same reviews
+ * to give. Another tab or browser is another user.
+ */
+function tabSub (name: string): string {
+  const key = `tandemx-demo-sub:${slug(name)}`
+  try {
+    const kept = sessionStorage.getItem(key)
+    if (kept !== null && kept.startsWith(`dev-${slug(name)}-`)) return kept
+  } catch {
+    // storage unavailable: a new id for this page only
+  }
+  const sub = `dev-${slug(name)}-${Array.from(crypto.getRandomValues(new Uint8Array(3)), (b) => b.toString(16).padStart(2, '0')).join('')}`
+  try {
+    sessionStorage.setItem(key, sub)
+  } catch {}
+  return sub
+}
+
+/**
  * Signs `me` in for `room` on `server`. `onToken` runs after every new token (the role may have
- * changed). One user id for the page, so every change made from it has the same author.
+ * changed). One user id for the tab, so every change made from it has the same author.
  */
 export function createSession (server: string, room: string, me: Identity, onToken: () => void = () => {}): Session {
   const pattern = tokenPattern(room)
-  const sub = `dev-${slug(me.name)}-${Array.from(crypto.getRandomValues(new Uint8Array(3)), (b) => b.toString(16).padStart(2, '0')).join('')}`
+  const sub = tabSub(me.name)
   // undefined: never asked; null: the server has no development sign-in (404).
   let held: Held | null | undefined
   let pending: Promise<Held | null> | null = null
