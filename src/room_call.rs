@@ -175,6 +175,11 @@ pub enum RoomCall {
         /// What to do.
         op: crate::conversations::ConvOp,
     },
+    /// Tell the connections that asked for events of a change made outside the room.
+    Notify {
+        /// The change.
+        notice: crate::conversations::Notice,
+    },
     /// A credential stopped admitting connections: close (or downgrade) the open ones it
     /// admitted, and refuse it for a while (other isolates may still admit it from their cache).
     Revoke {
@@ -439,6 +444,13 @@ mod tests {
             RoomCall::Head {
                 after: 2,
                 with_state: true,
+            },
+            RoomCall::Notify {
+                notice: crate::conversations::Notice::ReviewChanged {
+                    event: "review.requested".into(),
+                    review: 3,
+                    actor: "ada".into(),
+                },
             },
         ];
         for call in calls {

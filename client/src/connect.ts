@@ -99,6 +99,11 @@ export interface ConversationEvent {
   comment: number | null
   message: number | null
   emoji: string | null
+  /** `notification.created`: the notifications made (each user reads their own inbox). */
+  notifications?: Array<{ user: string, id: number, kind: string }>
+  /** `review.changed`: which review, and what happened (`review.requested`, `review.submitted`, …). */
+  review?: number
+  event?: string
 }
 
 /**

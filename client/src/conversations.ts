@@ -348,13 +348,13 @@ export function subscribeChat (routes: ConversationRoutes, project: string, docu
 }
 
 /**
- * The caller's unread count and newest notifications, refreshed when a conversation event
- * arrives on `conn` (a mention or reply may be for them) and every `pollMs` (notifications from
- * other documents arrive there).
+ * The caller's unread count and newest notifications, refreshed when the room on `conn` tells
+ * of new notifications (`notification.created`) and every `pollMs` (notifications made in other
+ * documents arrive there).
  */
 export function subscribeInbox (routes: ConversationRoutes, project: string, conn: Connection | null, { pollMs = 30_000, limit = 20 } = {}): Live<{ unread: number, notifications: Notification[] }> {
   return live({ unread: 0, notifications: [] as Notification[] }, async () => {
     const [count, list] = await Promise.all([routes.inbox.count(project), routes.inbox.list(project, { limit })])
     return { unread: count.unread, notifications: list.notifications }
-  }, conn, (e) => e.type === 'comment.created' || e.type === 'thread.created' || e.type === 'comment.edited' || e.type === 'chat.message.created', pollMs)
+  }, conn, (e) => e.type === 'notification.created', pollMs)
 }

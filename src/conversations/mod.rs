@@ -1022,12 +1022,50 @@ pub fn event_frame(event: &Event) -> Vec<u8> {
     out
 }
 
-/// Frames pushed for events made outside any room (notifications, reviews), for a room's
-/// opted-in connections: same format, with the event's own `type`.
-pub fn notice_frame(notice: &serde_json::Value) -> Vec<u8> {
+/// A change made outside the room (in the inbox, to a review) that the room's connections
+/// which asked for events are told of, in the same frame format as [`event_frame`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub enum Notice {
+    /// Notifications were made for these users (each reads its own inbox).
+    #[serde(rename = "notification.created")]
+    NotificationsCreated {
+        /// The notifications, at most [`MAX_NOTICE_ENTRIES`].
+        notifications: Vec<NoticeEntry>,
+    },
+    /// A review of this document changed (`review.requested`, `review.submitted`,
+    /// `review.completed`, `review.withdrawn`).
+    #[serde(rename = "review.changed")]
+    ReviewChanged {
+        /// What happened.
+        event: String,
+        /// The review.
+        review: u64,
+        /// Who did it.
+        actor: String,
+    },
+}
+
+/// Most notifications one notice names.
+pub const MAX_NOTICE_ENTRIES: usize = 200;
+
+/// One notification of a [`Notice::NotificationsCreated`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoticeEntry {
+    /// Whose it is.
+    pub user: String,
+    /// Its id.
+    pub id: u64,
+    /// `mention`, `reply`, `thread` or `review`.
+    pub kind: String,
+}
+
+/// The frame of a notice: the message type, then the notice as a JSON string.
+pub fn notice_frame(notice: &Notice) -> Vec<u8> {
     let mut out = Vec::new();
     write_var(&mut out, EVENT_MESSAGE);
-    let text = notice.to_string();
+    let text = serde_json::to_string(notice).unwrap_or_default();
     write_var(&mut out, text.len() as u64);
     out.extend_from_slice(text.as_bytes());
     out

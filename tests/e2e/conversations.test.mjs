@@ -317,6 +317,9 @@ test('live events reach a client that asked within a second; a stock client rece
   assert.deepEqual(delta.threads.map((x) => x.id), [t.id])
   await sleep(500)
   assert.equal(stock.e2e.messages.filter((m) => typeof m !== 'string' && m[0] === 100).length, 0, 'a stock client never receives the event type')
+  // Notifications made in the room are told there too (ids only; each user reads their inbox).
+  await ok('POST', `/documents/${room}/threads/${t.id}/comments`, { auth: cora, json: { body: mentioning('see ', 'mo') } }, 201)
+  await waitFor(() => events().some((e) => e.type === 'notification.created' && e.notifications.some((n) => n.user === 'mo' && n.kind === 'mention')), { timeout: 5_000, description: 'a notification notice on the opted-in socket' })
   const bad = await tryUpgrade(`${server.wsUrl}/${room}?token=${viewer}&events=maybe`, 10_000, { addToken: false })
   assert.equal(bad.upgraded, false)
   assert.equal(bad.status, 400)

@@ -97,6 +97,14 @@ impl RoomObject {
                 revocation,
                 refuse_for_ms,
             } => self.revoke(revocation, refuse_for_ms).await,
+            // Only open connections hear of it: a room without any is not loaded for it.
+            RoomCall::Notify { notice } => {
+                if !self.state.get_websockets().is_empty() {
+                    self.load();
+                    self.push_frames(&[crate::conversations::notice_frame(&notice)]);
+                }
+                http::json(&serde_json::json!({ "notified": true }))
+            }
             call => {
                 self.load();
                 self.remember_info(&project, &room).await?;

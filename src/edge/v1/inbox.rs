@@ -5,7 +5,7 @@
 
 use super::{Call, Result};
 use crate::api::ApiError;
-use crate::conversations::{Event, EventKind};
+use crate::conversations::{Event, EventKind, Notice as RoomNotice, NoticeEntry};
 use crate::edge::d1::{self, num, text};
 use crate::edge::platform::now_ms;
 use crate::edge::{http, webhook_queue};
@@ -120,6 +120,8 @@ pub async fn store(cx: &Call<'_>, project: &str, notices: Vec<Notice<'_>>) -> Re
     .await?
     .map_or(300, |d| d.notification_delay_seconds);
     let now = now_ms();
+    // Told to the document's room too, for the SDK clients there (one notice per document).
+    let mut told: Vec<(String, Vec<NoticeEntry>)> = Vec::new();
     for n in notices.into_iter().take(MAX_RECIPIENTS) {
         #[derive(Deserialize)]
         struct Inserted {
@@ -153,6 +155,17 @@ pub async fn store(cx: &Call<'_>, project: &str, notices: Vec<Notice<'_>>) -> Re
         let Some(Inserted { id }) = inserted else {
             continue;
         };
+        if let Some(d) = n.document {
+            let entry = NoticeEntry {
+                user: n.sub.clone(),
+                id,
+                kind: n.kind.to_owned(),
+            };
+            match told.iter_mut().find(|(doc, _)| doc == d) {
+                Some((_, entries)) => entries.push(entry),
+                None => told.push((d.to_owned(), vec![entry])),
+            }
+        }
         let data = json!({
             "project": project, "id": id, "user": n.sub, "kind": n.kind, "document": n.document,
             "thread": n.thread, "comment": n.comment, "review": n.review, "actor": n.actor,
@@ -168,7 +181,37 @@ pub async fn store(cx: &Call<'_>, project: &str, notices: Vec<Notice<'_>>) -> Re
         )
         .await;
     }
+    for (document, notifications) in told {
+        tell_room(
+            cx,
+            project,
+            &document,
+            RoomNotice::NotificationsCreated { notifications },
+        )
+        .await;
+    }
     Ok(())
+}
+
+/// Tells a document's room (its connections that asked for events) of a change made outside
+/// it. Failures are logged: the change is stored, and clients also poll.
+pub async fn tell_room(cx: &Call<'_>, project: &str, document: &str, notice: RoomNotice) {
+    let (Ok(project), Ok(room)) = (Id::parse("project id", project), RoomName::parse(document))
+    else {
+        return;
+    };
+    let client = crate::edge::room_client::RoomClient {
+        env: cx.env,
+        project: &project,
+        room: &room,
+        author: String::new(),
+    };
+    if let Err(e) = client
+        .send(crate::room_call::RoomCall::Notify { notice }, &[])
+        .await
+    {
+        worker::console_warn!("telling a room of a change: {e:?}");
+    }
 }
 
 /// The notifications a conversation event makes: mentions for the users it mentions;

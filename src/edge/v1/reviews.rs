@@ -393,6 +393,14 @@ async fn after(
     if let Err(e) = inbox::store(cx, project, notices).await {
         worker::console_error!("filling the inbox: {e:?}");
     }
+    if let Some(review) = data["review"]["id"].as_u64() {
+        let notice = crate::conversations::Notice::ReviewChanged {
+            event: kind.to_owned(),
+            review,
+            actor: actor.to_owned(),
+        };
+        inbox::tell_room(cx, project, document, notice).await;
+    }
     webhook_queue::emit(cx.env, project, kind, data.clone(), None).await;
 }
 
