@@ -520,8 +520,8 @@ test('reviews: with require_review_for_merge the merge shows the 409 until the r
     assert.equal(await b.isVisible('#history-error'), false, await b.textContent('#history-error-text'))
     await shot(b, 'conversations-review-approved.png')
 
-    // Ada sees it approved, and the merge goes through.
-    await a.click('#history-refresh')
+    // Ada sees it approved without reloading (the branch's room tells of the review), and the
+    // merge goes through.
     await a.waitForSelector('#branch-parent .review[data-state="approved"]', { timeout: 10_000 })
     await a.click('#branch-parent [data-act="merge"][data-target="self"]')
     await a.waitForFunction(() => /Merged “.*” into “.*”/.test(document.querySelector('#history-info').textContent), null, { timeout: 15_000 })

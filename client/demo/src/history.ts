@@ -52,6 +52,8 @@ export interface HistoryPanel {
   stops (): ReplayStop[]
   /** Opens the Branches tab with the reviews of `branch` (this board when it is the room). */
   showReviews (branch: string): void
+  /** A review of this board changed (the room told of it): reloads the reviews shown for it. */
+  reviewsChanged (): void
 }
 
 /** One position of the replay slider: an instant at which changes were stored. */
@@ -589,6 +591,9 @@ export function mountHistory (opts: HistoryOptions): HistoryPanel {
       showTab('branches')
       if (branch === room) void reviewBoxes.get(room)?.load()
       else toggleReviews(branch, true)
+    },
+    reviewsChanged () {
+      void reviewBoxes.get(room)?.load()
     }
   }
   $('#history-close').addEventListener('click', () => panel.close())
