@@ -270,7 +270,7 @@ export function openBoard (server: string, room: string, me: Identity): void {
     reviews: { api: session.api.conversations, people, me: () => session.sub }
   })
   // Reviews of this board are told on its socket: the reviews shown reload at once.
-  connection.on('conversation', (e) => { if (e.type === 'review.never') historyPanel.reviewsChanged() })
+  connection.on('conversation', (e) => { if (e.type === 'review.changed') historyPanel.reviewsChanged() })
   const syncToggle = (): void => {
     historyToggle.setAttribute('aria-expanded', String(historyPanel.isOpen))
     historyToggle.classList.toggle('active', historyPanel.isOpen)
