@@ -977,16 +977,6 @@ pub enum ConvOp {
     },
 }
 
-impl ConvOp {
-    /// Whether the operation changes anything (reads need only the viewer role).
-    pub fn writes(&self) -> bool {
-        !matches!(
-            self,
-            ConvOp::ListThreads { .. } | ConvOp::GetThread { .. } | ConvOp::ListChat { .. }
-        )
-    }
-}
-
 /// A room's answer to a conversation operation: the value and the events it made.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConvReply {
@@ -1014,12 +1004,7 @@ pub fn event_frame(event: &Event) -> Vec<u8> {
         "message": event.message,
         "emoji": event.emoji,
     });
-    let mut out = Vec::new();
-    write_var(&mut out, EVENT_MESSAGE);
-    let text = small.to_string();
-    write_var(&mut out, text.len() as u64);
-    out.extend_from_slice(text.as_bytes());
-    out
+    frame(&small.to_string())
 }
 
 /// A change made outside the room (in the inbox, to a review) that the room's connections
@@ -1063,20 +1048,16 @@ pub struct NoticeEntry {
 
 /// The frame of a notice: the message type, then the notice as a JSON string.
 pub fn notice_frame(notice: &Notice) -> Vec<u8> {
-    let mut out = Vec::new();
-    write_var(&mut out, EVENT_MESSAGE);
-    let text = serde_json::to_string(notice).unwrap_or_default();
-    write_var(&mut out, text.len() as u64);
-    out.extend_from_slice(text.as_bytes());
-    out
+    frame(&serde_json::to_string(notice).unwrap_or_default())
 }
 
-fn write_var(out: &mut Vec<u8>, mut n: u64) {
-    while n >= 0x80 {
-        out.push((n as u8 & 0x7f) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
+/// An event message: lib0 varuint [`EVENT_MESSAGE`], then `json` as a lib0 varstring.
+fn frame(json: &str) -> Vec<u8> {
+    use yrs::encoding::write::Write;
+    let mut out = Vec::new();
+    out.write_var(EVENT_MESSAGE);
+    out.write_string(json);
+    out
 }
 
 impl<S: ConversationStore> Conversations<'_, S> {

@@ -502,3 +502,36 @@ fn a_text_anchor_must_name_text_when_a_thread_opens() {
     ));
     let _ = doc.transact().state_vector();
 }
+
+#[test]
+fn event_and_notice_frames_are_message_100_and_a_json_string() {
+    use yrs::encoding::read::{Cursor, Read};
+    let read = |frame: &[u8]| {
+        let mut c = Cursor::new(frame);
+        let kind: u64 = c.read_var().unwrap();
+        let json: serde_json::Value = serde_json::from_str(c.read_string().unwrap()).unwrap();
+        (kind, json)
+    };
+    let mut event = Event::new(EventKind::CommentCreated, 9, &user("ann", Role::Commenter));
+    event.thread = Some(3);
+    event.text = Some("not pushed: clients fetch bodies".into());
+    let (kind, json) = read(&event_frame(&event));
+    assert_eq!(kind, EVENT_MESSAGE);
+    assert_eq!(json["type"], "comment.created");
+    assert_eq!(
+        (json["seq"].as_u64(), json["thread"].as_u64()),
+        (Some(9), Some(3))
+    );
+    assert!(json.get("text").is_none(), "ids only");
+    let notice = Notice::NotificationsCreated {
+        notifications: vec![NoticeEntry {
+            user: "bob".into(),
+            id: 4,
+            kind: "mention".into(),
+        }],
+    };
+    let (kind, json) = read(&notice_frame(&notice));
+    assert_eq!(kind, EVENT_MESSAGE);
+    assert_eq!(json["type"], "notification.created");
+    assert_eq!(json["notifications"][0]["user"], "bob");
+}
