@@ -406,7 +406,21 @@ pub struct UpdateProject {
     /// Seconds an unread notification waits before its webhook (0 to a day).
     #[serde(default)]
     pub notification_delay_seconds: Option<u64>,
+    /// Total bytes the project's assets may take; `null` restores the server's default.
+    #[serde(default, deserialize_with = "present")]
+    pub asset_quota_bytes: Option<Option<u64>>,
+    /// Largest asset file in bytes; `null` restores the server's default.
+    #[serde(default, deserialize_with = "present")]
+    pub asset_max_file_bytes: Option<Option<u64>>,
+    /// Days a deleted asset stays in the trash (0 to [`MAX_TRASH_DAYS`]); `null`: the default.
+    #[serde(default, deserialize_with = "present")]
+    pub asset_trash_days: Option<Option<u64>>,
 }
+
+/// Longest an asset may stay in the trash, in days.
+pub const MAX_TRASH_DAYS: u64 = 3_650;
+/// Largest asset quota or file size a project may set (1 PiB: within JavaScript's exact integers).
+pub const MAX_ASSET_BYTES: u64 = 1 << 50;
 
 /// Longest notification delay a project may set: a day.
 pub const MAX_NOTIFICATION_DELAY_SECONDS: u64 = 86_400;

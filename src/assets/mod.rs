@@ -197,7 +197,11 @@ pub const RASTER_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "im
 /// never stored as a raster image; without a declared type the sniffed one (or
 /// `application/octet-stream`) is used.
 pub fn settle_content_type(declared: Option<&str>, head: &[u8]) -> Result<String, ApiError> {
-    let sniffed = sniff::sniff(head);
+    settle(declared, sniff::sniff(head))
+}
+
+/// [`settle_content_type`] with the bytes already sniffed (`sniffed`).
+pub fn settle(declared: Option<&str>, sniffed: Option<&str>) -> Result<String, ApiError> {
     let declared = match declared {
         None | Some("") => {
             return Ok(sniffed.unwrap_or("application/octet-stream").to_owned());
