@@ -1481,6 +1481,7 @@ mod tests {
                 .replace("{review}", "7")
                 .replace("{notification}", "7")
                 .replace("{emoji}", "ok")
+                .replace("{part}", "7")
                 .replace("{", "x")
                 .replace("}", "");
             let m = match_route(route.method, &path).unwrap();

@@ -6,8 +6,8 @@
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import { IS_REFERENCE, createProject, d1Execute, sleep, startServer } from './server.mjs'
-import { seededBytes } from './helpers.mjs'
+import { IS_REFERENCE, createProject, d1Execute, sleep, startServer, waitFor } from './server.mjs'
+import { seededBytes, startReceiver } from './helpers.mjs'
 
 const SKIP = IS_REFERENCE && 'the reference server has no assets'
 const MiB = 1024 * 1024
@@ -15,6 +15,7 @@ const MiB = 1024 * 1024
 let server
 let project
 let key
+let receiver
 
 const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex')
 
@@ -47,11 +48,13 @@ const PNG = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000
 
 before(async () => {
   if (SKIP) return
-  server = await startServer({ vars: { ASSET_DIRECT_UPLOAD_BYTES: String(8 * MiB) } })
+  receiver = await startReceiver()
+  server = await startServer({ vars: { ASSET_DIRECT_UPLOAD_BYTES: String(8 * MiB), WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_RETRY_BASE_MS: '300' } })
   ;({ project, key } = await createProject(server, 'Assets'))
 }, { timeout: 150_000 })
 
 after(async () => {
+  receiver?.close()
   await server?.stop()
 })
 
@@ -405,4 +408,26 @@ test('bad input is refused with problem details and changes nothing', { skip: SK
   // Too large for one request: told to use parts.
   const big = await call('POST', '/assets?name=big', { body: Buffer.alloc(8 * MiB + 1), headers: { 'tandemx-sha256': sha256(Buffer.alloc(8 * MiB + 1)) } })
   assert.equal(big.status, 413)
+})
+
+test('webhooks and the audit log tell of uploads, versions, deletions and restores', { skip: SKIP, timeout: 60_000 }, async () => {
+  const w = await createProject(server, 'Hooks')
+  const wcall = (method, path, opts = {}) => call(method, path, { auth: w.key, base: `/v1/projects/${w.project}`, ...opts })
+  assert.equal((await wcall('POST', '/webhooks', { json: { url: `${receiver.url}/assets`, events: ['asset.*'] } })).status, 201)
+  const bytes = seededBytes(16, 64)
+  const made = (await wcall('POST', '/assets?name=hooked.bin', { body: bytes, headers: { 'tandemx-sha256': sha256(bytes) } })).body
+  const v2 = seededBytes(17, 64)
+  assert.equal((await wcall('POST', `/assets/${made.id}/versions?name=hooked2.bin`, { body: v2, headers: { 'tandemx-sha256': sha256(v2) } })).status, 201)
+  assert.equal((await wcall('DELETE', `/assets/${made.id}`)).status, 200)
+  assert.equal((await wcall('POST', `/assets/${made.id}/restore`)).status, 200)
+  const types = () => receiver.requests.filter((r) => r.path === '/assets').map((r) => JSON.parse(r.body))
+  await waitFor(() => types().length >= 4, { timeout: 20_000, description: 'four asset events' })
+  assert.deepEqual(types().map((e) => e.type).sort(), ['asset.created', 'asset.deleted', 'asset.restored', 'asset.version_created'])
+  const created = types().find((e) => e.type === 'asset.created')
+  assert.equal(created.data.asset.id, made.id)
+  assert.equal(created.data.asset.sha256, sha256(bytes))
+  assert.equal(types().find((e) => e.type === 'asset.version_created').data.asset.version, 2)
+  const audit = (await wcall('GET', '/audit')).body
+  const actions = audit.events.map((a) => a.action)
+  for (const a of ['asset.upload', 'asset.version', 'asset.delete', 'asset.restore']) assert.ok(actions.includes(a), `${a} in ${actions}`)
 })
