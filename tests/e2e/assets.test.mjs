@@ -431,3 +431,34 @@ test('webhooks and the audit log tell of uploads, versions, deletions and restor
   const actions = audit.events.map((a) => a.action)
   for (const a of ['asset.upload', 'asset.version', 'asset.delete', 'asset.restore']) assert.ok(actions.includes(a), `${a} in ${actions}`)
 })
+
+test('the cron sweep purges trashed assets whose time is up and drops expired uploads', { skip: SKIP, timeout: 60_000 }, async () => {
+  const s = await createProject(server, 'Sweep')
+  const scall = (method, path, opts = {}) => call(method, path, { auth: s.key, base: `/v1/projects/${s.project}`, ...opts })
+  const bytes = seededBytes(18, 500)
+  const keep = seededBytes(19, 500)
+  const gone = (await scall('POST', '/assets?name=gone.bin', { body: bytes, headers: { 'tandemx-sha256': sha256(bytes) } })).body
+  const old = (await scall('POST', '/assets?name=old.bin', { body: keep, headers: { 'tandemx-sha256': sha256(keep) } })).body
+  const up = (await scall('POST', '/uploads', { json: { name: 'stale.bin', size: 10, sha256: sha256(Buffer.alloc(10)) } })).body.upload
+  await scall('DELETE', `/assets/${gone.id}`)
+  await scall('DELETE', `/assets/${old.id}`)
+  // The project keeps its trash for 0 days: the deleted asset is due at once; the other
+  // project's trash (30 days) is untouched. The upload is made to have expired.
+  assert.equal((await scall('PATCH', '', { json: { asset_trash_days: 0 } })).status, 200)
+  await d1Execute(server, `UPDATE assets SET deleted_at = 1 WHERE project_id = '${s.project}' AND id = '${old.id}'`)
+  await d1Execute(server, `UPDATE projects SET asset_trash_days = 1000 WHERE id = '${project}'`)
+  await d1Execute(server, `UPDATE asset_uploads SET expires_at = 1 WHERE id = '${up.id}'`)
+  const trashedElsewhere = (await ok('GET', '/assets?trashed=true')).assets.length
+  const before = (await scall('GET', '/asset-usage')).body
+  assert.equal(before.files, 2)
+  const ran = await fetch(`${server.url}/__scheduled?cron=*/15+*+*+*+*`)
+  assert.equal(ran.status, 200)
+  await waitFor(async () => (await scall('GET', `/assets/${gone.id}`)).status === 404, { timeout: 20_000, description: 'purged' })
+  assert.equal((await scall('GET', `/assets/${old.id}`)).status, 404)
+  const after = (await scall('GET', '/asset-usage')).body
+  assert.equal(after.files, 0)
+  assert.equal(after.bytes, 0)
+  const rows = await d1Execute(server, `SELECT COUNT(*) AS n FROM asset_uploads WHERE id = '${up.id}'`)
+  assert.match(rows, /"n": 0/)
+  assert.equal((await ok('GET', '/assets?trashed=true')).assets.length, trashedElsewhere)
+})

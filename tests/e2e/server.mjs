@@ -326,7 +326,9 @@ async function startServerOnce ({ persistDir, vars, reuse }) {
       '--port', String(port),
       '--inspector-port', String(inspectorPort),
       '--persist-to', persistDir,
-      '--log-level', 'info'
+      '--log-level', 'info',
+      // GET /__scheduled runs the cron handler (the asset sweep) on demand.
+      '--test-scheduled'
     ]
     for (const [key, value] of Object.entries({ ...TEST_SECRETS, ...vars })) args.push('--var', `${key}:${value}`)
     env = childEnv()
