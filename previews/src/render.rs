@@ -203,10 +203,21 @@ pub fn dimensions(bytes: &[u8], source: SourceType) -> Result<(u32, u32), Render
             declared: source.media_type(),
         });
     }
-    // Dimensions unchecked here, so that the refusal below can say what the header claims.
-    let (width, height) = reader(bytes, source, limits(false))
-        .into_dimensions()
-        .map_err(RenderError::from_decode)?;
+    let (width, height) = match source {
+        // The PNG decoder reads up to the first image data before it tells the size, and starts
+        // inflating it: for a bomb, that already hits the allocation limit. IHDR, the first
+        // chunk (PNG 5.6), says the size in its first 8 bytes.
+        SourceType::Png => png_dimensions(bytes).ok_or_else(|| {
+            RenderError::Undecodable(ImageError::Decoding(image::error::DecodingError::new(
+                ImageFormat::Png.into(),
+                "the first chunk is not a complete IHDR",
+            )))
+        })?,
+        // Dimensions unchecked here, so that the refusal below can say what the header claims.
+        _ => reader(bytes, source, limits(false))
+            .into_dimensions()
+            .map_err(RenderError::from_decode)?,
+    };
     if width > MAX_SIDE || height > MAX_SIDE || u64::from(width) * u64::from(height) > MAX_PIXELS {
         return Err(RenderError::TooLarge { width, height });
     }
@@ -219,6 +230,18 @@ pub fn dimensions(bytes: &[u8], source: SourceType) -> Result<(u32, u32), Render
         )));
     }
     Ok((width, height))
+}
+
+/// Width and height from a PNG's IHDR chunk, which follows the 8-byte signature: length (13),
+/// type, then width and height as big-endian u32s.
+fn png_dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
+    let ihdr = bytes.get(8..24)?;
+    if ihdr[0..8] != *b"\0\0\0\x0dIHDR" {
+        return None;
+    }
+    let width = u32::from_be_bytes(ihdr[8..12].try_into().ok()?);
+    let height = u32::from_be_bytes(ihdr[12..16].try_into().ok()?);
+    Some((width, height))
 }
 
 /// The preview's size: `width` wide keeping the aspect ratio, never wider than the source.
