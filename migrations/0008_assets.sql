@@ -14,7 +14,8 @@ CREATE TABLE asset_blobs (
   sha256        TEXT NOT NULL,               -- 64 lowercase hex digits
   r2_key        TEXT NOT NULL,
   size          INTEGER NOT NULL,
-  content_type  TEXT NOT NULL,               -- as stored (checked against the sniffed bytes)
+  content_type  TEXT NOT NULL,               -- as first uploaded (checked against the bytes)
+  sniffed       TEXT,                        -- what the first bytes show, if anything
   created_at    INTEGER NOT NULL,
   PRIMARY KEY (project_id, sha256)
 );

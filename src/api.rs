@@ -66,6 +66,25 @@ pub enum ApiError {
     NotConfigured(&'static str),
     /// The history asked for is older than the project's retention kept.
     HistoryPruned(String),
+    /// A query parameter is malformed or out of range.
+    InvalidQuery(String),
+    /// The body is well-formed but cannot be accepted (`error` names why: `content-mismatch`,
+    /// `digest-mismatch`, `image-too-large`, ...).
+    Unprocessable(&'static str, String),
+    /// A `Range` no byte of the content satisfies (416).
+    RangeNotSatisfiable {
+        /// The content's size, for `Content-Range: bytes */size`.
+        size: u64,
+    },
+    /// One file larger than the project takes (413).
+    FileTooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The project's storage quota would be exceeded (409).
+    QuotaExceeded(String),
+    /// The resource exists, but not in a type this route can handle (415).
+    UnsupportedMediaType(String),
     /// A problem a room answered, passed on to the client as the room wrote it.
     Relayed {
         /// Its status.
@@ -208,6 +227,33 @@ impl ApiError {
             ApiError::HistoryPruned(why) => {
                 (410, "history-pruned", "History no longer kept", why.clone())
             }
+            ApiError::InvalidQuery(why) => {
+                (400, "invalid-query", "Invalid query parameter", why.clone())
+            }
+            ApiError::Unprocessable(error, why) => {
+                (422, error, "Unprocessable content", why.clone())
+            }
+            ApiError::RangeNotSatisfiable { size } => (
+                416,
+                "range-not-satisfiable",
+                "Range not satisfiable",
+                format!("the range starts past the content's {size} bytes"),
+            ),
+            ApiError::FileTooLarge { limit } => (
+                413,
+                "file-too-large",
+                "File too large",
+                format!("a file may be at most {limit} bytes in this project"),
+            ),
+            ApiError::QuotaExceeded(why) => {
+                (409, "quota-exceeded", "Storage quota exceeded", why.clone())
+            }
+            ApiError::UnsupportedMediaType(why) => (
+                415,
+                "unsupported-media-type",
+                "Unsupported media type",
+                why.clone(),
+            ),
             // Sent as the room wrote it (see `edge::http::problem`); this is only its summary.
             ApiError::Relayed { status, body } => (*status, "relayed", "Error", body.clone()),
         }
@@ -360,7 +406,21 @@ pub struct UpdateProject {
     /// Seconds an unread notification waits before its webhook (0 to a day).
     #[serde(default)]
     pub notification_delay_seconds: Option<u64>,
+    /// Total bytes the project's assets may take; `null` restores the server's default.
+    #[serde(default, deserialize_with = "present")]
+    pub asset_quota_bytes: Option<Option<u64>>,
+    /// Largest asset file in bytes; `null` restores the server's default.
+    #[serde(default, deserialize_with = "present")]
+    pub asset_max_file_bytes: Option<Option<u64>>,
+    /// Days a deleted asset stays in the trash (0 to [`MAX_TRASH_DAYS`]); `null`: the default.
+    #[serde(default, deserialize_with = "present")]
+    pub asset_trash_days: Option<Option<u64>>,
 }
+
+/// Longest an asset may stay in the trash, in days.
+pub const MAX_TRASH_DAYS: u64 = 3_650;
+/// Largest asset quota or file size a project may set (1 PiB: within JavaScript's exact integers).
+pub const MAX_ASSET_BYTES: u64 = 1 << 50;
 
 /// Longest notification delay a project may set: a day.
 pub const MAX_NOTIFICATION_DELAY_SECONDS: u64 = 86_400;

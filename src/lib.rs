@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod asset_refs;
+pub mod assets;
 pub mod auth;
 pub mod changes;
 pub mod codec;

@@ -5,6 +5,7 @@
 //! each parameter and body is checked by ([`parameters`], [`schemas`], [`patterns`]), and the
 //! responses as written. `tests/schemathesis` holds the server to it.
 
+mod assets;
 mod conversations;
 mod history;
 mod parameters;
@@ -270,6 +271,11 @@ fn shape(id: RouteId) -> (Option<Value>, (String, Value)) {
         | GetSubscription | PutSubscription | ListReviews | RequestReview | GetReview
         | SubmitReview | WithdrawReview | DocumentActivity | ProjectActivity | ListInbox
         | InboxCount | MarkInboxRead | DeleteNotification => conversations::shape(id),
+        ListAssets | UploadAsset | AssetStorage | GetAsset | UpdateAsset | DeleteAsset
+        | RestoreAsset | PurgeAsset | GetAssetContent | ListAssetVersions | UploadAssetVersion
+        | GetAssetVersionContent | AssetPreview | PutAssetTag | DeleteAssetTag | SignAssetLink
+        | AssetUsage | DocumentAssets | CreateUpload | GetUpload | AbortUpload | PutUploadPart
+        | CompleteUpload => assets::shape(id),
     }
 }
 
@@ -307,6 +313,12 @@ fn security(id: RouteId, access: Access) -> (Value, Option<String>) {
                 "A room token of the project (for any room), or an API key naming the user in TandemX-Subject, with at least the {role} role."
             )),
         ),
+        Access::LinkOrUser(role) => (
+            json!([{ "apiKey": [] }, { "roomToken": [] }, { "adminSecret": [] }, {}]),
+            Some(format!(
+                "An API key, or a room token of the project (for any room), with at least the {role} role; or no credential with a signed link's expires and sig (POST .../links)."
+            )),
+        ),
         Access::KeyOrUser(role) => (
             json!([{ "apiKey": [] }, { "roomToken": [] }, { "adminSecret": [] }]),
             Some(format!(
@@ -322,6 +334,9 @@ fn all_schemas() -> Value {
         map.extend(more);
     }
     if let (Some(map), Value::Object(more)) = (all.as_object_mut(), conversations::schemas()) {
+        map.extend(more);
+    }
+    if let (Some(map), Value::Object(more)) = (all.as_object_mut(), assets::schemas()) {
         map.extend(more);
     }
     all

@@ -157,6 +157,52 @@ pub enum RouteId {
     MarkInboxRead,
     /// `DELETE /v1/projects/{project}/inbox/notifications/{notification}`.
     DeleteNotification,
+    /// `GET /v1/projects/{project}/assets`.
+    ListAssets,
+    /// `POST /v1/projects/{project}/assets`.
+    UploadAsset,
+    /// `GET /v1/projects/{project}/asset-usage`.
+    AssetStorage,
+    /// `GET /v1/projects/{project}/assets/{asset}`.
+    GetAsset,
+    /// `PATCH /v1/projects/{project}/assets/{asset}`.
+    UpdateAsset,
+    /// `DELETE /v1/projects/{project}/assets/{asset}`.
+    DeleteAsset,
+    /// `POST /v1/projects/{project}/assets/{asset}/restore`.
+    RestoreAsset,
+    /// `POST /v1/projects/{project}/assets/{asset}/purge`.
+    PurgeAsset,
+    /// `GET /v1/projects/{project}/assets/{asset}/content`.
+    GetAssetContent,
+    /// `GET /v1/projects/{project}/assets/{asset}/versions`.
+    ListAssetVersions,
+    /// `POST /v1/projects/{project}/assets/{asset}/versions`.
+    UploadAssetVersion,
+    /// `GET /v1/projects/{project}/assets/{asset}/versions/{version}/content`.
+    GetAssetVersionContent,
+    /// `GET /v1/projects/{project}/assets/{asset}/preview`.
+    AssetPreview,
+    /// `PUT /v1/projects/{project}/assets/{asset}/tags/{tag}`.
+    PutAssetTag,
+    /// `DELETE /v1/projects/{project}/assets/{asset}/tags/{tag}`.
+    DeleteAssetTag,
+    /// `POST /v1/projects/{project}/assets/{asset}/links`.
+    SignAssetLink,
+    /// `GET /v1/projects/{project}/assets/{asset}/usage`.
+    AssetUsage,
+    /// `GET /v1/projects/{project}/documents/{document}/assets`.
+    DocumentAssets,
+    /// `POST /v1/projects/{project}/uploads`.
+    CreateUpload,
+    /// `GET /v1/projects/{project}/uploads/{upload}`.
+    GetUpload,
+    /// `DELETE /v1/projects/{project}/uploads/{upload}`.
+    AbortUpload,
+    /// `PUT /v1/projects/{project}/uploads/{upload}/parts/{part}`.
+    PutUploadPart,
+    /// `POST /v1/projects/{project}/uploads/{upload}/complete`.
+    CompleteUpload,
 }
 
 impl RouteId {
@@ -186,6 +232,30 @@ impl RouteId {
             | GetSubscription | PutSubscription | ListReviews | RequestReview | GetReview
             | SubmitReview | WithdrawReview | DocumentActivity | ProjectActivity | ListInbox
             | InboxCount | MarkInboxRead | DeleteNotification => false,
+            // Assets change nobody's access.
+            ListAssets
+            | UploadAsset
+            | AssetStorage
+            | GetAsset
+            | UpdateAsset
+            | DeleteAsset
+            | RestoreAsset
+            | PurgeAsset
+            | GetAssetContent
+            | ListAssetVersions
+            | UploadAssetVersion
+            | GetAssetVersionContent
+            | AssetPreview
+            | PutAssetTag
+            | DeleteAssetTag
+            | SignAssetLink
+            | AssetUsage
+            | DocumentAssets
+            | CreateUpload
+            | GetUpload
+            | AbortUpload
+            | PutUploadPart
+            | CompleteUpload => false,
         }
     }
 }
@@ -209,6 +279,9 @@ pub enum Access {
     /// the project's routes for one user (the inbox, the activity feed). A key names the user
     /// it acts for in the `TandemX-Subject` header.
     KeyOrUser(Role),
+    /// As [`Access::KeyOrUser`], or a signed link (`expires` and `sig` in the query) to this
+    /// asset version's content or preview: for `<img src>` and downloads without a header.
+    LinkOrUser(Role),
 }
 
 /// A row of the route table.
@@ -759,6 +832,167 @@ pub const ROUTES: &[Route] = &[
         KeyOrUser(Role::Viewer),
         "Delete one of the caller's notifications",
     ),
+    r(
+        ListAssets,
+        "GET",
+        "/v1/projects/{project}/assets",
+        KeyOrUser(Role::Viewer),
+        "List and search the project's assets (name prefix, tag, type, uploader, trash, orphans)",
+    ),
+    r(
+        UploadAsset,
+        "POST",
+        "/v1/projects/{project}/assets",
+        KeyOrUser(Role::Editor),
+        "Upload a file as a new asset (the body is the file, streamed to storage)",
+    ),
+    r(
+        AssetStorage,
+        "GET",
+        "/v1/projects/{project}/asset-usage",
+        KeyOrUser(Role::Viewer),
+        "Storage the project's assets use, against its quota",
+    ),
+    r(
+        GetAsset,
+        "GET",
+        "/v1/projects/{project}/assets/{asset}",
+        KeyOrUser(Role::Viewer),
+        "Read an asset's record",
+    ),
+    r(
+        UpdateAsset,
+        "PATCH",
+        "/v1/projects/{project}/assets/{asset}",
+        KeyOrUser(Role::Editor),
+        "Rename an asset or set its licence",
+    ),
+    r(
+        DeleteAsset,
+        "DELETE",
+        "/v1/projects/{project}/assets/{asset}",
+        KeyOrUser(Role::Owner),
+        "Move an asset to the trash (refused while documents use it, unless forced)",
+    ),
+    r(
+        RestoreAsset,
+        "POST",
+        "/v1/projects/{project}/assets/{asset}/restore",
+        KeyOrUser(Role::Owner),
+        "Restore an asset from the trash",
+    ),
+    r(
+        PurgeAsset,
+        "POST",
+        "/v1/projects/{project}/assets/{asset}/purge",
+        KeyOrUser(Role::Owner),
+        "Delete a trashed asset for good, its stored files included",
+    ),
+    r(
+        GetAssetContent,
+        "GET",
+        "/v1/projects/{project}/assets/{asset}/content",
+        KeyOrUser(Role::Viewer),
+        "Download an asset's current version (Range, conditional requests)",
+    ),
+    r(
+        ListAssetVersions,
+        "GET",
+        "/v1/projects/{project}/assets/{asset}/versions",
+        KeyOrUser(Role::Viewer),
+        "List an asset's versions, newest first",
+    ),
+    r(
+        UploadAssetVersion,
+        "POST",
+        "/v1/projects/{project}/assets/{asset}/versions",
+        KeyOrUser(Role::Editor),
+        "Upload a file as a new version of an asset",
+    ),
+    r(
+        GetAssetVersionContent,
+        "GET",
+        "/v1/projects/{project}/assets/{asset}/versions/{version}/content",
+        LinkOrUser(Role::Viewer),
+        "Download one version of an asset (immutable; signed links allowed)",
+    ),
+    r(
+        AssetPreview,
+        "GET",
+        "/v1/projects/{project}/assets/{asset}/preview",
+        LinkOrUser(Role::Viewer),
+        "A resized image of an asset (PNG, JPEG, WebP, GIF sources; signed links allowed)",
+    ),
+    r(
+        PutAssetTag,
+        "PUT",
+        "/v1/projects/{project}/assets/{asset}/tags/{tag}",
+        KeyOrUser(Role::Editor),
+        "Tag an asset",
+    ),
+    r(
+        DeleteAssetTag,
+        "DELETE",
+        "/v1/projects/{project}/assets/{asset}/tags/{tag}",
+        KeyOrUser(Role::Editor),
+        "Remove a tag from an asset",
+    ),
+    r(
+        SignAssetLink,
+        "POST",
+        "/v1/projects/{project}/assets/{asset}/links",
+        KeyOrUser(Role::Viewer),
+        "Make a short-lived signed link to a version's content or preview",
+    ),
+    r(
+        AssetUsage,
+        "GET",
+        "/v1/projects/{project}/assets/{asset}/usage",
+        KeyOrUser(Role::Viewer),
+        "The documents that reference an asset, with counts",
+    ),
+    r(
+        DocumentAssets,
+        "GET",
+        "/v1/projects/{project}/documents/{document}/assets",
+        KeyOrToken(Role::Viewer),
+        "The assets a document references, with counts",
+    ),
+    r(
+        CreateUpload,
+        "POST",
+        "/v1/projects/{project}/uploads",
+        KeyOrUser(Role::Editor),
+        "Start a resumable multipart upload (answered at once when the bytes are stored already)",
+    ),
+    r(
+        GetUpload,
+        "GET",
+        "/v1/projects/{project}/uploads/{upload}",
+        KeyOrUser(Role::Editor),
+        "Read an upload and the parts received so far",
+    ),
+    r(
+        AbortUpload,
+        "DELETE",
+        "/v1/projects/{project}/uploads/{upload}",
+        KeyOrUser(Role::Editor),
+        "Abort an upload and drop its parts",
+    ),
+    r(
+        PutUploadPart,
+        "PUT",
+        "/v1/projects/{project}/uploads/{upload}/parts/{part}",
+        KeyOrUser(Role::Editor),
+        "Upload one part (every part the upload's part size but the last)",
+    ),
+    r(
+        CompleteUpload,
+        "POST",
+        "/v1/projects/{project}/uploads/{upload}/complete",
+        KeyOrUser(Role::Editor),
+        "Finish an upload: check its digest and create the asset or version",
+    ),
 ];
 
 /// The path parameters of a matched route, each parsed by its name in the template. Every
@@ -795,6 +1029,14 @@ pub struct Params {
     pub notification: Option<u64>,
     /// `{emoji}`: a reaction.
     pub emoji: Option<String>,
+    /// `{asset}`.
+    pub asset: Option<Id>,
+    /// `{upload}`.
+    pub upload: Option<Id>,
+    /// `{part}`: a part number, from 1.
+    pub part: Option<u64>,
+    /// `{tag}`.
+    pub tag: Option<String>,
 }
 
 fn present<'a, T>(value: &'a Option<T>, what: &'static str) -> Result<&'a T, ApiError> {
@@ -863,6 +1105,26 @@ impl Params {
         present(&self.emoji, "reaction").map(String::as_str)
     }
 
+    /// `{asset}`.
+    pub fn asset(&self) -> Result<&Id, ApiError> {
+        present(&self.asset, "asset")
+    }
+
+    /// `{upload}`.
+    pub fn upload(&self) -> Result<&Id, ApiError> {
+        present(&self.upload, "upload")
+    }
+
+    /// `{part}`.
+    pub fn part(&self) -> Result<u64, ApiError> {
+        present(&self.part, "part").copied()
+    }
+
+    /// `{tag}`.
+    pub fn tag(&self) -> Result<&str, ApiError> {
+        present(&self.tag, "tag").map(String::as_str)
+    }
+
     /// Parses the raw segment of parameter `name` into its field.
     fn set(&mut self, name: &str, raw: &str) -> Result<(), ApiError> {
         let numbered: Option<(&mut Option<u64>, &'static str)> = match name {
@@ -870,6 +1132,7 @@ impl Params {
             "comment" => Some((&mut self.comment, "comment")),
             "review" => Some((&mut self.review, "review")),
             "notification" => Some((&mut self.notification, "notification")),
+            "part" => Some((&mut self.part, "part")),
             _ => None,
         };
         if let Some((field, what)) = numbered {
@@ -880,6 +1143,11 @@ impl Params {
                     .and_then(version_id)
                     .ok_or_else(|| ApiError::Missing(what, raw.to_owned()))?,
             );
+            return Ok(());
+        }
+        if name == "tag" {
+            let value = path_param("tag", raw)?;
+            self.tag = Some(crate::assets::parse_tag(&value)?);
             return Ok(());
         }
         if name == "emoji" {
@@ -907,6 +1175,8 @@ impl Params {
             "kid" => "kid",
             "webhook" => "webhook",
             "token" => "token",
+            "asset" => "asset",
+            "upload" => "upload",
             _ => unreachable!("a route template names an unknown parameter"),
         };
         let value = path_param(name, raw)?;
@@ -926,6 +1196,10 @@ impl Params {
             "key" => self.key = Some(Id::parse("key id", &value).map_err(missing("key"))?),
             "kid" => self.kid = Some(Id::parse("kid", &value).map_err(missing("signing key"))?),
             "token" => self.token = Some(Id::parse("token id", &value).map_err(missing("token"))?),
+            "asset" => self.asset = Some(Id::parse("asset id", &value).map_err(missing("asset"))?),
+            "upload" => {
+                self.upload = Some(Id::parse("upload id", &value).map_err(missing("upload"))?)
+            }
             _ => self.webhook = Some(Id::parse("webhook id", &value).map_err(missing("webhook"))?),
         }
         Ok(())
@@ -1086,6 +1360,29 @@ mod tests {
             InboxCount,
             MarkInboxRead,
             DeleteNotification,
+            ListAssets,
+            UploadAsset,
+            AssetStorage,
+            GetAsset,
+            UpdateAsset,
+            DeleteAsset,
+            RestoreAsset,
+            PurgeAsset,
+            GetAssetContent,
+            ListAssetVersions,
+            UploadAssetVersion,
+            GetAssetVersionContent,
+            AssetPreview,
+            PutAssetTag,
+            DeleteAssetTag,
+            SignAssetLink,
+            AssetUsage,
+            DocumentAssets,
+            CreateUpload,
+            GetUpload,
+            AbortUpload,
+            PutUploadPart,
+            CompleteUpload,
         ];
         for id in every {
             match id {
@@ -1105,6 +1402,29 @@ mod tests {
                 | RequestReview | GetReview | SubmitReview | WithdrawReview | DocumentActivity
                 | ProjectActivity | ListInbox | InboxCount | MarkInboxRead | DeleteNotification => {
                 }
+                ListAssets
+                | UploadAsset
+                | AssetStorage
+                | GetAsset
+                | UpdateAsset
+                | DeleteAsset
+                | RestoreAsset
+                | PurgeAsset
+                | GetAssetContent
+                | ListAssetVersions
+                | UploadAssetVersion
+                | GetAssetVersionContent
+                | AssetPreview
+                | PutAssetTag
+                | DeleteAssetTag
+                | SignAssetLink
+                | AssetUsage
+                | DocumentAssets
+                | CreateUpload
+                | GetUpload
+                | AbortUpload
+                | PutUploadPart
+                | CompleteUpload => {}
             }
         }
         every.to_vec()

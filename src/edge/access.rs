@@ -89,6 +89,11 @@ pub enum Actor {
         /// The token's room pattern (a name, a prefix ending in `*`, or `*`).
         room: String,
     },
+    /// A signed link to one asset version (viewer rights on that, nothing else).
+    Link {
+        /// The link's project.
+        project: String,
+    },
     /// An API key of one project, with its role ceiling.
     Key {
         /// Key id.
@@ -106,9 +111,20 @@ impl Actor {
     pub fn require(&self, project: &str, required: Role) -> Result<(), ApiError> {
         match self {
             Actor::Admin => Ok(()),
-            Actor::Key { project: p, .. } | Actor::User { project: p, .. } if p != project => {
+            Actor::Key { project: p, .. }
+            | Actor::User { project: p, .. }
+            | Actor::Link { project: p }
+                if p != project =>
+            {
                 Err(ApiError::Missing("project", project.into()))
             }
+            Actor::Link { .. } if required > Role::Viewer => {
+                Err(ApiError::Auth(AuthError::Forbidden {
+                    required,
+                    held: Role::Viewer,
+                }))
+            }
+            Actor::Link { .. } => Ok(()),
             Actor::Key { role, .. } | Actor::User { role, .. } if *role < required => {
                 Err(ApiError::Auth(AuthError::Forbidden {
                     required,
@@ -123,6 +139,7 @@ impl Actor {
     pub fn ceiling(&self) -> Role {
         match self {
             Actor::Admin => Role::Owner,
+            Actor::Link { .. } => Role::Viewer,
             Actor::Key { role, .. } | Actor::User { role, .. } => *role,
         }
     }
@@ -133,6 +150,7 @@ impl Actor {
         match self {
             Actor::Admin | Actor::Key { .. } => true,
             Actor::User { room: pattern, .. } => auth::room_matches(pattern, room),
+            Actor::Link { .. } => false,
         }
     }
 
@@ -140,7 +158,7 @@ impl Actor {
     pub fn key_id(&self) -> Option<&str> {
         match self {
             Actor::Key { id, .. } => Some(id),
-            Actor::Admin | Actor::User { .. } => None,
+            Actor::Admin | Actor::User { .. } | Actor::Link { .. } => None,
         }
     }
 
@@ -150,6 +168,7 @@ impl Actor {
             Actor::Admin => "admin".into(),
             Actor::Key { id, .. } => id.clone(),
             Actor::User { sub, .. } => format!("user:{sub}"),
+            Actor::Link { .. } => "link".into(),
         }
     }
 }
@@ -171,6 +190,16 @@ pub fn token_key(env: &Env) -> Result<HS256Key, ApiError> {
         return Err(ApiError::NotConfigured(env::TOKEN_SECRET));
     }
     Ok(HS256Key::from_bytes(s.as_bytes()))
+}
+
+/// The secret signed asset links are made with (the token secret; `assets::signed` derives
+/// its own key from it).
+pub fn link_secret(env: &Env) -> Result<Vec<u8>, ApiError> {
+    let s = secret(env, env::TOKEN_SECRET)?;
+    if s.len() < 32 {
+        return Err(ApiError::NotConfigured(env::TOKEN_SECRET));
+    }
+    Ok(s.into_bytes())
 }
 
 /// Whether the development routes are on.

@@ -164,6 +164,15 @@ pub struct Project {
     /// Seconds an unread notification waits before its `notification.created` webhook.
     #[serde(default)]
     pub notification_delay_seconds: u64,
+    /// The project's own asset quota (`None`: the server's default).
+    #[serde(default)]
+    pub asset_quota_bytes: Option<u64>,
+    /// The project's own largest asset file (`None`: the server's default).
+    #[serde(default)]
+    pub asset_max_file_bytes: Option<u64>,
+    /// The project's own trash days (`None`: the server's default).
+    #[serde(default)]
+    pub asset_trash_days: Option<u64>,
 }
 
 /// A D1 integer 0/1 as a boolean.
@@ -176,7 +185,8 @@ pub async fn live_project(db: &D1Database, id: &str) -> Result<Project, ApiError
     let project: Option<Project> = row(
         db,
         "SELECT id, name, created_at, deleted_at, history_retention_days,
-                require_review AS require_review_for_merge, notification_delay_seconds
+                require_review AS require_review_for_merge, notification_delay_seconds,
+                asset_quota_bytes, asset_max_file_bytes, asset_trash_days
          FROM projects WHERE id = ?",
         &[text(id)],
     )

@@ -24,6 +24,10 @@ pub fn problem(err: &ApiError) -> Result<Response> {
         } => headers.set("retry-after", &retry_after_seconds.to_string())?,
         // RFC 9110, 15.5.6: a 405 names the methods the path does take.
         ApiError::MethodNotAllowed { allow } => headers.set("allow", &allow.join(", "))?,
+        // RFC 9110, 14.4: a 416 tells the content's length.
+        ApiError::RangeNotSatisfiable { size } => {
+            headers.set("content-range", &format!("bytes */{size}"))?
+        }
         _ => {}
     }
     Ok(Response::from_json(&err.problem())?

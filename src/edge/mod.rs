@@ -30,6 +30,15 @@ fn start() {
     console_error_panic_hook::set_once();
 }
 
+/// The cron trigger (`[triggers]` in wrangler.toml): purges trashed assets whose time is up and
+/// drops multipart uploads that expired unfinished.
+#[event(scheduled)]
+async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
+    if let Err(e) = v1::sweep_assets(&env).await {
+        worker::console_error!("asset sweep: {e:?}");
+    }
+}
+
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     match route(req, &env).await {

@@ -20,6 +20,7 @@ pub fn actor_of(actor: &crate::edge::access::Actor) -> String {
         Actor::User { sub, .. } => sub.clone(),
         Actor::Key { id, .. } => id.clone(),
         Actor::Admin => "admin".into(),
+        Actor::Link { .. } => "link".into(),
     }
 }
 

@@ -41,6 +41,11 @@ pub async fn participant(cx: &Call<'_>) -> Result<(String, Role)> {
         }
         Actor::Key { id, role, .. } => (*role, id.clone()),
         Actor::Admin => (Role::Owner, "admin".to_owned()),
+        Actor::Link { .. } => {
+            return Err(ApiError::NotPermitted(
+                "a signed link reads one asset, nothing else".into(),
+            ))
+        }
     };
     let Some(sub) = header else {
         return Ok((default, ceiling));

@@ -5,6 +5,7 @@
 //! [`Call`] whose caller has passed that check and whose path parameters are typed.
 
 mod activity;
+mod assets;
 mod audit;
 mod branches;
 mod conversations;
@@ -17,6 +18,7 @@ mod projects;
 mod reviews;
 mod signing_keys;
 mod tokens;
+mod uploads;
 mod webhooks;
 
 use super::access::{self, Actor};
@@ -77,6 +79,7 @@ fn caller_key(actor: &Actor) -> String {
         Actor::Admin => "admin".into(),
         Actor::Key { id, .. } => format!("key:{id}"),
         Actor::User { project, sub, .. } => format!("user:{project}:{sub}"),
+        Actor::Link { project } => format!("link:{project}"),
     }
 }
 
@@ -121,6 +124,13 @@ async fn authorize(req: &Request, env: &Env, access: Access, params: &Params) ->
             access::authenticate_user(req, env, params.project()?).await?,
             role,
         ),
+        Access::LinkOrUser(role) => match assets::signed_link(req, env, params)? {
+            Some(actor) => (actor, role),
+            None => (
+                access::authenticate_user(req, env, params.project()?).await?,
+                role,
+            ),
+        },
         // Served before the API (`edge::route`) or by the dev route below.
         Access::Public | Access::DevMode | Access::RoomToken => return Err(ApiError::NotFound),
     };
@@ -185,6 +195,24 @@ async fn route(req: Request, env: &Env, matched: Matched) -> Result<Response> {
         ListInbox | InboxCount | MarkInboxRead | DeleteNotification => {
             inbox::serve(id, &mut cx).await
         }
+        ListAssets
+        | AssetStorage
+        | GetAsset
+        | UpdateAsset
+        | DeleteAsset
+        | RestoreAsset
+        | PurgeAsset
+        | GetAssetContent
+        | ListAssetVersions
+        | GetAssetVersionContent
+        | AssetPreview
+        | PutAssetTag
+        | DeleteAssetTag
+        | SignAssetLink
+        | AssetUsage
+        | DocumentAssets => assets::serve(id, &mut cx).await,
+        UploadAsset | UploadAssetVersion | CreateUpload | GetUpload | AbortUpload
+        | PutUploadPart | CompleteUpload => uploads::serve(id, &mut cx).await,
         Index | Health | Room | OpenApi | DevToken => Err(ApiError::NotFound),
     }
 }
@@ -222,4 +250,45 @@ async fn list_page(
         key.iter().map(|k| row[*k].clone()).collect()
     });
     http::json(&serde_json::json!({ field: rows, "next_cursor": next }))
+}
+
+/// Purges trashed assets past their project's trash days and drops expired uploads, a bounded
+/// number of each per run (the cron trigger runs it again).
+pub async fn sweep_assets(env: &Env) -> Result<()> {
+    #[derive(Deserialize)]
+    struct Trashed {
+        project_id: String,
+        id: String,
+    }
+    #[derive(Deserialize)]
+    struct Expired {
+        project_id: String,
+        id: String,
+        r2_key: String,
+        r2_upload_id: String,
+    }
+    let db = access::db(env)?;
+    let now = crate::edge::platform::now_ms();
+    let trashed: Vec<Trashed> = d1::rows(
+        &db,
+        "SELECT a.project_id, a.id FROM assets a JOIN projects p ON p.id = a.project_id
+         WHERE a.deleted_at IS NOT NULL
+           AND a.deleted_at + COALESCE(p.asset_trash_days, ?1) * 86400000 <= ?2
+         ORDER BY a.deleted_at LIMIT 50",
+        &[d1::num(assets::default_trash_days(env)), d1::num(now)],
+    )
+    .await?;
+    for t in trashed {
+        assets::purge(env, &db, &t.project_id, &t.id, "system").await?;
+    }
+    let expired: Vec<Expired> = d1::rows(
+        &db,
+        "SELECT project_id, id, r2_key, r2_upload_id FROM asset_uploads WHERE expires_at <= ? LIMIT 50",
+        &[d1::num(now)],
+    )
+    .await?;
+    for u in expired {
+        uploads::drop_upload(env, &db, &u.project_id, &u.id, &u.r2_key, &u.r2_upload_id).await?;
+    }
+    Ok(())
 }

@@ -41,6 +41,9 @@ async fn create(cx: &mut Call<'_>) -> Result<Response> {
         history_retention_days: None,
         require_review_for_merge: false,
         notification_delay_seconds: 300,
+        asset_quota_bytes: None,
+        asset_max_file_bytes: None,
+        asset_trash_days: None,
     };
     let key = ApiKeySecret::generate(&random::<40>()?);
     d1::batch(
@@ -133,6 +136,42 @@ async fn update(cx: &mut Call<'_>) -> Result<Response> {
             &[num(delay), text(project.as_str())],
         )?);
     }
+    let settings = [
+        (
+            "asset_quota_bytes",
+            input.asset_quota_bytes,
+            crate::api::MAX_ASSET_BYTES,
+            1,
+        ),
+        (
+            "asset_max_file_bytes",
+            input.asset_max_file_bytes,
+            crate::api::MAX_ASSET_BYTES,
+            1,
+        ),
+        (
+            "asset_trash_days",
+            input.asset_trash_days,
+            crate::api::MAX_TRASH_DAYS,
+            0,
+        ),
+    ];
+    for (column, value, max, min) in settings {
+        let Some(value) = value else { continue };
+        if value.is_some_and(|v| v > max || v < min) {
+            return Err(ApiError::InvalidBody(format!(
+                "{column} must be from {min} to {max}"
+            )));
+        }
+        stmts.push(d1::stmt(
+            &db,
+            &format!("UPDATE projects SET {column} = ? WHERE id = ?"),
+            &[
+                value.map_or(worker::wasm_bindgen::JsValue::NULL, num),
+                text(project.as_str()),
+            ],
+        )?);
+    }
     if !stmts.is_empty() {
         stmts.push(d1::audit(
             &db,
@@ -144,6 +183,9 @@ async fn update(cx: &mut Call<'_>) -> Result<Response> {
                 "name": input.name, "history_retention_days": input.history_retention_days,
                 "require_review_for_merge": input.require_review_for_merge,
                 "notification_delay_seconds": input.notification_delay_seconds,
+                "asset_quota_bytes": input.asset_quota_bytes,
+                "asset_max_file_bytes": input.asset_max_file_bytes,
+                "asset_trash_days": input.asset_trash_days,
             }),
             now_ms(),
         )?);
