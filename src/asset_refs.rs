@@ -44,7 +44,7 @@ pub struct Limits {
 
 impl Default for Limits {
     /// Half a million values and 32 MiB of text: a document well past what an editor holds,
-    /// scanned in well under a second (docs/asset-references.md has the measurement).
+    /// scanned in about half a second of CPU natively (docs/asset-references.md measures it).
     fn default() -> Self {
         Limits {
             max_depth: crate::document::MAX_DEPTH,
