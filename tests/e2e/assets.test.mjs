@@ -6,6 +6,7 @@
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
+import zlib from 'node:zlib'
 import { IS_REFERENCE, createProject, d1Execute, sleep, startServer, waitFor } from './server.mjs'
 import { seededBytes, startReceiver } from './helpers.mjs'
 
@@ -45,6 +46,44 @@ function upload (bytes, name, { type = 'application/octet-stream', auth = key, d
 // A 1×1 PNG.
 const PNG = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000' +
   '1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082', 'hex')
+
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let c = n
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
+  return c >>> 0
+})
+function crc32 (buf) {
+  let c = 0xffffffff
+  for (const b of buf) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8)
+  return (c ^ 0xffffffff) >>> 0
+}
+function chunk (type, data) {
+  const len = Buffer.alloc(4); len.writeUInt32BE(data.length)
+  const td = Buffer.concat([Buffer.from(type), data])
+  const crc = Buffer.alloc(4); crc.writeUInt32BE(crc32(td))
+  return Buffer.concat([len, td, crc])
+}
+/** An RGB PNG of `width` × `height` (a gradient), or only its header claiming that size. */
+function png (width, height, { headerOnly = false } = {}) {
+  const ihdr = Buffer.alloc(13)
+  ihdr.writeUInt32BE(width, 0); ihdr.writeUInt32BE(height, 4)
+  ihdr[8] = 8; ihdr[9] = 2
+  let idat = Buffer.alloc(0)
+  if (!headerOnly) {
+    const raw = Buffer.alloc((width * 3 + 1) * height)
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        const o = y * (width * 3 + 1) + 1 + x * 3
+        raw[o] = x % 256; raw[o + 1] = y % 256; raw[o + 2] = 128
+      }
+    }
+    idat = zlib.deflateSync(raw)
+  } else {
+    idat = zlib.deflateSync(Buffer.alloc(1000))
+  }
+  return Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', Buffer.alloc(0))])
+}
+const pngSize = (buf) => [buf.readUInt32BE(16), buf.readUInt32BE(20)]
 
 before(async () => {
   if (SKIP) return
@@ -470,4 +509,46 @@ test('the cron sweep purges trashed assets whose time is up and drops expired up
   await fetch(`${server.url}/__scheduled?cron=*/15+*+*+*+*`)
   await waitFor(async () => /"n": 0/.test(await d1Execute(server, `SELECT COUNT(*) AS n FROM asset_blobs WHERE project_id = '${d.project}'`)), { timeout: 20_000, description: 'the deleted project\'s blobs purged' })
   assert.match(await d1Execute(server, `SELECT COUNT(*) AS n FROM assets WHERE project_id = '${d.project}'`), /"n": 0/)
+})
+
+test('previews: resized as asked, cached, signed; bombs and non-images refused', { skip: SKIP, timeout: 120_000 }, async () => {
+  const image = png(600, 400)
+  const asset = (await upload(image, 'gradient.png', { type: 'image/png' })).body
+  const first = await call('GET', `/assets/${asset.id}/preview?w=256&format=png`)
+  assert.equal(first.status, 200, first.body instanceof Buffer ? '' : JSON.stringify(first.body))
+  assert.equal(first.headers.get('content-type'), 'image/png')
+  assert.deepEqual(pngSize(first.body), [256, 171])
+  assert.match(first.headers.get('content-security-policy'), /default-src 'none'/)
+  // Made once: the second answer is the cached file, byte for byte; its tag answers 304.
+  const again = await call('GET', `/assets/${asset.id}/preview?w=256&format=png`)
+  assert.ok(Buffer.compare(again.body, first.body) === 0)
+  assert.equal((await call('GET', `/assets/${asset.id}/preview?w=256&format=png`, { headers: { 'if-none-match': again.headers.get('etag') } })).status, 304)
+  // Never larger than the image; WebP and JPEG too.
+  assert.deepEqual(pngSize((await call('GET', `/assets/${asset.id}/preview?w=1024&format=png`)).body), [600, 400])
+  const webp = await call('GET', `/assets/${asset.id}/preview?w=128&format=webp`)
+  assert.equal(webp.status, 200)
+  assert.equal(webp.body.subarray(0, 4).toString(), 'RIFF')
+  assert.equal(webp.body.subarray(8, 12).toString(), 'WEBP')
+  const jpeg = await call('GET', `/assets/${asset.id}/preview?w=64&format=jpeg`)
+  assert.deepEqual([...jpeg.body.subarray(0, 3)], [0xff, 0xd8, 0xff])
+  // Bad parameters.
+  assert.equal((await call('GET', `/assets/${asset.id}/preview?w=300`)).status, 400)
+  assert.equal((await call('GET', `/assets/${asset.id}/preview?w=256&format=gif`)).status, 400)
+  // A signed preview link.
+  const link = await ok('POST', `/assets/${asset.id}/links`, { json: { preview: { w: 64, format: 'png' } } }, 201)
+  const viaLink = await fetch(link.url)
+  assert.equal(viaLink.status, 200)
+  assert.deepEqual(pngSize(Buffer.from(await viaLink.arrayBuffer())), [64, 43])
+  const altered = new URL(link.url); altered.searchParams.set('w', '128')
+  assert.equal((await fetch(altered)).status, 403)
+
+  // A decompression bomb: a valid PNG whose header claims 30000 × 30000.
+  const bomb = (await upload(png(30000, 30000, { headerOnly: true }), 'bomb.png', { type: 'image/png' })).body
+  const refused = await call('GET', `/assets/${bomb.id}/preview?w=256&format=png`)
+  assert.equal(refused.status, 422)
+  assert.equal(refused.body.error, 'image-too-large')
+  assert.match(refused.body.detail, /30000/)
+  // Not an image.
+  const text = (await upload(Buffer.from('hello'), 'a.txt', { type: 'text/plain' })).body
+  assert.equal((await call('GET', `/assets/${text.id}/preview?w=256`)).status, 415)
 })

@@ -345,8 +345,10 @@ async fn direct(cx: &mut Call<'_>, new_version: bool) -> Result<Response> {
     let content_type = assets::settle(declared.as_deref(), sniffed)?;
     let body = futures::stream::iter(head.into_iter().map(Ok)).chain(stream);
     let key = blob_key(&project, sha.as_str());
-    let mut meta = worker::HttpMetadata::default();
-    meta.content_type = Some(content_type.clone());
+    let meta = worker::HttpMetadata {
+        content_type: Some(content_type.clone()),
+        ..Default::default()
+    };
     let put = bucket(cx.env)?
         .put(key.clone(), worker::FixedLengthStream::wrap(body, size))
         .sha256(sha.bytes().to_vec())
@@ -538,12 +540,14 @@ async fn create(cx: &mut Call<'_>) -> Result<Response> {
     let id = format!("upl_{}", crate::codec::hex(&random::<10>()?));
     // Parts go to a key of their own: the digest is only known to be right once all are in.
     let key = format!("projects/{project}/uploads/{id}");
-    let mut meta = worker::HttpMetadata::default();
-    meta.content_type = Some(
-        declared
-            .clone()
-            .unwrap_or_else(|| "application/octet-stream".into()),
-    );
+    let meta = worker::HttpMetadata {
+        content_type: Some(
+            declared
+                .clone()
+                .unwrap_or_else(|| "application/octet-stream".into()),
+        ),
+        ..Default::default()
+    };
     let multipart = bucket(cx.env)?
         .create_multipart_upload(key.clone())
         .http_metadata(meta)
