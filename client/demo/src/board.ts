@@ -469,6 +469,8 @@ export function openBoard (server: string, room: string, me: Identity): void {
       assets: library,
       uploads,
       links,
+      /** What the server has recorded of this board's asset references. */
+      boardAssets: async () => assetApi.documentAssets(await session.project(), room),
       threads: threadsPanel,
       chat: chatPanel,
       inbox,
