@@ -6,6 +6,7 @@
 // Routes: docs/api.md, `src/edge/v1/assets.rs` and `src/edge/v1/uploads.rs`.
 
 import { ApiError } from './api.js'
+import { browserNetwork, persistently, type Attempts, type Network } from './network.js'
 import { sha256Hex } from './sha256.js'
 
 /** A licence of an asset: an SPDX id or free text, who to credit, where it came from. */
@@ -174,13 +175,6 @@ export interface UploadOptions {
   network?: Network
 }
 
-/** What uploads know of the network. */
-export interface Network {
-  offline (): boolean
-  /** Settles when the network is back (or rejects when `signal` aborts). */
-  online (signal?: AbortSignal): Promise<void>
-}
-
 /** Bytes a request's options can carry (a subset of `requestJson`'s). */
 export interface SendInit {
   body?: unknown
@@ -208,7 +202,6 @@ export const DEFAULT_PART_SIZE = 8 * MiB
 export const MAX_PARTS = 10_000
 /** Files up to this size go in one request unless told otherwise. */
 export const DEFAULT_DIRECT_LIMIT = 8 * MiB
-const MAX_RETRY_DELAY_MS = 15_000
 
 // --- URIs -------------------------------------------------------------------------------------
 
@@ -254,69 +247,6 @@ export function missingParts (upload: Pick<Upload, 'parts' | 'received'>): numbe
   const out: number[] = []
   for (let n = 1; n <= upload.parts; n++) if (!have.has(n)) out.push(n)
   return out
-}
-
-// --- retries and the network -----------------------------------------------------------------
-
-/** The browser's view: `navigator.onLine` and the window's `online` event. */
-export const browserNetwork: Network = {
-  offline: () => typeof navigator !== 'undefined' && navigator.onLine === false,
-  online: (signal) => new Promise<void>((resolve, reject) => {
-    if (typeof window === 'undefined' || !browserNetwork.offline()) { resolve(); return }
-    const done = (): void => { window.removeEventListener('online', done); signal?.removeEventListener('abort', stop); resolve() }
-    const stop = (): void => { window.removeEventListener('online', done); reject(signal?.reason) }
-    window.addEventListener('online', done)
-    signal?.addEventListener('abort', stop, { once: true })
-  })
-}
-
-/** Whether a failed request may succeed when sent again. */
-export function retryable (err: unknown): boolean {
-  if (!(err instanceof ApiError)) return false
-  return err.status === 0 || err.status === 408 || err.status === 429 || err.status >= 500
-}
-
-const sleep = (ms: number, signal?: AbortSignal): Promise<void> => new Promise((resolve, reject) => {
-  const timer = setTimeout(() => { signal?.removeEventListener('abort', stop); resolve() }, ms)
-  const stop = (): void => { clearTimeout(timer); reject(signal?.reason) }
-  signal?.addEventListener('abort', stop, { once: true })
-})
-
-interface Attempts {
-  retries: number
-  delayMs: number
-  network: Network
-  signal?: AbortSignal
-  /** Told when the upload starts or stops waiting for the network. */
-  onOffline: (waiting: boolean) => void
-}
-
-/**
- * Runs `send` until it succeeds: while the browser is offline it waits for the network (and
- * tries again with a fresh count); a network failure or a 408/429/5xx answer is retried after
- * a growing delay, at most `retries` times; anything else is thrown at once.
- */
-async function persistently<T> (send: () => Promise<T>, a: Attempts): Promise<T> {
-  let failures = 0
-  for (;;) {
-    a.signal?.throwIfAborted()
-    if (a.network.offline()) {
-      a.onOffline(true)
-      await a.network.online(a.signal)
-      a.onOffline(false)
-      failures = 0
-    }
-    try {
-      return await send()
-    } catch (err) {
-      if (a.signal?.aborted === true) throw a.signal.reason
-      if (!retryable(err)) throw err
-      // A fetch that failed because the network went away: wait for it rather than count.
-      if ((err as ApiError).status === 0 && a.network.offline()) continue
-      if (++failures > a.retries) throw err
-      await sleep(Math.min(MAX_RETRY_DELAY_MS, a.delayMs * 2 ** (failures - 1)), a.signal)
-    }
-  }
 }
 
 // --- the routes ------------------------------------------------------------------------------
@@ -543,53 +473,3 @@ export function assetRoutes (t: AssetTransport) {
 
 /** The asset routes' type (`api.assets`). */
 export type AssetRoutes = ReturnType<typeof assetRoutes>
-
-/** Options of `createAssetLinks`. */
-export interface AssetLinksOptions {
-  /** Seconds a link is asked for (default 3600). */
-  expiresIn?: number
-  /** A link is renewed when it has less than this left (default 300 s). */
-  renewBeforeSeconds?: number
-  /** The clock (unix ms). */
-  now?: () => number
-}
-
-/** Signed URLs for asset URIs, cached until shortly before they expire. */
-export interface AssetLinks {
-  /**
-   * A URL for `tandemx://asset/<id>[@<version>]` usable in `<img src>` (a preview when
-   * `preview` is given). Rejects for a string that is not an asset URI.
-   */
-  resolve (uri: string, o?: { preview?: { w: PreviewWidth, format?: PreviewFormat } }): Promise<string>
-  /** Forgets every cached link (say, after a sign-in as someone else). */
-  clear (): void
-}
-
-/** Resolves asset URIs of `project` to signed URLs, one request per URI until it nears expiry. */
-export function createAssetLinks (routes: Pick<AssetRoutes, 'signedUrl'>, project: string | (() => Promise<string>), o: AssetLinksOptions = {}): AssetLinks {
-  const expiresIn = o.expiresIn ?? 3600
-  const renewMs = (o.renewBeforeSeconds ?? 300) * 1000
-  const now = o.now ?? Date.now
-  const cache = new Map<string, Promise<AssetLink>>()
-  const projectOf = async (): Promise<string> => typeof project === 'string' ? project : await project()
-  return {
-    async resolve (uri, { preview } = {}) {
-      const ref = parseAssetUri(uri)
-      if (ref === null) throw new RangeError(`not an asset URI: ${uri}`)
-      const key = preview === undefined ? uri : `${uri} ${preview.w} ${preview.format ?? 'webp'}`
-      const held = cache.get(key)
-      if (held !== undefined) {
-        const link = await held.catch(() => null)
-        if (link !== null && link.expires_at - renewMs > now()) return link.url
-        if (cache.get(key) === held) cache.delete(key)
-        return await this.resolve(uri, { preview })
-      }
-      const asked = projectOf().then((p) => routes.signedUrl(p, ref.id, { version: ref.version, expiresIn, preview }))
-      cache.set(key, asked)
-      // A failure is not kept: the next call asks again.
-      asked.catch(() => { if (cache.get(key) === asked) cache.delete(key) })
-      return (await asked).url
-    },
-    clear () { cache.clear() }
-  }
-}

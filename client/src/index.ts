@@ -93,21 +93,16 @@ export {
 export {
   assetRoutes,
   assetUri,
-  browserNetwork,
-  createAssetLinks,
   missingParts,
   parseAssetUri,
   partRange,
   planParts,
-  retryable,
   DEFAULT_DIRECT_LIMIT,
   DEFAULT_PART_SIZE,
   MAX_PARTS,
   MIN_PART_SIZE,
   type Asset,
   type AssetLink,
-  type AssetLinks,
-  type AssetLinksOptions,
   type AssetQuery,
   type AssetRoutes,
   type AssetStorage,
@@ -116,7 +111,6 @@ export {
   type AssetVersion,
   type DocumentAssets,
   type Licence,
-  type Network,
   type PreviewFormat,
   type PreviewWidth,
   type SendInit,
@@ -124,5 +118,7 @@ export {
   type UploadOptions,
   type UploadProgress
 } from './assets.js'
+export { createAssetLinks, type AssetLinks, type AssetLinksOptions } from './asset-links.js'
+export { browserNetwork, retryable, type Network } from './network.js'
 export { Sha256, sha256Hex, toHex, WEBCRYPTO_HASH_LIMIT } from './sha256.js'
 export { PrepareError, CLOSE_TOKEN_UNAVAILABLE, type WebSocketConstructor } from './token-socket.js'
