@@ -209,6 +209,7 @@ test('a drop while the browser is offline waits for the network, then uploads', 
   assert.match(await a.locator('.upload-card[data-phase="offline"] .upload-status').textContent(), /waiting for the network/)
   await a.waitForTimeout(1500)
   assert.equal((await images(a)).length, 1, 'nothing placed while offline')
+  await a.screenshot({ path: new URL('assets-offline-upload.png', ARTIFACTS).pathname })
 
   await context.setOffline(false)
   await a.waitForFunction(() => window.tandemx.nodes().filter((n) => n.kind === 'image').length === 2, null, { timeout: 30_000 })
