@@ -103,6 +103,8 @@ async function launch (persist, vars) {
   return {
     url,
     adminSecret: allVars.ADMIN_SECRET,
+    /** The local D1 and R2 state (for `d1Execute` of tests/e2e/server.mjs). */
+    persistDir: persist,
     logs: () => logs,
     async stop () {
       try { process.kill(-pgid, 'SIGTERM') } catch {}
