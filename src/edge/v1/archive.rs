@@ -7,7 +7,7 @@
 //! ([`crate::assets::refs`]) until the document scanner of asset usage lands.
 
 use super::assets::{self as lib, blob_key, bucket, AssetRow, SELECT_ASSET};
-use super::uploads::{blob, check_quota, put_blob, uploader, PutError};
+use super::uploads::{check_quota, put_blob, uploader, PutError};
 use super::{Call, Result};
 use crate::api::ApiError;
 use crate::assets::archive::{
@@ -455,6 +455,14 @@ async fn plan<'m>(
             }
         }
     }
+    // The files the project stores already, in one query.
+    let shas: BTreeSet<&str> = plan
+        .create
+        .values()
+        .flatten()
+        .map(|a| a.sha256.as_str())
+        .collect();
+    let have = stored_blobs(db, project, &shas).await?;
     let mut new_bytes = 0;
     for a in plan.create.values().flatten() {
         let sha = a.sha256.as_str();
@@ -465,9 +473,9 @@ async fn plan<'m>(
         if plan.stored.contains_key(sha) {
             continue;
         }
-        match blob(db, project, &a.sha256).await? {
+        match have.iter().find(|b| b.sha256 == sha) {
             Some(found) if found.size == a.size => {
-                plan.stored.insert(sha, found.sniffed);
+                plan.stored.insert(sha, found.sniffed.clone());
             }
             Some(_) => {
                 return Err(ApiError::Unprocessable(
@@ -486,6 +494,33 @@ async fn plan<'m>(
         check_quota(db, project, new_bytes, quota).await?;
     }
     Ok(plan)
+}
+
+/// A stored file of the project.
+#[derive(Debug, Deserialize)]
+struct StoredBlob {
+    sha256: String,
+    size: u64,
+    sniffed: Option<String>,
+}
+
+/// The project's stored files among `shas`, in one query.
+async fn stored_blobs(
+    db: &D1Database,
+    project: &str,
+    shas: &BTreeSet<&str>,
+) -> Result<Vec<StoredBlob>> {
+    if shas.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = serde_json::to_string(shas).map_err(|_| ApiError::Internal)?;
+    d1::rows(
+        db,
+        "SELECT sha256, size, sniffed FROM asset_blobs
+         WHERE project_id = ?1 AND sha256 IN (SELECT value FROM json_each(?2))",
+        &[text(project), text(&list)],
+    )
+    .await
 }
 
 /// Everything the archive held after its manifest, read and stored.
@@ -648,20 +683,24 @@ async fn read_entries(
 
 /// Deletes the files this import stored that no row names (the rows were not written).
 async fn take_back(env: &Env, db: &D1Database, project: &str, stored: &[(String, String)]) {
+    if stored.is_empty() {
+        return;
+    }
     let Ok(bucket) = bucket(env) else { return };
+    let shas: BTreeSet<&str> = stored.iter().map(|(sha, _)| sha.as_str()).collect();
+    let named = match stored_blobs(db, project, &shas).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            worker::console_error!("import: checking what to take back: {e:?}");
+            return;
+        }
+    };
     for (sha, key) in stored {
-        let sha = match Sha256::parse(sha) {
-            Ok(s) => s,
-            Err(_) => continue,
-        };
-        match blob(db, project, &sha).await {
-            Ok(None) => {
-                if let Err(e) = bucket.delete(key.clone()).await {
-                    worker::console_error!("import: taking back {key}: {e}");
-                }
-            }
-            Ok(Some(_)) => {}
-            Err(e) => worker::console_error!("import: checking {key}: {e:?}"),
+        if named.iter().any(|b| &b.sha256 == sha) {
+            continue;
+        }
+        if let Err(e) = bucket.delete(key.clone()).await {
+            worker::console_error!("import: taking back {key}: {e}");
         }
     }
 }

@@ -67,14 +67,13 @@ fn tags_of(list: &[String]) -> Result<Vec<String>> {
 }
 
 #[derive(Debug, Deserialize)]
-pub(super) struct Blob {
-    pub r2_key: String,
-    pub size: u64,
-    pub sniffed: Option<String>,
+struct Blob {
+    r2_key: String,
+    size: u64,
+    sniffed: Option<String>,
 }
 
-/// The project's stored blob of digest `sha`, if any.
-pub(super) async fn blob(db: &D1Database, project: &str, sha: &Sha256) -> Result<Option<Blob>> {
+async fn blob(db: &D1Database, project: &str, sha: &Sha256) -> Result<Option<Blob>> {
     d1::row(
         db,
         "SELECT r2_key, size, sniffed FROM asset_blobs WHERE project_id = ? AND sha256 = ?",
