@@ -368,36 +368,86 @@ impl Source {
         }
     }
 
-    /// The current entry's data, whole (`size` is bounded by the caller).
-    async fn read_entry(&mut self, size: u64) -> Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(size as usize);
-        loop {
-            match self.next().await? {
-                Next::Data(d) => out.extend_from_slice(&d),
-                Next::EntryEnd => return Ok(out),
-                _ => return Err(ApiError::Internal),
+    /// Reads and drops the rest of the body (at most [`MAX_IMPORT_BYTES`] in all): a client
+    /// still sending it may not read the answer before it is done.
+    async fn drain(&mut self) {
+        while !self.ended && self.read <= MAX_IMPORT_BYTES {
+            match self.body.next().await {
+                Some(Ok(chunk)) => self.read += chunk.len() as u64,
+                _ => self.ended = true,
             }
         }
     }
+}
 
-    /// Skips the current entry's data.
-    async fn skip_entry(&mut self) -> Result<()> {
-        loop {
-            match self.next().await? {
-                Next::Data(_) => {}
-                Next::EntryEnd => return Ok(()),
-                _ => return Err(ApiError::Internal),
+/// The request's [`Source`], out of its slot only while one event is read.
+type Slot = Rc<RefCell<Option<Source>>>;
+
+/// The next event of the archive in `slot`.
+async fn pull(slot: &Slot) -> Result<Next> {
+    let taken = slot.borrow_mut().take();
+    let mut s = taken.ok_or(ApiError::Internal)?;
+    let next = s.next().await;
+    *slot.borrow_mut() = Some(s);
+    next
+}
+
+/// The current entry's data, whole (`size` is bounded by the caller).
+async fn read_entry(slot: &Slot, size: u64) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(size as usize);
+    loop {
+        match pull(slot).await? {
+            Next::Data(d) => out.extend_from_slice(&d),
+            Next::EntryEnd => return Ok(out),
+            _ => return Err(ApiError::Internal),
+        }
+    }
+}
+
+/// Skips the current entry's data.
+async fn skip_entry(slot: &Slot) -> Result<()> {
+    loop {
+        match pull(slot).await? {
+            Next::Data(_) => {}
+            Next::EntryEnd => return Ok(()),
+            _ => return Err(ApiError::Internal),
+        }
+    }
+}
+
+/// Reads what follows the end blocks: zeros only, up to the end of the body.
+async fn finish(slot: &Slot) -> Result<()> {
+    loop {
+        let done = slot
+            .borrow()
+            .as_ref()
+            .is_none_or(|s| s.ended && s.at >= s.chunk.len());
+        if done {
+            return Ok(());
+        }
+        pull(slot).await?;
+    }
+}
+
+/// Reads and checks the first entry, the manifest.
+async fn read_manifest(slot: &Slot, max_file: u64) -> Result<Manifest> {
+    let bytes = match pull(slot).await? {
+        Next::Entry { name, size } if name == MANIFEST => {
+            if size > MAX_MANIFEST_BYTES {
+                return Err(invalid(format!(
+                    "{MANIFEST} is larger than {MAX_MANIFEST_BYTES} bytes"
+                )));
             }
+            read_entry(slot, size).await?
         }
-    }
-
-    /// Reads what follows the end blocks: zeros only, up to the end of the body.
-    async fn finish(&mut self) -> Result<()> {
-        while !(self.ended && self.at >= self.chunk.len()) {
-            self.next().await?;
+        Next::Entry { name, .. } => {
+            return Err(invalid(format!(
+                "the first entry must be {MANIFEST}, not {name:?}"
+            )))
         }
-        Ok(())
-    }
+        _ => return Err(invalid("the archive is empty")),
+    };
+    Manifest::parse(&bytes, max_file)
 }
 
 /// How each file of the manifest is handled: stored from the archive, or already in the
@@ -536,7 +586,7 @@ struct Read {
 async fn read_entries(
     env: &Env,
     project: &str,
-    src: Rc<RefCell<Option<Source>>>,
+    src: &Slot,
     manifest: &Manifest,
     plan: &Plan<'_>,
     stored: &mut Vec<(String, String)>,
@@ -544,15 +594,11 @@ async fn read_entries(
     let mut state: Option<Vec<u8>> = None;
     let mut seen: BTreeSet<String> = BTreeSet::new();
     let mut sniffed = BTreeMap::new();
-    let take =
-        |src: &Rc<RefCell<Option<Source>>>| src.borrow_mut().take().ok_or(ApiError::Internal);
     loop {
-        let mut s = take(&src)?;
-        let next = s.next().await?;
-        let (name, size) = match next {
+        let (name, size) = match pull(src).await? {
             Next::Entry { name, size } => (name, size),
             Next::End => {
-                s.finish().await?;
+                finish(src).await?;
                 break;
             }
             _ => return Err(ApiError::Internal),
@@ -566,17 +612,15 @@ async fn read_entries(
                     "{STATE} is larger than {MAX_STATE_BYTES} bytes"
                 )));
             }
-            let bytes = s.read_entry(size).await?;
+            let bytes = read_entry(src, size).await?;
             // Never handed to yrs (here or in the room) before it scans.
             crate::prescan::check_update_v1(&bytes)
                 .map_err(|e| invalid(format!("{STATE} is not a Yjs v1 update: {e}")))?;
             state = Some(bytes);
-            *src.borrow_mut() = Some(s);
             continue;
         }
         if name == RENDERING || name == MANIFEST {
-            s.skip_entry().await?;
-            *src.borrow_mut() = Some(s);
+            skip_entry(src).await?;
             continue;
         }
         let Some(sha) = name.strip_prefix("assets/") else {
@@ -598,8 +642,7 @@ async fn read_entries(
         }
         let Some((_, types)) = plan.store.get(sha) else {
             // In the project already, or of an asset it has: the archive's copy is not needed.
-            s.skip_entry().await?;
-            *src.borrow_mut() = Some(s);
+            skip_entry(src).await?;
             continue;
         };
         // The first bytes decide the type before anything is stored; the rest streams through.
@@ -607,7 +650,7 @@ async fn read_entries(
         let mut head_len = 0;
         let mut complete = false;
         while head_len < SNIFF_BYTES {
-            match s.next().await? {
+            match pull(src).await? {
                 Next::Data(d) => {
                     head_len += d.len();
                     head.push(d);
@@ -625,24 +668,22 @@ async fn read_entries(
             assets::settle(Some(declared), found)
                 .map_err(|e| invalid(format!("{name}: {}", e.problem().detail)))?;
         }
-        *src.borrow_mut() = Some(s);
         let rest: Chunks = if complete {
             stream::empty().boxed_local()
         } else {
             stream::unfold(src.clone(), |src| async move {
-                let mut s = src.borrow_mut().take()?;
-                let next = s.next().await;
-                let item = match next {
+                let item = match pull(&src).await {
                     Ok(Next::Data(d)) => Some(Ok(d)),
                     Ok(Next::EntryEnd) => None,
                     Ok(_) => Some(Err(stream_error("the entry ended early".into()))),
                     Err(e) => {
                         let message = e.problem().detail;
-                        s.failure = Some(e);
+                        if let Some(s) = src.borrow_mut().as_mut() {
+                            s.failure = Some(e);
+                        }
                         Some(Err(stream_error(message)))
                     }
                 };
-                *src.borrow_mut() = Some(s);
                 item.map(|i| (i, src))
             })
             .boxed_local()
@@ -728,29 +769,12 @@ pub async fn import(cx: &mut Call<'_>) -> Result<Response> {
         .stream()
         .map_err(http::internal("archive body"))?
         .boxed_local();
-    let mut src = Source::new(body);
-    let manifest = match src.next().await? {
-        Next::Entry { name, size } if name == MANIFEST => {
-            if size > MAX_MANIFEST_BYTES {
-                return Err(invalid(format!(
-                    "{MANIFEST} is larger than {MAX_MANIFEST_BYTES} bytes"
-                )));
-            }
-            src.read_entry(size).await?
-        }
-        Next::Entry { name, .. } => {
-            return Err(invalid(format!(
-                "the first entry must be {MANIFEST}, not {name:?}"
-            )))
-        }
-        _ => return Err(invalid("the archive is empty")),
-    };
-    let manifest = Manifest::parse(&manifest, limits.max_file)?;
-    let plan = plan(&db, p, &manifest, limits.quota).await?;
-    let src = Rc::new(RefCell::new(Some(src)));
+    let src: Slot = Rc::new(RefCell::new(Some(Source::new(body))));
     let mut stored = Vec::new();
     let outcome = async {
-        let read = read_entries(cx.env, p, src.clone(), &manifest, &plan, &mut stored).await?;
+        let manifest = read_manifest(&src, limits.max_file).await?;
+        let plan = plan(&db, p, &manifest, limits.quota).await?;
+        let read = read_entries(cx.env, p, &src, &manifest, &plan, &mut stored).await?;
         // Checked again: another import or a client may have made it meanwhile.
         if d1::document_state(&db, p, doc_name).await? == DocumentState::Live {
             return Err(ApiError::Conflict(format!("document {doc_name:?} exists")));
@@ -762,6 +786,10 @@ pub async fn import(cx: &mut Call<'_>) -> Result<Response> {
         Ok(body) => super::created(&body),
         Err(e) => {
             take_back(cx.env, &db, p, &stored).await;
+            let rest = src.borrow_mut().take();
+            if let Some(mut rest) = rest {
+                rest.drain().await;
+            }
             Err(e)
         }
     }
