@@ -5,6 +5,7 @@
 //! [`Call`] whose caller has passed that check and whose path parameters are typed.
 
 mod activity;
+mod archive;
 mod assets;
 mod audit;
 mod branches;
@@ -213,6 +214,8 @@ async fn route(req: Request, env: &Env, matched: Matched) -> Result<Response> {
         | DocumentAssets => assets::serve(id, &mut cx).await,
         UploadAsset | UploadAssetVersion | CreateUpload | GetUpload | AbortUpload
         | PutUploadPart | CompleteUpload => uploads::serve(id, &mut cx).await,
+        ExportDocument => archive::export(&mut cx).await,
+        ImportDocument => archive::import(&mut cx).await,
         Index | Health | Room | OpenApi | DevToken => Err(ApiError::NotFound),
     }
 }
