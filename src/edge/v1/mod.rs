@@ -213,7 +213,7 @@ async fn route(req: Request, env: &Env, matched: Matched) -> Result<Response> {
         | DocumentAssets => assets::serve(id, &mut cx).await,
         UploadAsset | UploadAssetVersion | CreateUpload | GetUpload | AbortUpload
         | PutUploadPart | CompleteUpload => uploads::serve(id, &mut cx).await,
-        Index | Health | Room | OpenApi | DevToken => Err(ApiError::NotFound),
+        Index | Health | Room | Signal | OpenApi | DevToken => Err(ApiError::NotFound),
     }
 }
 
