@@ -70,7 +70,7 @@ async function launch (persist, vars) {
     ...vars
   }
   const args = [
-    'dev', '--config', 'wrangler.toml',
+    'dev', '--config', 'wrangler.toml', '--config', 'previews/wrangler.toml',
     '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector),
     '--persist-to', persist, '--assets', DIST, '--log-level', 'info'
   ]

@@ -461,4 +461,13 @@ test('the cron sweep purges trashed assets whose time is up and drops expired up
   const rows = await d1Execute(server, `SELECT COUNT(*) AS n FROM asset_uploads WHERE id = '${up.id}'`)
   assert.match(rows, /"n": 0/)
   assert.equal((await ok('GET', '/assets?trashed=true')).assets.length, trashedElsewhere)
+
+  // A deleted project's assets go at the next sweep, bytes and rows.
+  const d = await createProject(server, 'Doomed')
+  const doomed = seededBytes(20, 300)
+  assert.equal((await call('POST', '/assets?name=d.bin', { auth: d.key, base: `/v1/projects/${d.project}`, body: doomed, headers: { 'tandemx-sha256': sha256(doomed) } })).status, 201)
+  assert.equal((await call('DELETE', '', { auth: d.key, base: `/v1/projects/${d.project}` })).status, 200)
+  await fetch(`${server.url}/__scheduled?cron=*/15+*+*+*+*`)
+  await waitFor(async () => /"n": 0/.test(await d1Execute(server, `SELECT COUNT(*) AS n FROM asset_blobs WHERE project_id = '${d.project}'`)), { timeout: 20_000, description: 'the deleted project\'s blobs purged' })
+  assert.match(await d1Execute(server, `SELECT COUNT(*) AS n FROM assets WHERE project_id = '${d.project}'`), /"n": 0/)
 })

@@ -321,7 +321,9 @@ async function startServerOnce ({ persistDir, vars, reuse }) {
     cmd = WRANGLER
     args = [
       'dev',
+      // The previews worker beside it, behind the service binding PREVIEWS.
       '--config', 'wrangler.toml',
+      '--config', 'previews/wrangler.toml',
       '--ip', '127.0.0.1',
       '--port', String(port),
       '--inspector-port', String(inspectorPort),
