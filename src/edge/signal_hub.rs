@@ -122,7 +122,7 @@ impl SignalHub {
             }
         }
         if !live.is_empty() {
-            worker::console_log!("signal hub loaded {} sockets", live.len());
+            worker::console_warn!("signal hub loaded {} sockets", live.len());
         }
         *self.hub.borrow_mut() = Some(hub);
     }
@@ -226,7 +226,8 @@ impl DurableObject for SignalHub {
             Ok(pair) => state.set_websocket_auto_response(&pair),
             Err(e) => worker::console_error!("auto-response: {e:?}"),
         }
-        worker::console_log!("signal hub started");
+        // A warning so that `wrangler dev` prints it (it drops console.log from objects).
+        worker::console_warn!("signal hub started");
         SignalHub {
             state,
             hub: RefCell::new(None),

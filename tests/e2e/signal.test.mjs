@@ -173,8 +173,8 @@ test('malformed frames get error frames; oversize frames and floods close that c
   assert.deepEqual(errors(bad).map((f) => f.error), ['bad-json', 'bad-json', 'bad-frame', 'bad-frame', 'unknown-type', 'bad-frame', 'bad-json'])
   assert.ok(errors(bad).every((f) => typeof f.message === 'string'))
 
-  // Too many topics for one connection: 64 are held, the next is refused.
-  const topics = Array.from({ length: 64 }, (_, i) => `${topic}-${i}`)
+  // Too many topics for one connection: with the one it holds, 64 are held; the next is refused.
+  const topics = Array.from({ length: 63 }, (_, i) => `t${i}`)
   bad.json({ type: 'subscribe', topics })
   bad.json({ type: 'subscribe', topics: [`${topic}-one-more`] })
   await roundTrip(bad)
@@ -194,7 +194,8 @@ test('malformed frames get error frames; oversize frames and floods close that c
   bad.json({ type: 'publish', topic, data: 'still here' })
   const got = await next(bystander, (f) => f.data === 'still here', from)
   assert.equal(got.clients, 2)
-  assert.ok(publishes(bystander, topic).length < 210, 'the flood stopped at its burst')
+  // The burst of 200, plus what 20 frames/s refill while the 400 arrive.
+  assert.ok(publishes(bystander, topic).length < 300, 'the flood stopped near its burst')
   for (const ws of [bystander, bad]) ws.close()
 })
 
@@ -220,6 +221,19 @@ test('revoking the token closes its signalling sockets (4403)', { skip: SKIP, ti
 // count does see wakes. A publish after that shows the subscriptions survived in the sockets'
 // attachments.
 test('idle clients\' pings are answered without waking the hub; subscriptions survive hibernation', { skip: SKIP, timeout: 150_000 }, async () => {
+  // A server of its own: the count covers every hub of a server, and the sockets the earlier
+  // tests closed may still wake theirs (their close events arrive seconds later).
+  const main = server
+  server = await startServer()
+  try {
+    await idleHub()
+  } finally {
+    await server.stop()
+    server = main
+  }
+})
+
+async function idleHub () {
   const { project, key } = await createProject(server, 'Hibernating hub')
   const token = (await mint(project, key, { sub: 'ada', room: '*' })).token
   const topic = roomName('idle')
@@ -228,8 +242,10 @@ test('idle clients\' pings are answered without waking the hub; subscriptions su
   b.json({ type: 'subscribe', topics: [topic] })
   await Promise.all([roundTrip(a), roundTrip(b)])
   const starts = () => server.logs().split('\n').filter((l) => l.includes('signal hub started')).length
+  // wrangler prints an object's logs a moment after the event.
+  await waitFor(() => starts() >= 1, { timeout: 10_000, description: 'the hub\'s first start in the log' })
+  await sleep(1_000)
   const before = starts()
-  assert.ok(before >= 1)
 
   const IDLE_MS = 40_000
   let pongs = 0
@@ -258,4 +274,4 @@ test('idle clients\' pings are answered without waking the hub; subscriptions su
   console.log(`# ${pongs} exact pings over ${IDLE_MS / 1000} s: 0 hub starts; auto-response round trip median ${rtts[rtts.length >> 1].toFixed(1)} ms, max ${rtts[rtts.length - 1].toFixed(1)} ms; a spaced ping then started 1 instance`)
   a.close()
   b.close()
-})
+}
