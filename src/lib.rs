@@ -27,6 +27,7 @@ pub mod ratelimit;
 pub mod room;
 pub mod room_call;
 pub mod routes;
+pub mod signal;
 pub mod storage;
 pub mod ttl_cache;
 pub mod upkeep;

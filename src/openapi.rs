@@ -72,6 +72,14 @@ fn shape(id: RouteId) -> (Option<Value>, (String, Value)) {
                 None,
             ),
         ),
+        Signal => (
+            None,
+            ok(
+                "101",
+                "Switching to the y-webrtc signalling protocol; see docs/signalling.md",
+                None,
+            ),
+        ),
         OpenApi => (
             None,
             ok(
@@ -288,6 +296,10 @@ fn security(id: RouteId, access: Access) -> (Value, Option<String>) {
             json!([]),
             Some("Only when the server runs with DEV_MODE=true.".into()),
         ),
+        Access::RoomToken if id == RouteId::Signal => (
+            json!([{ "roomTokenQuery": [] }]),
+            Some("A room token of the project, as ?token= or as a Sec-WebSocket-Protocol entry beside another protocol name. Topics are room names its room pattern covers. Checked before the hub is woken.".into()),
+        ),
         Access::RoomToken => (
             json!([{ "roomTokenQuery": [] }]),
             Some("A room token for this room, as ?token= or as a Sec-WebSocket-Protocol entry beside tandemx. Checked before the room is woken.".into()),
@@ -423,7 +435,7 @@ pub fn document() -> Value {
                 "apiKey": { "type": "http", "scheme": "bearer", "description": "A project API key, tx_key_..." },
                 "adminSecret": { "type": "http", "scheme": "bearer", "description": "The deployment's ADMIN_SECRET" },
                 "roomToken": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "A room token, on the document and history routes" },
-                "roomTokenQuery": { "type": "apiKey", "in": "query", "name": "token", "description": "A room token, on /rooms/{room} (or as a Sec-WebSocket-Protocol entry beside tandemx)" },
+                "roomTokenQuery": { "type": "apiKey", "in": "query", "name": "token", "description": "A room token, on /rooms/{room} and /signal (or as a Sec-WebSocket-Protocol entry beside tandemx)" },
             },
         },
     })

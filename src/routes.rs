@@ -15,6 +15,8 @@ pub enum RouteId {
     Health,
     /// `GET /rooms/{room}` WebSocket upgrade.
     Room,
+    /// `GET /signal` WebSocket upgrade (y-webrtc signalling).
+    Signal,
     /// `GET /v1/openapi.json`.
     OpenApi,
     /// `POST /v1/dev/token`.
@@ -223,7 +225,7 @@ impl RouteId {
             DeleteProject | UpdateProject | PutMember | RemoveMember | RevokeKey
             | RevokeSigningKey | CreateDocument | DeleteDocument | CreateWebhook
             | UpdateWebhook | DeleteWebhook | CreateBranch | RevokeToken | ImportDocument => true,
-            Index | Health | Room | OpenApi | DevToken | CreateProject | GetProject
+            Index | Health | Room | Signal | OpenApi | DevToken | CreateProject | GetProject
             | ListMembers | ListKeys | CreateKey | ListSigningKeys | AddSigningKey
             | ListDocuments | GetDocument | GetDocumentUpdate | PostDocumentUpdate
             | PostDocumentEdits | MintToken | Audit | ListWebhooks | GetWebhook | TestWebhook
@@ -340,6 +342,13 @@ pub const ROUTES: &[Route] = &[
         "/rooms/{room}",
         RoomToken,
         "Open a room over WebSocket (y-websocket protocol)",
+    ),
+    r(
+        Signal,
+        "GET",
+        "/signal",
+        RoomToken,
+        "Signal WebRTC peers over WebSocket (y-webrtc protocol)",
     ),
     r(
         OpenApi,
@@ -1310,6 +1319,7 @@ mod tests {
             Index,
             Health,
             Room,
+            Signal,
             OpenApi,
             DevToken,
             CreateProject,
@@ -1409,12 +1419,12 @@ mod tests {
         ];
         for id in every {
             match id {
-                Index | Health | Room | OpenApi | DevToken | CreateProject | GetProject
-                | DeleteProject | ListMembers | PutMember | RemoveMember | ListKeys | CreateKey
-                | RevokeKey | ListSigningKeys | AddSigningKey | RevokeSigningKey
-                | ListDocuments | CreateDocument | GetDocument | DeleteDocument
-                | GetDocumentUpdate | PostDocumentUpdate | PostDocumentEdits | MintToken
-                | RevokeToken | Audit | ListWebhooks | CreateWebhook | GetWebhook
+                Index | Health | Room | Signal | OpenApi | DevToken | CreateProject
+                | GetProject | DeleteProject | ListMembers | PutMember | RemoveMember
+                | ListKeys | CreateKey | RevokeKey | ListSigningKeys | AddSigningKey
+                | RevokeSigningKey | ListDocuments | CreateDocument | GetDocument
+                | DeleteDocument | GetDocumentUpdate | PostDocumentUpdate | PostDocumentEdits
+                | MintToken | RevokeToken | Audit | ListWebhooks | CreateWebhook | GetWebhook
                 | UpdateWebhook | DeleteWebhook | TestWebhook | ListDeliveries | UpdateProject
                 | ListVersions | CreateVersion | GetVersion | GetVersionUpdate | DeleteVersion
                 | RestoreVersion | DiffVersions | ReplayHistory | DocumentAt | ListBranches

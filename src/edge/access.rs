@@ -541,6 +541,43 @@ pub async fn authenticate_user(req: &Request, env: &Env, project: &Id) -> Result
     })
 }
 
+/// A signalling connection the worker lets in ([`super::signal_hub`]): the verified token, its
+/// project, the role it gets and what admitted it.
+pub struct ProjectAdmitted {
+    /// The token.
+    pub verified: VerifiedToken,
+    /// The token's project.
+    pub project: Id,
+    /// The token's role, capped by the user's membership.
+    pub role: Role,
+    /// What admitted it.
+    pub credential: Credential,
+}
+
+/// Verifies a room token for a connection to the project's signalling hub (no room yet: the
+/// topics it subscribes to are checked against its room pattern as they come) and checks in
+/// D1, uncached, that the project is live, the minting key and the token are not revoked and
+/// the member is not removed.
+pub async fn authorize_project(env: &Env, token: &str) -> Result<ProjectAdmitted, ApiError> {
+    let db = db(env)?;
+    let verified = verify_token(env, &db, token, None, access_cache_ttl_ms(env)).await?;
+    let project = Id::parse("project id", &verified.claims.prj)
+        .map_err(|e| AuthError::Malformed(format!("the token's project: {e}")))?;
+    // No document has an empty name: only the project's facts are read.
+    let (_, role) = read_access(&db, &verified, "").await?;
+    let credential = Credential {
+        key: verified.claims.key.clone(),
+        kid: verified.signing_key.clone(),
+        jti: verified.jti.clone(),
+    };
+    Ok(ProjectAdmitted {
+        verified,
+        project,
+        role,
+        credential,
+    })
+}
+
 /// The checks of a connection's D1 facts that do not depend on its role: the project is live,
 /// the minting key belongs to it and is not revoked, the token is not revoked, the document
 /// is not deleted.

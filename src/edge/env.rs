@@ -7,6 +7,8 @@ use worker::Env;
 pub const ROOMS: &str = "ROOMS";
 /// Durable Object namespace of per-project webhook queues.
 pub const WEBHOOKS: &str = "WEBHOOKS";
+/// Durable Object namespace of y-webrtc signalling hubs (one per project).
+pub const SIGNALS: &str = "SIGNALS";
 /// D1 database of project metadata.
 pub const DB: &str = "DB";
 /// R2 bucket of assets.

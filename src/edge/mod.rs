@@ -11,6 +11,7 @@ mod rate_limits;
 mod revocation;
 mod room_client;
 mod room_object;
+mod signal_hub;
 mod sql_store;
 mod static_files;
 mod v1;
@@ -71,6 +72,7 @@ async fn route(req: Request, env: &Env) -> std::result::Result<Response, ApiErro
             let room = matched.params.document()?.clone();
             connect_room(req, env, &room).await
         }
+        RouteId::Signal => signal_hub::connect(req, env).await,
         _ => v1::dispatch(req, env, matched).await,
     }
 }
@@ -81,6 +83,7 @@ fn index() -> std::result::Result<Response, ApiError> {
             "name": "TandemX",
             "version": env!("CARGO_PKG_VERSION"),
             "rooms": "ws://<this host>/rooms/<room>?token=<room token> (the y-websocket provider: new WebsocketProvider('ws://<this host>/rooms', room, doc, { params: { token } }))",
+            "signal": "ws://<this host>/signal?token=<room token> (y-webrtc signalling: new WebrtcProvider(room, doc, { signaling: ['ws://<this host>/signal?token=...'] }))",
             "api": "/v1/openapi.json",
             "health": "/health",
     }))

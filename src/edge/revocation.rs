@@ -24,6 +24,8 @@ pub fn refuse_for_ms(env: &Env) -> u64 {
 /// Failures are logged: the change itself is already in D1, which every later admission and
 /// every room going live reads.
 pub async fn fan_out(env: &Env, project: &Id, revocation: Revocation) -> usize {
+    // The project's signalling hub too (docs/signalling.md).
+    super::signal_hub::revoke(env, project, &revocation).await;
     let rooms = match access::db(env) {
         Ok(db) => d1::live_rooms(&db, project.as_str()).await,
         Err(e) => Err(e),

@@ -170,7 +170,7 @@ pub(super) fn parameters(path: &str, id: RouteId) -> Vec<Value> {
         .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": path_schema(name) }))
         .collect();
     match id {
-        Room => out.extend(handshake()),
+        Room | Signal => out.extend(handshake()),
         ListMembers | ListKeys | ListSigningKeys | ListDocuments | ListWebhooks | ListDeliveries
         | Audit => out.extend(page(id, "")),
         ListBranches => out.extend(page(

@@ -21,7 +21,8 @@ fn calls_a_room(id: RouteId) -> bool {
     use RouteId::*;
     matches!(
         id,
-        Room | GetDocument
+        Room | Signal
+            | GetDocument
             | DeleteDocument
             | GetDocumentUpdate
             | PostDocumentUpdate
@@ -179,11 +180,13 @@ pub(super) fn errors(route: &Route, traits: &Traits) -> Map<String, Value> {
             problem("The body is larger than the route reads (64 KiB of JSON; MAX_FRAME_BYTES for an update)"),
         );
     }
-    if id == Room {
+    if id == Room || id == Signal {
         add(
             426,
             problem("Not a WebSocket upgrade: connect with a WebSocket client"),
         );
+    }
+    if id == Room {
         add(
             429,
             problem("The user holds as many connections to the room as one user may"),
@@ -206,7 +209,9 @@ pub(super) fn errors(route: &Route, traits: &Traits) -> Map<String, Value> {
     }
     add(500, problem("The server failed; the error was logged"));
     if calls_a_room(id) {
-        let why = if id == Room {
+        let why = if id == Signal {
+            "The project's signalling hub holds its maximum of connections (room-full)"
+        } else if id == Room {
             "The room holds its maximum of connections (room-full), or its stored document could not be loaded (room-unavailable)"
         } else {
             "The room's stored document could not be loaded (room-unavailable)"

@@ -216,7 +216,7 @@ async fn route(req: Request, env: &Env, matched: Matched) -> Result<Response> {
         | PutUploadPart | CompleteUpload => uploads::serve(id, &mut cx).await,
         ExportDocument => archive::export(&mut cx).await,
         ImportDocument => archive::import(&mut cx).await,
-        Index | Health | Room | OpenApi | DevToken => Err(ApiError::NotFound),
+        Index | Health | Room | Signal | OpenApi | DevToken => Err(ApiError::NotFound),
     }
 }
 

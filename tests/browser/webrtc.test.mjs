@@ -1,0 +1,145 @@
+// Stock y-webrtc in Chromium, signalling through TandemX's /signal (docs/signalling.md): two
+// browser contexts (no shared BroadcastChannel, so only WebRTC can carry the document) sync a
+// Y.Doc peer to peer, with and without y-webrtc's password; the server never holds the
+// document; a token for another room cannot subscribe to the topic.
+
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import crypto from 'node:crypto'
+import fs from 'node:fs'
+import { createRequire } from 'node:module'
+import { pathToFileURL } from 'node:url'
+import * as esbuild from 'esbuild'
+import { createProject, startServer, waitFor, REPO_ROOT } from '../e2e/server.mjs'
+import { CHROMIUM } from './browser.mjs'
+
+const require = createRequire(new URL('../../package.json', import.meta.url))
+const missing = fs.existsSync(CHROMIUM) ? null : `${CHROMIUM} not found (apt-get install -y chromium)`
+
+let server
+let browser
+let bundle
+let project
+const contexts = []
+
+before(async () => {
+  if (missing !== null) return
+  // yjs and the stock y-webrtc provider, bundled for the page from node_modules.
+  const built = await esbuild.build({
+    stdin: {
+      contents: "import * as Y from 'yjs'; import { WebrtcProvider } from 'y-webrtc'; window.Y = Y; window.WebrtcProvider = WebrtcProvider",
+      resolveDir: REPO_ROOT
+    },
+    bundle: true,
+    format: 'iife',
+    platform: 'browser',
+    write: false,
+    logLevel: 'silent'
+  })
+  bundle = built.outputFiles[0].text
+  server = await startServer()
+  project = await createProject(server, 'WebRTC')
+  const mod = await import(pathToFileURL(require.resolve('playwright-core')).href)
+  const { chromium } = mod.chromium !== undefined ? mod : mod.default
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run']
+  })
+}, { timeout: 180_000 })
+
+after(async () => {
+  for (const c of contexts) await c.close().catch(() => {})
+  await browser?.close()
+  await server?.stop()
+})
+
+const roomName = (prefix) => `${prefix}-${crypto.randomBytes(4).toString('hex')}`
+
+async function token (room, sub) {
+  const res = await fetch(`${server.url}/v1/projects/${project.project}/tokens`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${project.key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ sub, room, role: 'editor' })
+  })
+  assert.equal(res.status, 201)
+  return (await res.json()).token
+}
+
+/** A page in its own browser context (a secure origin: the worker's), with yjs and y-webrtc. */
+async function page () {
+  const context = await browser.newContext()
+  contexts.push(context)
+  const p = await context.newPage()
+  p.errors = []
+  p.on('pageerror', (err) => p.errors.push(err.message))
+  await p.goto(`${server.url}/health`)
+  await p.addScriptTag({ content: bundle })
+  return p
+}
+
+/** Starts a WebrtcProvider for `room` on page `p`, signalling through /signal with `tok`. */
+function join (p, room, tok, password) {
+  const signaling = `${server.url.replace(/^http/, 'ws')}/signal?token=${encodeURIComponent(tok)}`
+  return p.evaluate(({ room, signaling, password }) => {
+    const doc = new window.Y.Doc()
+    const opts = { signaling: [signaling], peerOpts: { config: { iceServers: [] } } }
+    if (password) opts.password = password
+    window.doc = doc
+    window.provider = new window.WebrtcProvider(room, doc, opts)
+  }, { room, signaling, password })
+}
+
+const peers = (p) => p.evaluate(() => window.provider.room?.webrtcConns.size ?? 0)
+const text = (p) => p.evaluate(() => window.doc.getText('t').toString())
+
+async function syncsPeerToPeer (password) {
+  const room = roomName('rtc')
+  const [a, b] = await Promise.all([page(), page()])
+  await join(a, room, await token(room, 'ada'), password)
+  await join(b, room, await token('rtc-*', 'grace'), password)
+  await waitFor(async () => (await peers(a)) === 1 && (await peers(b)) === 1, { timeout: 30_000, description: 'a WebRTC connection between the pages' })
+  await a.evaluate(() => window.doc.getText('t').insert(0, 'hello from a'))
+  await waitFor(async () => (await text(b)) === 'hello from a', { timeout: 15_000, description: 'b to receive a\'s edit' })
+  await b.evaluate(() => window.doc.getText('t').insert(0, 'b says: '))
+  await waitFor(async () => (await text(a)) === 'b says: hello from a', { timeout: 15_000, description: 'a to receive b\'s edit' })
+  // Nothing of the document reached the server: no room and no document row was made.
+  const doc = await fetch(`${server.url}/v1/projects/${project.project}/documents/${room}`, { headers: { authorization: `Bearer ${project.key}` } })
+  assert.equal(doc.status, 404)
+  assert.deepEqual([...a.errors, ...b.errors], [])
+  for (const p of [a, b]) await p.evaluate(() => window.provider.destroy())
+}
+
+test('two pages sync a Y.Doc peer to peer through /signal', { skip: missing ?? false, timeout: 90_000 }, async () => {
+  await syncsPeerToPeer()
+})
+
+test('with y-webrtc\'s password (encrypted signalling)', { skip: missing ?? false, timeout: 90_000 }, async () => {
+  await syncsPeerToPeer('correct horse battery staple')
+})
+
+test('a token for another room cannot subscribe to the topic', { skip: missing ?? false, timeout: 90_000 }, async () => {
+  const room = roomName('rtc')
+  const [a, intruder] = await Promise.all([page(), page()])
+  await join(a, room, await token(room, 'ada'))
+  await a.evaluate(() => window.doc.getText('t').insert(0, 'private'))
+  const otherRoom = await token('somewhere-else', 'mallory')
+  // The raw frames first: the refusal is an error frame naming the topic.
+  const signaling = `${server.url.replace(/^http/, 'ws')}/signal?token=${encodeURIComponent(otherRoom)}`
+  const refusal = await intruder.evaluate(({ signaling, room }) => new Promise((resolve, reject) => {
+    const ws = new WebSocket(signaling)
+    ws.onopen = () => ws.send(JSON.stringify({ type: 'subscribe', topics: [room] }))
+    ws.onmessage = (e) => { resolve(JSON.parse(e.data)); ws.close() }
+    ws.onerror = () => reject(new Error('socket error'))
+  }), { signaling, room })
+  assert.equal(refusal.type, 'error')
+  assert.equal(refusal.error, 'forbidden-topic')
+  assert.equal(refusal.topic, room)
+  // The stock provider with that token: it connects to the server and finds nobody.
+  await join(intruder, room, otherRoom)
+  await new Promise((resolve) => setTimeout(resolve, 5_000))
+  assert.equal(await peers(intruder), 0)
+  assert.equal(await peers(a), 0)
+  assert.equal(await text(intruder), '')
+  for (const p of [a, intruder]) await p.evaluate(() => window.provider.destroy())
+})
