@@ -1480,6 +1480,7 @@ mod tests {
                 .replace("{comment}", "7")
                 .replace("{review}", "7")
                 .replace("{notification}", "7")
+                .replace("{part}", "7")
                 .replace("{emoji}", "ok")
                 .replace("{", "x")
                 .replace("}", "");

@@ -311,7 +311,7 @@ async fn list(cx: &Call<'_>) -> Result<Response> {
         );
     }
     if let Some(prefix) = query(cx, "prefix") {
-        if prefix.len() > assets::MAX_NAME {
+        if prefix.chars().count() > assets::MAX_NAME {
             return Err(ApiError::InvalidQuery("prefix is too long".into()));
         }
         // A prefix compared as bytes: no LIKE, so `%` and `_` mean themselves.
@@ -332,26 +332,21 @@ async fn list(cx: &Call<'_>) -> Result<Response> {
     }
     if let Some(ct) = query(cx, "content_type") {
         // `image/*` matches a whole type; otherwise the exact type.
-        if let Some(major) = ct.strip_suffix("/*") {
-            let major = assets::parse_content_type(&format!("{major}/x"))
-                .map_err(|e| ApiError::InvalidQuery(e.problem().detail))?;
-            let major = major.trim_end_matches('x').to_owned();
-            arg(
+        match assets::parse_type_filter(&ct)? {
+            assets::TypeFilter::Major(major) => arg(
                 &mut sql,
                 " AND substr(v.content_type, 1, length(?N)) = ?N",
                 text(&major),
-            );
-        } else {
-            let ct = assets::parse_content_type(&ct)
-                .map_err(|e| ApiError::InvalidQuery(e.problem().detail))?;
-            arg(&mut sql, " AND v.content_type = ?N", text(&ct));
+            ),
+            assets::TypeFilter::Exact(ct) => arg(&mut sql, " AND v.content_type = ?N", text(&ct)),
         }
     }
     if let Some(uploader) = query(cx, "uploader") {
-        if uploader.is_empty() || uploader.len() > 300 {
-            return Err(ApiError::InvalidQuery(
-                "uploader is 1 to 300 characters".into(),
-            ));
+        if uploader.is_empty() || uploader.chars().count() > assets::MAX_UPLOADER {
+            return Err(ApiError::InvalidQuery(format!(
+                "uploader is 1 to {} characters",
+                assets::MAX_UPLOADER
+            )));
         }
         arg(&mut sql, " AND a.uploader = ?N", text(&uploader));
     }
