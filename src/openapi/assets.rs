@@ -10,8 +10,11 @@ fn file() -> Value {
     json!({ "*/*": { "schema": { "type": "string", "contentMediaType": "application/octet-stream" } } })
 }
 
+/// A file or part sent as the raw body: never empty (an empty file is refused, 400).
 fn file_body(description: &str) -> Value {
-    json!({ "required": true, "description": description, "content": file() })
+    let content = json!({ "*/*": { "schema": { "type": "string", "minLength": 1,
+        "contentMediaType": "application/octet-stream" } } });
+    json!({ "required": true, "description": description, "content": content })
 }
 
 /// The headers of stored content (`edge::v1::assets::stored_headers`).
@@ -31,8 +34,8 @@ fn stored_headers(range: bool) -> Value {
     h
 }
 
-/// Answers of an asset route besides its success and its errors: partial content, not
-/// modified, and the previews worker's own answers.
+/// Answers of an asset route besides its success and its errors: partial content and not
+/// modified.
 pub(super) fn more(id: RouteId) -> Vec<(String, Value)> {
     use RouteId::*;
     let not_modified = |what: &str| {
@@ -55,13 +58,7 @@ pub(super) fn more(id: RouteId) -> Vec<(String, Value)> {
                 not_modified("content"),
             ]
         }
-        AssetPreview => vec![
-            not_modified("preview"),
-            (
-                "default".to_owned(),
-                json!({ "description": "With the PREVIEWS binding: the previews worker's refusal or failure, relayed with its status and text" }),
-            ),
-        ],
+        AssetPreview => vec![not_modified("preview")],
         _ => Vec::new(),
     }
 }

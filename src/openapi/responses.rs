@@ -141,7 +141,9 @@ fn unprocessable(id: RouteId) -> Option<&'static str> {
         CompleteUpload => {
             "The parts hold another size (size-mismatch) or another SHA-256 (digest-mismatch) than the upload was started with, or are not the image its content_type says (content-mismatch); the upload is dropped"
         }
-        AssetPreview => "The image is larger than previews are made of, 32 MiB (image-too-large)",
+        AssetPreview => {
+            "The image is larger than previews are made of: 32 MiB, or (the previews worker's answer, relayed) 16384 pixels a side or 16 megapixels (image-too-large); or its bytes do not decode (undecodable-image)"
+        }
         _ => return None,
     })
 }
@@ -300,7 +302,7 @@ pub(super) fn errors(route: &Route, traits: &Traits) -> Map<String, Value> {
         add(429, response);
     }
     if id == AssetPreview {
-        add(500, problem("The server failed; the error was logged. Or (not-configured) the server has no PREVIEWS binding, so no preview is made (one stored already is served)"));
+        add(500, problem("The server failed; the error was logged. Or the previews worker could not encode the image (render-failed, relayed); or (not-configured) the server has no PREVIEWS binding, so no preview is made (one stored already is served)"));
     } else {
         add(500, problem("The server failed; the error was logged"));
     }
