@@ -70,14 +70,19 @@ ensure_schemathesis() {
   cp "$constraints" "$SCHEMATHESIS_VENV/constraints.txt"
 }
 
-# Builds the worker into build/ in release mode, with local wasm-bindgen, wasm-opt and esbuild
-# (worker-build would otherwise download them).
+# Builds both workers in release mode, with local wasm-bindgen, wasm-opt and esbuild
+# (worker-build would otherwise download them): the main one into build/, the previews worker
+# (previews/, reached by the service binding PREVIEWS) into previews/build/.
 build_worker() {
   step "building the worker (release)"
-  WASM_BINDGEN_BIN="$CARGO_HOME/bin/wasm-bindgen" \
-  WASM_OPT_BIN="$ROOT/node_modules/.bin/wasm-opt" \
-  ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild" \
-    worker-build --release
+  local tools=(
+    WASM_BINDGEN_BIN="$CARGO_HOME/bin/wasm-bindgen"
+    WASM_OPT_BIN="$ROOT/node_modules/.bin/wasm-opt"
+    ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild"
+  )
+  env "${tools[@]}" worker-build --release
+  step "building the previews worker (release)"
+  (cd previews && env "${tools[@]}" worker-build --release)
 }
 
 # Applies D1 migrations to the local database under PERSIST (default .wrangler/state).

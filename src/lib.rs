@@ -7,6 +7,7 @@
 #![recursion_limit = "256"]
 
 pub mod api;
+pub mod asset_refs;
 pub mod assets;
 pub mod auth;
 pub mod changes;

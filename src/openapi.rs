@@ -5,6 +5,7 @@
 //! each parameter and body is checked by ([`parameters`], [`schemas`], [`patterns`]), and the
 //! responses as written. `tests/schemathesis` holds the server to it.
 
+mod archive;
 mod assets;
 mod conversations;
 mod history;
@@ -276,6 +277,7 @@ fn shape(id: RouteId) -> (Option<Value>, (String, Value)) {
         | GetAssetVersionContent | AssetPreview | PutAssetTag | DeleteAssetTag | SignAssetLink
         | AssetUsage | DocumentAssets | CreateUpload | GetUpload | AbortUpload | PutUploadPart
         | CompleteUpload => assets::shape(id),
+        ExportDocument | ImportDocument => archive::shape(id),
     }
 }
 
@@ -339,6 +341,9 @@ fn all_schemas() -> Value {
     if let (Some(map), Value::Object(more)) = (all.as_object_mut(), assets::schemas()) {
         map.extend(more);
     }
+    if let (Some(map), Value::Object(more)) = (all.as_object_mut(), archive::schemas()) {
+        map.extend(more);
+    }
     all
 }
 
@@ -370,6 +375,7 @@ pub fn document() -> Value {
             subject: parameters::reads_subject(&parameters),
         };
         let mut responses = responses::errors(route, &traits);
+        archive::errors(route.id, &mut responses);
         responses.insert(status, success);
         responses.extend(assets::more(route.id));
         if route.id == RouteId::PutMember {

@@ -157,6 +157,9 @@ pub enum RoomCall {
         /// The parent document.
         parent: RoomName,
     },
+    /// Start a document from an archive: this empty room takes the payload (a v1 update) as
+    /// its first change, and records it as a named version.
+    Import,
     /// Apply (or with `preview`, only diff) the payload: what this room lacks of `branch`.
     Merge {
         /// The branch being merged.
@@ -272,7 +275,10 @@ impl RoomCall {
     pub fn takes_payload(&self) -> bool {
         matches!(
             self,
-            RoomCall::WriteUpdate | RoomCall::Fork { .. } | RoomCall::Merge { .. }
+            RoomCall::WriteUpdate
+                | RoomCall::Fork { .. }
+                | RoomCall::Import
+                | RoomCall::Merge { .. }
         )
     }
 }
@@ -325,7 +331,7 @@ pub struct HeadReply {
     pub state: Option<String>,
 }
 
-/// A room's answer to [`RoomCall::Fork`].
+/// A room's answer to [`RoomCall::Fork`] and [`RoomCall::Import`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ForkReply {
     /// The log position of the fork's first change.
@@ -462,6 +468,7 @@ mod tests {
         }
         for call in [
             RoomCall::WriteUpdate,
+            RoomCall::Import,
             RoomCall::Fork {
                 parent: RoomName::parse("main").unwrap(),
             },

@@ -193,6 +193,10 @@ pub enum RouteId {
     AssetUsage,
     /// `GET /v1/projects/{project}/documents/{document}/assets`.
     DocumentAssets,
+    /// `GET /v1/projects/{project}/documents/{document}/export`.
+    ExportDocument,
+    /// `POST /v1/projects/{project}/documents/{document}/import`.
+    ImportDocument,
     /// `POST /v1/projects/{project}/uploads`.
     CreateUpload,
     /// `GET /v1/projects/{project}/uploads/{upload}`.
@@ -218,14 +222,16 @@ impl RouteId {
         match self {
             DeleteProject | UpdateProject | PutMember | RemoveMember | RevokeKey
             | RevokeSigningKey | CreateDocument | DeleteDocument | CreateWebhook
-            | UpdateWebhook | DeleteWebhook | CreateBranch | RevokeToken => true,
+            | UpdateWebhook | DeleteWebhook | CreateBranch | RevokeToken | ImportDocument => true,
             Index | Health | Room | OpenApi | DevToken | CreateProject | GetProject
             | ListMembers | ListKeys | CreateKey | ListSigningKeys | AddSigningKey
             | ListDocuments | GetDocument | GetDocumentUpdate | PostDocumentUpdate
             | PostDocumentEdits | MintToken | Audit | ListWebhooks | GetWebhook | TestWebhook
             | ListDeliveries | ListVersions | CreateVersion | GetVersion | GetVersionUpdate
             | DeleteVersion | RestoreVersion | DiffVersions | ReplayHistory | DocumentAt
-            | ListBranches | PreviewMerge | MergeBranch | RotateWebhookSecret => false,
+            | ListBranches | PreviewMerge | MergeBranch | RotateWebhookSecret | ExportDocument => {
+                false
+            }
             // Conversations, reviews, activity and the inbox change nobody's access.
             ListThreads | CreateThread | GetThread | UpdateThread | DeleteThread | AddComment
             | EditComment | DeleteComment | AddReaction | RemoveReaction | ListChat | PostChat
@@ -959,6 +965,21 @@ pub const ROUTES: &[Route] = &[
         "The assets a document references, with counts",
     ),
     r(
+        ExportDocument,
+        "GET",
+        "/v1/projects/{project}/documents/{document}/export",
+        KeyOrToken(Role::Viewer),
+        "Export the document and the asset files it references as one tar archive",
+    ),
+    r(
+        ImportDocument,
+        "POST",
+        "/v1/projects/{project}/documents/{document}/import",
+        // What creating a document takes (CreateDocument), since this creates one.
+        Key(Role::Editor),
+        "Create this document from an archive, with the assets it holds",
+    ),
+    r(
         CreateUpload,
         "POST",
         "/v1/projects/{project}/uploads",
@@ -1378,6 +1399,8 @@ mod tests {
             SignAssetLink,
             AssetUsage,
             DocumentAssets,
+            ExportDocument,
+            ImportDocument,
             CreateUpload,
             GetUpload,
             AbortUpload,
@@ -1396,6 +1419,7 @@ mod tests {
                 | ListVersions | CreateVersion | GetVersion | GetVersionUpdate | DeleteVersion
                 | RestoreVersion | DiffVersions | ReplayHistory | DocumentAt | ListBranches
                 | CreateBranch | PreviewMerge | MergeBranch | RotateWebhookSecret => {}
+                ExportDocument | ImportDocument => {}
                 ListThreads | CreateThread | GetThread | UpdateThread | DeleteThread
                 | AddComment | EditComment | DeleteComment | AddReaction | RemoveReaction
                 | ListChat | PostChat | GetSubscription | PutSubscription | ListReviews
@@ -1482,6 +1506,7 @@ mod tests {
                 .replace("{notification}", "7")
                 .replace("{part}", "7")
                 .replace("{emoji}", "ok")
+                .replace("{part}", "7")
                 .replace("{", "x")
                 .replace("}", "");
             let m = match_route(route.method, &path).unwrap();

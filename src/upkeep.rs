@@ -2,7 +2,8 @@
 //! change and every alarm, with the clock passed in (as tldraw tests its alarm scheduler with a
 //! fake). A room has one alarm; it wakes the room for the earliest of its upkeep tasks:
 //! writing a due checkpoint, taking an automatic version, closing connections whose tokens
-//! expire, ending a webhook event's coalescing window, and the daily retention run.
+//! expire, ending a webhook event's coalescing window, the daily retention run, and recording
+//! which assets the document references (docs/asset-references.md).
 //!
 //! The planner also remembers the alarm it last asked for, so that the many messages that each
 //! want one (a keystroke wants the automatic version five minutes later) cost nothing once the
@@ -19,7 +20,27 @@ pub struct Upkeep {
     version_asked: bool,
     /// Whether the last connection left since the alarm last ran (a version is due then).
     emptied: bool,
+    /// When the document's asset references are next scanned: the first change since the last
+    /// scan plus [`Intervals::assets_ms`] (`None`: no change asked for one in this instance).
+    /// Unlike the other tasks it outlives an alarm run that came too early for it.
+    assets_due: Option<u64>,
+    /// Failed recordings of the references in a row.
+    assets_failures: u32,
 }
+
+/// How long after a change the tasks that follow changes are due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Intervals {
+    /// The automatic version (`AUTO_VERSION_SECONDS`).
+    pub version_ms: u64,
+    /// The scan of the asset references (`ASSET_USAGE_SECONDS`).
+    pub assets_ms: u64,
+}
+
+/// Retries of a failed recording of the asset references before the room waits for the next
+/// change (or any other alarm run) to try again: the alarm must not keep waking the room
+/// while D1 is down.
+pub const ASSET_RETRIES: u32 = 3;
 
 /// What the caller must do for the alarm to fire by a wished time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,19 +87,69 @@ impl Upkeep {
     }
 
     /// After a stored change: when the alarm must fire for it (`checkpoint_due`: the log asks
-    /// for a checkpoint; the version is due `version_interval_ms` after the first change since
-    /// the last alarm). `None` once both are asked for, until the alarm runs.
+    /// for a checkpoint; the version is due [`Intervals::version_ms`] after the first change
+    /// since the last alarm, the asset scan [`Intervals::assets_ms`] after the first change
+    /// since the last scan). `None` once all are asked for, until the alarm runs.
     pub fn after_change(
         &mut self,
         checkpoint_due: bool,
-        version_interval_ms: u64,
+        intervals: Intervals,
         now: u64,
     ) -> Option<u64> {
         let checkpoint =
             (checkpoint_due && !std::mem::replace(&mut self.checkpoint_asked, true)).then_some(now);
         let version = (!std::mem::replace(&mut self.version_asked, true))
-            .then(|| now.saturating_add(version_interval_ms));
-        Self::earliest([checkpoint, version])
+            .then(|| now.saturating_add(intervals.version_ms));
+        let assets = match self.assets_due {
+            Some(_) => None,
+            None => {
+                let at = now.saturating_add(intervals.assets_ms);
+                self.assets_due = Some(at);
+                Some(at)
+            }
+        };
+        Self::earliest([checkpoint, version, assets])
+    }
+
+    /// Whether this alarm run scans the asset references (when the document changed since the
+    /// last scan): when the scan is due, when the last connection left (the idle checkpoint),
+    /// or when this instance does not know (it woke from hibernation, or a recording failed):
+    /// then the alarm that runs anyway does it.
+    pub fn assets_due(&self, now: u64, room_empty: bool) -> bool {
+        room_empty || self.assets_due.is_none_or(|at| at <= now)
+    }
+
+    /// When the alarm must come back for the asset scan, if one is asked for.
+    pub fn assets_pending(&self) -> Option<u64> {
+        self.assets_due
+    }
+
+    /// The scan is done (the references it found are being recorded): changes from now on ask
+    /// for the next one.
+    pub fn assets_scanned(&mut self) {
+        self.assets_due = None;
+    }
+
+    /// The references were recorded (or found unchanged).
+    pub fn assets_recorded(&mut self) {
+        self.assets_failures = 0;
+    }
+
+    /// Recording the references failed: when the alarm retries (the interval, doubling), or
+    /// `None` after [`ASSET_RETRIES`] retries (the next change or alarm run tries again).
+    pub fn assets_failed(&mut self, intervals: Intervals, now: u64) -> Option<u64> {
+        self.assets_failures = self.assets_failures.saturating_add(1);
+        if self.assets_failures > ASSET_RETRIES {
+            return self.assets_due;
+        }
+        let wait = intervals
+            .assets_ms
+            .saturating_mul(1 << (self.assets_failures - 1));
+        let at = now.saturating_add(wait);
+        // A change during the failed write may have asked for an earlier scan already.
+        let at = Self::earliest([self.assets_due, Some(at)]).unwrap_or(at);
+        self.assets_due = Some(at);
+        Some(at)
     }
 
     /// The last connection left: the alarm takes a version of what the session changed, now.
@@ -120,6 +191,10 @@ mod tests {
     use super::*;
 
     const NOW: u64 = 1_800_000_000_000;
+    const INTERVALS: Intervals = Intervals {
+        version_ms: 300_000,
+        assets_ms: 30_000,
+    };
 
     #[test]
     fn only_an_earlier_wish_reaches_the_runtime() {
@@ -145,17 +220,75 @@ mod tests {
     #[test]
     fn a_burst_of_changes_asks_for_the_alarm_once_per_run() {
         let mut u = Upkeep::default();
-        let interval = 300_000;
-        assert_eq!(u.after_change(false, interval, NOW), Some(NOW + interval));
-        assert_eq!(u.after_change(false, interval, NOW + 1), None);
+        let versions = Intervals {
+            assets_ms: u64::MAX,
+            ..INTERVALS
+        };
+        let interval = versions.version_ms;
+        assert_eq!(u.after_change(false, versions, NOW), Some(NOW + interval));
+        assert_eq!(u.after_change(false, versions, NOW + 1), None);
         // A checkpoint comes due: asked for once, at once.
-        assert_eq!(u.after_change(true, interval, NOW + 2), Some(NOW + 2));
-        assert_eq!(u.after_change(true, interval, NOW + 3), None);
+        assert_eq!(u.after_change(true, versions, NOW + 2), Some(NOW + 2));
+        assert_eq!(u.after_change(true, versions, NOW + 3), None);
         assert!(!u.fired());
         assert_eq!(
-            u.after_change(false, interval, NOW + 10),
+            u.after_change(false, versions, NOW + 10),
             Some(NOW + 10 + interval)
         );
+    }
+
+    #[test]
+    fn the_asset_scan_follows_the_first_change_since_the_last_scan() {
+        let mut u = Upkeep::default();
+        let a = INTERVALS.assets_ms;
+        // A woken instance knows of no scan: the alarm that runs does it.
+        assert!(u.assets_due(NOW, false));
+        // The first change asks for it, the burst after it does not.
+        assert_eq!(u.after_change(false, INTERVALS, NOW), Some(NOW + a));
+        assert_eq!(u.after_change(false, INTERVALS, NOW + 1), None);
+        // An alarm run before then (a webhook window) leaves it for later, and comes back.
+        assert!(!u.fired());
+        assert!(!u.assets_due(NOW + 2_000, false));
+        assert_eq!(u.assets_pending(), Some(NOW + a));
+        assert_eq!(
+            u.after_change(false, INTERVALS, NOW + 2_001),
+            Some(NOW + 2_001 + 300_000)
+        );
+        // The last connection left: scanned at once.
+        assert!(u.assets_due(NOW + 3_000, true));
+        assert!(u.assets_due(NOW + a, false));
+        u.assets_scanned();
+        assert_eq!(u.assets_pending(), None);
+        // A change during the recording asks for the next scan.
+        assert_eq!(
+            u.after_change(false, INTERVALS, NOW + a + 5),
+            Some(NOW + 2 * a + 5)
+        );
+        u.assets_recorded();
+    }
+
+    #[test]
+    fn a_failed_recording_is_retried_a_few_times_then_waits() {
+        let mut u = Upkeep::default();
+        let a = INTERVALS.assets_ms;
+        u.assets_scanned();
+        assert_eq!(u.assets_failed(INTERVALS, NOW), Some(NOW + a));
+        u.assets_scanned();
+        assert_eq!(u.assets_failed(INTERVALS, NOW), Some(NOW + 2 * a));
+        u.assets_scanned();
+        assert_eq!(u.assets_failed(INTERVALS, NOW), Some(NOW + 4 * a));
+        u.assets_scanned();
+        // No more alarms of its own: the next change or alarm run tries again.
+        assert_eq!(u.assets_failed(INTERVALS, NOW), None);
+        assert!(u.assets_due(NOW + 1, false));
+        u.assets_recorded();
+        u.assets_scanned();
+        assert_eq!(u.assets_failed(INTERVALS, NOW), Some(NOW + a));
+        // A change during the write asked for an earlier scan: that one stays.
+        let mut v = Upkeep::default();
+        v.assets_scanned();
+        assert_eq!(v.after_change(false, INTERVALS, NOW), Some(NOW + a));
+        assert_eq!(v.assets_failed(INTERVALS, NOW + 10), Some(NOW + a));
     }
 
     #[test]

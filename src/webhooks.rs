@@ -48,6 +48,10 @@ pub const EVENT_TYPES: &[&str] = &[
     "review.submitted",
     "review.completed",
     "review.withdrawn",
+    "asset.created",
+    "asset.version_created",
+    "asset.deleted",
+    "asset.restored",
 ];
 
 /// Webhook errors.

@@ -4,6 +4,7 @@
 // below, so the file is easy to regenerate or replace later. Errors are RFC 9457 problem details
 // (`application/problem+json`), thrown as `ApiError`.
 
+import { assetRoutes, type SendInit } from './assets.js'
 import { conversationRoutes } from './conversations.js'
 
 /** An RFC 9457 problem details body as TandemX sends it. */
@@ -265,16 +266,27 @@ export async function requestJson<T> (
   fetchFn: typeof fetch,
   method: string,
   url: string,
-  { body, apiKey, subject }: { body?: unknown, apiKey?: string, subject?: string } = {}
+  { body, raw, headers: extra, signal, apiKey, subject }: {
+    body?: unknown
+    /** A body sent as it is (a file), instead of `body` as JSON. */
+    raw?: BodyInit
+    headers?: Record<string, string>
+    signal?: AbortSignal
+    apiKey?: string
+    subject?: string
+  } = {}
 ): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json, application/problem+json' }
   if (body !== undefined) headers['content-type'] = 'application/json'
   if (apiKey !== undefined) headers.authorization = `Bearer ${apiKey}`
   if (subject !== undefined) headers['tandemx-subject'] = subject
+  Object.assign(headers, extra)
   let res: Response
   try {
-    res = await fetchFn(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
+    res = await fetchFn(url, { method, headers, body: raw ?? (body === undefined ? undefined : JSON.stringify(body)), signal })
   } catch (err) {
+    // An abort is the caller's own doing: it stays an abort, not a network failure.
+    if (signal?.aborted === true) throw signal.reason
     throw new ApiError(0, null, `${method} ${url}: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
   }
   const text = await res.text()
@@ -315,6 +327,27 @@ export class TandemxApi {
 
   /** Threads, comments, reactions, chat, reviews, activity and the inbox (docs/conversations.md). */
   readonly conversations = conversationRoutes(<T>(method: string, path: string, body?: unknown) => this.call<T>(method, path, body))
+
+  /** The asset library: uploads (direct and resumable), the library, links, usage (assets.ts). */
+  readonly assets = assetRoutes({
+    base: () => this.base,
+    send: <T>(method: string, path: string, init: SendInit = {}) =>
+      requestJson<T>(this.fetchFn, method, `${this.base}/v1${path}`, { ...init, apiKey: this.apiKey, subject: this.subject }),
+    fetch: async (path: string, init: RequestInit = {}) => {
+      const headers = new Headers(init.headers)
+      if (this.apiKey !== undefined) headers.set('authorization', `Bearer ${this.apiKey}`)
+      const url = `${this.base}/v1${path}`
+      let res: Response
+      try {
+        res = await this.fetchFn(url, { ...init, headers })
+      } catch (err) {
+        if (init.signal?.aborted === true) throw init.signal.reason
+        throw new ApiError(0, null, `GET ${url}: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+      }
+      if (!res.ok && res.status !== 304) await requestJson(async () => res, init.method ?? 'GET', url) // throws the ApiError
+      return res
+    }
+  })
 
   private async bytes (method: string, path: string, body?: Uint8Array): Promise<Response> {
     const headers: Record<string, string> = {}

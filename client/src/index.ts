@@ -1,5 +1,5 @@
 // TandemX client SDK: connect to a room (stock y-websocket underneath), presence helpers, room
-// tokens, and the /v1 HTTP API.
+// tokens, the /v1 HTTP API, and the asset library.
 
 export {
   connect,
@@ -90,4 +90,35 @@ export {
   type Stamp,
   type Thread
 } from './conversations.js'
+export {
+  assetRoutes,
+  assetUri,
+  missingParts,
+  parseAssetUri,
+  partRange,
+  planParts,
+  DEFAULT_DIRECT_LIMIT,
+  DEFAULT_PART_SIZE,
+  MAX_PARTS,
+  MIN_PART_SIZE,
+  type Asset,
+  type AssetLink,
+  type AssetQuery,
+  type AssetRoutes,
+  type AssetStorage,
+  type AssetTransport,
+  type AssetUsage,
+  type AssetVersion,
+  type DocumentAssets,
+  type Licence,
+  type PreviewFormat,
+  type PreviewWidth,
+  type SendInit,
+  type Upload,
+  type UploadOptions,
+  type UploadProgress
+} from './assets.js'
+export { createAssetLinks, type AssetLinks, type AssetLinksOptions } from './asset-links.js'
+export { browserNetwork, retryable, type Network } from './network.js'
+export { Sha256, sha256Hex, toHex, WEBCRYPTO_HASH_LIMIT } from './sha256.js'
 export { PrepareError, CLOSE_TOKEN_UNAVAILABLE, type WebSocketConstructor } from './token-socket.js'

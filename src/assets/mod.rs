@@ -2,10 +2,13 @@
 //! content types and their sniffing, byte ranges, HTTP dates, signed links and upload plans.
 //! The edge (`edge::v1::assets`) stores what these accept in D1 and R2 (docs/assets.md).
 
+pub mod archive;
 pub mod http_date;
 pub mod range;
+pub mod refs;
 pub mod signed;
 pub mod sniff;
+pub mod tar;
 #[cfg(test)]
 mod tests;
 

@@ -160,6 +160,10 @@ pub const HISTORY_RETENTION_SECONDS: &str = "HISTORY_RETENTION_SECONDS";
 /// dormant documents are pruned too.
 pub const RETENTION_CHECK_SECONDS: &str = "RETENTION_CHECK_SECONDS";
 
+/// Seconds after a change by which a room records which assets its document references
+/// (default 30; docs/asset-references.md).
+pub const ASSET_USAGE_SECONDS: &str = "ASSET_USAGE_SECONDS";
+
 /// The history policy: defaults, overridden by variables where set; retention comes from the
 /// project (`history_retention_days`) and is set by the caller.
 pub fn history_policy(env: &Env) -> crate::versions::Policy {

@@ -12,6 +12,7 @@
 //! the object is in memory its live connections are also kept in [`sockets::Live`], so that a
 //! message reads neither `get_websockets()` nor an attachment.
 
+mod assets;
 mod bindings;
 mod calls;
 mod connect;
@@ -29,7 +30,7 @@ use super::sql_store::SqlRoomStore;
 use crate::api::ApiError;
 use crate::changes::Changes;
 use crate::room::{close, Connection, Frame, Room, RoomError, To};
-use crate::upkeep::{expiry_alarm_ms, Upkeep, Wish};
+use crate::upkeep::{expiry_alarm_ms, Intervals, Upkeep, Wish};
 use sockets::Live;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -52,8 +53,8 @@ pub struct RoomObject {
     changes: RefCell<Changes>,
     /// Whether the room's names are known to be stored (see [`RoomObject::remember_info`]).
     info_stored: Cell<bool>,
-    /// `AUTO_VERSION_SECONDS` in ms, read once.
-    version_interval_ms: u64,
+    /// `AUTO_VERSION_SECONDS` and `ASSET_USAGE_SECONDS` in ms, read once.
+    intervals: Intervals,
     /// Revocations this room refuses at admission, when read from storage.
     refused: RefCell<Option<revocation::Refused>>,
     /// When this room marked itself live in D1 (`None`: it has not, or has no connections).
@@ -225,7 +226,10 @@ impl RoomObject {
 impl DurableObject for RoomObject {
     fn new(state: State, env: Env) -> Self {
         let coalesce_ms = env::number_or(&env, env::WEBHOOK_COALESCE_SECONDS, 2) as u64 * 1000;
-        let version_interval_ms = env::history_policy(&env).interval_ms;
+        let intervals = Intervals {
+            version_ms: env::history_policy(&env).interval_ms,
+            assets_ms: env::number_or(&env, env::ASSET_USAGE_SECONDS, 30) as u64 * 1000,
+        };
         RoomObject {
             state,
             env,
@@ -234,7 +238,7 @@ impl DurableObject for RoomObject {
             upkeep: Rc::new(RefCell::new(Upkeep::default())),
             changes: RefCell::new(Changes::new(coalesce_ms)),
             info_stored: Cell::new(false),
-            version_interval_ms,
+            intervals,
             refused: RefCell::new(None),
             live_since: Cell::new(None),
         }
@@ -253,7 +257,8 @@ impl DurableObject for RoomObject {
     }
 
     /// Sends the gathered webhook event, keeps the history (checkpoint, automatic version,
-    /// retention), closes connections whose token has expired, then waits for the next of these.
+    /// retention), records the assets the document references, closes connections whose token
+    /// has expired, then waits for the next of these.
     async fn alarm(&self) -> Result<Response> {
         let emptied = self.upkeep.borrow_mut().fired();
         let now = now_ms();
@@ -263,6 +268,7 @@ impl DurableObject for RoomObject {
         let window = self.flush_changes(now).await?;
         let room_empty = emptied && self.live.borrow().len() == 0;
         let history = self.history_upkeep(now, room_empty).await?;
+        let assets = self.assets_upkeep(now, room_empty).await;
         let mut expiries = None;
         for ws in self.state.get_websockets() {
             let Ok(Some(conn)) = ws.deserialize_attachment::<Connection>() else {
@@ -276,7 +282,7 @@ impl DurableObject for RoomObject {
             }
         }
         self.after_leave().await;
-        self.schedule(Upkeep::earliest([window, history, expiries]))
+        self.schedule(Upkeep::earliest([window, history, assets, expiries]))
             .await?;
         Response::ok("")
     }
@@ -396,7 +402,7 @@ impl RoomObject {
         };
         let window = self.changes.borrow_mut().changed(&author, rendered, now);
         let mut upkeep = self.upkeep.borrow_mut();
-        let history = upkeep.after_change(checkpoint_due, self.version_interval_ms, now);
+        let history = upkeep.after_change(checkpoint_due, self.intervals, now);
         Ok(Upkeep::earliest([window, history])
             .map(|at| upkeep.wish(at, now))
             .filter(|wish| *wish != Wish::Nothing))

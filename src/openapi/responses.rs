@@ -52,6 +52,8 @@ fn calls_a_room(id: RouteId) -> bool {
             | PostChat
             // A review of a version asks the room whether the version exists.
             | RequestReview
+            | ExportDocument
+            | ImportDocument
     )
 }
 
@@ -60,7 +62,7 @@ fn calls_a_room(id: RouteId) -> bool {
 /// the document's notification level, reviews and activity (each checks the document first).
 fn reads_document_state(id: RouteId) -> bool {
     use RouteId::*;
-    (calls_a_room(id) && id != DeleteDocument)
+    (calls_a_room(id) && !matches!(id, DeleteDocument | ImportDocument))
         || matches!(
             id,
             ListBranches
@@ -86,7 +88,7 @@ fn creates_conversation(id: RouteId) -> bool {
 fn conflict(id: RouteId) -> Option<&'static str> {
     use RouteId::*;
     Some(match id {
-        CreateDocument => "A document of that name exists",
+        CreateDocument | ImportDocument => "A document of that name exists",
         AddSigningKey => "A signing key with that kid exists",
         RevokeKey => "The key is revoked already",
         RevokeSigningKey => "The signing key is revoked already",

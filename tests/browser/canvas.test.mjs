@@ -197,7 +197,7 @@ test('one browser edits offline; both converge when it reconnects', { skip: miss
   await b.waitForSelector('.toast:has-text("offline edit")', { timeout: 15_000 })
   const final = await converged(a, b, 'after reconnect')
   assert.deepEqual(final.nodes.map((n) => n.label).sort(), ['Orders API', 'Orders DB', 'Queue', 'Sessions'])
-  assert.deepEqual(final.nodes.find((n) => n.id === d), { id: d, kind: 'database', label: 'Orders DB', x: 320, y: 160 })
+  assert.deepEqual(final.nodes.find((n) => n.id === d), { id: d, kind: 'database', label: 'Orders DB', x: 320, y: 160, w: 168, h: 64 })
   assert.deepEqual(final.edges, [`${s}->${queue}`])
   assert.equal(await b.getAttribute('#status', 'data-tone'), 'ok')
   assert.deepEqual([...a.errors, ...b.errors], [])

@@ -70,7 +70,7 @@ async function launch (persist, vars) {
     ...vars
   }
   const args = [
-    'dev', '--config', 'wrangler.toml',
+    'dev', '--config', 'wrangler.toml', '--config', 'previews/wrangler.toml',
     '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector),
     '--persist-to', persist, '--assets', DIST, '--log-level', 'info'
   ]
@@ -103,6 +103,8 @@ async function launch (persist, vars) {
   return {
     url,
     adminSecret: allVars.ADMIN_SECRET,
+    /** The local D1 and R2 state (for `d1Execute` of tests/e2e/server.mjs). */
+    persistDir: persist,
     logs: () => logs,
     async stop () {
       try { process.kill(-pgid, 'SIGTERM') } catch {}

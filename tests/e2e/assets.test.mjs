@@ -6,8 +6,9 @@
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import { IS_REFERENCE, createProject, d1Execute, sleep, startServer } from './server.mjs'
-import { seededBytes } from './helpers.mjs'
+import zlib from 'node:zlib'
+import { IS_REFERENCE, createProject, d1Execute, sleep, startServer, waitFor } from './server.mjs'
+import { seededBytes, startReceiver } from './helpers.mjs'
 
 const SKIP = IS_REFERENCE && 'the reference server has no assets'
 const MiB = 1024 * 1024
@@ -15,6 +16,7 @@ const MiB = 1024 * 1024
 let server
 let project
 let key
+let receiver
 
 const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex')
 
@@ -45,13 +47,53 @@ function upload (bytes, name, { type = 'application/octet-stream', auth = key, d
 const PNG = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000' +
   '1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082', 'hex')
 
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let c = n
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
+  return c >>> 0
+})
+function crc32 (buf) {
+  let c = 0xffffffff
+  for (const b of buf) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8)
+  return (c ^ 0xffffffff) >>> 0
+}
+function chunk (type, data) {
+  const len = Buffer.alloc(4); len.writeUInt32BE(data.length)
+  const td = Buffer.concat([Buffer.from(type), data])
+  const crc = Buffer.alloc(4); crc.writeUInt32BE(crc32(td))
+  return Buffer.concat([len, td, crc])
+}
+/** An RGB PNG of `width` × `height` (a gradient), or only its header claiming that size. */
+function png (width, height, { headerOnly = false } = {}) {
+  const ihdr = Buffer.alloc(13)
+  ihdr.writeUInt32BE(width, 0); ihdr.writeUInt32BE(height, 4)
+  ihdr[8] = 8; ihdr[9] = 2
+  let idat = Buffer.alloc(0)
+  if (!headerOnly) {
+    const raw = Buffer.alloc((width * 3 + 1) * height)
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        const o = y * (width * 3 + 1) + 1 + x * 3
+        raw[o] = x % 256; raw[o + 1] = y % 256; raw[o + 2] = 128
+      }
+    }
+    idat = zlib.deflateSync(raw)
+  } else {
+    idat = zlib.deflateSync(Buffer.alloc(1000))
+  }
+  return Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', Buffer.alloc(0))])
+}
+const pngSize = (buf) => [buf.readUInt32BE(16), buf.readUInt32BE(20)]
+
 before(async () => {
   if (SKIP) return
-  server = await startServer({ vars: { ASSET_DIRECT_UPLOAD_BYTES: String(8 * MiB) } })
+  receiver = await startReceiver()
+  server = await startServer({ vars: { ASSET_DIRECT_UPLOAD_BYTES: String(8 * MiB), WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_RETRY_BASE_MS: '300' } })
   ;({ project, key } = await createProject(server, 'Assets'))
 }, { timeout: 150_000 })
 
 after(async () => {
+  receiver?.close()
   await server?.stop()
 })
 
@@ -405,4 +447,108 @@ test('bad input is refused with problem details and changes nothing', { skip: SK
   // Too large for one request: told to use parts.
   const big = await call('POST', '/assets?name=big', { body: Buffer.alloc(8 * MiB + 1), headers: { 'tandemx-sha256': sha256(Buffer.alloc(8 * MiB + 1)) } })
   assert.equal(big.status, 413)
+})
+
+test('webhooks and the audit log tell of uploads, versions, deletions and restores', { skip: SKIP, timeout: 60_000 }, async () => {
+  const w = await createProject(server, 'Hooks')
+  const wcall = (method, path, opts = {}) => call(method, path, { auth: w.key, base: `/v1/projects/${w.project}`, ...opts })
+  assert.equal((await wcall('POST', '/webhooks', { json: { url: `${receiver.url}/assets`, events: ['asset.*'] } })).status, 201)
+  const bytes = seededBytes(16, 64)
+  const made = (await wcall('POST', '/assets?name=hooked.bin', { body: bytes, headers: { 'tandemx-sha256': sha256(bytes) } })).body
+  const v2 = seededBytes(17, 64)
+  assert.equal((await wcall('POST', `/assets/${made.id}/versions?name=hooked2.bin`, { body: v2, headers: { 'tandemx-sha256': sha256(v2) } })).status, 201)
+  assert.equal((await wcall('DELETE', `/assets/${made.id}`)).status, 200)
+  assert.equal((await wcall('POST', `/assets/${made.id}/restore`)).status, 200)
+  const types = () => receiver.requests.filter((r) => r.path === '/assets').map((r) => JSON.parse(r.body))
+  await waitFor(() => types().length >= 4, { timeout: 20_000, description: 'four asset events' })
+  assert.deepEqual(types().map((e) => e.type).sort(), ['asset.created', 'asset.deleted', 'asset.restored', 'asset.version_created'])
+  const created = types().find((e) => e.type === 'asset.created')
+  assert.equal(created.data.asset.id, made.id)
+  assert.equal(created.data.asset.sha256, sha256(bytes))
+  assert.equal(types().find((e) => e.type === 'asset.version_created').data.asset.version, 2)
+  const audit = (await wcall('GET', '/audit')).body
+  const actions = audit.events.map((a) => a.action)
+  for (const a of ['asset.upload', 'asset.version', 'asset.delete', 'asset.restore']) assert.ok(actions.includes(a), `${a} in ${actions}`)
+})
+
+test('the cron sweep purges trashed assets whose time is up and drops expired uploads', { skip: SKIP, timeout: 60_000 }, async () => {
+  const s = await createProject(server, 'Sweep')
+  const scall = (method, path, opts = {}) => call(method, path, { auth: s.key, base: `/v1/projects/${s.project}`, ...opts })
+  const bytes = seededBytes(18, 500)
+  const keep = seededBytes(19, 500)
+  const gone = (await scall('POST', '/assets?name=gone.bin', { body: bytes, headers: { 'tandemx-sha256': sha256(bytes) } })).body
+  const old = (await scall('POST', '/assets?name=old.bin', { body: keep, headers: { 'tandemx-sha256': sha256(keep) } })).body
+  const up = (await scall('POST', '/uploads', { json: { name: 'stale.bin', size: 10, sha256: sha256(Buffer.alloc(10)) } })).body.upload
+  await scall('DELETE', `/assets/${gone.id}`)
+  await scall('DELETE', `/assets/${old.id}`)
+  // The project keeps its trash for 0 days: the deleted asset is due at once; the other
+  // project's trash (30 days) is untouched. The upload is made to have expired.
+  assert.equal((await scall('PATCH', '', { json: { asset_trash_days: 0 } })).status, 200)
+  await d1Execute(server, `UPDATE assets SET deleted_at = 1 WHERE project_id = '${s.project}' AND id = '${old.id}'`)
+  await d1Execute(server, `UPDATE projects SET asset_trash_days = 1000 WHERE id = '${project}'`)
+  await d1Execute(server, `UPDATE asset_uploads SET expires_at = 1 WHERE id = '${up.id}'`)
+  const trashedElsewhere = (await ok('GET', '/assets?trashed=true')).assets.length
+  const before = (await scall('GET', '/asset-usage')).body
+  assert.equal(before.files, 2)
+  const ran = await fetch(`${server.url}/__scheduled?cron=*/15+*+*+*+*`)
+  assert.equal(ran.status, 200)
+  await waitFor(async () => (await scall('GET', `/assets/${gone.id}`)).status === 404, { timeout: 20_000, description: 'purged' })
+  assert.equal((await scall('GET', `/assets/${old.id}`)).status, 404)
+  const after = (await scall('GET', '/asset-usage')).body
+  assert.equal(after.files, 0)
+  assert.equal(after.bytes, 0)
+  const rows = await d1Execute(server, `SELECT COUNT(*) AS n FROM asset_uploads WHERE id = '${up.id}'`)
+  assert.match(rows, /"n": 0/)
+  assert.equal((await ok('GET', '/assets?trashed=true')).assets.length, trashedElsewhere)
+
+  // A deleted project's assets go at the next sweep, bytes and rows.
+  const d = await createProject(server, 'Doomed')
+  const doomed = seededBytes(20, 300)
+  assert.equal((await call('POST', '/assets?name=d.bin', { auth: d.key, base: `/v1/projects/${d.project}`, body: doomed, headers: { 'tandemx-sha256': sha256(doomed) } })).status, 201)
+  assert.equal((await call('DELETE', '', { auth: d.key, base: `/v1/projects/${d.project}` })).status, 200)
+  await fetch(`${server.url}/__scheduled?cron=*/15+*+*+*+*`)
+  await waitFor(async () => /"n": 0/.test(await d1Execute(server, `SELECT COUNT(*) AS n FROM asset_blobs WHERE project_id = '${d.project}'`)), { timeout: 20_000, description: 'the deleted project\'s blobs purged' })
+  assert.match(await d1Execute(server, `SELECT COUNT(*) AS n FROM assets WHERE project_id = '${d.project}'`), /"n": 0/)
+})
+
+test('previews: resized as asked, cached, signed; bombs and non-images refused', { skip: SKIP, timeout: 120_000 }, async () => {
+  const image = png(600, 400)
+  const asset = (await upload(image, 'gradient.png', { type: 'image/png' })).body
+  const first = await call('GET', `/assets/${asset.id}/preview?w=256&format=png`)
+  assert.equal(first.status, 200, first.body instanceof Buffer ? '' : JSON.stringify(first.body))
+  assert.equal(first.headers.get('content-type'), 'image/png')
+  assert.deepEqual(pngSize(first.body), [256, 171])
+  assert.match(first.headers.get('content-security-policy'), /default-src 'none'/)
+  // Made once: the second answer is the cached file, byte for byte; its tag answers 304.
+  const again = await call('GET', `/assets/${asset.id}/preview?w=256&format=png`)
+  assert.ok(Buffer.compare(again.body, first.body) === 0)
+  assert.equal((await call('GET', `/assets/${asset.id}/preview?w=256&format=png`, { headers: { 'if-none-match': again.headers.get('etag') } })).status, 304)
+  // Never larger than the image; WebP and JPEG too.
+  assert.deepEqual(pngSize((await call('GET', `/assets/${asset.id}/preview?w=1024&format=png`)).body), [600, 400])
+  const webp = await call('GET', `/assets/${asset.id}/preview?w=128&format=webp`)
+  assert.equal(webp.status, 200)
+  assert.equal(webp.body.subarray(0, 4).toString(), 'RIFF')
+  assert.equal(webp.body.subarray(8, 12).toString(), 'WEBP')
+  const jpeg = await call('GET', `/assets/${asset.id}/preview?w=64&format=jpeg`)
+  assert.deepEqual([...jpeg.body.subarray(0, 3)], [0xff, 0xd8, 0xff])
+  // Bad parameters.
+  assert.equal((await call('GET', `/assets/${asset.id}/preview?w=300`)).status, 400)
+  assert.equal((await call('GET', `/assets/${asset.id}/preview?w=256&format=gif`)).status, 400)
+  // A signed preview link.
+  const link = await ok('POST', `/assets/${asset.id}/links`, { json: { preview: { w: 64, format: 'png' } } }, 201)
+  const viaLink = await fetch(link.url)
+  assert.equal(viaLink.status, 200)
+  assert.deepEqual(pngSize(Buffer.from(await viaLink.arrayBuffer())), [64, 43])
+  const altered = new URL(link.url); altered.searchParams.set('w', '128')
+  assert.equal((await fetch(altered)).status, 403)
+
+  // A decompression bomb: a valid PNG whose header claims 30000 × 30000.
+  const bomb = (await upload(png(30000, 30000, { headerOnly: true }), 'bomb.png', { type: 'image/png' })).body
+  const refused = await call('GET', `/assets/${bomb.id}/preview?w=256&format=png`)
+  assert.equal(refused.status, 422)
+  assert.equal(refused.body.error, 'image-too-large')
+  assert.match(refused.body.detail, /30000/)
+  // Not an image.
+  const text = (await upload(Buffer.from('hello'), 'a.txt', { type: 'text/plain' })).body
+  assert.equal((await call('GET', `/assets/${text.id}/preview?w=256`)).status, 415)
 })

@@ -321,12 +321,16 @@ async function startServerOnce ({ persistDir, vars, reuse }) {
     cmd = WRANGLER
     args = [
       'dev',
+      // The previews worker beside it, behind the service binding PREVIEWS.
       '--config', 'wrangler.toml',
+      '--config', 'previews/wrangler.toml',
       '--ip', '127.0.0.1',
       '--port', String(port),
       '--inspector-port', String(inspectorPort),
       '--persist-to', persistDir,
-      '--log-level', 'info'
+      '--log-level', 'info',
+      // GET /__scheduled runs the cron handler (the asset sweep) on demand.
+      '--test-scheduled'
     ]
     for (const [key, value] of Object.entries({ ...TEST_SECRETS, ...vars })) args.push('--var', `${key}:${value}`)
     env = childEnv()

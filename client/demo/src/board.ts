@@ -1,14 +1,17 @@
 // The board page: connects to the room, wires the canvas, the toolbar, the status line, the
-// presence list, the minimap, the history panel and the conversations (comment pins and
-// threads, chat, the inbox).
+// presence list, the minimap, the history panel, the conversations (comment pins and
+// threads, chat, the inbox) and the assets (the panel, images dropped on the canvas).
 
 import {
   ApiError,
+  assetUri,
   connect,
+  createAssetLinks,
   createPresence,
   subscribeChat,
   subscribeInbox,
   subscribeThreads,
+  type Asset,
   type Connection,
   type Notification,
   type Peer,
@@ -20,12 +23,14 @@ import { mountChat } from './chat.js'
 import { mountHistory } from './history.js'
 import type { Identity } from './identity.js'
 import { mountInbox } from './inbox.js'
+import { mountLibrary } from './library.js'
 import { mountMinimap } from './minimap.js'
-import { Board, NODE_H, NODE_KINDS, NODE_W, type NodeKind } from './model.js'
+import { Board, NODE_H, NODE_KINDS, NODE_W, imageBox, type NodeKind } from './model.js'
 import { Preview } from './preview.js'
 import { BRANCH_SEPARATOR, createSession } from './session.js'
 import { createPeople, createTyping, type Talk } from './talk.js'
 import { mountThreads } from './threads.js'
+import { createUploads, mountUploadCards } from './uploads.js'
 
 const $ = <T extends HTMLElement>(sel: string): T => {
   const el = document.querySelector<T>(sel)
@@ -278,6 +283,77 @@ export function openBoard (server: string, room: string, me: Identity): void {
   historyToggle.addEventListener('click', () => { historyPanel.toggle(); syncToggle() })
   $('#history-close').addEventListener('click', syncToggle)
 
+  // --- assets --------------------------------------------------------------------------------
+  // Image nodes name an asset (`tandemx://asset/<id>@<version>`); the canvas shows it through a
+  // signed link, asked once per asset and version and renewed before it expires.
+  const assetApi = session.api.assets
+  const links = createAssetLinks(assetApi, () => session.project())
+  const resolveImage = (src: string): Promise<string> => links.resolve(src)
+  canvas.resolveImage = resolveImage
+  preview.resolveImage = resolveImage
+  const uploads = createUploads(assetApi, () => session.project())
+  mountUploadCards($('#uploads'), canvas, uploads)
+
+  /** The pixel size of an image (a file, or a URL), or null when it is not one a browser shows. */
+  const imageSize = (src: Blob | string): Promise<{ width: number, height: number } | null> => new Promise((resolve) => {
+    const url = typeof src === 'string' ? src : URL.createObjectURL(src)
+    const img = new Image()
+    const done = (size: { width: number, height: number } | null): void => {
+      if (typeof src !== 'string') URL.revokeObjectURL(url)
+      resolve(size)
+    }
+    img.onload = () => done({ width: img.naturalWidth, height: img.naturalHeight })
+    img.onerror = () => done(null)
+    img.src = url
+  })
+
+  canvas.onFilesDrop = (files, at) => {
+    if (board.readOnly) {
+      toast(`You are signed in as a ${role()}: placing files needs an editor role`, 'warn')
+      return
+    }
+    files.forEach((file, i) => {
+      const spot = { x: at.x + i * 36, y: at.y + i * 36 }
+      const size = file.type.startsWith('image/') ? imageSize(file) : Promise.resolve(null)
+      uploads.start(file, spot, (asset) => {
+        void size.then((dims) => {
+          if (dims === null || !asset.content_type.startsWith('image/')) {
+            toast(`${file.name} is in the assets library`)
+          } else {
+            board.addImage(assetUri(asset.id, asset.version), spot.x, spot.y, imageBox(dims.width, dims.height), file.name)
+          }
+        })
+        if (library.isOpen) void library.refresh()
+      })
+    })
+  }
+
+  /** Puts an image asset of the library at the centre of the view. */
+  const placeAsset = async (asset: Asset): Promise<void> => {
+    const uri = assetUri(asset.id, asset.version)
+    const dims = await imageSize(await links.resolve(uri))
+    const c = canvas.center()
+    const id = board.addImage(uri, c.x, c.y, imageBox(dims?.width ?? 0, dims?.height ?? 0), asset.name)
+    if (id !== '') canvas.select([id])
+  }
+
+  const assetsToggle = $<HTMLButtonElement>('#assets-toggle')
+  const library = mountLibrary({
+    host: $('#assets'),
+    api: assetApi,
+    project: () => session.project(),
+    room,
+    role,
+    links,
+    uploads,
+    place: (asset) => { placeAsset(asset).catch((err: unknown) => library.showError('Placing the image failed', err)) },
+    onToggle: () => {
+      assetsToggle.setAttribute('aria-expanded', String(library.isOpen))
+      assetsToggle.classList.toggle('active', library.isOpen)
+    }
+  })
+  assetsToggle.addEventListener('click', () => library.toggle())
+
   // --- conversations -------------------------------------------------------------------------
   const talk: Talk = {
     api: session.api.conversations,
@@ -360,6 +436,7 @@ export function openBoard (server: string, room: string, me: Identity): void {
   })
 
   roleChanged = () => {
+    library.applyRole()
     historyPanel.applyRole()
     threadsPanel.applyRole()
     chatPanel.applyRole()
@@ -388,6 +465,12 @@ export function openBoard (server: string, room: string, me: Identity): void {
         }
       },
       history: historyPanel,
+      /** The asset panel, the uploads in progress, and the link cache of image nodes. */
+      assets: library,
+      uploads,
+      links,
+      /** What the server has recorded of this board's asset references. */
+      boardAssets: async () => assetApi.documentAssets(await session.project(), room),
       threads: threadsPanel,
       chat: chatPanel,
       inbox,

@@ -1,6 +1,7 @@
 // The infinite canvas: renders the board's nodes and edges in an SVG with pan and zoom, and
 // turns pointer and keyboard input into board edits. Collaborators' cursors and selections are
-// drawn from presence.
+// drawn from presence. Image nodes show an asset, their `tandemx://asset/…` URI resolved to a
+// signed URL by `resolveImage`; files dropped on the canvas go to `onFilesDrop`.
 
 import type { Peer, Presence } from '../../src/index.js'
 import { Board, NODE_H, NODE_W, type EdgeData, type NodeData, type NodeKind } from './model.js'
@@ -14,7 +15,8 @@ export const KIND_COLOR: Record<NodeKind, string> = {
   service: '#2e6fd8',
   database: '#2f9e44',
   cache: '#e8590c',
-  queue: '#9c36b5'
+  queue: '#9c36b5',
+  image: '#0b7285'
 }
 
 /** The visible part of the world: screen = world * k + (x, y). */
@@ -54,13 +56,13 @@ function shapeFor (kind: NodeKind, parent: SVGGElement): SVGElement {
 
 /** Where the segment from the centre of `a` towards the centre of `b` leaves `a`'s box. */
 function borderPoint (a: NodeData, b: NodeData, pad = 4): { x: number, y: number } {
-  const cx = a.x + NODE_W / 2
-  const cy = a.y + NODE_H / 2
-  const dx = b.x + NODE_W / 2 - cx
-  const dy = b.y + NODE_H / 2 - cy
+  const cx = a.x + a.w / 2
+  const cy = a.y + a.h / 2
+  const dx = b.x + b.w / 2 - cx
+  const dy = b.y + b.h / 2 - cy
   if (dx === 0 && dy === 0) return { x: cx, y: cy }
-  const sx = (NODE_W / 2 + pad) / Math.abs(dx || 1e-9)
-  const sy = (NODE_H / 2 + pad) / Math.abs(dy || 1e-9)
+  const sx = (a.w / 2 + pad) / Math.abs(dx || 1e-9)
+  const sy = (a.h / 2 + pad) / Math.abs(dy || 1e-9)
   const s = Math.min(sx, sy)
   return { x: cx + dx * s, y: cy + dy * s }
 }
@@ -69,7 +71,11 @@ interface NodeEls {
   g: SVGGElement
   kind: NodeKind
   label: SVGTextElement
+  /** Image nodes: the picture, the URI it was resolved for, the size drawn. */
+  image?: { img: HTMLImageElement, frame: SVGRectElement, box: SVGForeignObjectElement, port: SVGCircleElement, src: string | null, w: number, h: number }
 }
+
+const HTML_NS = 'http://www.w3.org/1999/xhtml'
 
 /** The canvas view of one board. */
 export class CanvasView {
@@ -86,7 +92,10 @@ export class CanvasView {
    * node clicked (null on the background). Such a click neither selects nor pans.
    */
   onCommentClick: (at: { x: number, y: number }, node: string | null) => void = () => {}
+  /** Called for files dropped on the canvas, with the world point they were dropped at. */
+  onFilesDrop: (files: File[], at: { x: number, y: number }) => void = () => {}
   private commenting = false
+  private resolver: ((src: string) => Promise<string>) | null = null
 
   private readonly world: SVGGElement
   private readonly edgeLayer: SVGGElement
@@ -181,10 +190,19 @@ export class CanvasView {
     }
     const minX = Math.min(...list.map((n) => n.x)) - 60
     const minY = Math.min(...list.map((n) => n.y)) - 60
-    const maxX = Math.max(...list.map((n) => n.x + NODE_W)) + 60
-    const maxY = Math.max(...list.map((n) => n.y + NODE_H)) + 60
+    const maxX = Math.max(...list.map((n) => n.x + n.w)) + 60
+    const maxY = Math.max(...list.map((n) => n.y + n.h)) + 60
     const k = Math.min(1.25, Math.max(MIN_ZOOM, Math.min(r.width / (maxX - minX), r.height / (maxY - minY))))
     this.view = { k, x: (r.width - (maxX - minX) * k) / 2 - minX * k, y: (r.height - (maxY - minY) * k) / 2 - minY * k }
+    this.schedule()
+  }
+
+  /**
+   * Turns an image node's `src` (an asset URI) into a URL an `<img>` loads. Without one (a
+   * preview), image nodes show their frame and name only.
+   */
+  set resolveImage (fn: ((src: string) => Promise<string>) | null) {
+    this.resolver = fn
     this.schedule()
   }
 
@@ -233,7 +251,10 @@ export class CanvasView {
     }
     for (const node of this.nodes.values()) {
       let els = this.nodeEls.get(node.id)
-      if (els === undefined) {
+      if (els === undefined && node.kind === 'image') {
+        els = this.createImageNode(node)
+        this.nodeEls.set(node.id, els)
+      } else if (els === undefined) {
         const g = svg('g', { class: `node kind-${node.kind}`, 'data-id': node.id }, this.nodeLayer)
         shapeFor(node.kind, g)
         // The cylinder's top takes room: its text sits a little lower and has no side band.
@@ -247,11 +268,59 @@ export class CanvasView {
         this.nodeEls.set(node.id, els)
       }
       els.g.setAttribute('transform', `translate(${node.x} ${node.y})`)
-      if (els.label.textContent !== node.label) {
-        els.label.textContent = node.label.length > 20 ? `${node.label.slice(0, 19)}…` : node.label
-      }
+      if (els.image !== undefined) this.updateImageNode(els, node)
+      const max = Math.max(8, Math.floor(node.w / 8.4))
+      const shown = node.label.length > max ? `${node.label.slice(0, max - 1)}…` : node.label
+      if (els.label.textContent !== shown) els.label.textContent = shown
       els.g.classList.toggle('selected', this.selectedNodes.has(node.id))
     }
+  }
+
+  /** An image node: a frame, the picture (an HTML `<img>`, so it has a naturalWidth), its name. */
+  private createImageNode (node: NodeData): NodeEls {
+    const g = svg('g', { class: 'node kind-image loading', 'data-id': node.id }, this.nodeLayer)
+    const frame = svg('rect', { class: 'shape', rx: 8 }, g)
+    const box = svg('foreignObject', { class: 'picture', x: 0, y: 0 }, g)
+    const img = document.createElementNS(HTML_NS, 'img') as HTMLImageElement
+    img.draggable = false
+    img.alt = node.label
+    img.addEventListener('load', () => { g.classList.remove('loading', 'broken') })
+    img.addEventListener('error', () => { if (img.getAttribute('src') !== null) { g.classList.remove('loading'); g.classList.add('broken') } })
+    box.appendChild(img)
+    const label = svg('text', { class: 'label caption', x: 4 }, g)
+    const port = svg('circle', { class: 'port', r: 7 }, g)
+    port.appendChild(svg('title')).textContent = 'Drag to connect'
+    return { g, kind: 'image', label, image: { img, frame, box, port, src: null, w: 0, h: 0 } }
+  }
+
+  private updateImageNode (els: NodeEls, node: NodeData): void {
+    const im = els.image
+    if (im === undefined) return
+    if (im.w !== node.w || im.h !== node.h) {
+      im.w = node.w
+      im.h = node.h
+      for (const el of [im.frame, im.box]) {
+        el.setAttribute('width', String(node.w))
+        el.setAttribute('height', String(node.h))
+      }
+      els.label.setAttribute('y', String(node.h + 17))
+      im.port.setAttribute('cx', String(node.w))
+      im.port.setAttribute('cy', String(node.h / 2))
+    }
+    const src = node.src ?? ''
+    if (im.src === src || this.resolver === null) return
+    im.src = src
+    im.img.alt = node.label
+    im.img.removeAttribute('src')
+    els.g.classList.add('loading')
+    els.g.classList.remove('broken')
+    this.resolver(src).then((url) => {
+      if (im.src === src) im.img.src = url
+    }, () => {
+      if (im.src !== src) return
+      els.g.classList.remove('loading')
+      els.g.classList.add('broken')
+    })
   }
 
   private renderEdges (edges: EdgeData[]): void {
@@ -292,7 +361,7 @@ export class CanvasView {
       for (const id of peer.selection ?? []) {
         const n = this.nodes.get(id)
         if (n === undefined) continue
-        svg('rect', { class: 'halo', x: n.x - 6, y: n.y - 6, width: NODE_W + 12, height: NODE_H + 12, rx: 16, stroke: peer.user.color }, this.haloLayer)
+        svg('rect', { class: 'halo', x: n.x - 6, y: n.y - 6, width: n.w + 12, height: n.h + 12, rx: 16, stroke: peer.user.color }, this.haloLayer)
         const tag = svg('text', { class: 'halo-name', x: n.x - 4, y: n.y - 11, fill: peer.user.color }, this.haloLayer)
         tag.textContent = peer.user.name
       }
@@ -351,8 +420,8 @@ export class CanvasView {
     const k = this.view.k
     Object.assign(input.style, {
       left: `${node.x * k + this.view.x + 12 * k}px`,
-      top: `${(node.y + 30) * k + this.view.y}px`,
-      width: `${(NODE_W - 24) * k}px`,
+      top: `${(node.kind === 'image' ? node.y + node.h + 2 : node.y + 30) * k + this.view.y}px`,
+      width: `${(node.w - 24) * k}px`,
       fontSize: `${15 * k}px`
     })
     let done = false
@@ -493,6 +562,24 @@ export class CanvasView {
       }
     })
 
+    // Files dragged in from the desktop: the canvas takes them where they are dropped.
+    const carriesFiles = (ev: DragEvent): boolean => ev.dataTransfer?.types.includes('Files') === true
+    el.addEventListener('dragover', (ev) => {
+      if (!carriesFiles(ev)) return
+      ev.preventDefault()
+      if (ev.dataTransfer !== null) ev.dataTransfer.dropEffect = this.board.readOnly ? 'none' : 'copy'
+      el.classList.add('dropping')
+    })
+    el.addEventListener('dragleave', () => el.classList.remove('dropping'))
+    el.addEventListener('drop', (ev) => {
+      el.classList.remove('dropping')
+      const files = Array.from(ev.dataTransfer?.files ?? [])
+      if (files.length === 0) return
+      ev.preventDefault()
+      const p = this.toWorld(ev.clientX, ev.clientY)
+      this.onFilesDrop(files, { x: Math.round(p.x), y: Math.round(p.y) })
+    })
+
     el.addEventListener('wheel', (ev) => {
       ev.preventDefault()
       if (ev.ctrlKey || ev.metaKey || Math.abs(ev.deltaY) >= Math.abs(ev.deltaX)) {
@@ -530,8 +617,8 @@ export class CanvasView {
   private updateGhost (from: string, p: { x: number, y: number }): void {
     const n = this.nodes.get(from)
     if (n === undefined) return
-    this.ghost.setAttribute('x1', String(n.x + NODE_W))
-    this.ghost.setAttribute('y1', String(n.y + NODE_H / 2))
+    this.ghost.setAttribute('x1', String(n.x + n.w))
+    this.ghost.setAttribute('y1', String(n.y + n.h / 2))
     this.ghost.setAttribute('x2', String(p.x))
     this.ghost.setAttribute('y2', String(p.y))
   }

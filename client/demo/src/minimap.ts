@@ -2,7 +2,6 @@
 // drag in it to move the view there.
 
 import { KIND_COLOR, type CanvasView } from './canvas.js'
-import { NODE_H, NODE_W } from './model.js'
 
 const SVG_NS = 'http://www.w3.org/2000/svg'
 const W = 200
@@ -30,8 +29,8 @@ export function mountMinimap (host: HTMLElement, canvas: CanvasView): void {
     for (const n of nodes) {
       minX = Math.min(minX, n.x)
       minY = Math.min(minY, n.y)
-      maxX = Math.max(maxX, n.x + NODE_W)
-      maxY = Math.max(maxY, n.y + NODE_H)
+      maxX = Math.max(maxX, n.x + n.w)
+      maxY = Math.max(maxY, n.y + n.h)
     }
     const pad = 40
     minX -= pad
@@ -43,7 +42,7 @@ export function mountMinimap (host: HTMLElement, canvas: CanvasView): void {
     oy = (H - (maxY - minY) * scale) / 2 - minY * scale
     const parts: string[] = []
     for (const n of nodes) {
-      parts.push(`<rect x="${n.x * scale + ox}" y="${n.y * scale + oy}" width="${Math.max(2, NODE_W * scale)}" height="${Math.max(2, NODE_H * scale)}" rx="1.5" fill="${KIND_COLOR[n.kind]}"/>`)
+      parts.push(`<rect x="${n.x * scale + ox}" y="${n.y * scale + oy}" width="${Math.max(2, n.w * scale)}" height="${Math.max(2, n.h * scale)}" rx="1.5" fill="${KIND_COLOR[n.kind]}"/>`)
     }
     parts.push(`<rect class="viewport" x="${view.x * scale + ox}" y="${view.y * scale + oy}" width="${view.w * scale}" height="${view.h * scale}"/>`)
     svg.innerHTML = parts.join('')

@@ -2,16 +2,18 @@
 //
 // Layout (so any client, or a server-side script, can read it):
 //   doc.getMap('nodes'): id -> Y.Map { kind, label, x, y }   one Y.Map per node, so concurrent
-//                                                             moves and renames merge per field
+//                                                             moves and renames merge per field;
+//                        image nodes add { src, w, h }:       src is `tandemx://asset/<id>@<v>`
 //   doc.getMap('edges'): id -> { from, to }                  edges never change, only come and go
 
 import * as Y from 'yjs'
 
-/** What a node stands for in a system diagram. */
-export type NodeKind = 'service' | 'database' | 'cache' | 'queue'
+/** What a node stands for in a system diagram, or a picture placed on the canvas. */
+export type NodeKind = 'service' | 'database' | 'cache' | 'queue' | 'image'
 
-/** Every kind, in toolbar order. */
-export const NODE_KINDS: NodeKind[] = ['service', 'database', 'cache', 'queue']
+/** The kinds the toolbar adds, in its order (images come by drag and drop). */
+export const NODE_KINDS: Array<Exclude<NodeKind, 'image'>> = ['service', 'database', 'cache', 'queue']
+const ALL_KINDS: NodeKind[] = [...NODE_KINDS, 'image']
 
 /** A node as plain data. */
 export interface NodeData {
@@ -20,6 +22,11 @@ export interface NodeData {
   label: string
   x: number
   y: number
+  /** Size in world units (NODE_W x NODE_H but for images). */
+  w: number
+  h: number
+  /** An image node's picture: an asset URI (`tandemx://asset/<id>@<version>`). */
+  src?: string
 }
 
 /** A directed edge as plain data. */
@@ -32,12 +39,23 @@ export interface EdgeData {
 /** Node size in world units. */
 export const NODE_W = 168
 export const NODE_H = 64
+/** Largest size an image node is given when placed (it keeps the picture's proportions). */
+export const IMAGE_MAX_W = 240
+export const IMAGE_MAX_H = 180
 
 const DEFAULT_LABEL: Record<NodeKind, string> = {
   service: 'Service',
   database: 'Database',
   cache: 'Cache',
-  queue: 'Queue'
+  queue: 'Queue',
+  image: 'Image'
+}
+
+/** The size an image of `width` x `height` pixels gets on the canvas. */
+export function imageBox (width: number, height: number): { w: number, h: number } {
+  if (!(width > 0 && height > 0)) return { w: IMAGE_MAX_W, h: Math.round(IMAGE_MAX_W * 3 / 4) }
+  const k = Math.min(1, IMAGE_MAX_W / width, IMAGE_MAX_H / height)
+  return { w: Math.max(48, Math.round(width * k)), h: Math.max(36, Math.round(height * k)) }
 }
 
 /** The canvas of one room. Edits go through here, so undo sees exactly the local user's. */
@@ -77,6 +95,25 @@ export class Board {
       node.set('label', label)
       node.set('x', Math.round(x - NODE_W / 2))
       node.set('y', Math.round(y - NODE_H / 2))
+      this.nodes.set(id, node)
+    })
+    return id
+  }
+
+  /** Adds an image node centred at (x, y) showing the asset `src`; returns its id ('' when read-only). */
+  addImage (src: string, x: number, y: number, size: { w: number, h: number }, label = DEFAULT_LABEL.image): string {
+    if (this.readOnly) return ''
+    const id = this.newId()
+    this.undo.stopCapturing()
+    this.change(() => {
+      const node = new Y.Map<unknown>()
+      node.set('kind', 'image')
+      node.set('label', label.trim().slice(0, 80) || DEFAULT_LABEL.image)
+      node.set('src', src)
+      node.set('w', size.w)
+      node.set('h', size.h)
+      node.set('x', Math.round(x - size.w / 2))
+      node.set('y', Math.round(y - size.h / 2))
       this.nodes.set(id, node)
     })
     return id
@@ -136,13 +173,22 @@ export class Board {
   nodeList (): NodeData[] {
     const out: NodeData[] = []
     for (const [id, m] of this.nodes) {
-      out.push({
+      const kind = (ALL_KINDS.includes(m.get('kind') as NodeKind) ? m.get('kind') : 'service') as NodeKind
+      const size = (key: string, fallback: number): number => {
+        const v = Number(m.get(key))
+        return kind === 'image' && Number.isFinite(v) && v >= 16 && v <= 4000 ? v : fallback
+      }
+      const node: NodeData = {
         id,
-        kind: (NODE_KINDS.includes(m.get('kind') as NodeKind) ? m.get('kind') : 'service') as NodeKind,
+        kind,
         label: String(m.get('label') ?? ''),
         x: Number(m.get('x') ?? 0),
-        y: Number(m.get('y') ?? 0)
-      })
+        y: Number(m.get('y') ?? 0),
+        w: size('w', kind === 'image' ? IMAGE_MAX_W : NODE_W),
+        h: size('h', kind === 'image' ? IMAGE_MAX_H : NODE_H)
+      }
+      if (kind === 'image') node.src = String(m.get('src') ?? '')
+      out.push(node)
     }
     return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
   }

@@ -44,6 +44,8 @@ const $ = <T extends HTMLElement>(root: ParentNode, sel: string): T => {
 export class Preview {
   /** Called after the preview closed (by its button or by `close()`). */
   onClose: () => void = () => {}
+  /** Resolves image nodes' asset URIs, as the live canvas does (frames only without it). */
+  resolveImage: ((src: string) => Promise<string>) | null = null
   private shown: { doc: Y.Doc, board: Board, canvas: CanvasView, title: string, key: string } | null = null
   private readonly title: HTMLElement
   private readonly count: HTMLElement
@@ -79,6 +81,7 @@ export class Preview {
     this.host.hidden = false
     this.host.dataset.key = key
     const canvas = new CanvasView(this.stage, board, nobody)
+    canvas.resolveImage = this.resolveImage
     if (view === 'keep' && previous !== undefined) canvas.view = { ...previous }
     else if (typeof view === 'object') {
       // A viewport of the live canvas, which fills the host: the bar above this stage shifts it.

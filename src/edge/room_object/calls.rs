@@ -63,10 +63,10 @@ impl RoomObject {
         let now = now_ms();
         let window = self.changes.borrow_mut().changed(author, before, now);
         let checkpoint_due = matches!(&*self.room.borrow(), Loaded::Ready(r) if r.compaction_due());
-        let history =
-            self.upkeep
-                .borrow_mut()
-                .after_change(checkpoint_due, self.version_interval_ms, now);
+        let history = self
+            .upkeep
+            .borrow_mut()
+            .after_change(checkpoint_due, self.intervals, now);
         if let Err(e) = self.schedule(Upkeep::earliest([window, history])).await {
             worker::console_warn!("could not schedule the alarm after a change: {e}");
         }

@@ -49,7 +49,14 @@ impl RoomObject {
             } => self.replay(after, from, to, limit),
             RoomCall::At { t, as_update } => self.at(t, as_update).await,
             RoomCall::Head { after, with_state } => self.head(after, with_state),
-            RoomCall::Fork { parent } => self.fork(payload, author, &parent).await,
+            RoomCall::Fork { parent } => {
+                let name = format!("Branched from {parent}");
+                self.start(payload, author, VersionKind::Fork, name).await
+            }
+            RoomCall::Import => {
+                let name = "Imported from an archive".to_owned();
+                self.start(payload, author, VersionKind::Named, name).await
+            }
             RoomCall::Merge { branch, preview } => {
                 self.merge(payload, author, &branch, preview).await
             }
@@ -352,12 +359,15 @@ impl RoomObject {
         http::json(&body)
     }
 
-    /// Starts a branch: this (new, empty) room takes `state`, the parent's state at the fork,
-    /// as its first change, and records it as a `fork` version.
-    async fn fork(&self, state: &[u8], author: &str, parent: &RoomName) -> Answer {
+    /// Starts a branch or an imported document: this (new, empty) room takes `state` (the
+    /// parent's state at the fork, or the archive's) as its first change, and records it as a
+    /// version of `kind` named `name`.
+    async fn start(&self, state: &[u8], author: &str, kind: VersionKind, name: String) -> Answer {
         let seq = self.with_store(|room| {
             if room.head() > 0 {
-                return Err(ApiError::Conflict("the branch room is not empty".into()));
+                return Err(ApiError::Conflict(
+                    "the document's room is not empty".into(),
+                ));
             }
             let before = self.before_change(room.doc().map_err(unavailable)?);
             room.apply_external(state, now_ms(), author)
@@ -368,14 +378,7 @@ impl RoomObject {
         self.after_api_write(author, before)
             .await
             .map_err(http::internal("history write"))?;
-        let version = self
-            .take_version(
-                VersionKind::Fork,
-                Some(format!("Branched from {parent}")),
-                None,
-                author,
-            )
-            .await?;
+        let version = self.take_version(kind, Some(name), None, author).await?;
         http::json(&ForkReply {
             seq,
             version: serde_json::to_value(&version).map_err(http::internal("version json"))?,

@@ -294,7 +294,7 @@ async fn list(cx: &Call<'_>) -> Result<Response> {
     let project = cx.project()?.as_str().to_owned();
     let url = cx.req.inner().url();
     let page = crate::pages::Page::parse(crate::api::url_query(&url), 2)?;
-    let mut sql = format!("{SELECT_ASSET}");
+    let mut sql = SELECT_ASSET.to_string();
     let mut args = vec![text(&project)];
     let mut arg = |sql: &mut String, clause: &str, value: JsValue| {
         args.push(value);
@@ -1177,8 +1177,10 @@ async fn preview(cx: &Call<'_>) -> Result<Response> {
     if bytes.len() > MAX_PREVIEW_BYTES {
         return Err(ApiError::Internal);
     }
-    let mut meta = worker::HttpMetadata::default();
-    meta.content_type = Some(format.content_type().into());
+    let meta = worker::HttpMetadata {
+        content_type: Some(format.content_type().into()),
+        ..Default::default()
+    };
     if let Err(e) = bucket
         .put(cache_key, bytes.clone())
         .http_metadata(meta)

@@ -168,6 +168,12 @@ async fn delete(cx: &mut Call<'_>) -> Result<Response> {
                 "UPDATE documents SET deleted_at = ? WHERE project_id = ? AND name = ?",
                 &[num(now), text(project.as_str()), text(name.as_str())],
             )?,
+            // Its references to assets go with it (its room recorded them; docs/asset-references.md).
+            d1::stmt(
+                &db,
+                "DELETE FROM asset_usage WHERE project_id = ? AND document = ?",
+                &[text(project.as_str()), text(name.as_str())],
+            )?,
             d1::audit(
                 &db,
                 Some(project.as_str()),

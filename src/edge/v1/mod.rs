@@ -5,6 +5,7 @@
 //! [`Call`] whose caller has passed that check and whose path parameters are typed.
 
 mod activity;
+mod archive;
 mod assets;
 mod audit;
 mod branches;
@@ -213,6 +214,8 @@ async fn route(req: Request, env: &Env, matched: Matched) -> Result<Response> {
         | DocumentAssets => assets::serve(id, &mut cx).await,
         UploadAsset | UploadAssetVersion | CreateUpload | GetUpload | AbortUpload
         | PutUploadPart | CompleteUpload => uploads::serve(id, &mut cx).await,
+        ExportDocument => archive::export(&mut cx).await,
+        ImportDocument => archive::import(&mut cx).await,
         Index | Health | Room | OpenApi | DevToken => Err(ApiError::NotFound),
     }
 }
@@ -252,8 +255,9 @@ async fn list_page(
     http::json(&serde_json::json!({ field: rows, "next_cursor": next }))
 }
 
-/// Purges trashed assets past their project's trash days and drops expired uploads, a bounded
-/// number of each per run (the cron trigger runs it again).
+/// Purges trashed assets past their project's trash days, and every asset of a deleted
+/// project, and drops expired uploads: a bounded number of each per run (the cron trigger runs
+/// it again).
 pub async fn sweep_assets(env: &Env) -> Result<()> {
     #[derive(Deserialize)]
     struct Trashed {
@@ -272,9 +276,10 @@ pub async fn sweep_assets(env: &Env) -> Result<()> {
     let trashed: Vec<Trashed> = d1::rows(
         &db,
         "SELECT a.project_id, a.id FROM assets a JOIN projects p ON p.id = a.project_id
-         WHERE a.deleted_at IS NOT NULL
-           AND a.deleted_at + COALESCE(p.asset_trash_days, ?1) * 86400000 <= ?2
-         ORDER BY a.deleted_at LIMIT 50",
+         WHERE p.deleted_at IS NOT NULL
+            OR (a.deleted_at IS NOT NULL
+                AND a.deleted_at + COALESCE(p.asset_trash_days, ?1) * 86400000 <= ?2)
+         LIMIT 50",
         &[d1::num(assets::default_trash_days(env)), d1::num(now)],
     )
     .await?;

@@ -83,7 +83,12 @@ async fn blob(db: &D1Database, project: &str, sha: &Sha256) -> Result<Option<Blo
 }
 
 /// Refuses a new blob of `size` bytes that would take the project past its quota.
-async fn check_quota(db: &D1Database, project: &str, size: u64, quota: u64) -> Result<()> {
+pub(super) async fn check_quota(
+    db: &D1Database,
+    project: &str,
+    size: u64,
+    quota: u64,
+) -> Result<()> {
     #[derive(Deserialize)]
     struct Row {
         bytes: Option<u64>,
@@ -230,7 +235,7 @@ async fn record(
 }
 
 /// Who uploads: the user a room token or `TandemX-Subject` names, or the key itself.
-async fn uploader(cx: &Call<'_>) -> Result<String> {
+pub(super) async fn uploader(cx: &Call<'_>) -> Result<String> {
     Ok(super::conversations::participant(cx).await?.0)
 }
 
@@ -345,33 +350,20 @@ async fn direct(cx: &mut Call<'_>, new_version: bool) -> Result<Response> {
     let content_type = assets::settle(declared.as_deref(), sniffed)?;
     let body = futures::stream::iter(head.into_iter().map(Ok)).chain(stream);
     let key = blob_key(&project, sha.as_str());
-    let mut meta = worker::HttpMetadata::default();
-    meta.content_type = Some(content_type.clone());
-    let put = bucket(cx.env)?
-        .put(key.clone(), worker::FixedLengthStream::wrap(body, size))
-        .sha256(sha.bytes().to_vec())
-        .http_metadata(meta)
-        .execute()
-        .await;
-    if let Err(e) = put {
-        let message = e.to_string();
-        if message.contains("fixed length") {
+    match put_blob(cx.env, &key, body, size, &sha, &content_type).await {
+        Ok(()) => {}
+        Err(PutError::Length) => {
             return Err(ApiError::InvalidBody(format!(
                 "the body is not Content-Length ({size}) bytes"
-            )));
+            )))
         }
-        if message.to_ascii_lowercase().contains("sha-256")
-            || message.to_ascii_lowercase().contains("checksum")
-            || message.contains("didn't match")
-            || message.to_ascii_lowercase().contains("digest")
-        {
+        Err(PutError::Digest) => {
             return Err(ApiError::Unprocessable(
                 "digest-mismatch",
                 format!("the body's SHA-256 is not the {SHA256_HEADER} given; nothing was stored"),
-            ));
+            ))
         }
-        worker::console_error!("asset put: {message}");
-        return Err(ApiError::Internal);
+        Err(PutError::Failed(e)) => return Err(e),
     }
     let file = NewFile {
         project: &project,
@@ -388,6 +380,56 @@ async fn direct(cx: &mut Call<'_>, new_version: bool) -> Result<Response> {
     };
     let body = record(cx, &db, file, None).await?;
     super::created(&body)
+}
+
+/// Why [`put_blob`] stored nothing.
+pub(super) enum PutError {
+    /// The stream was not the length announced.
+    Length,
+    /// R2 found another SHA-256 than the one given.
+    Digest,
+    /// Anything else (logged).
+    Failed(ApiError),
+}
+
+/// Streams `body`, exactly `size` bytes, into R2 at `key`, never holding it whole: R2 checks
+/// its SHA-256 against `sha` and stores nothing when it differs.
+pub(super) async fn put_blob(
+    env: &worker::Env,
+    key: &str,
+    body: impl futures::Stream<Item = worker::Result<Vec<u8>>> + 'static,
+    size: u64,
+    sha: &Sha256,
+    content_type: &str,
+) -> std::result::Result<(), PutError> {
+    let meta = worker::HttpMetadata {
+        content_type: Some(content_type.to_owned()),
+        ..Default::default()
+    };
+    let put = bucket(env)
+        .map_err(PutError::Failed)?
+        .put(key.to_owned(), worker::FixedLengthStream::wrap(body, size))
+        .sha256(sha.bytes().to_vec())
+        .http_metadata(meta)
+        .execute()
+        .await;
+    let Err(e) = put else {
+        return Ok(());
+    };
+    let message = e.to_string();
+    let lower = message.to_ascii_lowercase();
+    if message.contains("fixed length") {
+        return Err(PutError::Length);
+    }
+    if lower.contains("sha-256")
+        || lower.contains("checksum")
+        || message.contains("didn't match")
+        || lower.contains("digest")
+    {
+        return Err(PutError::Digest);
+    }
+    worker::console_error!("asset put: {message}");
+    Err(PutError::Failed(ApiError::Internal))
 }
 
 /// `POST .../uploads`.
@@ -538,12 +580,14 @@ async fn create(cx: &mut Call<'_>) -> Result<Response> {
     let id = format!("upl_{}", crate::codec::hex(&random::<10>()?));
     // Parts go to a key of their own: the digest is only known to be right once all are in.
     let key = format!("projects/{project}/uploads/{id}");
-    let mut meta = worker::HttpMetadata::default();
-    meta.content_type = Some(
-        declared
-            .clone()
-            .unwrap_or_else(|| "application/octet-stream".into()),
-    );
+    let meta = worker::HttpMetadata {
+        content_type: Some(
+            declared
+                .clone()
+                .unwrap_or_else(|| "application/octet-stream".into()),
+        ),
+        ..Default::default()
+    };
     let multipart = bucket(cx.env)?
         .create_multipart_upload(key.clone())
         .http_metadata(meta)
