@@ -389,6 +389,7 @@ pub fn document() -> Value {
         let mut responses = responses::errors(route, &traits);
         archive::errors(route.id, &mut responses);
         responses.insert(status, success);
+        responses.extend(assets::more(route.id));
         if route.id == RouteId::PutMember {
             let (status, added) = ok(
                 "201",

@@ -28,7 +28,9 @@ pub fn key_len(id: RouteId) -> usize {
         RouteId::ListKeys
         | RouteId::ListSigningKeys
         | RouteId::ListWebhooks
-        | RouteId::ListBranches => 2,
+        | RouteId::ListBranches
+        // (name, id)
+        | RouteId::ListAssets => 2,
         _ => 1,
     }
 }
@@ -208,6 +210,8 @@ mod tests {
         assert_eq!(page.after, Some(vec![json!(7), json!("\u{fffd}a")]));
         assert_eq!(key_len(RouteId::ListBranches), 2);
         assert_eq!(key_len(RouteId::ListMembers), 1);
+        assert_eq!(key_len(RouteId::ListAssets), 2);
+        assert_eq!(key_len(RouteId::AssetUsage), 1);
         assert_eq!(cursor_pattern(1), "^([0-9]{1,15}|~([0-9a-f]{2})*)$");
     }
 

@@ -15,20 +15,24 @@ mod tests;
 use crate::api::ApiError;
 use serde::{Deserialize, Serialize};
 
-/// Longest display name, in bytes.
+/// Longest display name, in characters (as JSON Schema's `maxLength` counts them).
 pub const MAX_NAME: usize = 255;
 /// Longest tag, in bytes.
 pub const MAX_TAG: usize = 64;
 /// Most tags on one asset.
 pub const MAX_TAGS: usize = 32;
-/// Longest custom licence text, in bytes.
+/// Longest custom licence text, in characters.
 pub const MAX_LICENCE_TEXT: usize = 8_192;
-/// Longest attribution, in bytes.
+/// Longest attribution, in characters.
 pub const MAX_ATTRIBUTION: usize = 1_024;
-/// Longest source URL, in bytes.
+/// Longest source URL, in characters.
 pub const MAX_SOURCE_URL: usize = 2_048;
 /// Longest SPDX expression, in bytes.
 pub const MAX_SPDX: usize = 128;
+/// Longest `?uploader=` filter of the asset list, in characters.
+pub const MAX_UPLOADER: usize = 300;
+/// The header that carries the SHA-256 of a direct upload, as the API documents it.
+pub const SHA256_HEADER_NAME: &str = "TandemX-SHA256";
 /// R2's smallest part (all but the last), in bytes.
 pub const MIN_PART: u64 = 5 * 1024 * 1024;
 /// R2's largest part, in bytes.
@@ -94,13 +98,15 @@ pub fn is_server_id(prefix: &str, id: &str) -> bool {
         .is_some_and(|h| h.len() == 20 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
 }
 
-/// A display name: 1 to [`MAX_NAME`] bytes, no control characters, not only spaces.
+/// A display name: 1 to [`MAX_NAME`] characters, no control characters, not only spaces.
 pub fn check_name(name: &str) -> Result<(), ApiError> {
     if name.trim().is_empty() {
         return Err(invalid("name must not be empty"));
     }
-    if name.len() > MAX_NAME {
-        return Err(invalid(format!("name is longer than {MAX_NAME} bytes")));
+    if name.chars().count() > MAX_NAME {
+        return Err(invalid(format!(
+            "name is longer than {MAX_NAME} characters"
+        )));
     }
     if name.chars().any(char::is_control) {
         return Err(invalid("name must not contain control characters"));
@@ -192,6 +198,29 @@ pub fn parse_content_type(value: &str) -> Result<String, ApiError> {
     }
 }
 
+/// What `?content_type=` of the asset list matches: a whole type (`image/*`) or one type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TypeFilter {
+    /// Types starting with this, the `/` included (`image/`).
+    Major(String),
+    /// Exactly this type, as [`parse_content_type`] stores it.
+    Exact(String),
+}
+
+/// Parses a list's content type filter: `type/*`, or a type as [`parse_content_type`] reads it.
+pub fn parse_type_filter(value: &str) -> Result<TypeFilter, ApiError> {
+    let query = |e: ApiError| ApiError::InvalidQuery(e.problem().detail);
+    match value.strip_suffix("/*") {
+        Some(major) => {
+            let t = parse_content_type(&format!("{major}/x")).map_err(query)?;
+            Ok(TypeFilter::Major(t.trim_end_matches('x').to_owned()))
+        }
+        None => parse_content_type(value)
+            .map(TypeFilter::Exact)
+            .map_err(query),
+    }
+}
+
 /// The image types previews are made of, and whose bytes must be what they say.
 pub const RASTER_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "image/webp"];
 
@@ -270,27 +299,28 @@ impl Licence {
             return Err(invalid("give licence.spdx or licence.text, not both"));
         }
         if let Some(text) = &self.text {
-            if text.trim().is_empty() || text.len() > MAX_LICENCE_TEXT {
+            if text.trim().is_empty() || text.chars().count() > MAX_LICENCE_TEXT {
                 return Err(invalid(format!(
-                    "licence.text is 1 to {MAX_LICENCE_TEXT} bytes"
+                    "licence.text is 1 to {MAX_LICENCE_TEXT} characters"
                 )));
             }
         }
         if let Some(a) = &self.attribution {
-            if a.len() > MAX_ATTRIBUTION || a.chars().any(|c| c.is_control() && c != '\n') {
+            if a.chars().count() > MAX_ATTRIBUTION || a.chars().any(|c| c.is_control() && c != '\n')
+            {
                 return Err(invalid(format!(
-                    "licence.attribution is at most {MAX_ATTRIBUTION} bytes of text"
+                    "licence.attribution is at most {MAX_ATTRIBUTION} characters of text"
                 )));
             }
         }
         if let Some(u) = &self.source_url {
             let scheme_ok = u.starts_with("https://") || u.starts_with("http://");
             if !scheme_ok
-                || u.len() > MAX_SOURCE_URL
+                || u.chars().count() > MAX_SOURCE_URL
                 || u.chars().any(|c| c.is_whitespace() || c.is_control())
             {
                 return Err(invalid(format!(
-                    "licence.source_url must be an http(s) URL of at most {MAX_SOURCE_URL} bytes"
+                    "licence.source_url must be an http(s) URL of at most {MAX_SOURCE_URL} characters"
                 )));
             }
         }

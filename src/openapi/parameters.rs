@@ -22,6 +22,13 @@ fn path_schema(name: &str) -> Value {
             "description": "A room name: 1 to 128 of A-Z a-z 0-9 . _ ~ - :, not only dots; percent-decoded once (anything else: 400)" }),
         "sub" => json!({ "type": "string", "pattern": patterns::SUB_SEGMENT,
             "description": "The member's user id: 1 to 256 printable characters; percent-decoded once, then it may not hold / ? # % nor be . or .. (400)" }),
+        "asset" | "upload" => json!({ "type": "string", "pattern": patterns::ID,
+            "description": format!("An {name} id (the server makes them as {}_ and 20 hex digits): 1 to 64 of A-Z a-z 0-9 . _ -, not only dots; anything else names no {name} (404)",
+                if name == "asset" { "ast" } else { "upl" }) }),
+        "part" => json!({ "type": "string", "pattern": patterns::PART,
+            "description": format!("A part number, 1 to {} in decimal (leading zeros allowed, 15 digits at most); anything else, or a number past the upload's parts, names no part (404)", crate::assets::MAX_PARTS) }),
+        "tag" => json!({ "type": "string", "pattern": patterns::TAG_SEGMENT,
+            "description": format!("A tag: 1 to {} of a-z 0-9 . _ : - (upper case is lowered); percent-decoded once; anything else, or . or .., is refused (400)", crate::assets::MAX_TAG) }),
         _ => json!({ "type": "string", "pattern": patterns::ID,
             "description": "An id: 1 to 64 of A-Z a-z 0-9 . _ -, not only dots; anything else names nothing (404)" }),
     }
@@ -127,6 +134,137 @@ fn page(id: RouteId, note: &str) -> Vec<Value> {
             "The next_cursor of the page before: a position in the list's order (parts joined by `.`, each an integer or `~` and the hex of a string's UTF-8); the page after it is served. Any other shape is refused (400)",
             json!({ "type": "string", "maxLength": crate::pages::MAX_CURSOR,
                 "pattern": crate::pages::cursor_pattern(crate::pages::key_len(id)) }),
+        ),
+    ]
+}
+
+fn optional_header(name: &str, description: &str, schema: Value) -> Value {
+    json!({ "name": name, "in": "header", "required": false, "description": description, "schema": schema })
+}
+
+/// `?name=`, `?tags=` and `TandemX-SHA256` of a direct upload ([`crate::routes::RouteId::UploadAsset`]).
+fn direct_upload() -> Vec<Value> {
+    use crate::assets::{MAX_NAME, MAX_TAGS};
+    vec![
+        required_query(
+            "name",
+            &format!("The file's display name: 1 to {MAX_NAME} characters, no control characters, not only white space"),
+            json!({ "type": "string", "minLength": 1, "maxLength": MAX_NAME, "pattern": patterns::DISPLAY_NAME }),
+        ),
+        query(
+            "tags",
+            &format!("Tags to give it, joined by commas: at most {MAX_TAGS}, each 1 to 64 of a-z 0-9 . _ : - (upper case is lowered; repeats count once)"),
+            json!({ "type": "string", "pattern": patterns::TAG_LIST }),
+        ),
+        header(
+            crate::assets::SHA256_HEADER_NAME,
+            "The file's SHA-256, 64 hex digits: storage checks the bytes against it (422 digest-mismatch, nothing stored). Bytes the project stores already are not sent to storage again (deduplicated)",
+            json!({ "type": "string", "pattern": patterns::SHA256 }),
+        ),
+    ]
+}
+
+/// The validators and range of a download ([`crate::routes::RouteId::GetAssetContent`]).
+fn download_headers(range: bool) -> Vec<Value> {
+    let mut out = vec![
+        optional_header(
+            "If-None-Match",
+            "Entity tags (the ETag is the SHA-256 in quotes; W/ is ignored; * matches): 304 when one matches. With it, If-Modified-Since is not read",
+            json!({ "type": "string" }),
+        ),
+        optional_header(
+            "If-Modified-Since",
+            "An HTTP date: 304 when the version is not newer. One that does not parse is ignored",
+            json!({ "type": "string" }),
+        ),
+    ];
+    if range {
+        out.extend([
+            optional_header(
+                "Range",
+                "bytes=first-last, bytes=first- or bytes=-suffix: one range, answered 206; a range that starts past the end is refused (416). Several ranges, or any other header, are ignored (the whole content, 200)",
+                json!({ "type": "string" }),
+            ),
+            optional_header(
+                "If-Range",
+                "An entity tag or an HTTP date: the Range is served only if it matches the content (the tag exactly, or a date not older); otherwise the whole content",
+                json!({ "type": "string" }),
+            ),
+        ]);
+    }
+    out
+}
+
+/// `?expires=&sig=` of a signed link (`POST .../links` makes them).
+fn signed_link() -> Vec<Value> {
+    vec![
+        query(
+            "expires",
+            "With sig: the link's expiry, unix seconds, as the link gives it",
+            integer(u64::MAX),
+        ),
+        query(
+            "sig",
+            "A signed link's signature (URL-safe base64 of an HMAC-SHA256): with it the request needs no credential, and is judged by the link alone. A link that is altered, expired or for other content is refused (403), whatever else the request carries",
+            json!({ "type": "string" }),
+        ),
+    ]
+}
+
+/// The query of [`crate::routes::RouteId::ListAssets`].
+fn asset_filters() -> Vec<Value> {
+    use crate::assets::{MAX_NAME, MAX_UPLOADER};
+    vec![
+        query(
+            "prefix",
+            &format!("Only assets whose name starts with this (compared exactly; % and _ mean themselves), at most {MAX_NAME} characters"),
+            json!({ "type": "string", "maxLength": MAX_NAME }),
+        ),
+        query(
+            "tag",
+            "Only assets with this tag (upper case is lowered)",
+            json!({ "type": "string", "pattern": patterns::TAG }),
+        ),
+        query(
+            "content_type",
+            "Only assets of this content type (parameters after ; are dropped, case is ignored), or of a whole type as type/*",
+            json!({ "type": "string", "pattern": patterns::TYPE_FILTER }),
+        ),
+        query(
+            "uploader",
+            &format!("Only assets this user (or key) uploaded: 1 to {MAX_UPLOADER} characters"),
+            json!({ "type": "string", "minLength": 1, "maxLength": MAX_UPLOADER }),
+        ),
+        query(
+            "trashed",
+            "Only assets in the trash (true, 1) instead of those out of it (false, 0: the default)",
+            flag(),
+        ),
+        query(
+            "orphans",
+            "Only assets no document references (true, 1)",
+            flag(),
+        ),
+    ]
+}
+
+/// The query of [`crate::routes::RouteId::AssetPreview`].
+fn preview() -> Vec<Value> {
+    vec![
+        required_query(
+            "w",
+            "The width in pixels (the height keeps the aspect ratio)",
+            json!({ "type": "integer", "enum": crate::assets::PREVIEW_WIDTHS }),
+        ),
+        query(
+            "format",
+            "The image format of the preview (jpg reads as jpeg)",
+            json!({ "type": "string", "enum": ["png", "jpeg", "jpg", "webp"], "default": "webp" }),
+        ),
+        query(
+            "version",
+            "The version to preview (default: the current one, and then the answer may change); one that does not exist names nothing (404). A signed link names it",
+            integer(u64::MAX),
         ),
     ]
 }
@@ -291,6 +429,33 @@ pub(super) fn parameters(path: &str, id: RouteId) -> Vec<Value> {
                 "Only unread notifications (true, 1), or all (false, 0: the default)",
                 flag(),
             ));
+        }
+        ListAssets => {
+            out.extend(asset_filters());
+            out.extend(page(id, ""));
+        }
+        AssetUsage => out.extend(page(id, "")),
+        UploadAsset | UploadAssetVersion => out.extend(direct_upload()),
+        DeleteAsset => out.push(query(
+            "force",
+            "Move it to the trash even while documents reference it (true, 1); without it such an asset is refused (409)",
+            flag(),
+        )),
+        GetAssetContent | GetAssetVersionContent => {
+            out.push(query(
+                "download",
+                "Content-Disposition: attachment (true, 1) rather than inline. Markup (HTML, XML, JavaScript) is always an attachment",
+                flag(),
+            ));
+            if id == GetAssetVersionContent {
+                out.extend(signed_link());
+            }
+            out.extend(download_headers(true));
+        }
+        AssetPreview => {
+            out.extend(preview());
+            out.extend(signed_link());
+            out.extend(download_headers(false));
         }
         ListReviews => out.extend(feed_page("Reviews")),
         ProjectActivity => out.extend(activity(true)),

@@ -16,6 +16,20 @@ macro_rules! blank {
     };
 }
 
+/// White space, as `str::trim` and `char::is_whitespace` read it (Unicode `White_Space`).
+macro_rules! space {
+    () => {
+        r"\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+    };
+}
+
+/// An RFC 6838 token of a content type, as [`crate::assets::parse_content_type`] reads it.
+macro_rules! token {
+    () => {
+        r"[A-Za-z0-9!#$&^_.+-]{1,127}"
+    };
+}
+
 /// An id ([`crate::names::Id`]): 1 to 64 of `A-Z a-z 0-9 . _ -`, not only dots.
 pub const ID: &str = r"^(?!\.+$)[A-Za-z0-9._-]{1,64}$";
 
@@ -106,6 +120,62 @@ pub const WEBHOOK_URL: &str = concat!(
     r"]*)?$"
 );
 
+/// A tag in a body or a query ([`crate::assets::parse_tag`]): 1 to 64 of `a-z 0-9 . _ : -`;
+/// upper case is lowered.
+pub const TAG: &str = r"^[A-Za-z0-9._:-]{1,64}$";
+
+/// A tag as a path segment: a [`TAG`] that is no dot segment ([`crate::names::path_param`]).
+pub const TAG_SEGMENT: &str = r"^(?!\.\.?$)[A-Za-z0-9._:-]{1,64}$";
+
+/// `?tags=` of a direct upload: empty, or up to [`crate::assets::MAX_TAGS`] tags joined by `,`.
+pub const TAG_LIST: &str = r"^([A-Za-z0-9._:-]{1,64}(,[A-Za-z0-9._:-]{1,64}){0,31})?$";
+
+/// A part number in a path ([`crate::names::version_id`], then 1 to
+/// [`crate::assets::MAX_PARTS`]): decimal, at most 15 digits with leading zeros.
+pub const PART: &str =
+    r"^(0{0,14}[1-9]|0{0,13}[1-9][0-9]|0{0,12}[1-9][0-9]{2}|0{0,11}[1-9][0-9]{3}|0{0,10}10000)$";
+
+/// A SHA-256 digest ([`crate::assets::Sha256::parse`]): 64 hex digits, either case.
+pub const SHA256: &str = r"^[0-9A-Fa-f]{64}$";
+
+/// A content type ([`crate::assets::parse_content_type`]): `type/subtype` of token characters
+/// (any case), white space around it, then parameters after `;` (dropped).
+pub const CONTENT_TYPE: &str = concat!(
+    r"^[",
+    space!(),
+    r"]*",
+    token!(),
+    r"/",
+    token!(),
+    r"[",
+    space!(),
+    r"]*(;[\s\S]*)?$"
+);
+
+/// `?content_type=` of the asset list ([`crate::assets::parse_type_filter`]): a
+/// [`CONTENT_TYPE`], or a whole type as `type/*`.
+pub const TYPE_FILTER: &str = concat!(
+    r"^[",
+    space!(),
+    r"]*",
+    token!(),
+    r"/(\*|",
+    token!(),
+    r"[",
+    space!(),
+    r"]*(;[\s\S]*)?)$"
+);
+
+/// A licence's SPDX identifier or expression ([`crate::assets::Licence::check`]).
+pub const SPDX: &str = r"^[A-Za-z0-9.+:() -]{1,128}$";
+
+/// A custom licence's text: something besides white space (the length is `maxLength`).
+pub const LICENCE_TEXT: &str = concat!(r"[^", space!(), r"]");
+
+/// A licence's source: `http://` or `https://` (lower case), then no white space or control
+/// character (the length is `maxLength`).
+pub const SOURCE_URL: &str = concat!(r"^https?://[^", blank!(), r"]*$");
+
 /// An Ed25519 public key in PEM: SubjectPublicKeyInfo with the key's 32 bytes.
 pub const ED25519_PEM: &str = r"^-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=\n-----END PUBLIC KEY-----\n?$";
 
@@ -131,6 +201,11 @@ mod tests {
             // The length is the schema's maxLength; these samples are shorter.
             DISPLAY_NAME => {
                 let name = crate::api::validate_name("name", value).is_ok();
+                assert_eq!(
+                    crate::assets::check_name(value).is_ok(),
+                    name,
+                    "{value:?}: an asset name and a display name differ"
+                );
                 let version = crate::versions::CreateVersion {
                     name: value.into(),
                     description: None,
@@ -151,7 +226,16 @@ mod tests {
                 .is_ok_and(|v| crate::conversations::check_emoji(&v).is_ok()),
             COMMENT_TEXT => body(json!([{ "text": value }])),
             LINK_URL => body(json!([{ "type": "link", "url": value }])),
-            REVIEW_COMMENT => crate::conversations::check_review_comment(value).is_ok(),
+            REVIEW_COMMENT => {
+                // A licence's attribution follows the same rule.
+                let review = crate::conversations::check_review_comment(value).is_ok();
+                assert_eq!(
+                    licence(json!({ "attribution": value })),
+                    review,
+                    "{value:?}: an attribution and a review comment differ"
+                );
+                review
+            }
             METADATA_KEY => {
                 let metadata = [(
                     value.to_owned(),
@@ -169,9 +253,36 @@ mod tests {
             ACTIVITY_KIND => {
                 crate::queries::activity(Some(&format!("kind={}", encode(value))), true).is_ok()
             }
+            TAG => crate::assets::parse_tag(value).is_ok(),
+            TAG_SEGMENT => path_param("tag", &encode(value))
+                .is_ok_and(|v| crate::assets::parse_tag(&v).is_ok()),
+            TAG_LIST => {
+                // As the direct upload reads `?tags=`.
+                let list: Vec<&str> = match value {
+                    "" => Vec::new(),
+                    v => v.split(',').collect(),
+                };
+                list.len() <= crate::assets::MAX_TAGS
+                    && list.iter().all(|t| crate::assets::parse_tag(t).is_ok())
+            }
+            PART => percent_decode(value)
+                .as_deref()
+                .and_then(version_id)
+                .is_some_and(|n| (1..=crate::assets::MAX_PARTS).contains(&n)),
+            SHA256 => crate::assets::Sha256::parse(value).is_ok(),
+            CONTENT_TYPE => crate::assets::parse_content_type(value).is_ok(),
+            TYPE_FILTER => crate::assets::parse_type_filter(value).is_ok(),
+            SPDX => licence(json!({ "spdx": value })),
+            LICENCE_TEXT => licence(json!({ "text": value })),
+            SOURCE_URL => licence(json!({ "source_url": value })),
             WEBHOOK_URL => crate::webhooks::validate_url(value, true).is_ok(),
             _ => unreachable!("no rule for {pattern}"),
         }
+    }
+
+    /// Whether a licence of these fields passes the server's checks.
+    fn licence(fields: Value) -> bool {
+        serde_json::from_value::<crate::assets::Licence>(fields).is_ok_and(|l| l.check().is_ok())
     }
 
     /// Whether a body of one paragraph with these parts passes the server's checks.
@@ -457,6 +568,201 @@ mod tests {
                     "1,2",
                 ]),
             ),
+            ("TAG", TAG, {
+                let mut v = s(&[
+                    "draft",
+                    "Hero:2026",
+                    "a.b_c-d",
+                    "",
+                    ".",
+                    "..",
+                    "a b",
+                    "a/b",
+                    "é",
+                    "a,b",
+                ]);
+                v.extend([long("a", 64), long("a", 65)]);
+                v
+            }),
+            ("TAG_SEGMENT", TAG_SEGMENT, {
+                let mut v = s(&[
+                    "draft",
+                    "Hero:2026",
+                    "...",
+                    "",
+                    ".",
+                    "..",
+                    "a b",
+                    "a%b",
+                    "é",
+                ]);
+                v.extend([long("a", 64), long("a", 65)]);
+                v
+            }),
+            ("TAG_LIST", TAG_LIST, {
+                let mut v = s(&[
+                    "", "a", "Raw,test", "a,a", ",", "a,", ",a", "a,,b", "a b", "é",
+                ]);
+                v.extend([
+                    vec!["t"; 32].join(","),
+                    vec!["t"; 33].join(","),
+                    long("a", 64),
+                    long("a", 65),
+                ]);
+                v
+            }),
+            (
+                "PART",
+                PART,
+                s(&[
+                    "1",
+                    "9",
+                    "10",
+                    "99",
+                    "100",
+                    "999",
+                    "1000",
+                    "9999",
+                    "10000",
+                    "10001",
+                    "20000",
+                    "0",
+                    "00",
+                    "01",
+                    "0010000",
+                    "00000000000010000",
+                    "0000000000010000",
+                    "000000000010000",
+                    "00000000000009",
+                    "000000000000009",
+                    "0000000000000009",
+                    "",
+                    "-1",
+                    "+1",
+                    "1.0",
+                    "a",
+                ]),
+            ),
+            ("SHA256", SHA256, {
+                let mut v = s(&["", "abc"]);
+                v.extend([
+                    long("0f", 32),
+                    long("A", 64),
+                    long("a", 63),
+                    long("a", 65),
+                    long("g", 64),
+                    long("é", 64),
+                ]);
+                v
+            }),
+            ("CONTENT_TYPE", CONTENT_TYPE, {
+                let mut v = s(&[
+                    "image/png",
+                    "IMAGE/PNG",
+                    "image/svg+xml",
+                    "text/plain; charset=utf-8",
+                    "text/plain;",
+                    " text/plain\t",
+                    "\u{a0}a/b\u{3000};x",
+                    "a/b;\n",
+                    "application/vnd.a-b_c!#$&^",
+                    "",
+                    "image",
+                    "image/",
+                    "/png",
+                    "image/*",
+                    "*/*",
+                    "image /png",
+                    "image/ png",
+                    "image/png/x",
+                    "\u{0}a/b",
+                    "\u{feff}a/b",
+                    "é/b",
+                    "a/b c",
+                    "a/b,c",
+                    "a/b\u{85}",
+                ]);
+                v.extend([
+                    format!("{}/b", long("a", 127)),
+                    format!("{}/b", long("a", 128)),
+                    format!("a/{}", long("b", 127)),
+                    format!("a/{}", long("b", 128)),
+                ]);
+                v
+            }),
+            ("TYPE_FILTER", TYPE_FILTER, {
+                let mut v = s(&[
+                    "image/*",
+                    "IMAGE/*",
+                    " image/*",
+                    "image/*; x",
+                    "image/* ",
+                    "a/b;c/*",
+                    "a/b;/*",
+                    "a/b /*",
+                    "a;b/*",
+                    "/*",
+                    "*/*",
+                    "image/png",
+                    "text/plain; charset=utf-8",
+                    "image",
+                    "",
+                ]);
+                v.extend([
+                    format!("{}/*", long("a", 127)),
+                    format!("{}/*", long("a", 128)),
+                ]);
+                v
+            }),
+            ("SPDX", SPDX, {
+                let mut v = s(&[
+                    "CC-BY-4.0",
+                    "MIT OR Apache-2.0",
+                    "(GPL-2.0+ WITH Classpath-exception-2.0)",
+                    "LicenseRef-x:y",
+                    "",
+                    "MIT/X",
+                    "é",
+                    "a\tb",
+                ]);
+                v.extend([long("a", 128), long("a", 129)]);
+                v
+            }),
+            (
+                "LICENCE_TEXT",
+                LICENCE_TEXT,
+                s(&[
+                    "All rights reserved",
+                    " x ",
+                    "",
+                    " ",
+                    "\n\t",
+                    "\u{a0}\u{3000}",
+                    "\u{85}",
+                    "\u{0}",
+                    "\u{feff}",
+                    "\u{200b}",
+                ]),
+            ),
+            ("SOURCE_URL", SOURCE_URL, {
+                let mut v = s(&[
+                    "https://example.com/a.png",
+                    "http://x",
+                    "https://",
+                    "http://é",
+                    "HTTPS://x",
+                    "ftp://x",
+                    "https://a b",
+                    "https://a\u{a0}",
+                    "https://a\u{85}",
+                    "https://a\u{7f}",
+                    "https://a\u{feff}",
+                    " https://a",
+                    "",
+                ]);
+                v.push(format!("https://{}", long("é", 100)));
+                v
+            }),
             (
                 "WEBHOOK_URL",
                 WEBHOOK_URL,

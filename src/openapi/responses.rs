@@ -108,6 +108,79 @@ fn conflict(id: RouteId) -> Option<&'static str> {
         PostDocumentEdits => {
             "An operation does not fit the document as it is (a text operation on a map, an index past the end, a key that is not there); nothing was applied"
         }
+        UpdateAsset | PutAssetTag | DeleteAssetTag | SignAssetLink => {
+            if id == PutAssetTag {
+                "The asset is in the trash (restore it first), or holds 32 tags, as many as it may"
+            } else {
+                "The asset is in the trash (restore it first)"
+            }
+        }
+        DeleteAsset => {
+            "The asset is in the trash already, or documents reference it (the detail names them) and force is not set"
+        }
+        RestoreAsset => "The asset is not in the trash",
+        PurgeAsset => "The asset is not in the trash (delete it first)",
+        UploadAsset => "The bytes would take the project past its storage quota (quota-exceeded)",
+        UploadAssetVersion | CreateUpload => {
+            "The asset is in the trash, or keeps 1,000 versions, as many as it may; or the bytes would take the project past its storage quota (quota-exceeded)"
+        }
+        CompleteUpload => {
+            "Parts are missing (the detail names them), or storage could not join them (upload them again or start over), or the asset the upload is a version of went to the trash"
+        }
+        _ => return None,
+    })
+}
+
+/// Why an asset route answers 422, where it can.
+fn unprocessable(id: RouteId) -> Option<&'static str> {
+    use RouteId::*;
+    Some(match id {
+        UploadAsset | UploadAssetVersion => {
+            "The body's SHA-256 is not TandemX-SHA256, or names stored bytes of another size (digest-mismatch); or the bytes are not the raster image or SVG the Content-Type says (content-mismatch). Nothing is stored"
+        }
+        CreateUpload => {
+            "sha256 names stored bytes of another size (digest-mismatch), or those bytes are not the image content_type says (content-mismatch)"
+        }
+        CompleteUpload => {
+            "The parts hold another size (size-mismatch) or another SHA-256 (digest-mismatch) than the upload was started with, or are not the image its content_type says (content-mismatch); the upload is dropped"
+        }
+        AssetPreview => {
+            "The image is larger than previews are made of: 32 MiB, or (the previews worker's answer, relayed) 16384 pixels a side or 16 megapixels (image-too-large); or its bytes do not decode (undecodable-image)"
+        }
+        _ => return None,
+    })
+}
+
+/// Why a route that reads a body answers 413.
+fn too_large(id: RouteId) -> Option<&'static str> {
+    use RouteId::*;
+    Some(match id {
+        UploadAsset | UploadAssetVersion => {
+            "The file is larger than the project's largest file (file-too-large), or than one request may carry (body-too-large: send it in parts with POST .../uploads); GET .../asset-usage tells both"
+        }
+        CreateUpload => {
+            "The body is larger than 64 KiB of JSON (body-too-large), or size is larger than the project's largest file (file-too-large)"
+        }
+        // A part must be exactly its size (400).
+        PutUploadPart => return None,
+        _ => "The body is larger than the route reads (64 KiB of JSON; MAX_FRAME_BYTES for an update)",
+    })
+}
+
+/// Why an asset route answers 400, where it is more than the common reasons.
+fn bad_asset_request(id: RouteId) -> Option<&'static str> {
+    use RouteId::*;
+    Some(match id {
+        UploadAsset | UploadAssetVersion => {
+            "Invalid query (name, tags) or path parameter; TandemX-SHA256 missing or not 64 hex digits; no Content-Length, a body shorter or longer than it, or an empty file; a Content-Type that is not type/subtype"
+        }
+        PutUploadPart => {
+            "The part is not exactly its size (the upload's part_size, the last part the rest) with that Content-Length, or it could not be stored (the body ended early, or the upload is gone from storage)"
+        }
+        CreateUpload => {
+            "Invalid request body or path parameter, or a size that takes more than 10,000 parts of part_size"
+        }
+        SignAssetLink => "Invalid request body or path parameter, or a preview link that is also a download",
         _ => return None,
     })
 }
@@ -136,7 +209,9 @@ pub(super) fn errors(route: &Route, traits: &Traits) -> Map<String, Value> {
             (_, _, true) => "Invalid query or path parameter",
             _ => "Invalid path parameter",
         };
-        if traits.subject {
+        if let Some(why) = bad_asset_request(id) {
+            add(400, problem(why));
+        } else if traits.subject {
             add(
                 400,
                 problem(&format!("{what}; or TandemX-Subject is not a user id, names another user than the room token's, or (the inbox) an API key names no user")),
@@ -145,7 +220,16 @@ pub(super) fn errors(route: &Route, traits: &Traits) -> Map<String, Value> {
             add(400, problem(what));
         }
     }
-    if credential {
+    if let Access::LinkOrUser(_) = route.access {
+        add(
+            401,
+            problem("Without sig: a missing, malformed, expired or unknown credential"),
+        );
+        add(
+            403,
+            problem("Credential refused: role too low, revoked, another project, member removed, project deleted; or (with sig) the signed link is altered, expired or for other content"),
+        );
+    } else if credential {
         add(
             401,
             problem("Missing, malformed, expired or unknown credential"),
@@ -175,10 +259,25 @@ pub(super) fn errors(route: &Route, traits: &Traits) -> Map<String, Value> {
         add(410, problem(why));
     }
     if traits.body {
+        if let Some(why) = too_large(id) {
+            add(413, problem(why));
+        }
+    }
+    if id == AssetPreview {
         add(
-            413,
-            problem("The body is larger than the route reads (64 KiB of JSON; MAX_FRAME_BYTES for an update)"),
+            415,
+            problem("The version is not a PNG, JPEG, GIF or WebP image: previews are made of those only"),
         );
+    }
+    if matches!(id, GetAssetContent | GetAssetVersionContent) {
+        let mut response = problem("The Range starts past the end of the content");
+        response["headers"] = json!({ "Content-Range": { "required": true,
+            "description": "bytes */<size>: the content's length",
+            "schema": { "type": "string", "pattern": "^bytes \\*/[0-9]+$" } } });
+        add(416, response);
+    }
+    if let Some(why) = unprocessable(id) {
+        add(422, problem(why));
     }
     if id == Room || id == Signal {
         add(
@@ -207,7 +306,11 @@ pub(super) fn errors(route: &Route, traits: &Traits) -> Map<String, Value> {
             "schema": { "type": "integer", "minimum": 1 } } });
         add(429, response);
     }
-    add(500, problem("The server failed; the error was logged"));
+    if id == AssetPreview {
+        add(500, problem("The server failed; the error was logged. Or the previews worker could not encode the image (render-failed, relayed); or (not-configured) the server has no PREVIEWS binding, so no preview is made (one stored already is served)"));
+    } else {
+        add(500, problem("The server failed; the error was logged"));
+    }
     if calls_a_room(id) {
         let why = if id == Signal {
             "The project's signalling hub holds its maximum of connections (room-full)"

@@ -2,7 +2,8 @@
 // `wrangler dev` (as the end-to-end tests do: fresh persistence directory, migrations, secrets
 // as --vars), makes a fresh project with the admin secret and a few fixtures in it (a document
 // with content, versions, a branch, webhook subscriptions to a local receiver, members, a thread
-// with comments, reviews of the branch and notifications), then runs
+// with comments, reviews of the branch and notifications, assets (an image, ones to delete,
+// restore and purge) and multipart uploads), then runs
 // schemathesis with tests/schemathesis/schemathesis.toml and exits with its status.
 //
 //   node tests/schemathesis/run.mjs [--max-examples N] [--seed S] [-- extra schemathesis args]
@@ -15,6 +16,7 @@ import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import http from 'node:http'
 import path from 'node:path'
+import { createHash } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { REPO_ROOT, createProject, startServer } from '../e2e/server.mjs'
 
@@ -89,6 +91,19 @@ async function api (method, route, { key, body, want, subject }) {
   return JSON.parse(text)
 }
 
+/** Uploads `bytes` in one request as the asset `name`; throws unless it is made (201). */
+async function uploadAsset (p, key, name, bytes, type) {
+  const sha = createHash('sha256').update(bytes).digest('hex')
+  const res = await fetch(`${server.url}${p}/assets?name=${encodeURIComponent(name)}&tags=fixture`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': type, 'tandemx-sha256': sha },
+    body: bytes
+  })
+  const text = await res.text()
+  if (res.status !== 201) throw new Error(`upload ${name}: ${res.status} ${text}`)
+  return JSON.parse(text)
+}
+
 /** The project and everything the path parameters point at; returns the TX_* variables. */
 async function fixtures () {
   const { project, key } = await createProject(server, 'schemathesis')
@@ -135,6 +150,26 @@ async function fixtures () {
   const reviews = `${p}/documents/st-branch/reviews`
   const review = await api('POST', reviews, { key, body: { reviewers: [REVIEWER], comment: 'fixture' }, want: 201 })
   const scratchReview = await api('POST', reviews, { key, body: { reviewers: [REVIEWER] }, want: 201 })
+  // Assets: an image (previews are made of images) that the reading and tagging operations
+  // use, one to move to the trash, one in the trash to restore and one to purge; a multipart
+  // upload of one part that stays open, and one to abort.
+  const png = Buffer.from('89504e470d0a1a0a0000000d4948445200000001000000010806000000' +
+    '1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082', 'hex')
+  const asset = await uploadAsset(p, key, 'st-image.png', png, 'image/png')
+  const scratchAsset = await uploadAsset(p, key, 'st-scratch.txt', Buffer.from('to be deleted'), 'text/plain')
+  const trashed = []
+  for (const name of ['st-restore.txt', 'st-purge.txt']) {
+    const made = await uploadAsset(p, key, name, Buffer.from(`in the trash: ${name}`), 'text/plain')
+    await api('DELETE', `${p}/assets/${made.id}`, { key, want: 200 })
+    trashed.push(made.id)
+  }
+  const newUpload = (name) => api('POST', `${p}/uploads`, {
+    key,
+    want: 201,
+    body: { name, size: 10, sha256: createHash('sha256').update('0123456789').digest('hex') }
+  })
+  const upload = await newUpload('st-upload.bin')
+  const scratchUpload = await newUpload('st-abort.bin')
   const inbox = await api('GET', `${p}/inbox`, { key, subject: READER, want: 200 })
   if (inbox.notifications.length < 2) throw new Error(`the reader has ${inbox.notifications.length} notifications`)
   return {
@@ -159,7 +194,13 @@ async function fixtures () {
     TX_SCRATCH_REVIEW: String(scratchReview.id),
     TX_READER: READER,
     TX_REVIEWER: REVIEWER,
-    TX_NOTIFICATION: String(inbox.notifications[0].id)
+    TX_NOTIFICATION: String(inbox.notifications[0].id),
+    TX_ASSET: asset.id,
+    TX_SCRATCH_ASSET: scratchAsset.id,
+    TX_RESTORE_ASSET: trashed[0],
+    TX_PURGE_ASSET: trashed[1],
+    TX_UPLOAD: upload.upload.id,
+    TX_SCRATCH_UPLOAD: scratchUpload.upload.id
   }
 }
 

@@ -311,7 +311,7 @@ async fn list(cx: &Call<'_>) -> Result<Response> {
         );
     }
     if let Some(prefix) = query(cx, "prefix") {
-        if prefix.len() > assets::MAX_NAME {
+        if prefix.chars().count() > assets::MAX_NAME {
             return Err(ApiError::InvalidQuery("prefix is too long".into()));
         }
         // A prefix compared as bytes: no LIKE, so `%` and `_` mean themselves.
@@ -332,26 +332,21 @@ async fn list(cx: &Call<'_>) -> Result<Response> {
     }
     if let Some(ct) = query(cx, "content_type") {
         // `image/*` matches a whole type; otherwise the exact type.
-        if let Some(major) = ct.strip_suffix("/*") {
-            let major = assets::parse_content_type(&format!("{major}/x"))
-                .map_err(|e| ApiError::InvalidQuery(e.problem().detail))?;
-            let major = major.trim_end_matches('x').to_owned();
-            arg(
+        match assets::parse_type_filter(&ct)? {
+            assets::TypeFilter::Major(major) => arg(
                 &mut sql,
                 " AND substr(v.content_type, 1, length(?N)) = ?N",
                 text(&major),
-            );
-        } else {
-            let ct = assets::parse_content_type(&ct)
-                .map_err(|e| ApiError::InvalidQuery(e.problem().detail))?;
-            arg(&mut sql, " AND v.content_type = ?N", text(&ct));
+            ),
+            assets::TypeFilter::Exact(ct) => arg(&mut sql, " AND v.content_type = ?N", text(&ct)),
         }
     }
     if let Some(uploader) = query(cx, "uploader") {
-        if uploader.is_empty() || uploader.len() > 300 {
-            return Err(ApiError::InvalidQuery(
-                "uploader is 1 to 300 characters".into(),
-            ));
+        if uploader.is_empty() || uploader.chars().count() > assets::MAX_UPLOADER {
+            return Err(ApiError::InvalidQuery(format!(
+                "uploader is 1 to {} characters",
+                assets::MAX_UPLOADER
+            )));
         }
         arg(&mut sql, " AND a.uploader = ?N", text(&uploader));
     }
@@ -440,15 +435,26 @@ async fn storage(cx: &Call<'_>) -> Result<Response> {
 struct UpdateAsset {
     #[serde(default)]
     name: Option<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_object")]
     licence: Option<Option<Licence>>,
 }
 
-/// A field that may be given as `null` (clear it), distinct from absent (leave it).
-fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+/// A field that must be an object (or `null`, or absent): serde would otherwise read a struct
+/// from an array of its fields in order (`[null, null]` as a licence), which no route documents.
+fn object<'de, D: serde::Deserializer<'de>, T: serde::de::DeserializeOwned>(
+    d: D,
+) -> std::result::Result<Option<T>, D::Error> {
+    Option::<serde_json::Map<String, Value>>::deserialize(d)?
+        .map(|m| serde_json::from_value(Value::Object(m)).map_err(serde::de::Error::custom))
+        .transpose()
+}
+
+/// [`object`] for a field that may be given as `null` (clear it), distinct from absent (leave
+/// it).
+fn present_object<'de, D: serde::Deserializer<'de>, T: serde::de::DeserializeOwned>(
     d: D,
 ) -> std::result::Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
+    object(d).map(Some)
 }
 
 async fn update(cx: &mut Call<'_>) -> Result<Response> {
@@ -785,7 +791,7 @@ struct LinkRequest {
     expires_in: Option<u64>,
     #[serde(default)]
     download: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object")]
     preview: Option<PreviewRequest>,
 }
 
@@ -867,6 +873,13 @@ pub fn signed_link(req: &Request, env: &Env, params: &Params) -> Result<Option<A
     let q = crate::api::url_query(&url);
     let get = |name: &str| q.and_then(|q| crate::api::query_value(q, name));
     let Some(sig) = get("sig") else {
+        // Without a signature `expires` means nothing, but is still refused when it is no
+        // number, as the document says.
+        if get("expires").is_some_and(|e| e.parse::<u64>().is_err()) {
+            return Err(ApiError::InvalidQuery(
+                "expires must be unix seconds".into(),
+            ));
+        }
         return Ok(None);
     };
     let refused =
@@ -962,6 +975,8 @@ fn cache_control(cx: &Call<'_>, immutable: bool) -> String {
 }
 
 async fn content(cx: &Call<'_>, version: Option<u64>) -> Result<Response> {
+    // Read first: a bad one is refused whatever the answer would be (a 304 included).
+    let download = flag(cx, "download")?;
     let project = cx.project()?.as_str();
     let asset = cx.params.asset()?.as_str();
     let db = cx.db()?;
@@ -1022,7 +1037,7 @@ async fn content(cx: &Call<'_>, version: Option<u64>) -> Result<Response> {
     let set = |k: &str, val: &str| headers.set(k, val).map_err(http::internal("headers"));
     set("content-type", &v.content_type)?;
     set("accept-ranges", "bytes")?;
-    let download = flag(cx, "download")? || assets::is_active_content(&v.content_type);
+    let download = download || assets::is_active_content(&v.content_type);
     set(
         "content-disposition",
         &assets::content_disposition(&v.name, download),
