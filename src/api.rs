@@ -415,6 +415,12 @@ pub struct UpdateProject {
     /// Days a deleted asset stays in the trash (0 to [`MAX_TRASH_DAYS`]); `null`: the default.
     #[serde(default, deserialize_with = "present")]
     pub asset_trash_days: Option<Option<u64>>,
+    /// Participants one call may have (2 to 8).
+    #[serde(default)]
+    pub call_max_participants: Option<u64>,
+    /// Whether viewers and commenters may send media in calls.
+    #[serde(default)]
+    pub call_viewers_publish: Option<bool>,
 }
 
 /// Longest an asset may stay in the trash, in days.

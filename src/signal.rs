@@ -16,7 +16,13 @@ use crate::ratelimit::{Meter, Rates};
 use crate::room::close;
 use crate::room_call::Credential;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+mod calls;
+pub use calls::{
+    is_call_frame, sdp_sends_media, Media, Participant, MAX_CALLS_PER_CONNECTION, MAX_PARTICIPANTS,
+    MIN_PARTICIPANTS,
+};
 
 /// Where the worker hands an admitted WebSocket upgrade to the project's hub.
 pub const CONNECT_URL: &str = "https://signal.internal/connect";
@@ -76,8 +82,12 @@ pub struct Admission {
     pub project: Id,
     /// The user.
     pub sub: String,
-    /// The role the connection gets (kept for a call layer; signalling itself does not use it).
+    /// The role the connection gets.
     pub role: Role,
+    /// Whether it may send media in calls (editors and owners; others when the project allows).
+    pub publish: bool,
+    /// The project's participant limit per call.
+    pub call_limit: u8,
     /// The token's room pattern: the topics the connection may use.
     pub room: String,
     /// Token expiry, unix seconds.
@@ -98,6 +108,12 @@ pub struct Peer {
     pub sub: String,
     /// The role it was admitted with.
     pub role: Role,
+    /// Whether it may send media in calls.
+    #[serde(default)]
+    pub publish: bool,
+    /// The project's participant limit per call when it was admitted.
+    #[serde(default)]
+    pub call_limit: u8,
     /// The token's room pattern.
     pub room: String,
     /// Token expiry, unix seconds.
@@ -106,6 +122,9 @@ pub struct Peer {
     pub cred: Credential,
     /// The topics it is subscribed to.
     pub topics: BTreeSet<String>,
+    /// The calls it is in (room name -> its media state).
+    #[serde(default)]
+    pub calls: BTreeMap<String, Media>,
 }
 
 impl Peer {
@@ -115,10 +134,13 @@ impl Peer {
             id,
             sub: admission.sub,
             role: admission.role,
+            publish: admission.publish,
+            call_limit: admission.call_limit,
             room: admission.room,
             exp: admission.exp,
             cred: admission.cred,
             topics: BTreeSet::new(),
+            calls: BTreeMap::new(),
         }
     }
 
@@ -134,6 +156,19 @@ impl Peer {
 
     fn topic_bytes(&self) -> usize {
         self.topics.iter().map(String::len).sum()
+    }
+
+    fn call_bytes(&self) -> usize {
+        self.calls.keys().map(String::len).sum()
+    }
+
+    /// The participant limit for the calls it joins: the project's, within
+    /// [`MIN_PARTICIPANTS`]..=[`MAX_PARTICIPANTS`].
+    pub fn call_limit(&self) -> u8 {
+        match self.call_limit {
+            0 => MAX_PARTICIPANTS,
+            n => n.clamp(MIN_PARTICIPANTS, MAX_PARTICIPANTS),
+        }
     }
 }
 
@@ -157,6 +192,20 @@ pub enum ErrorCode {
     TooManyTopics,
     /// The topic has as many subscribers as it may.
     TopicFull,
+    /// A call's room that is not a room name.
+    BadRoom,
+    /// A call's room the token's room pattern does not cover.
+    ForbiddenRoom,
+    /// The call has its limit of participants.
+    CallFull,
+    /// The connection is in as many calls as it may be.
+    TooManyCalls,
+    /// A call frame for a call the sender is not in.
+    NotInCall,
+    /// A `call-signal` to a peer that is not in the call.
+    NoSuchPeer,
+    /// A participant that may not send media tried to.
+    ForbiddenMedia,
 }
 
 impl ErrorCode {
@@ -170,6 +219,13 @@ impl ErrorCode {
             ErrorCode::ForbiddenTopic => "forbidden-topic",
             ErrorCode::TooManyTopics => "too-many-topics",
             ErrorCode::TopicFull => "topic-full",
+            ErrorCode::BadRoom => "bad-room",
+            ErrorCode::ForbiddenRoom => "forbidden-room",
+            ErrorCode::CallFull => "call-full",
+            ErrorCode::TooManyCalls => "too-many-calls",
+            ErrorCode::NotInCall => "not-in-call",
+            ErrorCode::NoSuchPeer => "no-such-peer",
+            ErrorCode::ForbiddenMedia => "forbidden-media",
         }
     }
 }
@@ -216,6 +272,8 @@ pub struct Out {
     pub replies: Vec<String>,
     /// A publish: the connections it goes to, and the frame.
     pub publish: Option<(Vec<u64>, String)>,
+    /// Call frames for other connections: who gets each, and the frame.
+    pub sends: Vec<(Vec<u64>, String)>,
     /// Whether the sender's topics changed (its attachment is to be written again).
     pub changed: bool,
 }
@@ -244,6 +302,8 @@ struct Head {
 pub struct Hub {
     limits: Limits,
     topics: HashMap<String, BTreeSet<u64>>,
+    /// Calls: room name -> participants.
+    calls: HashMap<String, BTreeMap<u64, Participant>>,
 }
 
 impl Hub {
@@ -252,6 +312,7 @@ impl Hub {
         Hub {
             limits,
             topics: HashMap::new(),
+            calls: HashMap::new(),
         }
     }
 
@@ -273,13 +334,15 @@ impl Hub {
                 .or_default()
                 .insert(peer.id);
         }
+        self.restore_calls(peer);
     }
 
-    /// Forgets a closed connection.
-    pub fn leave(&mut self, peer: &Peer) {
+    /// Forgets a closed connection: the `call-peer-left` notices for the others in its calls.
+    pub fn leave(&mut self, peer: &Peer) -> Vec<(Vec<u64>, String)> {
         for topic in &peer.topics {
             self.drop_subscriber(topic, peer.id);
         }
+        self.leave_calls(peer)
     }
 
     /// How many connections subscribe to `topic`.
@@ -372,9 +435,17 @@ impl Hub {
                 ));
             }
             "ping" => out.replies.push(PONG.to_owned()),
+            kind if is_call_frame(kind) => {
+                if self
+                    .receive_call(peer, meter, text, now_ms, &mut out)
+                    .is_err()
+                {
+                    return Err(RATE_LIMITED);
+                }
+            }
             _ => out.error(
                 ErrorCode::UnknownType,
-                "type is subscribe, unsubscribe, publish or ping",
+                "type is subscribe, unsubscribe, publish, ping or call-join, call-signal, call-state, call-leave",
                 None,
             ),
         }
@@ -445,6 +516,8 @@ mod tests {
                 project: Id::parse("project", "prj_1").unwrap(),
                 sub: format!("user{id}"),
                 role: Role::Editor,
+                publish: true,
+                call_limit: 8,
                 room: room.into(),
                 exp: 1_000,
                 cred: Credential::default(),

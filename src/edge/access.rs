@@ -552,6 +552,10 @@ pub struct ProjectAdmitted {
     pub role: Role,
     /// What admitted it.
     pub credential: Credential,
+    /// Whether it may send media in calls: editors and owners, others when the project allows.
+    pub publish: bool,
+    /// The project's participant limit per call.
+    pub call_limit: u8,
 }
 
 /// Verifies a room token for a connection to the project's signalling hub (no room yet: the
@@ -564,17 +568,24 @@ pub async fn authorize_project(env: &Env, token: &str) -> Result<ProjectAdmitted
     let project = Id::parse("project id", &verified.claims.prj)
         .map_err(|e| AuthError::Malformed(format!("the token's project: {e}")))?;
     // No document has an empty name: only the project's facts are read.
-    let (_, role) = read_access(&db, &verified, "").await?;
+    let (access, role) = read_access(&db, &verified, "").await?;
     let credential = Credential {
         key: verified.claims.key.clone(),
         kid: verified.signing_key.clone(),
         jti: verified.jti.clone(),
     };
+    let limits = crate::signal::MIN_PARTICIPANTS..=crate::signal::MAX_PARTICIPANTS;
+    let call_limit = u8::try_from(access.call_max_participants)
+        .ok()
+        .filter(|n| limits.contains(n))
+        .unwrap_or(crate::signal::MAX_PARTICIPANTS);
     Ok(ProjectAdmitted {
         verified,
         project,
         role,
         credential,
+        publish: role.can_write() || access.call_viewers_publish != 0,
+        call_limit,
     })
 }
 

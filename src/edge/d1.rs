@@ -173,6 +173,16 @@ pub struct Project {
     /// The project's own trash days (`None`: the server's default).
     #[serde(default)]
     pub asset_trash_days: Option<u64>,
+    /// Participants one call may have (docs/calls.md).
+    #[serde(default = "default_call_limit")]
+    pub call_max_participants: u64,
+    /// Whether viewers and commenters may send media in calls.
+    #[serde(default, deserialize_with = "flag")]
+    pub call_viewers_publish: bool,
+}
+
+fn default_call_limit() -> u64 {
+    u64::from(crate::signal::MAX_PARTICIPANTS)
 }
 
 /// A D1 integer 0/1 as a boolean.
@@ -186,7 +196,8 @@ pub async fn live_project(db: &D1Database, id: &str) -> Result<Project, ApiError
         db,
         "SELECT id, name, created_at, deleted_at, history_retention_days,
                 require_review AS require_review_for_merge, notification_delay_seconds,
-                asset_quota_bytes, asset_max_file_bytes, asset_trash_days
+                asset_quota_bytes, asset_max_file_bytes, asset_trash_days,
+                call_max_participants, call_viewers_publish
          FROM projects WHERE id = ?",
         &[text(id)],
     )
@@ -264,6 +275,12 @@ pub struct RoomAccess {
     /// Whether the token's id was revoked (1) or not (0).
     #[serde(default)]
     pub token_revoked: u64,
+    /// The project's participant limit per call.
+    #[serde(default = "default_call_limit")]
+    pub call_max_participants: u64,
+    /// Whether the project lets viewers and commenters send media in calls (1) or not (0).
+    #[serde(default)]
+    pub call_viewers_publish: u64,
 }
 
 impl RoomAccess {
@@ -318,7 +335,9 @@ pub fn room_access_stmt(
                         AND w.deleted_at IS NULL) AS has_webhooks,
                 m.role AS member_role, m.removed_at AS member_removed_at,
                 EXISTS (SELECT 1 FROM revoked_tokens t WHERE t.project_id = p.id
-                        AND t.jti = ?5) AS token_revoked
+                        AND t.jti = ?5) AS token_revoked,
+                p.call_max_participants AS call_max_participants,
+                p.call_viewers_publish AS call_viewers_publish
          FROM projects p
          LEFT JOIN api_keys k ON k.id = ?2
          LEFT JOIN documents d ON d.project_id = p.id AND d.name = ?3

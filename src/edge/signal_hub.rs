@@ -46,6 +46,8 @@ pub async fn connect(req: Request, env: &Env) -> std::result::Result<Response, A
         project: admitted.project.clone(),
         sub: admitted.verified.sub,
         role: admitted.role,
+        publish: admitted.publish,
+        call_limit: admitted.call_limit,
         room: admitted.verified.claims.room,
         exp: admitted.verified.exp,
         cred: admitted.credential,
@@ -132,23 +134,41 @@ impl SignalHub {
         self.state.get_tags(ws).first()?.parse().ok()
     }
 
-    /// Forgets the connection on `ws`, if it is known.
+    /// Forgets the connection on `ws`, if it is known, and tells the others in its calls.
     fn leave(&self, ws: &WebSocket) {
         self.load();
         let Some(id) = self.id_of(ws) else { return };
-        if let Some(gone) = self.live.borrow_mut().remove(&id) {
-            if let Some(hub) = self.hub.borrow_mut().as_mut() {
-                hub.leave(&gone.peer);
-            }
+        let gone = self.live.borrow_mut().remove(&id);
+        if let Some(gone) = gone {
+            self.forget(&gone.peer);
         }
     }
 
     /// Closes the connection `id` with `code` and forgets it.
     fn drop_peer(&self, id: u64, code: u16, reason: &str) {
-        if let Some(gone) = self.live.borrow_mut().remove(&id) {
+        let gone = self.live.borrow_mut().remove(&id);
+        if let Some(gone) = gone {
             let _ = gone.ws.close(Some(code), Some(reason));
-            if let Some(hub) = self.hub.borrow_mut().as_mut() {
-                hub.leave(&gone.peer);
+            self.forget(&gone.peer);
+        }
+    }
+
+    /// Takes a gone connection out of the hub and sends the `call-peer-left` notices.
+    fn forget(&self, peer: &Peer) {
+        let notices = match self.hub.borrow_mut().as_mut() {
+            Some(hub) => hub.leave(peer),
+            None => Vec::new(),
+        };
+        self.send_all(&notices);
+    }
+
+    /// Sends each frame to its connections of this hub.
+    fn send_all(&self, frames: &[(Vec<u64>, String)]) {
+        let live = self.live.borrow();
+        for (to, frame) in frames {
+            for conn in to.iter().filter_map(|id| live.get(id)) {
+                // A socket may be closing; its close event cleans it up.
+                let _ = conn.ws.send_with_str(frame);
             }
         }
     }
@@ -284,13 +304,10 @@ impl DurableObject for SignalHub {
         for reply in &out.replies {
             let _ = ws.send_with_str(reply);
         }
-        if let Some((to, frame)) = out.publish {
-            let live = self.live.borrow();
-            for conn in to.iter().filter_map(|id| live.get(id)) {
-                // A socket may be closing; its close event cleans it up.
-                let _ = conn.ws.send_with_str(&frame);
-            }
+        if let Some(publish) = out.publish {
+            self.send_all(&[publish]);
         }
+        self.send_all(&out.sends);
         Ok(())
     }
 

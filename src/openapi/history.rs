@@ -140,7 +140,10 @@ pub(super) fn schemas() -> Value {
             "asset_max_file_bytes": { "type": ["integer", "null"], "minimum": 1, "maximum": crate::api::MAX_ASSET_BYTES,
                 "description": "Largest asset file; null restores the server's default (ASSET_MAX_FILE_BYTES)" },
             "asset_trash_days": { "type": ["integer", "null"], "minimum": 0, "maximum": crate::api::MAX_TRASH_DAYS,
-                "description": "Days a deleted asset stays in the trash before it is purged; null restores the server's default (ASSET_TRASH_DAYS)" } }),
+                "description": "Days a deleted asset stays in the trash before it is purged; null restores the server's default (ASSET_TRASH_DAYS)" },
+            "call_max_participants": { "type": ["integer", "null"], "minimum": crate::signal::MIN_PARTICIPANTS, "maximum": crate::signal::MAX_PARTICIPANTS,
+                "description": "Participants one call may have (a mesh; docs/calls.md). Applies to signalling connections made after the change. null or absent: unchanged" },
+            "call_viewers_publish": { "type": ["boolean", "null"], "description": "Viewers and commenters may send audio and video in calls (they may always join and receive). null or absent: unchanged" } }),
             &[]),
         "CreateVersion": object(json!({
             "name": { "type": "string", "minLength": 1, "maxLength": crate::versions::MAX_NAME_CHARS, "pattern": patterns::DISPLAY_NAME,

@@ -44,6 +44,8 @@ async fn create(cx: &mut Call<'_>) -> Result<Response> {
         asset_quota_bytes: None,
         asset_max_file_bytes: None,
         asset_trash_days: None,
+        call_max_participants: u64::from(crate::signal::MAX_PARTICIPANTS),
+        call_viewers_publish: false,
     };
     let key = ApiKeySecret::generate(&random::<40>()?);
     d1::batch(
@@ -124,6 +126,29 @@ async fn update(cx: &mut Call<'_>) -> Result<Response> {
             &[num(u64::from(required)), text(project.as_str())],
         )?);
     }
+    if let Some(limit) = input.call_max_participants {
+        let (min, max) = (
+            crate::signal::MIN_PARTICIPANTS,
+            crate::signal::MAX_PARTICIPANTS,
+        );
+        if !(u64::from(min)..=u64::from(max)).contains(&limit) {
+            return Err(ApiError::InvalidBody(format!(
+                "call_max_participants must be from {min} to {max}"
+            )));
+        }
+        stmts.push(d1::stmt(
+            &db,
+            "UPDATE projects SET call_max_participants = ? WHERE id = ?",
+            &[num(limit), text(project.as_str())],
+        )?);
+    }
+    if let Some(allowed) = input.call_viewers_publish {
+        stmts.push(d1::stmt(
+            &db,
+            "UPDATE projects SET call_viewers_publish = ? WHERE id = ?",
+            &[num(u64::from(allowed)), text(project.as_str())],
+        )?);
+    }
     if let Some(delay) = input.notification_delay_seconds {
         if delay > MAX_NOTIFICATION_DELAY_SECONDS {
             return Err(ApiError::InvalidBody(format!(
@@ -186,6 +211,8 @@ async fn update(cx: &mut Call<'_>) -> Result<Response> {
                 "asset_quota_bytes": input.asset_quota_bytes,
                 "asset_max_file_bytes": input.asset_max_file_bytes,
                 "asset_trash_days": input.asset_trash_days,
+                "call_max_participants": input.call_max_participants,
+                "call_viewers_publish": input.call_viewers_publish,
             }),
             now_ms(),
         )?);
