@@ -85,6 +85,8 @@ pub enum ApiError {
     QuotaExceeded(String),
     /// The resource exists, but not in a type this route can handle (415).
     UnsupportedMediaType(String),
+    /// A service the server depends on failed or answered nonsense (502; `error` names it).
+    Upstream(&'static str, String),
     /// A problem a room answered, passed on to the client as the room wrote it.
     Relayed {
         /// Its status.
@@ -255,6 +257,7 @@ impl ApiError {
                 why.clone(),
             ),
             // Sent as the room wrote it (see `edge::http::problem`); this is only its summary.
+            ApiError::Upstream(word, why) => (502, word, "Upstream service failed", why.clone()),
             ApiError::Relayed { status, body } => (*status, "relayed", "Error", body.clone()),
         }
     }

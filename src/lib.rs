@@ -15,6 +15,7 @@ pub mod codec;
 pub mod conversations;
 pub mod document;
 pub mod history;
+pub mod ice;
 pub mod names;
 pub mod net;
 pub mod openapi;

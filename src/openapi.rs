@@ -7,6 +7,7 @@
 
 mod archive;
 mod assets;
+mod calls;
 mod conversations;
 mod history;
 mod parameters;
@@ -286,6 +287,7 @@ fn shape(id: RouteId) -> (Option<Value>, (String, Value)) {
         | AssetUsage | DocumentAssets | CreateUpload | GetUpload | AbortUpload | PutUploadPart
         | CompleteUpload => assets::shape(id),
         ExportDocument | ImportDocument => archive::shape(id),
+        IceServers => calls::shape(id),
     }
 }
 
@@ -354,6 +356,9 @@ fn all_schemas() -> Value {
         map.extend(more);
     }
     if let (Some(map), Value::Object(more)) = (all.as_object_mut(), archive::schemas()) {
+        map.extend(more);
+    }
+    if let (Some(map), Value::Object(more)) = (all.as_object_mut(), calls::schemas()) {
         map.extend(more);
     }
     all

@@ -159,6 +159,8 @@ pub enum RouteId {
     MarkInboxRead,
     /// `DELETE /v1/projects/{project}/inbox/notifications/{notification}`.
     DeleteNotification,
+    /// `GET /v1/projects/{project}/ice-servers`.
+    IceServers,
     /// `GET /v1/projects/{project}/assets`.
     ListAssets,
     /// `POST /v1/projects/{project}/assets`.
@@ -240,6 +242,8 @@ impl RouteId {
             | GetSubscription | PutSubscription | ListReviews | RequestReview | GetReview
             | SubmitReview | WithdrawReview | DocumentActivity | ProjectActivity | ListInbox
             | InboxCount | MarkInboxRead | DeleteNotification => false,
+            // Handing out ICE servers changes nothing.
+            IceServers => false,
             // Assets change nobody's access.
             ListAssets
             | UploadAsset
@@ -848,6 +852,13 @@ pub const ROUTES: &[Route] = &[
         "Delete one of the caller's notifications",
     ),
     r(
+        IceServers,
+        "GET",
+        "/v1/projects/{project}/ice-servers",
+        KeyOrUser(Role::Viewer),
+        "ICE servers for calls: STUN, and short-lived TURN credentials for the caller",
+    ),
+    r(
         ListAssets,
         "GET",
         "/v1/projects/{project}/assets",
@@ -1391,6 +1402,7 @@ mod tests {
             InboxCount,
             MarkInboxRead,
             DeleteNotification,
+            IceServers,
             ListAssets,
             UploadAsset,
             AssetStorage,
@@ -1436,6 +1448,7 @@ mod tests {
                 | RequestReview | GetReview | SubmitReview | WithdrawReview | DocumentActivity
                 | ProjectActivity | ListInbox | InboxCount | MarkInboxRead | DeleteNotification => {
                 }
+                IceServers => {}
                 ListAssets
                 | UploadAsset
                 | AssetStorage

@@ -173,7 +173,7 @@ impl Actor {
     }
 }
 
-fn secret(env: &Env, name: &'static str) -> Result<String, ApiError> {
+pub fn secret(env: &Env, name: &'static str) -> Result<String, ApiError> {
     env.secret(name)
         .map(|s| s.to_string())
         .or_else(|_| env.var(name).map(|v| v.to_string()))

@@ -181,3 +181,21 @@ pub fn history_policy(env: &Env) -> crate::versions::Policy {
     }
     policy
 }
+
+/// STUN URLs handed to call participants, comma-separated (docs/calls.md; default Cloudflare's
+/// `stun:stun.cloudflare.com:3478`; empty: none).
+pub const ICE_STUN_URLS: &str = "ICE_STUN_URLS";
+/// TURN URLs of a server that shares [`TURN_SECRET`] (the TURN REST API, coturn's
+/// `use-auth-secret`), comma-separated.
+pub const TURN_URLS: &str = "TURN_URLS";
+/// The TURN REST API shared secret (a secret).
+pub const TURN_SECRET: &str = "TURN_SECRET";
+/// Lifetime of TURN credentials, in seconds (default 3600, 60 to 86400).
+pub const TURN_TTL_SECONDS: &str = "TURN_TTL_SECONDS";
+/// Cloudflare Realtime TURN key id: credentials are minted there per request.
+pub const CLOUDFLARE_TURN_KEY_ID: &str = "CLOUDFLARE_TURN_KEY_ID";
+/// The API token of [`CLOUDFLARE_TURN_KEY_ID`] (a secret).
+pub const CLOUDFLARE_TURN_API_TOKEN: &str = "CLOUDFLARE_TURN_API_TOKEN";
+/// Where Cloudflare's TURN API is (default `https://rtc.live.cloudflare.com/v1/turn/keys`);
+/// set for tests that stand a local server in for it.
+pub const CLOUDFLARE_TURN_API: &str = "CLOUDFLARE_TURN_API";

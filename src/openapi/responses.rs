@@ -306,7 +306,13 @@ pub(super) fn errors(route: &Route, traits: &Traits) -> Map<String, Value> {
             "schema": { "type": "integer", "minimum": 1 } } });
         add(429, response);
     }
-    if id == AssetPreview {
+    if id == IceServers {
+        add(500, problem("The server failed; the error was logged. Or (not-configured) ICE_STUN_URLS or TURN_URLS is malformed, TURN_SECRET is set without TURN_URLS, or CLOUDFLARE_TURN_KEY_ID without CLOUDFLARE_TURN_API_TOKEN"));
+        add(
+            502,
+            problem("Cloudflare's TURN service did not hand out credentials (turn-unavailable)"),
+        );
+    } else if id == AssetPreview {
         add(500, problem("The server failed; the error was logged. Or the previews worker could not encode the image (render-failed, relayed); or (not-configured) the server has no PREVIEWS binding, so no preview is made (one stored already is served)"));
     } else {
         add(500, problem("The server failed; the error was logged"));

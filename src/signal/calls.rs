@@ -63,28 +63,30 @@ impl Participant {
 
 /// A call frame, parsed whole before it acts.
 #[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case")]
+#[serde(tag = "type")]
 enum Frame {
-    CallJoin {
+    #[serde(rename = "call-join")]
+    Join {
         room: String,
         #[serde(default)]
         audio: bool,
         #[serde(default)]
         video: bool,
     },
-    CallSignal {
+    #[serde(rename = "call-signal")]
+    Signal {
         room: String,
         to: u64,
         data: Map<String, Value>,
     },
-    CallState {
+    #[serde(rename = "call-state")]
+    State {
         room: String,
         audio: bool,
         video: bool,
     },
-    CallLeave {
-        room: String,
-    },
+    #[serde(rename = "call-leave")]
+    Leave { room: String },
 }
 
 /// Whether `kind` is a call frame's type.
@@ -248,10 +250,10 @@ impl Hub {
             }
         };
         let room = match &frame {
-            Frame::CallJoin { room, .. }
-            | Frame::CallSignal { room, .. }
-            | Frame::CallState { room, .. }
-            | Frame::CallLeave { room } => room.clone(),
+            Frame::Join { room, .. }
+            | Frame::Signal { room, .. }
+            | Frame::State { room, .. }
+            | Frame::Leave { room } => room.clone(),
         };
         if RoomName::parse(&room).is_err() {
             error(out, ErrorCode::BadRoom, "not a room name", &room, None);
@@ -268,10 +270,8 @@ impl Hub {
             return Ok(());
         }
         match frame {
-            Frame::CallJoin { audio, video, .. } => {
-                self.join(peer, &room, Media { audio, video }, out)
-            }
-            Frame::CallSignal { to, data, .. } => {
+            Frame::Join { audio, video, .. } => self.join(peer, &room, Media { audio, video }, out),
+            Frame::Signal { to, data, .. } => {
                 if !peer.calls.contains_key(&room) {
                     error(
                         out,
@@ -308,7 +308,7 @@ impl Hub {
                     json!({ "type": "call-signal", "room": room, "from": peer.id, "data": data });
                 out.sends.push((vec![to], frame.to_string()));
             }
-            Frame::CallState { audio, video, .. } => {
+            Frame::State { audio, video, .. } => {
                 if !peer.calls.contains_key(&room) {
                     error(
                         out,
@@ -343,7 +343,7 @@ impl Hub {
                     out.sends.push((others, notice.to_string()));
                 }
             }
-            Frame::CallLeave { .. } => {
+            Frame::Leave { .. } => {
                 if peer.calls.remove(&room).is_none() {
                     error(out, ErrorCode::NotInCall, "not in this call", &room, None);
                     return Ok(());

@@ -9,6 +9,7 @@ mod archive;
 mod assets;
 mod audit;
 mod branches;
+mod calls;
 mod conversations;
 pub mod documents;
 mod history_routes;
@@ -196,6 +197,7 @@ async fn route(req: Request, env: &Env, matched: Matched) -> Result<Response> {
         ListInbox | InboxCount | MarkInboxRead | DeleteNotification => {
             inbox::serve(id, &mut cx).await
         }
+        IceServers => calls::ice_servers(&cx).await,
         ListAssets
         | AssetStorage
         | GetAsset
