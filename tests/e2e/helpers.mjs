@@ -218,4 +218,42 @@ export function startReceiver () {
   })
 }
 
+/**
+ * A `/signal` socket (docs/signalling.md) of the server at `url`: `frames` collects parsed text
+ * frames, `raw` their text, `closed` resolves with the close code and reason; `json(frame)`
+ * sends one. Kept in `sockets` (if given) until it closes.
+ */
+export async function signalSocket (url, token, sockets) {
+  const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/signal?token=${encodeURIComponent(token)}`)
+  sockets?.add(ws)
+  ws.frames = []
+  ws.raw = []
+  ws.on('message', (data, isBinary) => {
+    ws.raw.push(data.toString())
+    if (!isBinary) ws.frames.push(JSON.parse(data.toString()))
+  })
+  ws.closed = new Promise((resolve) => ws.on('close', (code, reason) => {
+    sockets?.delete(ws)
+    resolve({ code, reason: reason.toString() })
+  }))
+  ws.on('error', () => {})
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve)
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)))
+  })
+  ws.json = (frame) => ws.send(JSON.stringify(frame))
+  return ws
+}
+
+/** Waits for a frame of a signalling socket matching `pred` that arrived after `from` frames. */
+export const next = (ws, pred, from = 0, timeout = 10_000) =>
+  waitFor(() => ws.frames.slice(from).find(pred), { timeout, description: `a frame on ${ws.url}` })
+
+/** Sends a ping and waits for its pong (frames are handled in order). */
+export async function roundTrip (ws) {
+  const from = ws.frames.length
+  ws.send('{"type":"ping"}')
+  await next(ws, (f) => f.type === 'pong', from)
+}
+
 export { Y, WebSocket }

@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import WebSocket from 'ws'
 import { IS_REFERENCE, createProject, sleep, startServer, waitFor } from './server.mjs'
-import { roomName, tryUpgrade } from './helpers.mjs'
+import { next, roomName, roundTrip, signalSocket, tryUpgrade } from './helpers.mjs'
 
 const SKIP = IS_REFERENCE && 'the reference y-websocket server has no /signal'
 let server
@@ -33,39 +33,8 @@ async function mint (project, key, body) {
   return json
 }
 
-/** A signalling socket: `frames` collects parsed text frames, `closed` resolves on close. */
-async function signal (token) {
-  const ws = new WebSocket(`${server.url.replace(/^http/, 'ws')}/signal?token=${encodeURIComponent(token)}`)
-  sockets.add(ws)
-  ws.frames = []
-  ws.raw = []
-  ws.on('message', (data, isBinary) => {
-    ws.raw.push(data.toString())
-    if (!isBinary) ws.frames.push(JSON.parse(data.toString()))
-  })
-  ws.closed = new Promise((resolve) => ws.on('close', (code, reason) => {
-    sockets.delete(ws)
-    resolve({ code, reason: reason.toString() })
-  }))
-  ws.on('error', () => {})
-  await new Promise((resolve, reject) => {
-    ws.once('open', resolve)
-    ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)))
-  })
-  ws.json = (frame) => ws.send(JSON.stringify(frame))
-  return ws
-}
-
-/** Waits for a frame matching `pred` that arrived after `from` frames; returns it. */
-const next = (ws, pred, from = 0, timeout = 10_000) =>
-  waitFor(() => ws.frames.slice(from).find(pred), { timeout, description: `a frame on ${ws.url}` })
-
-/** Sends a ping and waits for its pong (pings and subscribes are handled in order). */
-async function roundTrip (ws) {
-  const from = ws.frames.length
-  ws.send('{"type":"ping"}')
-  await next(ws, (f) => f.type === 'pong', from)
-}
+/** A signalling socket of this server (`signalSocket`, helpers.mjs). */
+const signal = (token) => signalSocket(server.url, token, sockets)
 
 const publishes = (ws, topic) => ws.frames.filter((f) => f.type === 'publish' && f.topic === topic)
 const errors = (ws) => ws.frames.filter((f) => f.type === 'error')
