@@ -110,6 +110,37 @@ async function syncsPeerToPeer (password) {
   for (const p of [a, b]) await p.evaluate(() => window.provider.destroy())
 }
 
+// First in the file: the count of hub starts covers every hub of the server, and sockets later
+// tests close could wake theirs. Stock y-webrtc (lib0/websocket) sends its exact ping 15 s after
+// the last frame it received; the runtime answers it without starting the hub, so two idle pages
+// keep their signalling alive for 40 s without one hub start (docs/signalling.md).
+test('idle pages\' pings keep signalling alive without waking the hub', { skip: missing ?? false, timeout: 120_000 }, async () => {
+  const room = roomName('idle')
+  const [a, b] = await Promise.all([page(), page()])
+  await join(a, room, await token(room, 'ada'))
+  await join(b, room, await token(room, 'grace'))
+  await waitFor(async () => (await peers(a)) === 1 && (await peers(b)) === 1, { timeout: 30_000, description: 'a WebRTC connection between the pages' })
+  const starts = () => server.logs().split('\n').filter((l) => l.includes('signal hub started')).length
+  await waitFor(() => starts() >= 1, { timeout: 10_000, description: 'the hub\'s start in the log' })
+  await new Promise((resolve) => setTimeout(resolve, 3_000))
+  const before = starts()
+  const lastFrame = (p) => p.evaluate(() => window.provider.signalingConns[0].lastMessageReceived)
+  const quietSince = await lastFrame(a)
+  await new Promise((resolve) => setTimeout(resolve, 40_000))
+  assert.equal(starts(), before, 'no hub instance started while the pages idled')
+  // The pages' pings were answered all along: their last frame (a pong) is recent, and the
+  // sockets and the peer connection are still up.
+  for (const p of [a, b]) {
+    const last = await lastFrame(p)
+    assert.ok(last > quietSince && Date.now() - last < 20_000, `a pong within the last 20 s (${Date.now() - last} ms ago)`)
+    assert.equal(await p.evaluate(() => window.provider.signalingConns[0].connected), true)
+    assert.equal(await peers(p), 1)
+  }
+  await a.evaluate(() => window.doc.getText('t').insert(0, 'still here'))
+  await waitFor(async () => (await text(b)) === 'still here', { timeout: 15_000, description: 'the document to sync after the idle time' })
+  for (const p of [a, b]) await p.evaluate(() => window.provider.destroy())
+})
+
 test('two pages sync a Y.Doc peer to peer through /signal', { skip: missing ?? false, timeout: 90_000 }, async () => {
   await syncsPeerToPeer()
 })
