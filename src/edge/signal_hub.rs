@@ -222,15 +222,25 @@ impl SignalHub {
     async fn revoke(&self, mut req: Request) -> Result<Response> {
         let revocation: Revocation = req.json().await?;
         self.load();
-        let hit: Vec<u64> = self
-            .live
-            .borrow()
-            .values()
-            .filter(|l| {
-                revocation.verdict(&l.peer.sub, l.peer.role, &l.peer.cred) == Verdict::Close
-            })
-            .map(|l| l.peer.id)
-            .collect();
+        let mut hit: Vec<u64> = Vec::new();
+        {
+            let mut live = self.live.borrow_mut();
+            let mut hub = self.hub.borrow_mut();
+            for l in live.values_mut() {
+                match revocation.verdict(&l.peer.sub, l.peer.role, &l.peer.cred) {
+                    Verdict::Keep => {}
+                    Verdict::Close => hit.push(l.peer.id),
+                    Verdict::Downgrade(role) => {
+                        let kept = hub.as_mut().is_some_and(|h| h.downgrade(&mut l.peer, role));
+                        if kept {
+                            l.ws.serialize_attachment(&l.peer)?;
+                        } else {
+                            hit.push(l.peer.id);
+                        }
+                    }
+                }
+            }
+        }
         for id in &hit {
             self.drop_peer(*id, close::REVOKED, "revoked");
         }

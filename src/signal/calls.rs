@@ -211,6 +211,22 @@ impl Hub {
         }
     }
 
+    /// Lowers `peer`'s role to `role` (a member's role changed). Returns `false` when the
+    /// connection is to be closed instead: it may send media by its old role and not by the
+    /// new one (it reconnects with what the project now allows it).
+    pub fn downgrade(&mut self, peer: &mut Peer, role: Role) -> bool {
+        if peer.publish && peer.role.can_write() && !role.can_write() {
+            return false;
+        }
+        peer.role = role;
+        for room in peer.calls.keys() {
+            if let Some(me) = self.calls.get_mut(room).and_then(|c| c.get_mut(&peer.id)) {
+                me.role = role;
+            }
+        }
+        true
+    }
+
     /// Takes a closed connection out of its calls: the `call-peer-left` notices for the others.
     pub(super) fn leave_calls(&mut self, peer: &Peer) -> Vec<(Vec<u64>, String)> {
         peer.calls
@@ -801,6 +817,29 @@ mod tests {
             .receive(&mut peers[0], &mut meter, frame.as_bytes(), 10)
             .unwrap();
         assert_eq!(out.sends[0].0, vec![2]);
+    }
+
+    #[test]
+    fn a_demoted_publisher_is_closed_and_others_keep_going_with_their_new_role() {
+        let mut hub = Hub::new(Limits::default());
+        let mut a = editor(&hub, 1);
+        let mut b = conn(&hub, 2, "*", Role::Owner, true, 8);
+        let mut v = conn(&hub, 3, "*", Role::Commenter, false, 8);
+        for c in [&mut a, &mut b, &mut v] {
+            send(&mut hub, c, JOIN).unwrap();
+        }
+        assert!(
+            !hub.downgrade(&mut a.peer, Role::Viewer),
+            "an editor demoted to viewer loses media"
+        );
+        assert!(
+            hub.downgrade(&mut b.peer, Role::Editor),
+            "an owner demoted to editor still publishes"
+        );
+        assert_eq!(hub.participants("board").unwrap()[&2].role, Role::Editor);
+        assert!(hub.downgrade(&mut v.peer, Role::Viewer));
+        assert_eq!(v.peer.role, Role::Viewer);
+        assert_eq!(hub.participants("board").unwrap()[&3].role, Role::Viewer);
     }
 
     #[test]

@@ -271,3 +271,27 @@ test('ice-servers: TURN REST credentials coturn accepts, and Cloudflare TURN cre
     cloudflare.close()
   }
 })
+
+test('a member demoted below editor leaves the call (4403); one who keeps media keeps the call', { skip: SKIP, timeout: 60_000 }, async () => {
+  const { project, key } = await createProject(server, 'Call roles')
+  const room = roomName('roles')
+  const member = (sub, role) => fetch(`${server.url}/v1/projects/${project}/members/${sub}`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ role })
+  })
+  for (const [sub, role] of [['ed', 'editor'], ['ow', 'owner']]) assert.equal((await member(sub, role)).status, 201)
+  const ed = await signal(await mint(server, project, key, { sub: 'ed' }))
+  const ow = await signal(await mint(server, project, key, { sub: 'ow', role: 'owner' }))
+  const jed = await join(ed, room)
+  const jow = await join(ow, room)
+  assert.equal((await member('ow', 'editor')).status, 200)
+  assert.equal((await member('ed', 'viewer')).status, 200)
+  assert.deepEqual(await ed.closed, { code: 4403, reason: 'revoked' })
+  assert.equal((await next(ow, (f) => f.type === 'call-peer-left')).peer, jed.self)
+  // The demoted owner is still in the call, listed with its new role.
+  const late = await signal(await mint(server, project, key, { sub: 'late' }))
+  const jl = await join(late, room)
+  assert.deepEqual(jl.participants.map((p) => [p.peer, p.role, p.publish]), [[jow.self, 'editor', true]])
+  for (const ws of [ow, late]) ws.close()
+})
