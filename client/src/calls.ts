@@ -258,7 +258,9 @@ class CallSession implements Call {
     }, this.options.timeoutMs ?? 15_000)
     ws.onerror = () => {} // a close event follows, with the code
     ws.onopen = () => {
-      this.send({ type: 'call-join', room: this.room, audio: this.wants('audio'), video: this.wants('video') })
+      // A rejoin says what the tracks are now (muted or not); a first join what is asked for.
+      const has = this.localStream !== null
+      this.send({ type: 'call-join', room: this.room, audio: has ? this.trackOn('audio') : this.wants('audio'), video: has ? this.trackOn('video') : this.wants('video') })
       const ping = setInterval(() => { if (ws.readyState === this.WS.OPEN) ws.send(PING) }, this.options.keepAliveMs ?? 15_000)
       this.timers.push(ping)
     }

@@ -258,13 +258,17 @@ test('a 4401 (token expired) rejoins with a fresh token and a new peer id', asyn
   const ada = await join('ada')
   const bob = await join('bob')
   const first = bob.self
+  bob.setMuted(true)
+  await until(() => ada.participants()[0]?.audio === false, 'ada sees bob muted')
   hub.close('bob', 4401, 'token expired')
   await until(() => bob.self !== first && bob.participants().length === 1 && kinds(bob.participants()[0].stream).length === 2, 'bob back in the call')
   assert.deepEqual(bob.reasons, ['initial', 'expired'])
   assert.equal(bob.closed, false)
   await until(() => ada.participants().map((p) => p.peer).join() === String(bob.self) && ada.participants()[0].stream !== null, 'ada meets the new bob')
-  // Bob re-joined as he was: microphone and camera on.
-  assert.deepEqual(hub.frames('bob', 'call-join').map((f) => [f.audio, f.video]), [[true, true], [true, true]])
+  // Bob re-joined as he was: muted, camera on.
+  assert.deepEqual(hub.frames('bob', 'call-join').map((f) => [f.audio, f.video]), [[true, true], [false, true]])
+  assert.deepEqual([ada.participants()[0].audio, ada.participants()[0].video], [false, true])
+  assert.equal(bob.localStream.getAudioTracks()[0].enabled, false)
 })
 
 test('keep-alive: the exact ping text, answered by the runtime', async () => {
