@@ -98,9 +98,19 @@ export function mountCall (opts: CallOptions): CallPanel {
     return { name: byUser?.user?.name ?? p.user, color: byUser?.user?.color ?? '#6b7385' }
   }
 
+  /** How many others are in this room's call, as their presence says. */
+  const inCallCount = (): number => {
+    let n = 0
+    for (const [id, raw] of awareness.getStates()) if (id !== awareness.clientID && (raw as State).call?.room === room) n++
+    return n
+  }
+
   const render = (): void => {
     const active = call !== null && !call.closed
-    button.textContent = joining ? 'Joining…' : active ? 'Leave call' : 'Call'
+    // Out of the call, the button tells how many are in it (from their presence).
+    const inCall = active ? 0 : inCallCount()
+    button.innerHTML = joining ? 'Joining…' : active ? 'Leave call' : `Call${inCall > 0 ? ` <span class="count-badge" data-testid="call-count">${inCall}</span>` : ''}`
+    button.title = inCall > 0 ? `${inCall} in this board's call: join them` : 'Join this board\'s voice and video call'
     button.disabled = joining
     button.setAttribute('aria-pressed', String(active))
     host.hidden = !active && !joining && messageBox.hidden
@@ -203,8 +213,15 @@ export function mountCall (opts: CallOptions): CallPanel {
   // Names come from presence: a participant who says theirs later gets it on their tile. (Cursor
   // moves change awareness too, often: draw again only when a name changed.)
   let names = ''
+  let counted = 0
   awareness.on('change', () => {
-    if (call === null || call.closed) return
+    if (call === null || call.closed) {
+      if (inCallCount() !== counted) {
+        counted = inCallCount()
+        render()
+      }
+      return
+    }
     const now = call.participants().map((p) => `${p.peer}:${whoIs(p).name}`).join()
     if (now !== names) {
       names = now
