@@ -1,6 +1,6 @@
 // Builds the demo app (client/demo) into client/dist, which the worker serves as static assets.
-// `npm run dev` serves it with hot reload and forwards rooms and the API to a local TandemX
-// (scripts/dev, http://127.0.0.1:8787; set TANDEMX_URL to use another).
+// `npm run dev` serves it with hot reload and forwards rooms, signalling and the API to a local
+// TandemX (scripts/dev, http://127.0.0.1:8787; set TANDEMX_URL to use another).
 import { defineConfig } from 'vite'
 
 const target = process.env.TANDEMX_URL ?? 'http://127.0.0.1:8787'
@@ -18,6 +18,7 @@ export default defineConfig({
     host: '127.0.0.1',
     proxy: {
       '/rooms': { target, ws: true },
+      '/signal': { target, ws: true },
       '/v1': target,
       '/health': target
     }

@@ -53,6 +53,10 @@ export interface Project {
   require_review_for_merge?: boolean
   /** Seconds an unread notification waits before its `notification.created` webhook. */
   notification_delay_seconds?: number
+  /** Participants per call, 2 to 8 (docs/calls.md). */
+  call_max_participants?: number
+  /** Whether viewers and commenters may send audio and video in calls. */
+  call_viewers_publish?: boolean
 }
 
 /** A stored version of a document (docs/history.md). */
@@ -363,7 +367,7 @@ export class TandemxApi {
   readonly projects = {
     create: (body: { name: string }) => this.call<ProjectCreated>('POST', '/projects', body),
     get: (project: string) => this.call<Project>('GET', `/projects/${seg(project)}`),
-    update: (project: string, body: { name?: string, history_retention_days?: number | null, require_review_for_merge?: boolean, notification_delay_seconds?: number }) =>
+    update: (project: string, body: { name?: string, history_retention_days?: number | null, require_review_for_merge?: boolean, notification_delay_seconds?: number, call_max_participants?: number, call_viewers_publish?: boolean }) =>
       this.call<Project>('PATCH', `/projects/${seg(project)}`, body),
     delete: (project: string) => this.call<Deleted>('DELETE', `/projects/${seg(project)}`)
   }

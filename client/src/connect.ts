@@ -187,7 +187,8 @@ export function shouldReconnect (code: number): boolean {
   return !(code >= 4400 && code < 4500)
 }
 
-function normalizeToken (result: TokenResult): { token: string | null, expiresAt: number | null } {
+/** A `getToken` answer as token and expiry (null when not told). */
+export function normalizeToken (result: TokenResult): { token: string | null, expiresAt: number | null } {
   if (result === null || typeof result === 'string') return { token: result, expiresAt: null }
   return { token: result.token, expiresAt: result.expiresAt ?? null }
 }

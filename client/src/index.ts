@@ -1,5 +1,5 @@
 // TandemX client SDK: connect to a room (stock y-websocket underneath), presence helpers, room
-// tokens, the /v1 HTTP API, and the asset library.
+// tokens, the /v1 HTTP API, the asset library, and voice/video calls.
 
 export {
   connect,
@@ -121,4 +121,24 @@ export {
 export { createAssetLinks, type AssetLinks, type AssetLinksOptions } from './asset-links.js'
 export { browserNetwork, retryable, type Network } from './network.js'
 export { Sha256, sha256Hex, toHex, WEBCRYPTO_HASH_LIMIT } from './sha256.js'
+export {
+  joinCall,
+  fetchIceServers,
+  signalUrl,
+  CallError,
+  CallFullError,
+  CLOSE_RATE_LIMITED,
+  CLOSE_REVOKED,
+  type Call,
+  type CallClosed,
+  type CallEvents,
+  type CallParticipant,
+  type CallPresence,
+  type JoinCallOptions,
+  type LocalCallState,
+  type MediaStreamConstructor,
+  type PeerConnectionConstructor,
+  type SignalData
+} from './calls.js'
+export { SpeakingDetector, audioLevels, type AudioLevels, type SpeakingOptions } from './speaking.js'
 export { PrepareError, CLOSE_TOKEN_UNAVAILABLE, type WebSocketConstructor } from './token-socket.js'

@@ -1,6 +1,6 @@
 // Presence on top of Yjs awareness: who is here (name, colour), where their cursor is, what they
-// have selected. The state layout is plain awareness fields — `user`, `cursor`, `selection` — so
-// other awareness-based tools can read it.
+// have selected. The state layout is plain awareness fields — `user`, `cursor`, `selection`, and
+// whatever an app adds with `setField` — so other awareness-based tools can read it.
 
 import type { Awareness } from 'y-protocols/awareness'
 
@@ -50,6 +50,12 @@ export interface Presence<C = CursorPosition, S = string[]> {
   setCursor(cursor: C | null): void
   /** Sets the local selection, or null for none (sent at once). */
   setSelection(selection: S | null): void
+  /**
+   * Sets any other field of the local awareness state, or null to clear it (sent at once): the
+   * `call` field `joinCall` writes, an app's own `typing`, … Other clients read it in the raw
+   * awareness states.
+   */
+  setField(name: string, value: unknown): void
   /** The local state as set so far. */
   local(): PresenceState<C, S>
   /** Everyone else who is present now, ordered by client id. */
@@ -149,6 +155,9 @@ export function createPresence<C = CursorPosition, S = string[]> (awareness: Awa
     },
     setSelection (selection) {
       awareness.setLocalStateField('selection', selection)
+    },
+    setField (name, value) {
+      awareness.setLocalStateField(name, value)
     },
     local () {
       return (awareness.getLocalState() ?? {}) as PresenceState<C, S>

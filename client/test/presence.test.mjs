@@ -90,3 +90,16 @@ test('subscribe reports joins and leaves', async () => {
   assert.deepEqual(counts, [1, 0])
   pb.destroy(); destroy()
 })
+
+test('setField sets and clears any other field of the local state, which peers receive', () => {
+  const { a, b, destroy } = pair()
+  const pa = createPresence(a, { throttleMs: 5 })
+  pa.setUser({ name: 'Ada', color: '#e4572e' })
+  pa.setField('call', { room: 'r', peer: 7, audio: true, video: false, speaking: false })
+  assert.deepEqual(b.getStates().get(a.clientID).call, { room: 'r', peer: 7, audio: true, video: false, speaking: false })
+  assert.equal(pa.local().user.name, 'Ada')
+  pa.setField('call', null)
+  assert.equal(b.getStates().get(a.clientID).call, null)
+  assert.equal(b.getStates().get(a.clientID).user.name, 'Ada')
+  pa.destroy(); destroy()
+})

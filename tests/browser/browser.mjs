@@ -21,13 +21,17 @@ export function browserMissing () {
   return null
 }
 
-/** Launches headless Chromium. */
-export async function launch () {
+/**
+ * Launches headless Chromium, with `args` beside the usual flags (e.g. the fake camera and
+ * microphone a call test needs).
+ * @param {{ args?: string[] }} [opts]
+ */
+export async function launch ({ args = [] } = {}) {
   const mod = await import(pathToFileURL(require.resolve('playwright-core')).href)
   const { chromium } = mod.chromium !== undefined ? mod : mod.default
   return chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run']
+      '--disable-component-update', '--disable-sync', '--no-first-run', ...args]
   })
 }

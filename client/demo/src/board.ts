@@ -1,6 +1,7 @@
 // The board page: connects to the room, wires the canvas, the toolbar, the status line, the
 // presence list, the minimap, the history panel, the conversations (comment pins and
-// threads, chat, the inbox) and the assets (the panel, images dropped on the canvas).
+// threads, chat, the inbox), the assets (the panel, images dropped on the canvas) and the
+// voice/video call.
 
 import {
   ApiError,
@@ -18,6 +19,7 @@ import {
   type Role,
   type StatusEvent
 } from '../../src/index.js'
+import { mountCall } from './call.js'
 import { CanvasView } from './canvas.js'
 import { mountChat } from './chat.js'
 import { mountHistory } from './history.js'
@@ -435,6 +437,18 @@ export function openBoard (server: string, room: string, me: Identity): void {
     for (const p of [threadsPanel, chatPanel, inbox]) p.showError('Conversations are unavailable', err)
   })
 
+  // --- call ------------------------------------------------------------------------------------
+  const callPanel = mountCall({
+    button: $<HTMLButtonElement>('#call-toggle'),
+    host: $('#call'),
+    server,
+    room,
+    session,
+    me,
+    presence,
+    awareness: connection.awareness
+  })
+
   roleChanged = () => {
     library.applyRole()
     historyPanel.applyRole()
@@ -475,6 +489,8 @@ export function openBoard (server: string, room: string, me: Identity): void {
       chat: chatPanel,
       inbox,
       people,
+      /** The voice/video call panel: `call.current()` is the SDK's Call while in one. */
+      call: callPanel,
       /** The local user's id (the author of their comments, what a mention names). */
       me: () => session.sub,
       /** What the history preview shows, or null when the live board is shown. */

@@ -27,6 +27,7 @@ const nobody: Presence = {
   setUser () {},
   setCursor () {},
   setSelection () {},
+  setField () {},
   local: () => ({}),
   peers: () => [],
   subscribe (fn) { fn([]); return () => {} },

@@ -1,0 +1,152 @@
+// One edge of a call's mesh: the RTCPeerConnection to one other participant, its offer/answer
+// and trickled ICE candidates, and the stream of what that participant sends.
+//
+// Both sides end with an audio and a video transceiver. The newcomer (the offerer, docs/calls.md
+// "Who offers") adds them itself: `sendrecv` with its tracks when it publishes, `recvonly`
+// otherwise. The answerer cannot add its own beforehand: a remote offer reuses only transceivers
+// made by `addTrack`, never ones made by `addTransceiver` (JSEP, RFC 8829 section 5.10), so it
+// takes the transceivers the offer creates and gives them its tracks and direction before it
+// answers.
+
+/** What `new RTCPeerConnection(config)` is: the browser's, or a stand-in for tests. */
+export type PeerConnectionConstructor = new (config?: RTCConfiguration) => RTCPeerConnection
+
+/** What `new MediaStream(tracks)` is. */
+export type MediaStreamConstructor = new (tracks?: MediaStreamTrack[]) => MediaStream
+
+/** The `data` of a `call-signal` frame. */
+export type SignalData =
+  | { sdp: { type: 'offer' | 'answer', sdp: string } }
+  | { candidate: RTCIceCandidateInit | null }
+
+/** What a link needs from its call. */
+export interface LinkContext {
+  PeerConnection: PeerConnectionConstructor
+  /** To build the remote stream; without it the stream the browser reports is used. */
+  MediaStream: MediaStreamConstructor | undefined
+  iceServers: RTCIceServer[]
+  /** The local tracks to send, or null for a participant who receives only. */
+  local: MediaStream | null
+  /** Sends `data` to the other participant (a `call-signal`). */
+  send: (data: SignalData) => void
+  /** Whether to keep what the other participant sends (false when they may not publish). */
+  accept: () => boolean
+  /** The remote stream changed (a track arrived). */
+  onStream: () => void
+  /** ICE failed for good: the connection carries nothing any more. */
+  onFailed: () => void
+}
+
+const KINDS = ['audio', 'video'] as const
+
+/** The peer connection to one other participant. */
+export class PeerLink {
+  /** The connection itself (for `getStats()`). */
+  readonly pc: RTCPeerConnection
+  /** What the other participant sends: their audio and video tracks, once they arrive. */
+  stream: MediaStream | null = null
+  private remoteSet = false
+  private readonly queued: RTCIceCandidateInit[] = []
+  private closed = false
+
+  constructor (readonly peer: number, private readonly ctx: LinkContext) {
+    this.pc = new ctx.PeerConnection({ iceServers: ctx.iceServers })
+    this.pc.onicecandidate = (ev) => {
+      // End-of-candidates (null) is not sent: it is optional, and every frame counts against
+      // the socket's rate limit.
+      if (ev.candidate === null || this.closed) return
+      const c = ev.candidate
+      ctx.send({ candidate: typeof c.toJSON === 'function' ? c.toJSON() : c })
+    }
+    this.pc.ontrack = (ev) => { this.addTrack(ev) }
+    this.pc.onconnectionstatechange = () => {
+      if (this.pc.connectionState === 'failed' && !this.closed) ctx.onFailed()
+    }
+  }
+
+  /** As the newcomer: adds the transceivers and sends the offer. */
+  async offer (): Promise<void> {
+    const local = this.ctx.local
+    for (const kind of KINDS) {
+      const track = local?.getTracks().find((t) => t.kind === kind)
+      if (track !== undefined && local !== null) this.pc.addTransceiver(track, { direction: 'sendrecv', streams: [local] })
+      else this.pc.addTransceiver(kind, { direction: 'recvonly' })
+    }
+    const offer = await this.pc.createOffer()
+    await this.pc.setLocalDescription(offer)
+    this.sendDescription(offer)
+  }
+
+  /** Handles the other participant's `call-signal` data. */
+  async receive (data: SignalData): Promise<void> {
+    if (this.closed) return
+    if ('sdp' in data) {
+      await this.pc.setRemoteDescription(data.sdp)
+      this.remoteSet = true
+      for (const c of this.queued.splice(0)) await this.pc.addIceCandidate(c)
+      if (data.sdp.type === 'offer') {
+        await this.attachLocal()
+        const answer = await this.pc.createAnswer()
+        await this.pc.setLocalDescription(answer)
+        this.sendDescription(answer)
+      }
+    } else if (data.candidate !== null && data.candidate !== undefined) {
+      // Candidates may arrive before the description they belong to is applied: keep them.
+      if (this.remoteSet) await this.pc.addIceCandidate(data.candidate)
+      else this.queued.push(data.candidate)
+    }
+  }
+
+  /** Closes the connection; the remote tracks end with it. */
+  close (): void {
+    if (this.closed) return
+    this.closed = true
+    this.pc.onicecandidate = null
+    this.pc.ontrack = null
+    this.pc.onconnectionstatechange = null
+    this.pc.close()
+    this.stream = null
+  }
+
+  /** As the answerer: the offer's transceivers get the local tracks (or receive only). */
+  private async attachLocal (): Promise<void> {
+    const local = this.ctx.local
+    const used = new Set<MediaStreamTrack>()
+    for (const t of this.pc.getTransceivers()) {
+      if (t.currentDirection === 'stopped') continue
+      const kind = t.receiver.track?.kind
+      const track = local?.getTracks().find((x) => x.kind === kind && !used.has(x))
+      if (track !== undefined && local !== null) {
+        used.add(track)
+        t.direction = 'sendrecv'
+        await t.sender.replaceTrack(track)
+        // The offerer's side then reports the tracks in one stream, as ours are.
+        t.sender.setStreams?.(local)
+      } else {
+        t.direction = 'recvonly'
+      }
+    }
+  }
+
+  private sendDescription (d: RTCSessionDescriptionInit): void {
+    const sdp = this.pc.localDescription?.sdp ?? d.sdp ?? ''
+    this.ctx.send({ sdp: { type: d.type as 'offer' | 'answer', sdp } })
+  }
+
+  private addTrack (ev: RTCTrackEvent): void {
+    // A participant who may not publish has nothing to show; whatever arrives is dropped.
+    if (this.closed || !this.ctx.accept()) return
+    const track = ev.track
+    const Stream = this.ctx.MediaStream
+    if (Stream === undefined) {
+      this.stream = ev.streams[0] ?? this.stream
+    } else {
+      // One stream per participant, whatever stream ids their offer named; kept as one object,
+      // so a <video> showing it picks up a track that arrives later.
+      this.stream ??= new Stream()
+      for (const old of this.stream.getTracks()) if (old.kind === track.kind && old !== track) this.stream.removeTrack(old)
+      if (!this.stream.getTracks().includes(track)) this.stream.addTrack(track)
+    }
+    this.ctx.onStream()
+  }
+}

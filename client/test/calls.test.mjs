@@ -1,0 +1,328 @@
+import { test, after } from 'node:test'
+import assert from 'node:assert/strict'
+import WebSocket from 'ws'
+import * as Y from 'yjs'
+import { Awareness } from 'y-protocols/awareness'
+import { joinCall, signalUrl, CallError, CallFullError, SpeakingDetector, audioLevels, createPresence } from '../lib/index.js'
+import { startFakeSignal } from './fake-signal.mjs'
+import { createFakeRtc } from './fake-webrtc.mjs'
+
+const ROOM = 'board-1'
+const TOKENS = {
+  'tok-ada': { user: 'ada', role: 'editor' },
+  'tok-bob': { user: 'bob', role: 'editor' },
+  'tok-cy': { user: 'cy', role: 'owner' },
+  'tok-vic': { user: 'vic', role: 'viewer' },
+  'tok-elsewhere': { user: 'eve', role: 'editor', rooms: 'other-*' }
+}
+
+const open = new Set()
+after(async () => { for (const c of open) await c.leave() })
+
+async function until (fn, what, timeout = 3000) {
+  const start = Date.now()
+  while (!fn()) {
+    if (Date.now() - start > timeout) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
+async function setup (opts = {}) {
+  const hub = await startFakeSignal({ tokens: TOKENS, ...opts })
+  after(() => hub.stop())
+  const rtc = createFakeRtc()
+  /** joinCall as `user` with the fakes; left after the tests. */
+  const join = async (user, more = {}) => {
+    const reasons = []
+    const call = await joinCall(ROOM, {
+      server: hub.url,
+      project: 'prj_test',
+      getToken: ({ reason }) => { reasons.push(reason); return `tok-${user}` },
+      WebSocket,
+      RTCPeerConnection: rtc.RTCPeerConnection,
+      MediaStream: rtc.MediaStream,
+      getUserMedia: rtc.getUserMedia,
+      speakingPollMs: 20,
+      ...more
+    })
+    call.reasons = reasons
+    open.add(call)
+    return call
+  }
+  return { hub, rtc, join }
+}
+
+const kinds = (stream) => (stream?.getTracks() ?? []).map((t) => t.kind).sort()
+const directions = (sdp) => [...sdp.matchAll(/^m=(\w+).*\r\n(?:.*\r\n)*?a=(sendrecv|sendonly|recvonly|inactive)/gm)].map((m) => `${m[1]}:${m[2]}`)
+
+test('signalUrl accepts http(s) and ws(s) servers, with or without /rooms or /signal', () => {
+  assert.equal(signalUrl('http://127.0.0.1:8787'), 'ws://127.0.0.1:8787/signal')
+  assert.equal(signalUrl('https://x.example/'), 'wss://x.example/signal')
+  assert.equal(signalUrl('wss://x.example/rooms'), 'wss://x.example/signal')
+  assert.equal(signalUrl('ws://h/base/signal/'), 'ws://h/base/signal')
+  assert.throws(() => signalUrl('ftp://h'))
+})
+
+test('the newcomer offers to every listed participant; streams arrive both ways', async () => {
+  const { hub, rtc, join } = await setup()
+  const ada = await join('ada')
+  assert.equal(ada.publish, true)
+  assert.equal(ada.limit, 8)
+  assert.deepEqual(ada.participants(), [])
+  assert.deepEqual(kinds(ada.localStream), ['audio', 'video'])
+  assert.deepEqual(rtc.mediaRequests, [{ audio: true, video: true }])
+  assert.deepEqual(hub.frames('ada', 'call-join'), [{ type: 'call-join', room: ROOM, audio: true, video: true }])
+  assert.deepEqual(ada.reasons, ['initial'])
+  // The ICE servers came from the project's route, with the room token.
+  assert.deepEqual(hub.iceRequests[0], { project: 'prj_test', authorization: 'Bearer tok-ada' })
+
+  const bob = await join('bob')
+  assert.deepEqual(bob.participants().map((p) => [p.peer, p.user, p.role, p.publish, p.audio, p.video]), [[ada.self, 'ada', 'editor', true, true, true]])
+  const sdps = (who) => hub.frames(who, 'call-signal').filter((f) => f.data.sdp !== undefined)
+  await until(() => sdps('bob').length === 1, 'bob\'s offer at the hub')
+  const offers = sdps('bob')
+  assert.deepEqual(offers.map((f) => [f.to, f.data.sdp.type]), [[ada.self, 'offer']])
+  assert.deepEqual(directions(offers[0].data.sdp.sdp), ['audio:sendrecv', 'video:sendrecv'])
+  assert.deepEqual(rtc.connections.at(-1).config, { iceServers: [{ urls: ['stun:stun.test:3478'] }] })
+
+  await until(() => kinds(bob.participants()[0]?.stream).length === 2 && kinds(ada.participants()[0]?.stream).length === 2, 'streams both ways')
+  const answer = hub.frames('ada', 'call-signal').find((f) => f.data.sdp !== undefined)
+  assert.equal(answer.to, bob.self)
+  assert.deepEqual(directions(answer.data.sdp.sdp), ['audio:sendrecv', 'video:sendrecv'])
+  // Each side's candidate left before its description; the other queued it until it could apply it.
+  for (const pc of rtc.connections) assert.equal(pc.candidates.length, 1)
+
+  // A third: offers to both, none from the two already there.
+  const before = { ada: hub.frames('ada', 'call-signal').length, bob: hub.frames('bob', 'call-signal').length }
+  const cy = await join('cy')
+  await until(() => sdps('cy').length === 2, 'cy\'s offers at the hub')
+  const cyOffers = hub.frames('cy', 'call-signal').filter((f) => f.data.sdp?.type === 'offer').map((f) => f.to).sort()
+  assert.deepEqual(cyOffers, [ada.self, bob.self].sort())
+  await until(() => cy.participants().every((p) => kinds(p.stream).length === 2) && ada.participants().length === 2, 'cy meshed')
+  for (const who of ['ada', 'bob']) {
+    assert.ok(hub.frames(who, 'call-signal').slice(before[who]).every((f) => f.to === cy.self && f.data.sdp?.type !== 'offer'), `${who} only answers cy`)
+  }
+  const errors = []
+  for (const c of [ada, bob, cy]) c.on('error', (e) => errors.push(e))
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  assert.deepEqual(errors, [])
+})
+
+test('a full call rejects with CallFullError before any media is asked for', async () => {
+  const { hub, rtc, join } = await setup({ limit: 2 })
+  await join('ada')
+  await join('bob')
+  const asked = rtc.mediaRequests.length
+  await assert.rejects(join('cy'), (err) => {
+    assert.ok(err instanceof CallFullError)
+    assert.ok(err instanceof CallError)
+    assert.equal(err.code, 'call-full')
+    assert.equal(err.limit, 2)
+    return true
+  })
+  assert.equal(rtc.mediaRequests.length, asked)
+  await until(() => hub.conn('cy').ws.readyState === hub.conn('cy').ws.CLOSED, 'cy\'s socket closed')
+  assert.equal(hub.participants(ROOM).length, 2)
+})
+
+test('refusals: a room the token does not cover, a refused socket, a failing getToken', async () => {
+  const { join } = await setup()
+  await assert.rejects(join('elsewhere'), (err) => err instanceof CallError && !(err instanceof CallFullError) && err.code === 'forbidden-room')
+  await assert.rejects(join('nobody'), (err) => err instanceof CallError && err.code === 'closed' && typeof err.closeCode === 'number')
+  await assert.rejects(join('ada', { getToken: () => { throw new Error('backend down') } }), (err) => err instanceof CallError && err.code === 'token' && err.cause.message === 'backend down')
+  await assert.rejects(join('ada', { getUserMedia: async () => { throw new Error('NotAllowedError') } }), (err) => err instanceof CallError && err.code === 'media')
+})
+
+test('forbidden-media: a non-publisher whose offer claims to send is refused, and the call says so', async () => {
+  const { hub, rtc, join } = await setup()
+  const ada = await join('ada')
+  const errors = []
+  ada.on('error', (e) => errors.push(e))
+  rtc.forceSendrecv = true // a browser that sends although the SDK asked for recvonly
+  const vic = await join('vic')
+  const vicErrors = []
+  vic.on('error', (e) => vicErrors.push(e))
+  await until(() => vicErrors.length > 0, 'the refusal')
+  assert.equal(vicErrors[0].code, 'forbidden-media')
+  assert.ok(vicErrors[0] instanceof CallError)
+  // The offer never reached Ada.
+  assert.equal(ada.connection(vic.self).remoteDescription, null)
+  assert.equal(ada.participants()[0].stream, null)
+  assert.deepEqual(errors, [])
+})
+
+test('a non-publisher does not ask for media, receives only, and what it sends anyway is dropped', async () => {
+  // A lax hub that relays a non-publisher's sendrecv offer: the SDK still drops what arrives.
+  const { hub, rtc, join } = await setup({ checkMedia: false })
+  const ada = await join('ada')
+  const vic = await join('vic')
+  assert.equal(vic.publish, false)
+  assert.equal(vic.localStream, null)
+  assert.deepEqual(vic.local, { audio: false, video: false, speaking: false })
+  assert.deepEqual(rtc.mediaRequests, [{ audio: true, video: true }]) // Ada's only
+  const asked = hub.frames('vic', 'call-join')[0]
+  assert.deepEqual([asked.audio, asked.video], [true, true]) // asked; the hub records false for a viewer
+  await until(() => hub.frames('vic', 'call-signal').some((f) => f.data.sdp !== undefined), 'vic\'s offer')
+  const offer = hub.frames('vic', 'call-signal').find((f) => f.data.sdp !== undefined)
+  assert.deepEqual(directions(offer.data.sdp.sdp), ['audio:recvonly', 'video:recvonly'])
+  await until(() => kinds(vic.participants()[0]?.stream).length === 2, 'vic receives Ada')
+  assert.deepEqual(ada.participants().map((p) => [p.user, p.publish, p.audio, p.video, p.stream]), [['vic', false, false, false, null]])
+  // Muting does nothing for one with nothing to mute.
+  vic.setMuted(true)
+  assert.equal(hub.frames('vic', 'call-state').length, 0)
+
+  rtc.forceSendrecv = true
+  const bob = await join('bob')
+  await until(() => bob.participants().length === 2 && bob.participants().find((p) => p.user === 'ada').stream !== null, 'bob meets ada')
+  const vicOnBob = () => bob.participants().find((p) => p.user === 'vic')
+  await until(() => rtc.connections.filter((pc) => pc.remoteDescription !== null).length >= 6, 'every description applied')
+  assert.equal(vicOnBob().stream, null)
+})
+
+test('mute and camera toggle the tracks and send call-state; the others see it', async () => {
+  const { hub, join } = await setup()
+  const ada = await join('ada')
+  const bob = await join('bob')
+  const seen = []
+  bob.on('participants', (list) => seen.push(list.map((p) => `${p.audio}/${p.video}`).join()))
+  const local = []
+  ada.on('local', (l) => local.push(l))
+  ada.setMuted(true)
+  assert.equal(ada.localStream.getAudioTracks()[0].enabled, false)
+  await until(() => bob.participants()[0].audio === false, 'bob sees ada muted')
+  assert.deepEqual(hub.frames('ada', 'call-state').at(-1), { type: 'call-state', room: ROOM, audio: false, video: true })
+  ada.setCamera(false)
+  assert.equal(ada.localStream.getVideoTracks()[0].enabled, false)
+  await until(() => bob.participants()[0].video === false, 'bob sees ada\'s camera off')
+  assert.deepEqual(hub.frames('ada', 'call-state').at(-1), { type: 'call-state', room: ROOM, audio: false, video: false })
+  ada.setMuted(true) // no change: nothing sent
+  assert.equal(hub.frames('ada', 'call-state').length, 2)
+  ada.setMuted(false)
+  await until(() => bob.participants()[0].audio === true, 'unmuted')
+  assert.equal(hub.frames('ada', 'call-state').length, 3)
+  assert.deepEqual(local.map((l) => [l.audio, l.video]), [[false, true], [false, false], [true, false]])
+  assert.ok(seen.includes('false/true') && seen.includes('false/false'))
+})
+
+test('leave sends call-leave, closes everything and clears presence', async () => {
+  const { hub, join } = await setup()
+  const awareness = new Awareness(new Y.Doc())
+  const presence = createPresence(awareness)
+  after(() => awareness.destroy())
+  const ada = await join('ada', { presence })
+  const bob = await join('bob')
+  assert.deepEqual(awareness.getLocalState().call, { room: ROOM, peer: ada.self, audio: true, video: true, speaking: false })
+  ada.setMuted(true)
+  assert.equal(awareness.getLocalState().call.audio, false)
+  await until(() => ada.participants()[0]?.stream !== null && ada.participants().length === 1, 'ada meets bob')
+  const pc = ada.connection(bob.self)
+  const closed = []
+  ada.on('closed', (e) => closed.push(e))
+  await ada.leave()
+  assert.deepEqual(hub.frames('ada').at(-1), { type: 'call-leave', room: ROOM })
+  assert.equal(awareness.getLocalState().call, null)
+  assert.ok(pc.closed)
+  assert.ok(ada.localStream.getTracks().every((t) => t.readyState === 'ended'))
+  assert.deepEqual(closed, [{ code: 1000, reason: 'left' }])
+  assert.equal(ada.closed, true)
+  await until(() => bob.participants().length === 0, 'bob sees ada leave')
+  await ada.leave() // twice is harmless
+  assert.equal(closed.length, 1)
+})
+
+test('call-peer-left closes that connection; a revoked socket (4403) ends the call', async () => {
+  const { hub, join } = await setup()
+  const awareness = new Awareness(new Y.Doc())
+  after(() => awareness.destroy())
+  const ada = await join('ada')
+  const bob = await join('bob', { presence: createPresence(awareness) })
+  await until(() => ada.participants()[0]?.stream !== null && ada.participants().length === 1, 'ada meets bob')
+  const pc = ada.connection(bob.self)
+  const lists = []
+  ada.on('participants', (l) => lists.push(l.length))
+  const closed = []
+  bob.on('closed', (e) => closed.push(e))
+  hub.close('bob', 4403, 'revoked')
+  await until(() => closed.length === 1, 'bob\'s call to end')
+  assert.deepEqual(closed, [{ code: 4403, reason: 'revoked' }])
+  assert.ok(bob.localStream.getTracks().every((t) => t.readyState === 'ended'))
+  assert.equal(awareness.getLocalState().call, null)
+  await until(() => ada.participants().length === 0, 'ada to drop bob')
+  assert.ok(pc.closed)
+  assert.equal(ada.connection(bob.self), null)
+  assert.deepEqual(lists, [0])
+})
+
+test('a 4401 (token expired) rejoins with a fresh token and a new peer id', async () => {
+  const { hub, join } = await setup()
+  const ada = await join('ada')
+  const bob = await join('bob')
+  const first = bob.self
+  bob.setMuted(true)
+  await until(() => ada.participants()[0]?.audio === false, 'ada sees bob muted')
+  hub.close('bob', 4401, 'token expired')
+  await until(() => bob.self !== first && bob.participants().length === 1 && kinds(bob.participants()[0].stream).length === 2, 'bob back in the call')
+  assert.deepEqual(bob.reasons, ['initial', 'expired'])
+  assert.equal(bob.closed, false)
+  await until(() => ada.participants().map((p) => p.peer).join() === String(bob.self) && ada.participants()[0].stream !== null, 'ada meets the new bob')
+  // Bob re-joined as he was: muted, camera on.
+  assert.deepEqual(hub.frames('bob', 'call-join').map((f) => [f.audio, f.video]), [[true, true], [false, true]])
+  assert.deepEqual([ada.participants()[0].audio, ada.participants()[0].video], [false, true])
+  assert.equal(bob.localStream.getAudioTracks()[0].enabled, false)
+})
+
+test('keep-alive: the exact ping text, answered by the runtime', async () => {
+  const { hub, join } = await setup()
+  await join('ada', { keepAliveMs: 20 })
+  await until(() => hub.raw('ada').filter((t) => t === '{"type":"ping"}').length >= 2, 'pings')
+})
+
+test('speaking: remote from inbound-rtp, local from media-source into presence, with hysteresis', async () => {
+  const { hub, rtc, join } = await setup()
+  let level = 0
+  rtc.stats = () => new Map([
+    ['s', { type: 'media-source', kind: 'audio', audioLevel: level }],
+    ['v', { type: 'media-source', kind: 'video' }],
+    ['i', { type: 'inbound-rtp', kind: 'audio', audioLevel: level }]
+  ])
+  const awareness = new Awareness(new Y.Doc())
+  after(() => awareness.destroy())
+  const ada = await join('ada', { presence: createPresence(awareness), speaking: { holdMs: 40 } })
+  const bob = await join('bob', { speaking: { holdMs: 40 } })
+  await until(() => ada.participants().length === 1, 'ada meets bob')
+  level = 0.3
+  await until(() => bob.participants()[0].speaking && ada.local.speaking && awareness.getLocalState().call.speaking, 'speaking seen')
+  level = 0.02 // between the thresholds: still speaking
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  assert.equal(bob.participants()[0].speaking, true)
+  level = 0
+  await until(() => !bob.participants()[0].speaking && !awareness.getLocalState().call.speaking, 'silence seen')
+  level = 0.3
+  ada.setMuted(true) // a muted microphone is not speaking, whatever the level
+  await until(() => !bob.participants()[0].audio, 'bob sees the mute')
+  await new Promise((resolve) => setTimeout(resolve, 80))
+  assert.equal(ada.local.speaking, false)
+  assert.equal(bob.participants()[0].speaking, false)
+  // Speaking is never sent over the socket.
+  assert.ok(hub.raw('ada').every((t) => !t.includes('speaking')))
+})
+
+test('SpeakingDetector: on above `on`, held through `off`..`on`, off after the hold', () => {
+  const d = new SpeakingDetector({ on: 0.1, off: 0.05, holdMs: 100 })
+  assert.equal(d.update(0.06, 0), false)
+  assert.equal(d.update(0.2, 10), true)
+  assert.equal(d.update(0.06, 200), true) // above `off`: stays
+  assert.equal(d.update(0.01, 250), true) // held
+  assert.equal(d.update(0.01, 299), true)
+  assert.equal(d.update(0.01, 300), false)
+  assert.equal(d.update(0.06, 310), false) // below `on`: does not start
+  d.update(0.5, 320)
+  d.reset()
+  assert.equal(d.speaking, false)
+  assert.deepEqual(audioLevels(new Map([
+    ['a', { type: 'inbound-rtp', kind: 'audio', audioLevel: 0.2 }],
+    ['b', { type: 'inbound-rtp', kind: 'video' }],
+    ['c', { type: 'media-source', kind: 'audio', audioLevel: 0.4 }]
+  ])), { source: 0.4, inbound: 0.2 })
+  assert.deepEqual(audioLevels(new Map()), { source: null, inbound: null })
+})
