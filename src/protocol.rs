@@ -222,6 +222,25 @@ pub fn may_change_document(frame: &[u8]) -> bool {
     })
 }
 
+/// The kinds of messages in a frame, for the log (`sync-step1,awareness`; `malformed`).
+pub fn describe(frame: &[u8]) -> String {
+    match split(frame) {
+        Ok(messages) => messages
+            .iter()
+            .map(|m| match m {
+                Raw::SyncStep1(_) => "sync-step1",
+                Raw::SyncStep2(_) => "sync-step2",
+                Raw::Update(_) => "update",
+                Raw::Awareness(_) => "awareness",
+                Raw::QueryAwareness => "query-awareness",
+                Raw::Auth => "auth",
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+        Err(_) => "malformed".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,7 +28,7 @@ use crate::protocol;
 use crate::ratelimit::Meter;
 use crate::storage::{RoomStore, StoreError, Stored};
 use serde::{Deserialize, Serialize};
-use std::cell::{OnceCell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::{BTreeSet, HashMap};
 use thiserror::Error;
 use yrs::updates::decoder::Decode;
@@ -135,9 +135,17 @@ pub enum RoomError {
 
 /// One collaborative document and the connections editing it.
 pub struct Room<S: RoomStore> {
-    /// The document, or why the stored bytes do not make one. Decoded on first use when the
-    /// room loaded from a checkpoint alone (see [`Room::load`]); until then `full` holds it.
+    /// The document, or why the stored bytes do not make one. Decoded on first use (see
+    /// [`Room::load`]); until then `full` (a checkpoint alone) or `undecoded` (a checkpoint and
+    /// the updates logged after it) holds it.
     doc: OnceCell<Result<Doc, String>>,
+    /// The stored rows, kept as read until the document is first needed.
+    undecoded: RefCell<Option<Stored>>,
+    /// Set when the document was decoded, until [`Room::take_decoded`] reads it.
+    decoded_now: Cell<bool>,
+    /// Whether the room woke from hibernation and has not relearned the awareness states of its
+    /// surviving connections ([`Room::woke`]).
+    presence_stale: bool,
     presence: Presence,
     store: S,
     limits: Limits,
@@ -170,16 +178,21 @@ impl<S: RoomStore> Room<S> {
     /// ([`Room::greeting`]); a corrupt checkpoint is found when it is decoded.
     pub fn load(store: S, limits: Limits) -> Result<Self, RoomError> {
         let mut stored = store.load()?;
-        let (doc, full) = if stored.updates.is_empty() && stored.snapshot.is_some() {
-            (OnceCell::new(), stored.snapshot.take())
+        let log_updates = stored.updates.len();
+        let log_bytes = stored.updates.iter().map(Vec::len).sum();
+        let (full, undecoded) = if stored.updates.is_empty() {
+            (stored.snapshot.take(), None)
         } else {
-            (OnceCell::from(Ok(doc_from(&stored)?)), None)
+            (None, Some(stored))
         };
         Ok(Room {
-            doc,
+            doc: OnceCell::new(),
+            undecoded: RefCell::new(undecoded),
+            decoded_now: Cell::new(false),
+            presence_stale: false,
             presence: Presence::new(limits.presence()),
-            log_updates: stored.updates.len(),
-            log_bytes: stored.updates.iter().map(Vec::len).sum(),
+            log_updates,
+            log_bytes,
             next_seq: store.head() + 1,
             store,
             limits,
@@ -202,21 +215,32 @@ impl<S: RoomStore> Room<S> {
     pub fn doc(&self) -> Result<&Doc, RoomError> {
         self.doc
             .get_or_init(|| {
-                // Not decoded yet: `full` holds the checkpoint (nothing takes it before the
-                // document exists).
-                let full = self.full.borrow();
-                let stored = Stored {
-                    snapshot: full.clone(),
-                    updates: Vec::new(),
-                };
+                self.decoded_now.set(true);
+                // Not decoded yet: the rows as read, or `full` holding the checkpoint alone
+                // (nothing takes it before the document exists).
+                let stored = self
+                    .undecoded
+                    .borrow_mut()
+                    .take()
+                    .unwrap_or_else(|| Stored {
+                        snapshot: self.full.borrow().clone(),
+                        updates: Vec::new(),
+                    });
                 doc_from(&stored).map_err(|e| e.to_string())
             })
             .as_ref()
             .map_err(|e| RoomError::Corrupt(e.clone()))
     }
 
-    /// Whether the document is decoded (it always is, unless the room loaded from a checkpoint
-    /// alone and nothing has needed it since).
+    /// Whether the document was decoded since the last call (for the log and the metrics: a
+    /// room that only relays awareness never decodes it).
+    pub fn take_decoded(&self) -> bool {
+        self.decoded_now.replace(false)
+    }
+
+    /// Whether the document is decoded: not until something needs the document itself (a
+    /// sync, an update, an API read), so a room woken from hibernation for an awareness
+    /// renewal relays it without decoding.
     pub fn is_decoded(&self) -> bool {
         self.doc.get().is_some_and(Result::is_ok)
     }
@@ -238,8 +262,9 @@ impl<S: RoomStore> Room<S> {
 
     /// Frames for a connection that just joined: SyncStep1, then every known awareness state.
     /// While the document is not decoded ([`Room::is_decoded`]) there is no SyncStep1: the
-    /// caller sends [`Room::wake_greeting`]'s SyncStep1 once it is, so the client sends what the
-    /// room lacks. (A new client's own SyncStep1 is answered without decoding.)
+    /// room settles ([`Room::settle`]) once it is, so the client sends what the room lacks. (A
+    /// new client's own SyncStep1 is answered without decoding when the room holds a
+    /// checkpoint alone.)
     pub fn greeting(&self) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         if let Some(Ok(doc)) = self.doc.get() {
@@ -259,6 +284,13 @@ impl<S: RoomStore> Room<S> {
             self.owes_settle = true;
         }
         self.greeting()
+    }
+
+    /// After [`Room::join`]: if the room woke from hibernation and has not relearned its
+    /// connections' awareness states, the query that makes every client re-announce them (for
+    /// everyone; the newcomer then sees them relayed). Asked once.
+    pub fn presence_query(&mut self) -> Option<Vec<u8>> {
+        std::mem::take(&mut self.presence_stale).then(protocol::query_awareness)
     }
 
     /// Whether connections still wait for the room's SyncStep1 ([`Room::join`]).
@@ -284,11 +316,14 @@ impl<S: RoomStore> Room<S> {
         Ok(self.send(To::All, &[step1]))
     }
 
-    /// Frames for connections that survived hibernation, sent when the room wakes: SyncStep1 so
-    /// each re-sends anything the room lacks, and a query so each re-announces awareness states
-    /// (the room's in-memory presence did not survive).
-    pub fn wake_greeting(&self) -> Result<Vec<Vec<u8>>, RoomError> {
-        Ok(vec![self.sync_step1()?, protocol::query_awareness()])
+    /// The room woke from hibernation with surviving connections (re-registered with
+    /// [`Room::restore`]). They are in sync: every change reached the room, was stored and sent
+    /// before it went idle, so nothing is sent and the document stays undecoded. Their awareness
+    /// states did not survive in memory: they come back with each client's next renewal, and
+    /// at once (a query to everyone) when a newcomer joins ([`Room::presence_query`]) or a
+    /// connection closes before its states were seen again ([`Room::leave`]).
+    pub fn woke(&mut self) {
+        self.presence_stale = true;
     }
 
     /// The room's SyncStep1 (its state vector), which makes a client send what the room lacks.
@@ -408,6 +443,11 @@ impl<S: RoomStore> Room<S> {
         let mut out = Outbox::default();
         if let Some(removal) = self.presence.leave(conn.id, &conn.owned) {
             out.others.push(protocol::awareness(removal));
+        }
+        // Woken for this close without having seen its states again: the others echo them on
+        // this query, and the room answers each echo with its removal (`Presence::leave`).
+        if self.presence_stale && !conn.owned.is_empty() {
+            out.others.push(protocol::query_awareness());
         }
         out
     }

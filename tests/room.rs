@@ -472,7 +472,7 @@ fn the_log_is_compacted_and_the_snapshot_loads() {
 }
 
 #[test]
-fn a_corrupt_store_fails_to_load_and_is_not_touched() {
+fn a_corrupt_store_is_found_when_decoded_and_is_not_touched() {
     let good = {
         let doc = Doc::with_client_id(1);
         let mut txn = doc.transact_mut();
@@ -487,24 +487,103 @@ fn a_corrupt_store_fails_to_load_and_is_not_touched() {
         stored: stored.clone(),
         ..Default::default()
     };
-    assert!(Room::load(store.clone(), Limits::default()).is_err());
-    assert_eq!(store.load().unwrap(), stored);
+    // The rows are decoded when the document is first needed, not on load.
+    let room = Room::load(store.clone(), Limits::default()).unwrap();
+    assert!(!room.is_decoded());
+    assert!(room.doc().is_err());
+    assert!(room.full_state().is_err());
+    assert_eq!(room.store().load().unwrap(), stored);
+}
+
+/// A room with text and a logged update after its checkpoint, two connected clients with
+/// awareness states, then the same store loaded again with the connections restored, as after
+/// hibernation.
+fn woken_room() -> (Net, Vec<Connection>) {
+    let mut net = Net::new(Limits::default());
+    let a = net.join(1);
+    let b = net.join(2);
+    net.edit(a, insert(0, "before sleep"));
+    net.pump();
+    net.room.compact().unwrap();
+    net.edit(b, insert(0, ">"));
+    net.pump();
+    net.send(a, aw(&[(1, 3, r#"{"user":"ada"}"#)]));
+    net.send(b, aw(&[(2, 5, r#"{"user":"bo"}"#)]));
+    let conns: Vec<Connection> = net.clients.iter().map(|c| c.conn.clone()).collect();
+    let stored = net.room.store().load().unwrap();
+    assert!(!stored.updates.is_empty(), "a log after the checkpoint");
+    let mut room = Room::load(
+        MemoryStore {
+            stored,
+            ..Default::default()
+        },
+        Limits::default(),
+    )
+    .unwrap();
+    for c in &conns {
+        room.restore(c);
+    }
+    room.woke();
+    net.room = room;
+    (net, conns)
 }
 
 #[test]
-fn a_wake_greeting_asks_for_the_missing_state_and_awareness() {
-    let net = Net::new(Limits::default());
-    let frames = net.room.wake_greeting().unwrap();
-    let kinds: Vec<Incoming> = frames
+fn a_woken_room_relays_awareness_without_decoding_its_document() {
+    let (mut net, _) = woken_room();
+    // The renewal that woke it: relayed to everyone, nothing decoded, nothing written.
+    let out = net.send(0, aw(&[(1, 4, r#"{"user":"ada"}"#)]));
+    assert_eq!(
+        awareness_in(&out.everyone)[&1],
+        (4, r#"{"user":"ada"}"#.to_string())
+    );
+    assert!(!net.room.is_decoded());
+    assert!(!net.room.take_decoded());
+    assert_eq!(net.room.store().appends, 0);
+    assert_eq!(net.room.store().checkpoints, 0);
+    // An edit needs the document: decoded then, once, with what was logged before the sleep.
+    net.edit(1, insert(0, "after: "));
+    assert!(net.room.take_decoded());
+    assert!(!net.room.take_decoded());
+    let text = net.room.doc().unwrap().get_or_insert_text("t");
+    assert_eq!(
+        text.get_string(&net.room.doc().unwrap().transact()),
+        "after: >before sleep"
+    );
+}
+
+#[test]
+fn a_woken_room_asks_for_awareness_once_a_newcomer_joins_or_an_unseen_owner_leaves() {
+    let (mut net, conns) = woken_room();
+    // A newcomer: the room asks everyone to re-announce their states, once.
+    net.room.join();
+    let query = net.room.presence_query().expect("a query after the wake");
+    assert_eq!(
+        protocol::decode(&query).unwrap(),
+        vec![Incoming::QueryAwareness]
+    );
+    assert!(net.room.presence_query().is_none(), "asked once");
+
+    // A connection that closes before its states were seen again: the others are asked, and
+    // the echo of its state is answered with its removal.
+    let (mut net, conns2) = woken_room();
+    let _ = conns;
+    let out = net.room.leave(&conns2[1]);
+    assert!(out
+        .others
         .iter()
         .flat_map(|f| protocol::decode(f).unwrap())
-        .collect();
+        .any(|m| m == Incoming::QueryAwareness));
+    net.clients.remove(1);
+    let echo = net.send(
+        0,
+        aw(&[(1, 3, r#"{"user":"ada"}"#), (2, 5, r#"{"user":"bo"}"#)]),
+    );
+    let seen = awareness_in(&echo.everyone);
     assert_eq!(
-        kinds,
-        vec![
-            Incoming::SyncStep1(StateVector::default()),
-            Incoming::QueryAwareness
-        ]
+        seen[&2],
+        (6, "null".to_string()),
+        "bo is removed past the echoed clock"
     );
 }
 

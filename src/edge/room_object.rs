@@ -29,7 +29,7 @@ use super::http;
 use super::sql_store::SqlRoomStore;
 use crate::api::ApiError;
 use crate::changes::Changes;
-use crate::room::{close, Connection, Frame, Room, RoomError, To};
+use crate::room::{close, Connection, Frame, Room, RoomError};
 use crate::upkeep::{expiry_alarm_ms, Intervals, Upkeep, Wish};
 use sockets::Live;
 use std::cell::{Cell, RefCell};
@@ -135,12 +135,9 @@ impl RoomObject {
         let loaded = SqlRoomStore::open(self.state.storage().sql())
             .map_err(Into::into)
             .and_then(|store| Room::load(store, env::limits(&self.env)));
-        // Surviving connections are re-synced at once: that needs the document decoded.
-        let loaded = loaded.and_then(|room| match survivors.is_empty() {
-            true => Ok((room, Vec::new())),
-            false => room.wake_greeting().map(|frames| (room, frames)),
-        });
-        let (mut room, greeting) = match loaded {
+        // Surviving connections are in sync (see `Room::woke`): nothing is sent to them, and the
+        // document stays undecoded until something needs it.
+        let mut room = match loaded {
             Ok(loaded) => loaded,
             Err(e) => {
                 worker::console_error!("room failed to load; serving nobody: {e}");
@@ -155,17 +152,13 @@ impl RoomObject {
                 live.insert(ws, conn);
             }
         }
-        if live.len() > 0 {
-            worker::console_warn!(
-                "room woke from hibernation with {} connections; re-syncing them",
-                live.len()
-            );
-        }
-        let sends = room.send(To::All, &greeting);
         let woke_with_connections = live.len() > 0;
+        if woke_with_connections {
+            room.woke();
+            worker::console_warn!("room woke from hibernation with {} connections", live.len());
+        }
         *self.live.borrow_mut() = live;
         *self.room.borrow_mut() = Loaded::Ready(Box::new(room));
-        sockets::send_all(&self.live, &sends);
         if woke_with_connections {
             self.restore_live_mark();
         }
@@ -247,13 +240,15 @@ impl DurableObject for RoomObject {
     /// The worker's two ways in: a typed call, or a WebSocket upgrade with its admission.
     /// Nothing else is served.
     async fn fetch(&self, req: Request) -> Result<Response> {
-        match (req.method(), req.path().as_str()) {
+        let answer = match (req.method(), req.path().as_str()) {
             (Method::Post, "/call") => self.call(req).await,
             (Method::Get, "/connect") if http::is_websocket_upgrade(&req) => {
                 self.connect(&req).await
             }
-            _ => http::problem(&ApiError::NotFound),
-        }
+            _ => return http::problem(&ApiError::NotFound),
+        };
+        self.note_decoded("a call or a connection");
+        answer
     }
 
     /// Sends the gathered webhook event, keeps the history (checkpoint, automatic version,
@@ -284,6 +279,7 @@ impl DurableObject for RoomObject {
         self.after_leave().await;
         self.schedule(Upkeep::earliest([window, history, assets, expiries]))
             .await?;
+        self.note_decoded("the alarm");
         Response::ok("")
     }
 
@@ -320,6 +316,16 @@ impl DurableObject for RoomObject {
 }
 
 impl RoomObject {
+    /// Logs that the document was decoded during this event (`what` caused it), if it was: an
+    /// idle room's wakes should not decode it (the hibernation test counts these lines).
+    fn note_decoded(&self, what: &str) {
+        if let Loaded::Ready(room) = &*self.room.borrow() {
+            if room.take_decoded() {
+                worker::console_warn!("room decoded its document for {what}");
+            }
+        }
+    }
+
     /// A WebSocket message, handled synchronously: applies it, sends what it causes, schedules
     /// its commit, and returns what the alarm needs if that changed (the caller does it). Only
     /// that last step needs a promise, and most messages need none.
@@ -386,6 +392,14 @@ impl RoomObject {
         };
         let settle = room.settle_after_message();
         let decoded = room.is_decoded();
+        if room.take_decoded() {
+            // A warning so that `wrangler dev` prints it; the hibernation test counts these.
+            let kind = match &message {
+                WebSocketIncomingMessage::Binary(b) => crate::protocol::describe(b),
+                WebSocketIncomingMessage::String(_) => "text".into(),
+            };
+            worker::console_warn!("room decoded its document for a message ({kind})");
+        }
         let checkpoint_due = room.compaction_due();
         drop(loaded);
         sockets::send_all(&self.live, &sends);

@@ -18,7 +18,11 @@ after(async () => {
   if (server) await server.stop()
 })
 
-const wakes = () => server.logs().split('\n').filter((l) => l.includes('room woke from hibernation')).length
+const WOKE = 'room woke from hibernation'
+// Logged when a message made the room decode its document (src/edge/room_object.rs).
+const DECODED = 'room decoded its document'
+const lines = () => server.logs().split('\n').filter((l) => l.includes(WOKE) || l.includes(DECODED))
+const wakes = () => lines().filter((l) => l.includes(WOKE)).length
 
 test('a room that hibernated wakes with its document, presence and connections intact', {
   timeout: 150_000,
@@ -39,9 +43,16 @@ test('a room that hibernated wakes with its document, presence and connections i
   // (every 15 s) wakes it again.
   const before = wakes()
   await waitFor(() => wakes() > before, { timeout: 100_000, interval: 500, description: 'the room to hibernate and wake' })
+  // The renewal that woke it is relayed without decoding the document. wrangler prints an
+  // object's lines when its event ends (those of the events before the sleep when it sleeps):
+  // a decode for the waking message would follow the wake's line.
+  await new Promise((resolve) => setTimeout(resolve, 2_000))
+  const log = lines()
+  const wake = log.findIndex((l, i) => l.includes(WOKE) && log.slice(0, i).filter((m) => m.includes(WOKE)).length === before)
+  assert.deepEqual(log.slice(wake + 1).filter((l) => l.includes(DECODED)), [], `no decode after the wake:\n${log.join('\n')}`)
 
   // After the wake: a newcomer gets the document and Ada's presence (relearned from the
-  // awareness query the room sends its surviving connections).
+  // awareness query the room sends its surviving connections when the newcomer joins).
   const c = connectProvider(server.wsUrl, room)
   await waitSynced(c)
   assert.equal(c.doc.getText('t').toString(), 'written before sleep')

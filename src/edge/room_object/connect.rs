@@ -62,7 +62,11 @@ impl RoomObject {
         let (sends, owes) = match &mut *self.room.borrow_mut() {
             Loaded::Ready(room) => {
                 let greeting = room.join();
-                (room.send(To::One(id), &greeting), room.owes_settle())
+                let mut sends = room.send(To::One(id), &greeting);
+                if let Some(query) = room.presence_query() {
+                    sends.extend(room.send(To::All, &[query]));
+                }
+                (sends, room.owes_settle())
             }
             _ => return http::problem(&ApiError::RoomUnavailable),
         };
