@@ -12,7 +12,7 @@ import { SpeakingDetector, audioLevels, type SpeakingOptions } from './speaking.
 import type { WebSocketConstructor } from './token-socket.js'
 
 export type { MediaStreamConstructor, PeerConnectionConstructor, SignalData } from './call-link.js'
-export { CallError, CallFullError, CLOSE_RATE_LIMITED, CLOSE_REVOKED, fetchIceServers, signalUrl } from './call-protocol.js'
+export { CallError, CallFullError, CLOSE_RATE_LIMITED, CLOSE_REVOKED, fetchIceServers, iceSchedule, signalUrl, type IceSchedule, type IceServerList } from './call-protocol.js'
 
 /** Another participant of the call (never the local one). */
 export interface CallParticipant {
@@ -399,7 +399,7 @@ class CallSession implements Call {
     } catch (err) {
       throw new CallError('ice-servers', `fetching the ICE servers failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
     }
-    this.resolvedIce = iceServers
+    this.resolvedIce = [...iceServers] // a plain list for RTCPeerConnection
     this.phase = 'joined'
     for (const p of f.participants ?? []) await this.addMember(p).offer()
     this.showPresence()

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { Awareness } from 'y-protocols/awareness'
-import { joinCall, signalUrl, CallError, CallFullError, SpeakingDetector, audioLevels, createPresence } from '../lib/index.js'
+import { joinCall, signalUrl, fetchIceServers, iceSchedule, CallError, CallFullError, SpeakingDetector, audioLevels, createPresence } from '../lib/index.js'
 import { startFakeSignal } from './fake-signal.mjs'
 import { createFakeRtc } from './fake-webrtc.mjs'
 
@@ -61,6 +61,35 @@ test('signalUrl accepts http(s) and ws(s) servers, with or without /rooms or /si
   assert.equal(signalUrl('wss://x.example/rooms'), 'wss://x.example/signal')
   assert.equal(signalUrl('ws://h/base/signal/'), 'ws://h/base/signal')
   assert.throws(() => signalUrl('ftp://h'))
+})
+
+const TURN = { urls: ['turn:turn.test:3478'], username: 'u', credential: 'c' }
+
+test('fetchIceServers: the list as before, with expiresAt and ttl from the answer', async () => {
+  const hub = await startFakeSignal({ tokens: TOKENS, iceServers: [{ urls: ['stun:stun.test:3478'] }, TURN], iceTtl: 600 })
+  after(() => hub.stop())
+  const before = Date.now()
+  const list = await fetchIceServers(hub.url, 'prj_test', 'tok-ada')
+  assert.ok(Array.isArray(list))
+  assert.deepEqual([...list], [{ urls: ['stun:stun.test:3478'] }, TURN])
+  assert.equal(list.ttl, 600)
+  assert.ok(list.expiresAt >= before + 600_000 && list.expiresAt <= Date.now() + 600_000)
+  await assert.rejects(fetchIceServers(hub.url, 'prj_test', 'tok-nobody'))
+})
+
+test('iceSchedule: at 80% of the lifetime, at least 30 s before the end, only with a credential', () => {
+  const list = (servers, ttl, expiresAt = null) => Object.assign(servers, { ttl, expiresAt })
+  const now = 1_000_000
+  assert.deepEqual(iceSchedule(list([TURN], 3600), now), { refreshAt: now + 2_880_000, expiresAt: now + 3_600_000 })
+  assert.deepEqual(iceSchedule(list([TURN], 120), now), { refreshAt: now + 90_000, expiresAt: now + 120_000 }) // 30 s before
+  assert.deepEqual(iceSchedule(list([TURN], 40), now), { refreshAt: now + 20_000, expiresAt: now + 40_000 }) // halfway
+  // Without a ttl, expires_at (unix ms) gives the lifetime.
+  assert.deepEqual(iceSchedule(list([TURN], null, now + 600_000), now), { refreshAt: now + 480_000, expiresAt: now + 600_000 })
+  // Nothing to refresh: STUN only, no lifetime, one already over.
+  assert.equal(iceSchedule(list([{ urls: ['stun:stun.test:3478'] }], 3600), now), null)
+  assert.equal(iceSchedule(list([{ ...TURN, credential: '' }], 3600), now), null)
+  assert.equal(iceSchedule(list([TURN], null), now), null)
+  assert.equal(iceSchedule(list([TURN], null, now - 1), now), null)
 })
 
 test('the newcomer offers to every listed participant; streams arrive both ways', async () => {
