@@ -7,6 +7,11 @@
 // made by `addTrack`, never ones made by `addTransceiver` (JSEP, RFC 8829 section 5.10), so it
 // takes the transceivers the offer creates and gives them its tracks and direction before it
 // answers.
+//
+// Later offers are ICE restarts (fresh TURN credentials, or a failed connection): either side
+// may send one. When both do at once, the newcomer's wins: it ignores the other's offer, and the
+// other side rolls its own back and answers (the "perfect negotiation" roles of the WebRTC spec,
+// https://w3c.github.io/webrtc-pc/#perfect-negotiation-example, the newcomer impolite).
 
 /** What `new RTCPeerConnection(config)` is: the browser's, or a stand-in for tests. */
 export type PeerConnectionConstructor = new (config?: RTCConfiguration) => RTCPeerConnection
@@ -45,9 +50,14 @@ export class PeerLink {
   readonly pc: RTCPeerConnection
   /** What the other participant sends: their audio and video tracks, once they arrive. */
   stream: MediaStream | null = null
-  private remoteSet = false
   private readonly queued: RTCIceCandidateInit[] = []
   private closed = false
+  /** Whether this side sent the first offer (the newcomer). */
+  private offerer = false
+  /** An ICE restart asked for while an offer was out: sent once the answer is in. */
+  private restartWanted = false
+  /** Negotiation steps (offers, descriptions, candidates, restarts), one at a time, in order. */
+  private chain: Promise<void> = Promise.resolve()
 
   constructor (readonly peer: number, private readonly ctx: LinkContext) {
     this.pc = new ctx.PeerConnection({ iceServers: ctx.iceServers })
@@ -66,35 +76,31 @@ export class PeerLink {
 
   /** As the newcomer: adds the transceivers and sends the offer. */
   async offer (): Promise<void> {
-    const local = this.ctx.local
-    for (const kind of KINDS) {
-      const track = local?.getTracks().find((t) => t.kind === kind)
-      if (track !== undefined && local !== null) this.pc.addTransceiver(track, { direction: 'sendrecv', streams: [local] })
-      else this.pc.addTransceiver(kind, { direction: 'recvonly' })
-    }
-    const offer = await this.pc.createOffer()
-    await this.pc.setLocalDescription(offer)
-    this.sendDescription(offer)
+    await this.serial(async () => { await this.firstOffer() })
   }
 
   /** Handles the other participant's `call-signal` data. */
   async receive (data: SignalData): Promise<void> {
+    await this.serial(async () => { await this.apply(data) })
+  }
+
+  /**
+   * Uses `iceServers` from now on: for the candidates of the next ICE restart, and of a
+   * negotiation not yet done. The connection's other settings stay as they are (changing them
+   * throws, https://w3c.github.io/webrtc-pc/#dom-rtcpeerconnection-setconfiguration).
+   */
+  setIceServers (iceServers: RTCIceServer[]): void {
     if (this.closed) return
-    if ('sdp' in data) {
-      await this.pc.setRemoteDescription(data.sdp)
-      this.remoteSet = true
-      for (const c of this.queued.splice(0)) await this.pc.addIceCandidate(c)
-      if (data.sdp.type === 'offer') {
-        await this.attachLocal()
-        const answer = await this.pc.createAnswer()
-        await this.pc.setLocalDescription(answer)
-        this.sendDescription(answer)
-      }
-    } else if (data.candidate !== null && data.candidate !== undefined) {
-      // Candidates may arrive before the description they belong to is applied: keep them.
-      if (this.remoteSet) await this.pc.addIceCandidate(data.candidate)
-      else this.queued.push(data.candidate)
-    }
+    this.pc.setConfiguration({ ...this.pc.getConfiguration(), iceServers })
+  }
+
+  /**
+   * Restarts ICE: a new offer with `iceRestart`, so both sides gather candidates anew (new TURN
+   * allocations, with the credentials of `setIceServers`). Nothing before the first exchange
+   * (it gathers with the current servers anyway); after the answer when an offer is out.
+   */
+  async restart (): Promise<void> {
+    await this.serial(async () => { await this.restartNow() })
   }
 
   /** Closes the connection; the remote tracks end with it. */
@@ -106,6 +112,88 @@ export class PeerLink {
     this.pc.onconnectionstatechange = null
     this.pc.close()
     this.stream = null
+  }
+
+  private serial (step: () => Promise<void>): Promise<void> {
+    const run = this.chain.then(step)
+    this.chain = run.catch(() => {}) // the caller hears of a failure; the next step runs anyway
+    return run
+  }
+
+  private async firstOffer (): Promise<void> {
+    if (this.closed) return
+    this.offerer = true
+    const local = this.ctx.local
+    for (const kind of KINDS) {
+      const track = local?.getTracks().find((t) => t.kind === kind)
+      if (track !== undefined && local !== null) this.pc.addTransceiver(track, { direction: 'sendrecv', streams: [local] })
+      else this.pc.addTransceiver(kind, { direction: 'recvonly' })
+    }
+    const offer = await this.pc.createOffer()
+    await this.pc.setLocalDescription(offer)
+    this.sendDescription(offer)
+  }
+
+  private async restartNow (): Promise<void> {
+    if (this.closed) return
+    if (this.pc.signalingState !== 'stable') {
+      this.restartWanted = true
+      return
+    }
+    if (this.pc.remoteDescription === null) return
+    this.restartWanted = false
+    const offer = await this.pc.createOffer({ iceRestart: true })
+    await this.pc.setLocalDescription(offer)
+    this.sendDescription(offer)
+  }
+
+  private async apply (data: SignalData): Promise<void> {
+    if (this.closed) return
+    if ('sdp' in data) {
+      const { sdp } = data
+      if (sdp.type === 'offer' && this.pc.signalingState === 'have-local-offer') {
+        // Both sides offered at once: the newcomer's offer wins.
+        if (this.offerer) return
+        await this.pc.setLocalDescription({ type: 'rollback' })
+      }
+      await this.pc.setRemoteDescription(sdp)
+      await this.addQueued()
+      if (sdp.type === 'offer') {
+        // The first offer, or a restart: the offer's transceivers (the same ones again on a
+        // restart) get the local tracks, and the answer gathers anew with the current servers.
+        await this.attachLocal()
+        const answer = await this.pc.createAnswer()
+        await this.pc.setLocalDescription(answer)
+        this.sendDescription(answer)
+        this.restartWanted = false // answering a restart restarts this side too
+      } else if (this.restartWanted) {
+        await this.restartNow()
+      }
+    } else if (data.candidate !== null && data.candidate !== undefined) {
+      // Candidates may arrive before the description they belong to is applied: keep them.
+      if (this.fits(data.candidate)) await this.pc.addIceCandidate(data.candidate)
+      else this.queued.push(data.candidate)
+    }
+  }
+
+  /**
+   * Whether a candidate belongs to the remote description now applied. One of a description
+   * still on its way (a restart's new username fragment) must wait for it: a browser refuses a
+   * candidate whose `usernameFragment` the remote description does not have
+   * (https://w3c.github.io/webrtc-pc/#dom-peerconnection-addicecandidate).
+   */
+  private fits (c: RTCIceCandidateInit): boolean {
+    const remote = this.pc.remoteDescription
+    if (remote === null) return false
+    const ufrag = c.usernameFragment
+    if (ufrag === null || ufrag === undefined) return true
+    const lines = remote.sdp.split(/\r?\n/)
+    return !lines.some((l) => l.startsWith('a=ice-ufrag:')) || lines.includes(`a=ice-ufrag:${ufrag}`)
+  }
+
+  /** After a remote description: the queued candidates that belong to it; the rest are stale. */
+  private async addQueued (): Promise<void> {
+    for (const c of this.queued.splice(0)) if (this.fits(c)) await this.pc.addIceCandidate(c)
   }
 
   /** As the answerer: the offer's transceivers get the local tracks (or receive only). */
