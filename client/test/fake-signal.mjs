@@ -21,7 +21,7 @@ export async function startFakeSignal ({ tokens, limit = 8, viewersPublish = fal
   const everyone = []
   /** room -> Map<peer id, { audio, video }> */
   const calls = new Map()
-  /** Every ice-servers request: { project, authorization } */
+  /** Every ice-servers request: { project, authorization, at (unix ms) } */
   const iceRequests = []
   /** How many of the next ice-servers requests fail with a 503. */
   const ice = { failNext: 0 }
@@ -32,7 +32,7 @@ export async function startFakeSignal ({ tokens, limit = 8, viewersPublish = fal
     if (req.url === '/') { res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>fake hub</title>'); return } // a page for a browser
     if (m === null) { res.writeHead(404).end(); return }
     const authorization = req.headers.authorization ?? null
-    iceRequests.push({ project: decodeURIComponent(m[1]), authorization })
+    iceRequests.push({ project: decodeURIComponent(m[1]), authorization, at: Date.now() })
     const token = authorization?.replace(/^Bearer /, '')
     if (token === undefined || tokens[token] === undefined) {
       res.writeHead(401, { 'content-type': 'application/problem+json' }).end(JSON.stringify({ title: 'Unauthorized', status: 401 }))

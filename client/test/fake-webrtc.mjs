@@ -80,6 +80,7 @@ export function createFakeRtc () {
   class FakePeerConnection {
     constructor (config) {
       this.config = config
+      this.initialConfig = config
       /** Every setConfiguration() argument, in order. */
       this.configurations = []
       this.transceivers = []
