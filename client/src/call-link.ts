@@ -8,8 +8,8 @@
 // takes the transceivers the offer creates and gives them its tracks and direction before it
 // answers.
 //
-// Later offers are ICE restarts (fresh TURN credentials, or a failed connection): either side
-// may send one. When both do at once, the newcomer's wins: it ignores the other's offer, and the
+// Later offers are ICE restarts: either side sends one after fresh TURN credentials, and the
+// newcomer sends one when ICE failed (once: a second failure is reported). When both do at once, the newcomer's wins: it ignores the other's offer, and the
 // other side rolls its own back and answers (the "perfect negotiation" roles of the WebRTC spec,
 // https://w3c.github.io/webrtc-pc/#perfect-negotiation-example, the newcomer impolite).
 
@@ -38,9 +38,23 @@ export interface LinkContext {
   accept: () => boolean
   /** The remote stream changed (a track arrived). */
   onStream: () => void
-  /** ICE failed for good: the connection carries nothing any more. */
+  /** ICE failed for good (a restart did not bring it back): the connection carries nothing. */
   onFailed: () => void
+  /** Clock in ms, for the time between restarts after failures. */
+  now: () => number
+  /** How long the answerer waits for the newcomer's restart after ICE failed (default 15 s). */
+  restartGraceMs?: number
+  /** A failure this soon after the last restart for one is reported, not restarted (default 60 s). */
+  restartBackoffMs?: number
 }
+
+/** After ICE failed, how long the answerer waits for the newcomer's restart before reporting it. */
+export const RESTART_GRACE_MS = 15_000
+/**
+ * A failure this soon after the last restart that a failure caused is reported, not restarted
+ * again: a connection that keeps failing is not restarted in a loop.
+ */
+export const RESTART_BACKOFF_MS = 60_000
 
 const KINDS = ['audio', 'video'] as const
 
@@ -58,6 +72,15 @@ export class PeerLink {
   private restartWanted = false
   /** Negotiation steps (offers, descriptions, candidates, restarts), one at a time, in order. */
   private chain: Promise<void> = Promise.resolve()
+  /** ICE generations: counts the offers this side sent and the ones it answered. */
+  private generation = 0
+  /** The generation whose failure was handled (both state events tell of one failure). */
+  private failedGeneration = -1
+  /** ICE failed and has not connected since: a restart is (or was) tried. */
+  private rescuing = false
+  /** When the newcomer last restarted ICE because it failed. */
+  private lastRescue: number | null = null
+  private graceTimer: ReturnType<typeof setTimeout> | undefined
 
   constructor (readonly peer: number, private readonly ctx: LinkContext) {
     this.pc = new ctx.PeerConnection({ iceServers: ctx.iceServers })
@@ -69,9 +92,9 @@ export class PeerLink {
       ctx.send({ candidate: typeof c.toJSON === 'function' ? c.toJSON() : c })
     }
     this.pc.ontrack = (ev) => { this.addTrack(ev) }
-    this.pc.onconnectionstatechange = () => {
-      if (this.pc.connectionState === 'failed' && !this.closed) ctx.onFailed()
-    }
+    // Both: iceConnectionState tells of ICE, connectionState also of DTLS.
+    this.pc.oniceconnectionstatechange = () => { this.onState() }
+    this.pc.onconnectionstatechange = () => { this.onState() }
   }
 
   /** As the newcomer: adds the transceivers and sends the offer. */
@@ -109,7 +132,9 @@ export class PeerLink {
     this.closed = true
     this.pc.onicecandidate = null
     this.pc.ontrack = null
+    this.pc.oniceconnectionstatechange = null
     this.pc.onconnectionstatechange = null
+    clearTimeout(this.graceTimer)
     this.pc.close()
     this.stream = null
   }
@@ -131,6 +156,7 @@ export class PeerLink {
     }
     const offer = await this.pc.createOffer()
     await this.pc.setLocalDescription(offer)
+    this.generation++
     this.sendDescription(offer)
   }
 
@@ -144,6 +170,7 @@ export class PeerLink {
     this.restartWanted = false
     const offer = await this.pc.createOffer({ iceRestart: true })
     await this.pc.setLocalDescription(offer)
+    this.generation++
     this.sendDescription(offer)
   }
 
@@ -164,6 +191,8 @@ export class PeerLink {
         await this.attachLocal()
         const answer = await this.pc.createAnswer()
         await this.pc.setLocalDescription(answer)
+        this.generation++
+        clearTimeout(this.graceTimer) // the restart we waited for: its own outcome tells
         this.sendDescription(answer)
         this.restartWanted = false // answering a restart restarts this side too
       } else if (this.restartWanted) {
@@ -174,6 +203,48 @@ export class PeerLink {
       if (this.fits(data.candidate)) await this.pc.addIceCandidate(data.candidate)
       else this.queued.push(data.candidate)
     }
+  }
+
+  /** A state change: a failure of this ICE generation is handled once; connecting ends a rescue. */
+  private onState (): void {
+    if (this.closed) return
+    const ice = this.pc.iceConnectionState
+    const failed = ice === 'failed' || this.pc.connectionState === 'failed'
+    if (!failed) {
+      if (ice === 'connected' || ice === 'completed' || this.pc.connectionState === 'connected') {
+        this.rescuing = false
+        clearTimeout(this.graceTimer)
+      }
+      return
+    }
+    if (this.failedGeneration === this.generation) return
+    this.failedGeneration = this.generation
+    if (this.offerer) this.failedAsNewcomer()
+    else this.failedAsAnswerer()
+  }
+
+  /** One ICE restart per failure, none within the backoff of the last; else the failure is reported. */
+  private failedAsNewcomer (): void {
+    const now = this.ctx.now()
+    const backoff = this.ctx.restartBackoffMs ?? RESTART_BACKOFF_MS
+    if (this.rescuing || (this.lastRescue !== null && now - this.lastRescue < backoff)) {
+      this.ctx.onFailed()
+      return
+    }
+    this.rescuing = true
+    this.lastRescue = now
+    this.restart().catch(() => { if (!this.closed) this.ctx.onFailed() })
+  }
+
+  /** The newcomer restarts (no two offers cross): wait for it, report when it fails or stays away. */
+  private failedAsAnswerer (): void {
+    clearTimeout(this.graceTimer)
+    if (this.rescuing) {
+      this.ctx.onFailed()
+      return
+    }
+    this.rescuing = true
+    this.graceTimer = setTimeout(() => { if (!this.closed && this.rescuing) this.ctx.onFailed() }, this.ctx.restartGraceMs ?? RESTART_GRACE_MS)
   }
 
   /**

@@ -454,7 +454,8 @@ class CallSession implements Call {
       onStream: () => { this.emitParticipants() },
       onFailed: () => {
         this.events.emit('error', new CallError('connection-failed', `the connection to participant ${info.peer} failed`, { peer: info.peer }))
-      }
+      },
+      now: this.now
     })
     this.members.set(info.peer, { info: { ...info }, link, speaking: new SpeakingDetector(this.options.speaking) })
     return link

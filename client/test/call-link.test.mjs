@@ -33,6 +33,7 @@ function pair (more = {}) {
     accept: () => true,
     onStream: () => {},
     onFailed: () => { failed[name]++ },
+    now: () => Date.now(),
     ...more
   })
   links.newcomer = make('newcomer', 'answerer')
@@ -108,4 +109,71 @@ test('a closed link does nothing more', async () => {
   await links.newcomer.restart()
   assert.equal(offers('newcomer').length, 1)
   assert.deepEqual(links.newcomer.pc.configurations, [])
+})
+
+test('ICE failed: the newcomer restarts once; a failure the restart does not mend is reported, not restarted again', async () => {
+  const { links, errors, failed, offers, answers, stable } = pair()
+  await links.newcomer.offer()
+  await until(stable, 'the first exchange')
+  links.newcomer.pc.fail()
+  await until(() => answers('answerer').length === 2 && stable(), 'the restart answered')
+  assert.deepEqual(links.newcomer.pc.offerOptions, [undefined, { iceRestart: true }])
+  assert.deepEqual(failed, { newcomer: 0, answerer: 0 })
+  // Failing again at once (within the backoff): reported, no restart.
+  links.newcomer.pc.fail()
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  assert.deepEqual(failed, { newcomer: 1, answerer: 0 })
+  assert.equal(offers('newcomer').length, 2)
+  assert.deepEqual(errors, [])
+})
+
+test('ICE failed and the restart fails too: one restart, then the failure is reported once', async () => {
+  const { rtc, links, failed, offers, answers, stable } = pair()
+  await links.newcomer.offer()
+  await until(stable, 'the first exchange')
+  rtc.iceWorks = false
+  links.newcomer.pc.fail()
+  await until(() => failed.newcomer === 1, 'the report')
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  assert.equal(offers('newcomer').length, 2)
+  assert.equal(answers('answerer').length, 2)
+  assert.equal(failed.newcomer, 1)
+})
+
+test('after the backoff, a new failure gets a restart of its own', async () => {
+  let clock = 0
+  const { links, failed, answers, stable } = pair({ now: () => clock, restartBackoffMs: 1000 })
+  await links.newcomer.offer()
+  await until(stable, 'the first exchange')
+  links.newcomer.pc.fail()
+  await until(() => answers('answerer').length === 2 && stable(), 'the first rescue')
+  clock = 1000
+  links.newcomer.pc.fail()
+  await until(() => answers('answerer').length === 3 && stable(), 'the second rescue')
+  assert.deepEqual(failed, { newcomer: 0, answerer: 0 })
+})
+
+test('the answerer waits for the newcomer\'s restart: no report when it comes and works, a report when it does not come', async () => {
+  const { links, failed, offers, answers, stable } = pair({ restartGraceMs: 60 })
+  await links.newcomer.offer()
+  await until(stable, 'the first exchange')
+  links.answerer.pc.fail()
+  links.newcomer.pc.fail()
+  await until(() => answers('answerer').length === 2 && stable(), 'the rescue')
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  assert.deepEqual(failed, { newcomer: 0, answerer: 0 })
+  assert.equal(offers('answerer').length, 0) // the answerer never offers for a failure
+  // Only the answerer's side fails, and no restart comes: reported after the grace.
+  links.answerer.pc.fail()
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  assert.equal(failed.answerer, 0)
+  await until(() => failed.answerer === 1, 'the report after the grace')
+  // Closed before the grace ends: nothing reported.
+  const other = pair({ restartGraceMs: 30 })
+  await other.links.newcomer.offer()
+  await until(other.stable, 'the first exchange')
+  other.links.answerer.pc.fail()
+  other.links.answerer.close()
+  await new Promise((resolve) => setTimeout(resolve, 60))
+  assert.equal(other.failed.answerer, 0)
 })

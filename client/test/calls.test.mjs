@@ -405,6 +405,37 @@ test('a refresh that fails is reported and tried again before expiry', async () 
   await Promise.all([ada.leave(), bob.leave()])
 })
 
+test('ICE failed: the newcomer restarts once through the hub; when that fails too, connection-failed', async () => {
+  const { hub, rtc, join } = await setup()
+  const ada = await join('ada')
+  const bob = await join('bob')
+  const errors = []
+  for (const c of [ada, bob]) c.on('error', (e) => errors.push(e))
+  const toAda = bob.connection(ada.self)
+  await until(() => toAda.iceConnectionState === 'connected' && ada.connection(bob.self).iceConnectionState === 'connected', 'connected')
+  toAda.fail()
+  await until(() => sdpsOf(hub, 'ada', 'answer').length === 2 && toAda.iceConnectionState === 'connected', 'the restart answered')
+  const offers = sdpsOf(hub, 'bob', 'offer')
+  assert.equal(offers.length, 2)
+  assert.notEqual(ufragOf(offers[1]), ufragOf(offers[0]))
+  assert.deepEqual(errors, [])
+
+  // Another call whose restart does not help: one restart, then the error.
+  const cy = await join('cy') // offers to both
+  cy.on('error', (e) => errors.push(e))
+  await until(() => cy.participants().length === 2 && cy.connection(ada.self).iceConnectionState === 'connected', 'cy connected')
+  rtc.iceWorks = false
+  cy.connection(ada.self).fail()
+  await until(() => errors.length === 1, 'the report')
+  assert.equal(errors[0].code, 'connection-failed')
+  assert.equal(errors[0].peer, ada.self)
+  await sleep(50)
+  assert.equal(sdpsOf(hub, 'cy', 'offer').filter((f) => f.to === ada.self).length, 2)
+  assert.equal(errors.length, 1) // Ada, the answerer, waits for a restart that will not come (15 s)
+  rtc.iceWorks = true
+  await Promise.all([ada.leave(), bob.leave(), cy.leave()])
+})
+
 test('keep-alive: the exact ping text, answered by the runtime', async () => {
   const { hub, join } = await setup()
   await join('ada', { keepAliveMs: 20 })
