@@ -64,13 +64,51 @@ export function signalUrl (server: string): string {
   return `${u.protocol}//${u.host}${path}/signal`
 }
 
-/** `GET /v1/projects/{project}/ice-servers`: what `RTCPeerConnection` takes. */
-export async function fetchIceServers (server: string, project: string, token: string | null, fetchFn: typeof fetch = (i, o) => globalThis.fetch(i, o)): Promise<RTCIceServer[]> {
+/**
+ * What `fetchIceServers` resolves with: the list `RTCPeerConnection` takes (an array, as before),
+ * with the lifetime of its TURN credentials.
+ */
+export type IceServerList = RTCIceServer[] & {
+  /** When the credentials expire: the answer's `expires_at` (unix ms), or null without one. */
+  expiresAt: number | null
+  /** Their lifetime in seconds: the answer's `ttl`, or null without one. */
+  ttl: number | null
+}
+
+/** `GET /v1/projects/{project}/ice-servers`: what `RTCPeerConnection` takes, and until when. */
+export async function fetchIceServers (server: string, project: string, token: string | null, fetchFn: typeof fetch = (i, o) => globalThis.fetch(i, o)): Promise<IceServerList> {
   const base = httpBase(signalUrl(server).replace(/\/signal$/, ''))
-  const answer = await requestJson<{ iceServers?: unknown }>(fetchFn, 'GET', `${base}/v1/projects/${encodeURIComponent(project)}/ice-servers`,
+  const answer = await requestJson<{ iceServers?: unknown, ttl?: unknown, expires_at?: unknown }>(fetchFn, 'GET', `${base}/v1/projects/${encodeURIComponent(project)}/ice-servers`,
     token !== null ? { apiKey: token } : {})
   if (!Array.isArray(answer.iceServers)) throw new ApiError(200, null, 'ice-servers: the answer has no iceServers list')
-  return answer.iceServers as RTCIceServer[]
+  const finite = (v: unknown): number | null => typeof v === 'number' && Number.isFinite(v) ? v : null
+  return Object.assign([...answer.iceServers] as RTCIceServer[], { expiresAt: finite(answer.expires_at), ttl: finite(answer.ttl) })
+}
+
+/** When to fetch fresh ICE servers, and when the current ones stop working (unix ms). */
+export interface IceSchedule {
+  refreshAt: number
+  expiresAt: number
+}
+
+/** Fresh servers are fetched at least this long before the credentials expire. */
+export const ICE_REFRESH_MARGIN_MS = 30_000
+
+/**
+ * When the ICE servers of `list`, received at `now` (unix ms), are due for a refresh: at 80%
+ * of the credentials' lifetime and at least `ICE_REFRESH_MARGIN_MS` before they expire
+ * (halfway through a lifetime under a minute). Null when there is nothing to refresh: no
+ * server with a `credential` (STUN only), or no known lifetime.
+ *
+ * The lifetime is the answer's `ttl` when it has one: it counts from the answer, so a machine
+ * whose clock is off still refreshes in time; `expires_at` (unix ms) is the fallback.
+ */
+export function iceSchedule (list: IceServerList, now: number): IceSchedule | null {
+  if (!list.some((s) => typeof s.credential === 'string' && s.credential !== '')) return null
+  const lifetime = list.ttl !== null ? list.ttl * 1000 : list.expiresAt !== null ? list.expiresAt - now : null
+  if (lifetime === null || !(lifetime > 0)) return null
+  const due = Math.max(lifetime / 2, Math.min(lifetime * 0.8, lifetime - ICE_REFRESH_MARGIN_MS))
+  return { refreshAt: now + due, expiresAt: now + lifetime }
 }
 
 /** What the hub says about a participant. */

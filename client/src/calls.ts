@@ -6,13 +6,14 @@ import type { Role } from './api.js'
 import { CLOSE_TOKEN_EXPIRED, normalizeToken, type GetToken, type TokenReason } from './connect.js'
 import { Emitter } from './emitter.js'
 import { PeerLink, type MediaStreamConstructor, type PeerConnectionConstructor } from './call-link.js'
-import { CallError, PING, errorOf, fetchIceServers, signalUrl, type Frame, type WireParticipant } from './call-protocol.js'
+import { IceRefresh, type Ice } from './call-ice.js'
+import { CallError, PING, errorOf, fetchIceServers, iceSchedule, signalUrl, type Frame, type WireParticipant } from './call-protocol.js'
 import type { Presence } from './presence.js'
 import { SpeakingDetector, audioLevels, type SpeakingOptions } from './speaking.js'
 import type { WebSocketConstructor } from './token-socket.js'
 
 export type { MediaStreamConstructor, PeerConnectionConstructor, SignalData } from './call-link.js'
-export { CallError, CallFullError, CLOSE_RATE_LIMITED, CLOSE_REVOKED, fetchIceServers, signalUrl } from './call-protocol.js'
+export { CallError, CallFullError, CLOSE_RATE_LIMITED, CLOSE_REVOKED, fetchIceServers, iceSchedule, signalUrl, type IceSchedule, type IceServerList } from './call-protocol.js'
 
 /** Another participant of the call (never the local one). */
 export interface CallParticipant {
@@ -73,7 +74,10 @@ export interface JoinCallOptions {
   server: string
   /** The project of the room (for the ICE servers). */
   project: string
-  /** Room tokens, as for `connect`: asked with reason `initial`, and `expired` after a 4401. */
+  /**
+   * Room tokens, as for `connect`: asked with reason `initial`, `expired` after a 4401, and
+   * `refresh` for fresh TURN credentials before the ones in use expire.
+   */
   getToken: GetToken
   /** Send the microphone (default true; only when the token's role may publish). */
   audio?: boolean
@@ -81,7 +85,7 @@ export interface JoinCallOptions {
   video?: boolean
   /** The room's presence: the call state is mirrored into its awareness field `call`. */
   presence?: Pick<Presence<unknown, unknown>, 'setField'>
-  /** ICE servers to use instead of `GET /v1/projects/{project}/ice-servers`. */
+  /** ICE servers to use instead of `GET /v1/projects/{project}/ice-servers` (never refreshed). */
   iceServers?: RTCIceServer[]
   /** Longest wait for the hub's `call-joined`, in ms (default 15000). */
   timeoutMs?: number
@@ -97,7 +101,7 @@ export interface JoinCallOptions {
   MediaStream?: MediaStreamConstructor
   getUserMedia?: (constraints: MediaStreamConstraints) => Promise<MediaStream>
   fetch?: typeof fetch
-  /** Clock in ms, for the speaking hold time. */
+  /** Clock in unix ms, for the speaking hold time and when TURN credentials are refreshed. */
   now?: () => number
 }
 
@@ -153,8 +157,9 @@ class CallSession implements Call {
   private readonly events = new Emitter<CallEvents>()
   private readonly members = new Map<number, Member>()
   private ws: WebSocket | null = null
-  private iceServers: Promise<RTCIceServer[]> | null = null
+  private iceServers: Promise<Ice> | null = null
   private resolvedIce: RTCIceServer[] = []
+  private readonly iceRefresh: IceRefresh
   private presenceShown = false
   private inbox: Promise<void> = Promise.resolve()
   private attempt = 0
@@ -178,6 +183,15 @@ class CallSession implements Call {
     this.PC = PC
     this.now = options.now ?? (() => Date.now())
     this.localSpeaking = new SpeakingDetector(options.speaking)
+    this.iceRefresh = new IceRefresh({
+      fetch: async (live) => {
+        const token = await this.token('refresh')
+        return live() && this.phase === 'joined' ? await this.fetchIce(token) : null
+      },
+      now: this.now,
+      fresh: (servers) => { if (this.phase === 'joined') this.useIce(servers) },
+      failed: (err) => { if (this.phase === 'joined') this.events.emit('error', err) }
+    })
   }
 
   get closed (): boolean { return this.phase === 'closed' }
@@ -237,16 +251,15 @@ class CallSession implements Call {
     this.attempt++
     let token: string | null
     try {
-      token = normalizeToken(await this.options.getToken({ room: this.room, reason, attempt: this.attempt })).token
+      token = await this.token(reason)
     } catch (err) {
-      this.failJoin(new CallError('token', `token unavailable: ${err instanceof Error ? err.message : String(err)}`, { cause: err }))
+      this.failJoin(err as CallError)
       return
     }
     if (this.phase === 'closed' || this.phase === 'leaving') return
-    if (token === '') token = null
     if (this.iceServers === null) {
       const given = this.options.iceServers
-      this.iceServers = given !== undefined ? Promise.resolve(given) : fetchIceServers(this.options.server, this.options.project, token, this.options.fetch)
+      this.iceServers = given !== undefined ? Promise.resolve({ servers: given, schedule: null }) : this.fetchIce(token)
       this.iceServers.catch(() => {}) // awaited on call-joined; not an unhandled rejection before
     }
     const url = new URL(signalUrl(this.options.server))
@@ -285,6 +298,23 @@ class CallSession implements Call {
       this.ws = null
       this.onClose(ev.code, ev.reason)
     }
+  }
+
+  /** A token from `getToken` (null for none); a `CallError` with code `token` when it threw. */
+  private async token (reason: TokenReason): Promise<string | null> {
+    try {
+      const { token } = normalizeToken(await this.options.getToken({ room: this.room, reason, attempt: this.attempt }))
+      return token === '' ? null : token
+    } catch (err) {
+      throw new CallError('token', `token unavailable: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+    }
+  }
+
+  /** The project's ICE servers, and when to fetch them again (only a list with TURN credentials). */
+  private async fetchIce (token: string | null): Promise<Ice> {
+    const list = await fetchIceServers(this.options.server, this.options.project, token, this.options.fetch)
+    // A plain list for RTCPeerConnection; the schedule on this side's clock.
+    return { servers: [...list], schedule: iceSchedule(list, this.now()) }
   }
 
   private onClose (code: number, reason: string): void {
@@ -393,14 +423,15 @@ class CallSession implements Call {
     }
     // The hub recorded what call-join asked for; tell it what the devices gave.
     if (this.publish && (f.audio !== this.trackOn('audio') || f.video !== this.trackOn('video'))) this.sendState()
-    let iceServers: RTCIceServer[]
+    let ice: Ice
     try {
-      iceServers = await (this.iceServers ?? Promise.resolve([]))
+      ice = await (this.iceServers ?? Promise.resolve({ servers: [], schedule: null }))
     } catch (err) {
       throw new CallError('ice-servers', `fetching the ICE servers failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
     }
-    this.resolvedIce = iceServers
+    this.resolvedIce = ice.servers
     this.phase = 'joined'
+    this.iceRefresh.schedule(ice.schedule)
     for (const p of f.participants ?? []) await this.addMember(p).offer()
     this.showPresence()
     if (first) {
@@ -423,10 +454,29 @@ class CallSession implements Call {
       onStream: () => { this.emitParticipants() },
       onFailed: () => {
         this.events.emit('error', new CallError('connection-failed', `the connection to participant ${info.peer} failed`, { peer: info.peer }))
-      }
+      },
+      now: this.now
     })
     this.members.set(info.peer, { info: { ...info }, link, speaking: new SpeakingDetector(this.options.speaking) })
     return link
+  }
+
+  /** Fresh ICE servers: every connection takes them and restarts ICE (see call-ice.ts). */
+  private useIce (servers: RTCIceServer[]): void {
+    this.resolvedIce = servers
+    for (const m of this.members.values()) {
+      const peer = m.info.peer
+      const failed = (err: unknown): void => {
+        if (this.phase === 'joined') this.events.emit('error', new CallError('negotiation-failed', `restarting ICE with participant ${peer} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err, peer }))
+      }
+      try {
+        m.link.setIceServers(servers)
+      } catch (err) {
+        failed(err)
+        continue
+      }
+      m.link.restart().catch(failed)
+    }
   }
 
   /** A refusal before the call was (re)joined: the first join rejects, a rejoin ends the call. */
@@ -531,6 +581,7 @@ class CallSession implements Call {
   private clearTimers (): void {
     for (const t of this.timers.splice(0)) clearInterval(t)
     clearTimeout(this.joinTimer)
+    this.iceRefresh.stop()
   }
 
   /** Ends the call: connections, socket, tracks, presence; then `closed` (when announced). */

@@ -30,6 +30,7 @@ export type TokenReason =
   | 'reconnect' // the connection dropped after it had opened
   | 'expired' // the server closed the connection with 4401
   | 'rejected' // the previous attempt never opened (refused upgrade, or no network)
+  | 'refresh' // joinCall: fresh TURN credentials for a call (no socket); a fresh-enough token will do
 
 /** Passed to `getToken`. */
 export interface TokenRequest {

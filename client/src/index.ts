@@ -124,6 +124,7 @@ export { Sha256, sha256Hex, toHex, WEBCRYPTO_HASH_LIMIT } from './sha256.js'
 export {
   joinCall,
   fetchIceServers,
+  iceSchedule,
   signalUrl,
   CallError,
   CallFullError,
@@ -134,6 +135,8 @@ export {
   type CallEvents,
   type CallParticipant,
   type CallPresence,
+  type IceSchedule,
+  type IceServerList,
   type JoinCallOptions,
   type LocalCallState,
   type MediaStreamConstructor,

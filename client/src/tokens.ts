@@ -46,9 +46,10 @@ export interface CacheOptions {
 }
 
 /**
- * Wraps a token source so reconnects reuse a token that is still fresh. A new token is fetched
- * when there is none, when it is about to expire, and always after the server said it expired
- * (close 4401) or an attempt never opened (the token may have been refused).
+ * Wraps a token source so reconnects (and a call's TURN refreshes, reason `refresh`) reuse a
+ * token that is still fresh. A new token is fetched when there is none, when it is about to
+ * expire, and always after the server said it expired (close 4401) or an attempt never opened
+ * (the token may have been refused).
  */
 export function cacheTokens (source: GetToken, options: CacheOptions = {}): GetToken {
   const margin = options.refreshBeforeSeconds ?? 60
@@ -56,7 +57,7 @@ export function cacheTokens (source: GetToken, options: CacheOptions = {}): GetT
   let cached: { token: string | null, expiresAt: number | null } | null = null
   return async (request: TokenRequest): Promise<TokenResult> => {
     const reuse = cached !== null &&
-      (request.reason === 'initial' || request.reason === 'reconnect') &&
+      (request.reason === 'initial' || request.reason === 'reconnect' || request.reason === 'refresh') &&
       (cached.expiresAt === null ? cached.token === null : cached.expiresAt - margin > now())
     if (reuse && cached !== null) return cached
     const result = await source(request)

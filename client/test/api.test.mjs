@@ -107,6 +107,7 @@ test('cacheTokens refreshes a token that is about to expire', async () => {
   assert.equal((await get({ room: 'r', reason: 'initial', attempt: 1 })).token, 't1')
   clock = 1030
   assert.equal((await get({ room: 'r', reason: 'reconnect', attempt: 2 })).token, 't1')
+  assert.equal((await get({ room: 'r', reason: 'refresh', attempt: 2 })).token, 't1') // a call's TURN refresh
   clock = 1045
   assert.equal((await get({ room: 'r', reason: 'reconnect', attempt: 3 })).token, 't2')
   const plain = cacheTokens(() => `s${++n}`)

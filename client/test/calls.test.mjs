@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import { Awareness } from 'y-protocols/awareness'
-import { joinCall, signalUrl, CallError, CallFullError, SpeakingDetector, audioLevels, createPresence } from '../lib/index.js'
+import { joinCall, signalUrl, fetchIceServers, iceSchedule, CallError, CallFullError, SpeakingDetector, audioLevels, createPresence } from '../lib/index.js'
 import { startFakeSignal } from './fake-signal.mjs'
 import { createFakeRtc } from './fake-webrtc.mjs'
 
@@ -63,6 +63,35 @@ test('signalUrl accepts http(s) and ws(s) servers, with or without /rooms or /si
   assert.throws(() => signalUrl('ftp://h'))
 })
 
+const TURN = { urls: ['turn:turn.test:3478'], username: 'u', credential: 'c' }
+
+test('fetchIceServers: the list as before, with expiresAt and ttl from the answer', async () => {
+  const hub = await startFakeSignal({ tokens: TOKENS, iceServers: [{ urls: ['stun:stun.test:3478'] }, TURN], iceTtl: 600 })
+  after(() => hub.stop())
+  const before = Date.now()
+  const list = await fetchIceServers(hub.url, 'prj_test', 'tok-ada')
+  assert.ok(Array.isArray(list))
+  assert.deepEqual([...list], [{ urls: ['stun:stun.test:3478'] }, TURN])
+  assert.equal(list.ttl, 600)
+  assert.ok(list.expiresAt >= before + 600_000 && list.expiresAt <= Date.now() + 600_000)
+  await assert.rejects(fetchIceServers(hub.url, 'prj_test', 'tok-nobody'))
+})
+
+test('iceSchedule: at 80% of the lifetime, at least 30 s before the end, only with a credential', () => {
+  const list = (servers, ttl, expiresAt = null) => Object.assign(servers, { ttl, expiresAt })
+  const now = 1_000_000
+  assert.deepEqual(iceSchedule(list([TURN], 3600), now), { refreshAt: now + 2_880_000, expiresAt: now + 3_600_000 })
+  assert.deepEqual(iceSchedule(list([TURN], 120), now), { refreshAt: now + 90_000, expiresAt: now + 120_000 }) // 30 s before
+  assert.deepEqual(iceSchedule(list([TURN], 40), now), { refreshAt: now + 20_000, expiresAt: now + 40_000 }) // halfway
+  // Without a ttl, expires_at (unix ms) gives the lifetime.
+  assert.deepEqual(iceSchedule(list([TURN], null, now + 600_000), now), { refreshAt: now + 480_000, expiresAt: now + 600_000 })
+  // Nothing to refresh: STUN only, no lifetime, one already over.
+  assert.equal(iceSchedule(list([{ urls: ['stun:stun.test:3478'] }], 3600), now), null)
+  assert.equal(iceSchedule(list([{ ...TURN, credential: '' }], 3600), now), null)
+  assert.equal(iceSchedule(list([TURN], null), now), null)
+  assert.equal(iceSchedule(list([TURN], null, now - 1), now), null)
+})
+
 test('the newcomer offers to every listed participant; streams arrive both ways', async () => {
   const { hub, rtc, join } = await setup()
   const ada = await join('ada')
@@ -74,7 +103,7 @@ test('the newcomer offers to every listed participant; streams arrive both ways'
   assert.deepEqual(hub.frames('ada', 'call-join'), [{ type: 'call-join', room: ROOM, audio: true, video: true }])
   assert.deepEqual(ada.reasons, ['initial'])
   // The ICE servers came from the project's route, with the room token.
-  assert.deepEqual(hub.iceRequests[0], { project: 'prj_test', authorization: 'Bearer tok-ada' })
+  assert.deepEqual([hub.iceRequests[0].project, hub.iceRequests[0].authorization], ['prj_test', 'Bearer tok-ada'])
 
   const bob = await join('bob')
   assert.deepEqual(bob.participants().map((p) => [p.peer, p.user, p.role, p.publish, p.audio, p.video]), [[ada.self, 'ada', 'editor', true, true, true]])
@@ -269,6 +298,142 @@ test('a 4401 (token expired) rejoins with a fresh token and a new peer id', asyn
   assert.deepEqual(hub.frames('bob', 'call-join').map((f) => [f.audio, f.video]), [[true, true], [false, true]])
   assert.deepEqual([ada.participants()[0].audio, ada.participants()[0].video], [false, true])
   assert.equal(bob.localStream.getAudioTracks()[0].enabled, false)
+})
+
+/** TURN servers with a new credential per request: `turn-1`, `turn-2`, … */
+function freshTurn () {
+  let n = 0
+  return () => [{ urls: ['stun:stun.test:3478'] }, { urls: ['turn:turn.test:3478'], username: `exp:${++n}`, credential: `turn-${n}` }]
+}
+const credentialOf = (config) => config.iceServers.find((s) => s.credential !== undefined)?.credential
+const sdpsOf = (hub, who, type) => hub.frames(who, 'call-signal').filter((f) => f.data.sdp?.type === type)
+const ufragOf = (f) => /a=ice-ufrag:(\S+)/.exec(f.data.sdp.sdp)[1]
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+test('TURN credentials: fresh ones before expiry, given to every connection, then an ICE restart that the other side answers', async () => {
+  const { hub, join } = await setup({ iceServers: freshTurn(), iceTtl: 0.6 })
+  const ada = await join('ada')
+  const bob = await join('bob') // the newcomer: he offered
+  const errors = []
+  for (const c of [ada, bob]) c.on('error', (e) => errors.push(e))
+  await until(() => kinds(ada.participants()[0]?.stream).length === 2, 'ada receives bob')
+  const toAda = bob.connection(ada.self)
+  const toBob = ada.connection(bob.self)
+  assert.equal(credentialOf(toAda.initialConfig), 'turn-2')
+  assert.equal(credentialOf(toBob.initialConfig), 'turn-1')
+  const bobRequests = () => hub.iceRequests.filter((r) => r.authorization === 'Bearer tok-bob')
+  await until(() => bobRequests().length === 2 && toAda.configurations.length === 1, 'bob\'s refresh')
+  // Fetched with a fresh token (reason refresh), at 80% of a lifetime too short for the 30 s margin: halfway.
+  assert.deepEqual(bob.reasons, ['initial', 'refresh'])
+  const [first, second] = bobRequests()
+  assert.ok(second.at - first.at >= 250 && second.at - first.at < 600, `refreshed after ${second.at - first.at} ms of 600`)
+  // The connection's other settings kept, the new servers in.
+  assert.equal(toAda.configurations[0].bundlePolicy, 'max-bundle')
+  assert.match(credentialOf(toAda.configurations[0]), /^turn-[34]$/) // bob's and ada's refreshes come close together
+  // Bob restarted ICE: a second offer with iceRestart and a new ufrag, and Ada answered it.
+  await until(() => sdpsOf(hub, 'bob', 'offer').length >= 2 && toAda.signalingState === 'stable' && toAda.iceConnectionState === 'connected', 'bob\'s restart answered')
+  assert.deepEqual(toAda.offerOptions.slice(0, 2), [undefined, { iceRestart: true }])
+  const offers = sdpsOf(hub, 'bob', 'offer')
+  assert.notEqual(ufragOf(offers[1]), ufragOf(offers[0]))
+  assert.equal(offers[1].to, ada.self)
+  // Ada refreshed hers too, and the restart of her side went through (answered, or taken over by Bob's).
+  await until(() => toBob.configurations.length >= 1 && toBob.offerOptions.some((o) => o?.iceRestart === true), 'ada\'s refresh')
+  await until(() => toBob.signalingState === 'stable' && toBob.iceConnectionState === 'connected', 'ada stable')
+  assert.ok(ada.reasons.includes('refresh'))
+  // The same transceivers, the streams unchanged, no errors.
+  assert.equal(toBob.getTransceivers().length, 2)
+  assert.deepEqual(kinds(ada.participants()[0].stream), ['audio', 'video'])
+  assert.deepEqual(errors, [])
+  // A connection made after a refresh starts with the fresh servers.
+  const cy = await join('cy')
+  await until(() => ada.connection(cy.self) !== null, 'ada meets cy')
+  assert.notEqual(credentialOf(ada.connection(cy.self).initialConfig), 'turn-1')
+  await Promise.all([ada.leave(), bob.leave(), cy.leave()])
+})
+
+test('no refresh for static iceServers, nor for a fetched list without credentials', async () => {
+  const { hub, rtc, join } = await setup({ iceServers: [{ urls: ['stun:stun.test:3478'] }], iceTtl: 0.2 })
+  const ada = await join('ada', { iceServers: [{ urls: ['turn:turn.static:3478'], username: 'u', credential: 'c' }] })
+  const bob = await join('bob') // fetches STUN only
+  await until(() => ada.participants().length === 1 && bob.participants().length === 1, 'met')
+  await sleep(400)
+  assert.equal(hub.iceRequests.length, 1) // bob's, once
+  assert.deepEqual([ada.reasons, bob.reasons], [['initial'], ['initial']])
+  for (const pc of rtc.connections) assert.deepEqual(pc.configurations, [])
+  assert.equal(sdpsOf(hub, 'bob', 'offer').length, 1)
+  assert.equal(sdpsOf(hub, 'ada', 'offer').length, 0)
+  await Promise.all([ada.leave(), bob.leave()])
+})
+
+test('leave() stops the refresh: no timer left, a fetch under way is dropped', async () => {
+  const { hub, join } = await setup({ iceServers: freshTurn(), iceTtl: 0.3 })
+  const ada = await join('ada')
+  await ada.leave()
+  await sleep(400)
+  assert.equal(hub.iceRequests.length, 1)
+  // A token asked for a refresh that arrives after leave(): nothing is fetched or applied.
+  let release
+  const held = new Promise((resolve) => { release = resolve })
+  const bob = await join('bob', { getToken: ({ reason }) => reason === 'refresh' ? held.then(() => 'tok-bob') : 'tok-bob' })
+  const cy = await join('cy')
+  await until(() => bob.participants().length === 1, 'bob meets cy')
+  await sleep(250) // bob's refresh is waiting for its token
+  const pc = bob.connection(cy.self)
+  await bob.leave()
+  const requests = hub.iceRequests.filter((r) => r.authorization === 'Bearer tok-bob').length
+  release()
+  await sleep(100)
+  assert.equal(hub.iceRequests.filter((r) => r.authorization === 'Bearer tok-bob').length, requests)
+  assert.deepEqual(pc.configurations, [])
+  await cy.leave()
+})
+
+test('a refresh that fails is reported and tried again before expiry', async () => {
+  const { hub, join } = await setup({ iceServers: freshTurn(), iceTtl: 1.2 })
+  const ada = await join('ada')
+  const bob = await join('bob')
+  const errors = []
+  bob.on('error', (e) => errors.push(e))
+  await until(() => bob.participants().length === 1, 'met')
+  hub.ice.failNext = 2 // the next refresh of each (ada's and bob's)
+  const pc = bob.connection(ada.self)
+  await until(() => errors.length === 1, 'the failure', 2000)
+  assert.equal(errors[0].code, 'ice-servers')
+  assert.deepEqual(pc.configurations, [])
+  await until(() => pc.configurations.length === 1, 'the retry', 2000)
+  assert.deepEqual(bob.reasons, ['initial', 'refresh', 'refresh'])
+  await Promise.all([ada.leave(), bob.leave()])
+})
+
+test('ICE failed: the newcomer restarts once through the hub; when that fails too, connection-failed', async () => {
+  const { hub, rtc, join } = await setup()
+  const ada = await join('ada')
+  const bob = await join('bob')
+  const errors = []
+  for (const c of [ada, bob]) c.on('error', (e) => errors.push(e))
+  const toAda = bob.connection(ada.self)
+  await until(() => toAda.iceConnectionState === 'connected' && ada.connection(bob.self).iceConnectionState === 'connected', 'connected')
+  toAda.fail()
+  await until(() => sdpsOf(hub, 'ada', 'answer').length === 2 && toAda.iceConnectionState === 'connected', 'the restart answered')
+  const offers = sdpsOf(hub, 'bob', 'offer')
+  assert.equal(offers.length, 2)
+  assert.notEqual(ufragOf(offers[1]), ufragOf(offers[0]))
+  assert.deepEqual(errors, [])
+
+  // Another call whose restart does not help: one restart, then the error.
+  const cy = await join('cy') // offers to both
+  cy.on('error', (e) => errors.push(e))
+  await until(() => cy.participants().length === 2 && cy.connection(ada.self).iceConnectionState === 'connected', 'cy connected')
+  rtc.iceWorks = false
+  cy.connection(ada.self).fail()
+  await until(() => errors.length === 1, 'the report')
+  assert.equal(errors[0].code, 'connection-failed')
+  assert.equal(errors[0].peer, ada.self)
+  await sleep(50)
+  assert.equal(sdpsOf(hub, 'cy', 'offer').filter((f) => f.to === ada.self).length, 2)
+  assert.equal(errors.length, 1) // Ada, the answerer, waits for a restart that will not come (15 s)
+  rtc.iceWorks = true
+  await Promise.all([ada.leave(), bob.leave(), cy.leave()])
 })
 
 test('keep-alive: the exact ping text, answered by the runtime', async () => {

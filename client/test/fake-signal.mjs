@@ -10,17 +10,21 @@ import { WebSocketServer } from 'ws'
 /**
  * @typedef {{ user: string, role: string, rooms?: string }} TokenInfo
  * @param {{ tokens: Record<string, TokenInfo>, limit?: number, viewersPublish?: boolean,
- *   checkMedia?: boolean, iceServers?: object[] }} opts
+ *   checkMedia?: boolean, iceServers?: object[] | (() => object[]), iceTtl?: number }} opts
+ *   `iceServers` may be a function, called per request (fresh credentials each time); `iceTtl`
+ *   is the answer's `ttl` in seconds (fractions allowed, for short tests).
  */
-export async function startFakeSignal ({ tokens, limit = 8, viewersPublish = false, checkMedia = true, iceServers = [{ urls: ['stun:stun.test:3478'] }] }) {
+export async function startFakeSignal ({ tokens, limit = 8, viewersPublish = false, checkMedia = true, iceServers = [{ urls: ['stun:stun.test:3478'] }], iceTtl = 3600 }) {
   /** Every connection: { id, ws, token, info, publish, frames: string[], calls: Set<string> } */
   const conns = new Map()
   /** Every connection ever made, closed ones included (their frames stay readable). */
   const everyone = []
   /** room -> Map<peer id, { audio, video }> */
   const calls = new Map()
-  /** Every ice-servers request: { project, authorization } */
+  /** Every ice-servers request: { project, authorization, at (unix ms) } */
   const iceRequests = []
+  /** How many of the next ice-servers requests fail with a 503. */
+  const ice = { failNext: 0 }
   let nextId = 100
 
   const server = http.createServer((req, res) => {
@@ -28,13 +32,19 @@ export async function startFakeSignal ({ tokens, limit = 8, viewersPublish = fal
     if (req.url === '/') { res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>fake hub</title>'); return } // a page for a browser
     if (m === null) { res.writeHead(404).end(); return }
     const authorization = req.headers.authorization ?? null
-    iceRequests.push({ project: decodeURIComponent(m[1]), authorization })
+    iceRequests.push({ project: decodeURIComponent(m[1]), authorization, at: Date.now() })
     const token = authorization?.replace(/^Bearer /, '')
     if (token === undefined || tokens[token] === undefined) {
       res.writeHead(401, { 'content-type': 'application/problem+json' }).end(JSON.stringify({ title: 'Unauthorized', status: 401 }))
       return
     }
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ iceServers, ttl: 3600, expires_at: Date.now() + 3_600_000 }))
+    if (ice.failNext > 0) {
+      ice.failNext--
+      res.writeHead(503, { 'content-type': 'application/problem+json' }).end(JSON.stringify({ title: 'Unavailable', status: 503 }))
+      return
+    }
+    const list = typeof iceServers === 'function' ? iceServers() : iceServers
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ iceServers: list, ttl: iceTtl, expires_at: Date.now() + iceTtl * 1000 }))
   })
   const wss = new WebSocketServer({ noServer: true })
   server.on('upgrade', (req, socket, head) => {
@@ -124,6 +134,8 @@ export async function startFakeSignal ({ tokens, limit = 8, viewersPublish = fal
   return {
     url: `http://127.0.0.1:${port}`,
     iceRequests,
+    /** `ice.failNext = n`: the next n ice-servers requests answer 503. */
+    ice,
     /** The connection of `user` (the last one made). */
     conn: (user) => everyone.filter((c) => c.info.user === user).at(-1),
     /** Raw frames received from `user`'s connections, oldest first. */
