@@ -252,7 +252,7 @@ impl DurableObject for RoomObject {
             (Method::Get, "/connect") if http::is_websocket_upgrade(&req) => {
                 self.connect(&req).await
             }
-            _ => http::problem(&ApiError::NotFound),
+            _ => http::problem(&ApiError::NotFound, None),
         }
     }
 

@@ -180,12 +180,12 @@ impl SignalHub {
             .and_then(|json| serde_json::from_str::<Admission>(&json).ok());
         let Some(admission) = admission else {
             worker::console_error!("signal hub reached without an admission");
-            return http::problem(&ApiError::Internal);
+            return http::problem(&ApiError::Internal, None);
         };
         self.load();
         let limit = Limits::default().max_connections;
         if self.live.borrow().len() >= limit {
-            return http::problem(&ApiError::RoomFull { limit });
+            return http::problem(&ApiError::RoomFull { limit }, None);
         }
         let protocol = admission.protocol.clone();
         let id = random_safe_id();
@@ -206,7 +206,7 @@ impl SignalHub {
         }
         let meter = self.hub.borrow().as_ref().map(|h| h.meter(now_ms()));
         let Some(meter) = meter else {
-            return http::problem(&ApiError::Internal);
+            return http::problem(&ApiError::Internal, None);
         };
         let ws = pair.server;
         self.live.borrow_mut().insert(id, Live { ws, peer, meter });
@@ -271,7 +271,7 @@ impl DurableObject for SignalHub {
                 self.accept(&req).await
             }
             (Method::Post, "/revoke") => self.revoke(req).await,
-            _ => http::problem(&ApiError::NotFound),
+            _ => http::problem(&ApiError::NotFound, None),
         }
     }
 

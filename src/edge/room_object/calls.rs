@@ -81,7 +81,7 @@ impl RoomObject {
             Ok(decoded) => decoded,
             Err(e) => {
                 worker::console_error!("refused a room call: {e}");
-                return http::problem(&ApiError::InvalidBody("malformed room call".into()));
+                return http::problem(&ApiError::InvalidBody("malformed room call".into()), None);
             }
         };
         let RoomRequest {
@@ -122,7 +122,7 @@ impl RoomObject {
         };
         match answer {
             Ok(resp) => Ok(resp),
-            Err(e) => http::problem(&e),
+            Err(e) => http::problem(&e, None),
         }
     }
 

@@ -20,7 +20,7 @@ impl RoomObject {
             .and_then(|json| serde_json::from_str::<Admission>(&json).ok());
         let Some(mut admission) = admission else {
             worker::console_error!("room reached without an admission");
-            return http::problem(&ApiError::Internal);
+            return http::problem(&ApiError::Internal, None);
         };
         self.remember_info(&admission.project, &admission.room)
             .await?;
@@ -30,7 +30,7 @@ impl RoomObject {
         self.load();
         let limits = match &*self.room.borrow() {
             Loaded::Ready(room) => *room.limits(),
-            _ => return http::problem(&ApiError::RoomUnavailable),
+            _ => return http::problem(&ApiError::RoomUnavailable, None),
         };
         let admitted = {
             let live = self.live.borrow();
@@ -38,13 +38,14 @@ impl RoomObject {
         };
         if let Err(refusal) = admitted {
             worker::console_warn!("refusing a connection: {refusal}");
-            return http::problem(&match refusal {
+            let refused = match refusal {
                 Refusal::RoomFull { limit } => ApiError::RoomFull { limit },
                 Refusal::UserLimit { limit } => ApiError::TooManyConnections { limit },
-            });
+            };
+            return http::problem(&refused, None);
         }
         if let Err(e) = self.admit(&mut admission).await {
-            return http::problem(&e);
+            return http::problem(&e, None);
         }
         let pair = WebSocketPair::new()?;
         self.state.accept_web_socket(&pair.server);
@@ -64,7 +65,7 @@ impl RoomObject {
                 let greeting = room.join();
                 (room.send(To::One(id), &greeting), room.owes_settle())
             }
-            _ => return http::problem(&ApiError::RoomUnavailable),
+            _ => return http::problem(&ApiError::RoomUnavailable, None),
         };
         sockets::send_all(&self.live, &sends);
         if owes {
