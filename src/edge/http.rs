@@ -1,5 +1,6 @@
 //! HTTP helpers shared by the routes: JSON bodies and problem responses.
 
+use super::log::{self, Emit};
 use crate::api::ApiError;
 use crate::request_id::{self, Summary};
 use serde::Serialize;
@@ -79,7 +80,10 @@ pub async fn stamp(mut resp: Response, id: &str) -> Result<(Response, Option<Sum
 /// full with `what` failed.
 pub fn internal<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> ApiError {
     move |e| {
-        worker::console_error!("{what}: {e}");
+        log::error("internal.failed")
+            .field("what", what)
+            .cause(e)
+            .emit();
         ApiError::Internal
     }
 }

@@ -4,8 +4,8 @@
 //! `console.error` only; at `log`, its default, the worker's `console.log` too.
 
 use super::platform;
-pub use crate::log::{error, info};
-use crate::log::{Level, Line};
+use crate::log::Level;
+pub use crate::log::{debug, error, info, warn, Line};
 
 /// Writing a line.
 pub trait Emit {

@@ -39,7 +39,10 @@ fn start() {
 #[event(scheduled)]
 async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
     if let Err(e) = v1::sweep_assets(&env).await {
-        worker::console_error!("asset sweep: {e:?}");
+        log::error("asset.sweep_failed")
+            .message("asset sweep failed")
+            .cause(format!("{e:?}"))
+            .emit();
     }
 }
 
@@ -224,7 +227,11 @@ async fn connect_room(
     };
     let headers = Headers::new();
     let json = serde_json::to_string(&admission).map_err(|e| {
-        worker::console_error!("admission: {e}");
+        log::error("room.admission_unencodable")
+            .project(&admitted.project)
+            .room(room)
+            .cause(e)
+            .emit();
         ApiError::Internal
     })?;
     for (name, value) in [("upgrade", "websocket"), (ADMISSION_HEADER, json.as_str())] {
@@ -258,7 +265,12 @@ async fn register_on_connect(env: &Env, admitted: access::Admitted, room: &RoomN
     let registered =
         v1::documents::register(env, &admitted.project, room, &by, "connect", Some(now)).await;
     if let Err(e) = registered {
-        worker::console_error!("registering document {room}: {e:?}");
+        log::error("document.register_failed")
+            .message("registering a document on its first connection failed")
+            .project(&admitted.project)
+            .room(room)
+            .cause(format!("{e:?}"))
+            .emit();
         return;
     }
     let holder = access::Holder {
@@ -271,7 +283,12 @@ async fn register_on_connect(env: &Env, admitted: access::Admitted, room: &RoomN
     let verdict = match access::mark_live_and_check(env, &holder, now).await {
         Ok(verdict) => verdict,
         Err(e) => {
-            worker::console_error!("checking a new document's first connection: {e:?}");
+            log::error("document.first_connection_unchecked")
+                .message("checking a new document's first connection failed")
+                .project(&admitted.project)
+                .room(room)
+                .cause(format!("{e:?}"))
+                .emit();
             return;
         }
     };

@@ -26,6 +26,7 @@ mod webhook;
 
 use super::env;
 use super::http;
+use super::log::{self, Emit, Line};
 use super::sql_store::SqlRoomStore;
 use crate::api::ApiError;
 use crate::changes::Changes;
@@ -59,11 +60,14 @@ pub struct RoomObject {
     refused: RefCell<Option<revocation::Refused>>,
     /// When this room marked itself live in D1 (`None`: it has not, or has no connections).
     live_since: Cell<Option<u64>>,
+    /// The room's project and name, once a call, an admission or storage told this instance:
+    /// for its log lines ([`RoomObject::here`]).
+    names: RefCell<Option<RoomInfo>>,
 }
 
 /// Where the room is, for its webhook events and R2 keys; stored from the first call or
 /// admission the worker sends.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct RoomInfo {
     project: String,
     room: String,
@@ -101,7 +105,10 @@ use super::platform::now_ms;
 
 /// What an API request gets when the room's stored checkpoint does not decode.
 fn unavailable(e: RoomError) -> ApiError {
-    worker::console_error!("room unavailable: {e}");
+    log::error("room.unavailable")
+        .message("room unavailable")
+        .cause(e)
+        .emit();
     ApiError::RoomUnavailable
 }
 
@@ -111,6 +118,21 @@ fn new_connection_id() -> u64 {
 }
 
 impl RoomObject {
+    /// `line` with the room's project and name, where this instance knows them.
+    fn here(&self, line: Line) -> Line {
+        match &*self.names.borrow() {
+            Some(info) => line.project(&info.project).room(&info.room),
+            None => line,
+        }
+    }
+
+    /// Remembers the room's names for its log lines (see [`RoomObject::here`]).
+    fn learn_names(&self, info: &RoomInfo) {
+        if self.names.borrow().is_none() {
+            *self.names.borrow_mut() = Some(info.clone());
+        }
+    }
+
     /// Makes sure the alarm fires by `at_ms`.
     async fn schedule_at(&self, at_ms: u64) -> Result<()> {
         let wish = self.upkeep.borrow_mut().wish(at_ms, now_ms());
@@ -143,7 +165,10 @@ impl RoomObject {
         let (mut room, greeting) = match loaded {
             Ok(loaded) => loaded,
             Err(e) => {
-                worker::console_error!("room failed to load; serving nobody: {e}");
+                let line = log::error("room.load_failed")
+                    .message("room failed to load; serving nobody")
+                    .cause(e);
+                self.here(line).emit();
                 *self.room.borrow_mut() = Loaded::Failed;
                 return;
             }
@@ -156,10 +181,12 @@ impl RoomObject {
             }
         }
         if live.len() > 0 {
-            worker::console_warn!(
-                "room woke from hibernation with {} connections; re-syncing them",
-                live.len()
-            );
+            // A warning, printed by `wrangler dev` at the tests' log level: they count the lines
+            // with this message.
+            let line = log::warn("room.woke")
+                .message("room woke from hibernation; re-syncing its connections")
+                .field("connections", live.len());
+            self.here(line).emit();
         }
         let sends = room.send(To::All, &greeting);
         let woke_with_connections = live.len() > 0;
@@ -241,6 +268,7 @@ impl DurableObject for RoomObject {
             intervals,
             refused: RefCell::new(None),
             live_since: Cell::new(None),
+            names: RefCell::new(None),
         }
     }
 
@@ -312,7 +340,7 @@ impl DurableObject for RoomObject {
     }
 
     async fn websocket_error(&self, ws: WebSocket, error: worker::Error) -> Result<()> {
-        worker::console_warn!("websocket error: {error}");
+        self.here(log::warn("socket.error").cause(error)).emit();
         self.leave(&ws);
         self.after_leave().await;
         Ok(())
@@ -326,7 +354,9 @@ impl RoomObject {
     fn on_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<Option<Wish>> {
         self.load();
         let Some(id) = self.connection_id(&ws)? else {
-            worker::console_error!("socket without attachment; closing it");
+            let line =
+                log::error("socket.no_attachment").message("socket without attachment; closing it");
+            self.here(line).emit();
             ws.close(Some(close::INTERNAL), Some("connection state lost"))?;
             return Ok(None);
         };
@@ -372,12 +402,13 @@ impl RoomObject {
             Ok(received) => received,
             Err(rejection) => {
                 drop(loaded);
-                worker::console_warn!(
-                    "rejected connection {id}: close {} {}: {}",
-                    rejection.code,
-                    rejection.reason,
-                    rejection.detail
-                );
+                let line = log::warn("room.frame_rejected")
+                    .message("rejected a connection's frame; closing it")
+                    .field("connection", id)
+                    .field("code", rejection.code)
+                    .field("reason", rejection.reason)
+                    .cause(&rejection.detail);
+                self.here(line).emit();
                 // A refused frame changed nothing (the room checks a whole frame first).
                 let _ = ws.close(Some(rejection.code), Some(rejection.reason));
                 self.leave(&ws);

@@ -4,6 +4,7 @@
 use super::{new_connection_id, now_ms, sockets, Loaded, RoomObject};
 use crate::api::ApiError;
 use crate::edge::http;
+use crate::edge::log::{self, Emit};
 use crate::room::{Connection, Refusal, To, SETTLE_FALLBACK_MS};
 use crate::room_call::{Admission, ADMISSION_HEADER};
 use crate::upkeep::expiry_alarm_ms;
@@ -19,7 +20,9 @@ impl RoomObject {
             .flatten()
             .and_then(|json| serde_json::from_str::<Admission>(&json).ok());
         let Some(mut admission) = admission else {
-            worker::console_error!("room reached without an admission");
+            log::error("room.no_admission")
+                .message("room reached without an admission")
+                .emit();
             return http::problem(&ApiError::Internal, None);
         };
         self.remember_info(&admission.project, &admission.room)
@@ -37,7 +40,10 @@ impl RoomObject {
             limits.admit(live.len(), live.of_user(&admission.sub))
         };
         if let Err(refusal) = admitted {
-            worker::console_warn!("refusing a connection: {refusal}");
+            let line = log::warn("room.connection_refused")
+                .message("refusing a connection")
+                .cause(refusal);
+            self.here(line).emit();
             let refused = match refusal {
                 Refusal::RoomFull { limit } => ApiError::RoomFull { limit },
                 Refusal::UserLimit { limit } => ApiError::TooManyConnections { limit },
