@@ -110,6 +110,10 @@ pub struct Problem {
     pub detail: String,
     /// The last segment of `type`, for clients that switch on a word.
     pub error: &'static str,
+    /// The request's id, as in its `x-request-id` header ([`crate::request_id`]); set where
+    /// the worker answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl ApiError {
@@ -276,6 +280,7 @@ impl ApiError {
             status,
             detail,
             error,
+            request_id: None,
         }
     }
 }

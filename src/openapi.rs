@@ -409,6 +409,11 @@ pub fn document() -> Value {
                 json!({ "description": "A binding did not answer", "content": { "application/json": { "schema": schema("Health") } } }),
             );
         }
+        // Every answer, whatever its status (`edge::fetch` sets it).
+        for response in responses.values_mut() {
+            response["headers"]["X-Request-Id"] =
+                json!({ "$ref": "#/components/headers/RequestId" });
+        }
         let mut op = json!({
             "operationId": operation_id(route.id),
             "summary": route.summary,
@@ -432,11 +437,16 @@ pub fn document() -> Value {
         "info": {
             "title": "TandemX",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Real-time collaboration backend for Yjs. Errors are RFC 9457 problem details. See docs/api.md and docs/protocol.md.",
+            "description": "Real-time collaboration backend for Yjs. Errors are RFC 9457 problem details. Every answer carries its request's id in X-Request-Id (a problem body in request_id too): Cloudflare's Ray ID, or the caller's own X-Request-Id when it is 1 to 64 characters of A-Z a-z 0-9 . _ -, or a fresh one. See docs/api.md, docs/protocol.md and docs/operations.md.",
         },
         "paths": paths,
         "components": {
             "schemas": all_schemas(),
+            "headers": {
+                "RequestId": { "required": true,
+                    "description": "The request's id, as its log lines name it: Cloudflare's Ray ID (cf-ray), else the X-Request-Id the caller sent when it is 1 to 64 characters of A-Z a-z 0-9 . _ - (anything else is ignored), else a fresh random one",
+                    "schema": { "type": "string", "pattern": patterns::ID } },
+            },
             "securitySchemes": {
                 "apiKey": { "type": "http", "scheme": "bearer", "description": "A project API key, tx_key_..." },
                 "adminSecret": { "type": "http", "scheme": "bearer", "description": "The deployment's ADMIN_SECRET" },
@@ -533,13 +543,35 @@ mod tests {
     fn every_reference_resolves() {
         let doc = document();
         let text = doc.to_string();
-        for piece in text.split("\"#/components/schemas/").skip(1) {
-            let name = &piece[..piece.find('"').unwrap()];
-            assert!(
-                doc["components"]["schemas"][name].is_object(),
-                "missing schema {name}"
-            );
+        for kind in ["schemas", "headers"] {
+            for piece in text.split(&format!("\"#/components/{kind}/")).skip(1) {
+                let name = &piece[..piece.find('"').unwrap()];
+                assert!(
+                    doc["components"][kind][name].is_object(),
+                    "missing {kind} {name}"
+                );
+            }
         }
+    }
+
+    #[test]
+    fn every_answer_names_its_request_id() {
+        let doc = document();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                for (status, response) in op["responses"].as_object().unwrap() {
+                    assert_eq!(
+                        response["headers"]["X-Request-Id"]["$ref"],
+                        "#/components/headers/RequestId",
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+        }
+        assert!(doc["components"]["schemas"]["Problem"]["required"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("request_id")));
     }
 
     #[test]

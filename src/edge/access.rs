@@ -3,6 +3,7 @@
 
 use super::d1::{self, text, KeyRow, SigningKeyRow};
 use super::env;
+use super::log::{self, Emit};
 use super::platform::now_ms;
 use crate::api::ApiError;
 use crate::auth::{
@@ -186,7 +187,9 @@ pub fn secret(env: &Env, name: &'static str) -> Result<String, ApiError> {
 pub fn token_key(env: &Env) -> Result<HS256Key, ApiError> {
     let s = secret(env, env::TOKEN_SECRET)?;
     if s.len() < 32 {
-        worker::console_error!("TOKEN_SECRET is shorter than 32 characters");
+        log::error("config.token_secret_short")
+            .message("TOKEN_SECRET is shorter than 32 characters")
+            .emit();
         return Err(ApiError::NotConfigured(env::TOKEN_SECRET));
     }
     Ok(HS256Key::from_bytes(s.as_bytes()))
@@ -278,7 +281,11 @@ pub async fn authenticate(req: &Request, env: &Env) -> Result<Actor, ApiError> {
             &[d1::num(now), text(&row.id)],
         )?;
         if let Err(e) = touch.run().await {
-            worker::console_warn!("recording key use: {e}");
+            log::warn("key.last_used_failed")
+                .message("recording key use failed")
+                .field("key", row.id.as_str())
+                .cause(e)
+                .emit();
         }
     }
     Ok(Actor::Key {
@@ -477,7 +484,11 @@ async fn verify_token(
                 return Err(AuthError::WrongAlgorithm.into());
             }
             let key = ProjectKey::from_pem(&row.alg, &row.public_key).map_err(|e| {
-                worker::console_error!("stored signing key {kid} does not parse: {e}");
+                log::error("signing_key.unparsable")
+                    .message("a stored signing key does not parse")
+                    .field("kid", kid.as_str())
+                    .cause(e)
+                    .emit();
                 ApiError::Internal
             })?;
             auth::verify_for(
@@ -601,7 +612,11 @@ fn check_access(access: &d1::RoomAccess, project: &str, key: Option<&str>) -> Re
             (Some(p), None) if p == project => {}
             (Some(_), None) => return Err(AuthError::WrongProject.into()),
             (None, _) => {
-                worker::console_warn!("token names unknown key {key}");
+                log::warn("token.unknown_key")
+                    .message("a token names an unknown API key")
+                    .project(project)
+                    .field("key", key)
+                    .emit();
                 return Err(AuthError::Revoked.into());
             }
             _ => return Err(AuthError::Revoked.into()),
@@ -669,7 +684,10 @@ pub async fn mark_live_and_check(
         .await
         .map_err(super::http::internal("d1 live check"))?;
     if let Some(e) = results.iter().find_map(|r| r.error()) {
-        worker::console_error!("d1 live check: {e}");
+        log::error("d1.failed")
+            .field("what", "d1 live check")
+            .cause(e)
+            .emit();
         return Err(ApiError::Internal);
     }
     let read = |i: usize| -> Result<Vec<serde_json::Value>, ApiError> {
@@ -688,7 +706,10 @@ pub async fn mark_live_and_check(
         return Ok(Verdict::Close);
     };
     let access: d1::RoomAccess = serde_json::from_value(access).map_err(|e| {
-        worker::console_error!("room access row: {e}");
+        log::error("d1.unreadable_row")
+            .field("what", "room access row")
+            .cause(e)
+            .emit();
         ApiError::Internal
     })?;
     if check_access(&access, holder.project, cred.key.as_deref()).is_err() {

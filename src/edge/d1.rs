@@ -1,6 +1,7 @@
 //! Project metadata in D1: projects, members, API keys, signing keys, documents, audit log.
 //! Every change is written together with its audit row in one batch (a D1 transaction).
 
+use super::log::{self, Emit};
 use crate::api::ApiError;
 use crate::auth::{Membership, Role};
 use serde::{Deserialize, Serialize};
@@ -39,7 +40,10 @@ pub async fn batch_results(
 ) -> Result<Vec<worker::D1Result>, ApiError> {
     let results = db.batch(stmts).await.map_err(fail("d1 batch"))?;
     if let Some(e) = results.iter().find_map(|r| r.error()) {
-        worker::console_error!("d1 batch: {e}");
+        log::error("d1.failed")
+            .field("what", "d1 batch")
+            .cause(e)
+            .emit();
         return Err(ApiError::Internal);
     }
     Ok(results)

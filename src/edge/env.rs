@@ -1,5 +1,6 @@
 //! Binding and variable names, matching `wrangler.toml`, and the limits read from variables.
 
+use super::log::{self, Emit};
 use crate::room::Limits;
 use worker::Env;
 
@@ -40,7 +41,11 @@ fn number(env: &Env, name: &str) -> Option<usize> {
     match value.trim().parse() {
         Ok(n) if n > 0 => Some(n),
         _ => {
-            worker::console_warn!("ignoring {name}={value:?}: not a positive integer");
+            log::warn("config.ignored")
+                .message("not a positive integer; ignored")
+                .field("var", name)
+                .field("value", value.as_str())
+                .emit();
             None
         }
     }
@@ -120,7 +125,11 @@ pub fn count_or(env: &Env, name: &str, default: usize) -> usize {
         return default;
     };
     value.trim().parse().unwrap_or_else(|_| {
-        worker::console_warn!("ignoring {name}={value:?}: not a whole number");
+        log::warn("config.ignored")
+            .message("not a whole number; ignored")
+            .field("var", name)
+            .field("value", value.as_str())
+            .emit();
         default
     })
 }
@@ -145,7 +154,11 @@ pub fn relaxed_durability(env: &Env) -> bool {
         Ok(v) if v.trim().eq_ignore_ascii_case("relaxed") => true,
         Ok(v) if v.trim().eq_ignore_ascii_case("strict") || v.trim().is_empty() => false,
         Ok(v) => {
-            worker::console_warn!("ignoring DURABILITY={v:?}: strict or relaxed; using strict");
+            log::warn("config.ignored")
+                .message("DURABILITY is strict or relaxed; using strict")
+                .field("var", DURABILITY)
+                .field("value", v.as_str())
+                .emit();
             false
         }
         Err(_) => false,

@@ -5,6 +5,7 @@
 //! admin secret the R2 check writes, reads back and deletes a probe object, and the report says
 //! what failed.
 
+use super::log::{self, Emit};
 use super::{access, env, http};
 use crate::api::ApiError;
 use crate::names::{Id, RoomName};
@@ -38,7 +39,7 @@ async fn timed<F: std::future::Future<Output = Result<(), String>>>(f: F) -> Che
     let result = f.await;
     let ms = Date::now() - start;
     if let Err(e) = &result {
-        worker::console_error!("health: {e}");
+        log::error("health.check_failed").cause(e).emit();
     }
     Check {
         ok: result.is_ok(),

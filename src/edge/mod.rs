@@ -6,6 +6,7 @@ mod d1;
 mod env;
 mod health;
 mod http;
+mod log;
 mod platform;
 mod rate_limits;
 mod revocation;
@@ -21,9 +22,11 @@ mod webhook_queue;
 use crate::api::ApiError;
 use crate::names::RoomName;
 use crate::openapi;
+use crate::request_id::Summary;
 use crate::room_call::{Admission, Revocation, Verdict, ADMISSION_HEADER, CONNECT_URL};
 use crate::routes::{self, RouteId};
 use access::TokenSource;
+use log::Emit;
 use worker::{event, Context, Env, Headers, Method, Request, RequestInit, Response, Result};
 
 #[event(start)]
@@ -36,25 +39,109 @@ fn start() {
 #[event(scheduled)]
 async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
     if let Err(e) = v1::sweep_assets(&env).await {
-        worker::console_error!("asset sweep: {e:?}");
+        log::error("asset.sweep_failed")
+            .message("asset sweep failed")
+            .cause(format!("{e:?}"))
+            .emit();
     }
 }
 
+/// Every request: routed, answered with its request id (`x-request-id`, and `request_id` in a
+/// problem body), and logged in one `http.request` line.
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    match route(req, &env).await {
-        Ok(resp) => Ok(resp),
-        Err(e) => http::problem(&e),
-    }
-}
-
-async fn route(req: Request, env: &Env) -> std::result::Result<Response, ApiError> {
+    let started = platform::now_ms();
+    let (id, client_id) = request_id(&req);
     // The method as sent: `Request::method` reads any method it does not know (QUERY, FOO) as
     // GET, which would serve a read for it.
     let method = req.inner().method();
-    let matched = match routes::match_route(&method, &req.path()) {
+    let matched = routes::match_route(&method, &req.path());
+    // The route's name and the project in the path, never the path itself: paths carry what
+    // clients chose.
+    let (route_name, project) = match &matched {
+        Ok(m) => (format!("{:?}", m.id), m.params.project.clone()),
+        Err(_) => ("none".to_owned(), None),
+    };
+    let (resp, problem) = match route(req, &env, &method, matched).await {
+        Ok(resp) => http::stamp(resp, &id).await?,
+        Err(e) => {
+            let problem = summary_of(&e);
+            (http::problem(&e, Some(&id))?, problem)
+        }
+    };
+    let status = resp.status_code();
+    let mut line = if status >= 500 {
+        log::error("http.request")
+    } else {
+        log::info("http.request")
+    };
+    line = line
+        .request_id(&id)
+        .field("method", method.as_str())
+        .field("route", route_name)
+        .field("status", status)
+        // Wall time: the runtime's clock stands still while the worker computes and moves on
+        // with I/O (https://developers.cloudflare.com/workers/runtime-apis/performance/).
+        .field("duration_ms", platform::now_ms().saturating_sub(started));
+    if let Some(project) = project {
+        line = line.project(project);
+    }
+    if let Some(client_id) = client_id {
+        line = line.field("client_request_id", client_id);
+    }
+    // The problem's word (`not-found`, `token-expired`) is the service's, never the client's;
+    // a failure's detail goes in as its cause.
+    match problem {
+        Some(p) if status >= 500 => line.field("problem", p.error.as_str()).cause(p).emit(),
+        Some(p) => line.field("problem", p.error).emit(),
+        None => line.emit(),
+    }
+    Ok(resp)
+}
+
+/// The request's id: `cf-ray` (Cloudflare's, as its dashboard shows it), else a valid
+/// `x-request-id` the caller sent, else a fresh random one ([`crate::request_id::choose`]).
+/// Beside it, the caller's own valid id when it is not the one chosen (for the log line).
+fn request_id(req: &Request) -> (String, Option<String>) {
+    let header = |name| req.headers().get(name).ok().flatten();
+    let incoming = header(crate::request_id::HEADER);
+    let id = crate::request_id::choose(
+        header(crate::request_id::CF_RAY).as_deref(),
+        incoming.as_deref(),
+        || match platform::random::<8>() {
+            Ok(bytes) => crate::request_id::fresh(bytes),
+            // Not a secret: an id from `Math.random` does when the CSPRNG failed.
+            Err(_) => format!("{:016x}", platform::random_safe_id()),
+        },
+    );
+    let client_id = incoming.filter(|c| *c != id && crate::request_id::is_valid(c));
+    (id, client_id)
+}
+
+/// What an error answer's problem says, for the log line (a relayed problem's own; `None`
+/// when a relayed body is not one). What failed inside was logged where it did.
+fn summary_of(err: &ApiError) -> Option<Summary> {
+    match err {
+        ApiError::Relayed { body, .. } => crate::request_id::problem_summary(body),
+        _ => {
+            let problem = err.problem();
+            Some(Summary {
+                error: problem.error.to_owned(),
+                detail: problem.detail,
+            })
+        }
+    }
+}
+
+async fn route(
+    req: Request,
+    env: &Env,
+    method: &str,
+    matched: std::result::Result<routes::Matched, ApiError>,
+) -> std::result::Result<Response, ApiError> {
+    let matched = match matched {
         Ok(matched) => matched,
-        Err(ApiError::NotFound) => return static_files::serve(req, env, &method).await,
+        Err(ApiError::NotFound) => return static_files::serve(req, env, method).await,
         // HEAD where GET is a file (`/`, the demo app): the file's headers.
         Err(e @ ApiError::MethodNotAllowed { .. }) if method == "HEAD" => {
             return static_files::read(req, env).await?.ok_or(e)
@@ -140,7 +227,11 @@ async fn connect_room(
     };
     let headers = Headers::new();
     let json = serde_json::to_string(&admission).map_err(|e| {
-        worker::console_error!("admission: {e}");
+        log::error("room.admission_unencodable")
+            .project(&admitted.project)
+            .room(room)
+            .cause(e)
+            .emit();
         ApiError::Internal
     })?;
     for (name, value) in [("upgrade", "websocket"), (ADMISSION_HEADER, json.as_str())] {
@@ -174,7 +265,12 @@ async fn register_on_connect(env: &Env, admitted: access::Admitted, room: &RoomN
     let registered =
         v1::documents::register(env, &admitted.project, room, &by, "connect", Some(now)).await;
     if let Err(e) = registered {
-        worker::console_error!("registering document {room}: {e:?}");
+        log::error("document.register_failed")
+            .message("registering a document on its first connection failed")
+            .project(&admitted.project)
+            .room(room)
+            .cause(format!("{e:?}"))
+            .emit();
         return;
     }
     let holder = access::Holder {
@@ -187,7 +283,12 @@ async fn register_on_connect(env: &Env, admitted: access::Admitted, room: &RoomN
     let verdict = match access::mark_live_and_check(env, &holder, now).await {
         Ok(verdict) => verdict,
         Err(e) => {
-            worker::console_error!("checking a new document's first connection: {e:?}");
+            log::error("document.first_connection_unchecked")
+                .message("checking a new document's first connection failed")
+                .project(&admitted.project)
+                .room(room)
+                .cause(format!("{e:?}"))
+                .emit();
             return;
         }
     };

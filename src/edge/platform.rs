@@ -1,5 +1,6 @@
 //! The runtime's clock and randomness, written once. Core code takes both as values.
 
+use super::log::Emit;
 use crate::api::ApiError;
 use worker::js_sys::{Date, Math};
 
@@ -12,7 +13,7 @@ pub fn now_ms() -> u64 {
 pub fn random<const N: usize>() -> Result<[u8; N], ApiError> {
     let mut buf = [0u8; N];
     getrandom_02::getrandom(&mut buf).map_err(|e| {
-        worker::console_error!("random: {e}");
+        super::log::error("platform.random_failed").cause(e).emit();
         ApiError::Internal
     })?;
     Ok(buf)

@@ -6,6 +6,7 @@
 //! locally.
 
 use super::env;
+use super::log::{self, Emit};
 use crate::api::ApiError;
 use worker::js_sys::{Function, Object, Promise, Reflect};
 use worker::wasm_bindgen::{JsCast, JsValue};
@@ -50,7 +51,11 @@ pub async fn check(env: &Env, limit: Limit, key: &str) -> Result<(), ApiError> {
             retry_after_seconds: limit.period_seconds(),
         }),
         Err(e) => {
-            worker::console_warn!("rate limit {} not checked: {e:?}", limit.binding());
+            log::warn("rate_limit.unchecked")
+                .message("rate limit not checked; let through")
+                .field("binding", limit.binding())
+                .cause(format!("{e:?}"))
+                .emit();
             Ok(())
         }
     }

@@ -5,6 +5,7 @@
 //! downgrades the connections it concerns before the API answers. See docs/security.md for
 //! the timeline and the rooms that go live meanwhile.
 
+use super::log::{self, Emit};
 use super::{access, d1, env, room_client::RoomClient};
 use crate::names::{Id, RoomName};
 use crate::room_call::{Revocation, RoomCall};
@@ -33,7 +34,11 @@ pub async fn fan_out(env: &Env, project: &Id, revocation: Revocation) -> usize {
     let rooms = match rooms {
         Ok(rooms) => rooms,
         Err(e) => {
-            worker::console_error!("listing live rooms of {project}: {e:?}");
+            log::error("revocation.rooms_unlisted")
+                .message("listing live rooms failed")
+                .project(project)
+                .cause(format!("{e:?}"))
+                .emit();
             return 0;
         }
     };
@@ -60,7 +65,12 @@ pub async fn fan_out(env: &Env, project: &Id, revocation: Revocation) -> usize {
                 match client.send(call, &[]).await {
                     Ok(_) => true,
                     Err(e) => {
-                        worker::console_error!("revocation did not reach {room}: {e:?}");
+                        log::error("revocation.undelivered")
+                            .message("revocation did not reach a room")
+                            .project(project)
+                            .room(room)
+                            .cause(format!("{e:?}"))
+                            .emit();
                         false
                     }
                 }

@@ -2,6 +2,7 @@
 //! Every call goes to the same internal URL with the call in its body; nothing a client sent
 //! is ever part of a URL.
 
+use super::log::{self, Emit};
 use super::{env, http};
 use crate::api::ApiError;
 use crate::names::{Id, RoomName};
@@ -42,7 +43,11 @@ impl RoomClient<'_> {
             call,
         };
         let body = request.encode(payload).map_err(|e| {
-            worker::console_error!("room call: {e}");
+            log::error("room_call.unencodable")
+                .project(self.project)
+                .room(self.room)
+                .cause(e)
+                .emit();
             ApiError::Internal
         })?;
         let mut init = RequestInit::new();

@@ -26,6 +26,7 @@ mod webhook;
 
 use super::env;
 use super::http;
+use super::log::{self, Emit, Line};
 use super::sql_store::SqlRoomStore;
 use crate::api::ApiError;
 use crate::changes::Changes;
@@ -59,11 +60,14 @@ pub struct RoomObject {
     refused: RefCell<Option<revocation::Refused>>,
     /// When this room marked itself live in D1 (`None`: it has not, or has no connections).
     live_since: Cell<Option<u64>>,
+    /// The room's project and name, once a call, an admission or storage told this instance:
+    /// for its log lines ([`RoomObject::here`]).
+    names: RefCell<Option<RoomInfo>>,
 }
 
 /// Where the room is, for its webhook events and R2 keys; stored from the first call or
 /// admission the worker sends.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct RoomInfo {
     project: String,
     room: String,
@@ -101,7 +105,10 @@ use super::platform::now_ms;
 
 /// What an API request gets when the room's stored checkpoint does not decode.
 fn unavailable(e: RoomError) -> ApiError {
-    worker::console_error!("room unavailable: {e}");
+    log::error("room.unavailable")
+        .message("room unavailable")
+        .cause(e)
+        .emit();
     ApiError::RoomUnavailable
 }
 
@@ -111,6 +118,21 @@ fn new_connection_id() -> u64 {
 }
 
 impl RoomObject {
+    /// `line` with the room's project and name, where this instance knows them.
+    fn here(&self, line: Line) -> Line {
+        match &*self.names.borrow() {
+            Some(info) => line.project(&info.project).room(&info.room),
+            None => line,
+        }
+    }
+
+    /// Remembers the room's names for its log lines (see [`RoomObject::here`]).
+    fn learn_names(&self, info: &RoomInfo) {
+        if self.names.borrow().is_none() {
+            *self.names.borrow_mut() = Some(info.clone());
+        }
+    }
+
     /// Makes sure the alarm fires by `at_ms`.
     async fn schedule_at(&self, at_ms: u64) -> Result<()> {
         let wish = self.upkeep.borrow_mut().wish(at_ms, now_ms());
@@ -140,7 +162,10 @@ impl RoomObject {
         let mut room = match loaded {
             Ok(loaded) => loaded,
             Err(e) => {
-                worker::console_error!("room failed to load; serving nobody: {e}");
+                let line = log::error("room.load_failed")
+                    .message("room failed to load; serving nobody")
+                    .cause(e);
+                self.here(line).emit();
                 *self.room.borrow_mut() = Loaded::Failed;
                 return;
             }
@@ -155,7 +180,12 @@ impl RoomObject {
         let woke_with_connections = live.len() > 0;
         if woke_with_connections {
             room.woke();
-            worker::console_warn!("room woke from hibernation with {} connections", live.len());
+            // A warning, printed by `wrangler dev` at the tests' log level: they count the lines
+            // with this message.
+            let line = log::warn("room.woke")
+                .message("room woke from hibernation")
+                .field("connections", live.len());
+            self.here(line).emit();
         }
         *self.live.borrow_mut() = live;
         *self.room.borrow_mut() = Loaded::Ready(Box::new(room));
@@ -234,6 +264,7 @@ impl DurableObject for RoomObject {
             intervals,
             refused: RefCell::new(None),
             live_since: Cell::new(None),
+            names: RefCell::new(None),
         }
     }
 
@@ -245,7 +276,7 @@ impl DurableObject for RoomObject {
             (Method::Get, "/connect") if http::is_websocket_upgrade(&req) => {
                 self.connect(&req).await
             }
-            _ => return http::problem(&ApiError::NotFound),
+            _ => return http::problem(&ApiError::NotFound, None),
         };
         self.note_decoded("a call or a connection");
         answer
@@ -308,7 +339,7 @@ impl DurableObject for RoomObject {
     }
 
     async fn websocket_error(&self, ws: WebSocket, error: worker::Error) -> Result<()> {
-        worker::console_warn!("websocket error: {error}");
+        self.here(log::warn("socket.error").cause(error)).emit();
         self.leave(&ws);
         self.after_leave().await;
         Ok(())
@@ -319,11 +350,24 @@ impl RoomObject {
     /// Logs that the document was decoded during this event (`what` caused it), if it was: an
     /// idle room's wakes should not decode it (the hibernation test counts these lines).
     fn note_decoded(&self, what: &str) {
-        if let Loaded::Ready(room) = &*self.room.borrow() {
-            if room.take_decoded() {
-                worker::console_warn!("room decoded its document for {what}");
-            }
+        let decoded = match &*self.room.borrow() {
+            Loaded::Ready(room) => room.take_decoded(),
+            _ => false,
+        };
+        if decoded {
+            self.decoded_for(what, None);
         }
+    }
+
+    /// The line [`RoomObject::note_decoded`] writes: a warning, so that `wrangler dev` prints it.
+    fn decoded_for(&self, what: &str, frame: Option<String>) {
+        let mut line = log::warn("room.decoded")
+            .message("room decoded its document")
+            .field("for", what);
+        if let Some(frame) = frame {
+            line = line.field("frame", frame);
+        }
+        self.here(line).emit();
     }
 
     /// A WebSocket message, handled synchronously: applies it, sends what it causes, schedules
@@ -332,7 +376,9 @@ impl RoomObject {
     fn on_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<Option<Wish>> {
         self.load();
         let Some(id) = self.connection_id(&ws)? else {
-            worker::console_error!("socket without attachment; closing it");
+            let line =
+                log::error("socket.no_attachment").message("socket without attachment; closing it");
+            self.here(line).emit();
             ws.close(Some(close::INTERNAL), Some("connection state lost"))?;
             return Ok(None);
         };
@@ -378,12 +424,13 @@ impl RoomObject {
             Ok(received) => received,
             Err(rejection) => {
                 drop(loaded);
-                worker::console_warn!(
-                    "rejected connection {id}: close {} {}: {}",
-                    rejection.code,
-                    rejection.reason,
-                    rejection.detail
-                );
+                let line = log::warn("room.frame_rejected")
+                    .message("rejected a connection's frame; closing it")
+                    .field("connection", id)
+                    .field("code", rejection.code)
+                    .field("reason", rejection.reason)
+                    .cause(&rejection.detail);
+                self.here(line).emit();
                 // A refused frame changed nothing (the room checks a whole frame first).
                 let _ = ws.close(Some(rejection.code), Some(rejection.reason));
                 self.leave(&ws);
@@ -392,16 +439,16 @@ impl RoomObject {
         };
         let settle = room.settle_after_message();
         let decoded = room.is_decoded();
-        if room.take_decoded() {
-            // A warning so that `wrangler dev` prints it; the hibernation test counts these.
+        let decoded_now = room.take_decoded();
+        let checkpoint_due = room.compaction_due();
+        drop(loaded);
+        if decoded_now {
             let kind = match &message {
                 WebSocketIncomingMessage::Binary(b) => crate::protocol::describe(b),
                 WebSocketIncomingMessage::String(_) => "text".into(),
             };
-            worker::console_warn!("room decoded its document for a message ({kind})");
+            self.decoded_for("a message", Some(kind));
         }
-        let checkpoint_due = room.compaction_due();
-        drop(loaded);
         sockets::send_all(&self.live, &sends);
         if settle.is_some() {
             match decoded {

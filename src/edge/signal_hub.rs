@@ -10,6 +10,7 @@
 //! test counts those lines to see what woke it.
 
 use super::access::{self, TokenSource};
+use super::log::{self, Emit};
 use super::platform::{now_ms, random_safe_id};
 use super::{env, http};
 use crate::api::ApiError;
@@ -86,7 +87,11 @@ pub async fn revoke(env: &Env, project: &Id, revocation: &Revocation) {
             .map_err(http::internal("signal hub revoke"))
     };
     if let Err(e) = told.await {
-        worker::console_error!("revocation did not reach the signal hub of {project}: {e:?}");
+        log::error("revocation.undelivered")
+            .message("revocation did not reach the signal hub")
+            .project(project)
+            .cause(format!("{e:?}"))
+            .emit();
     }
 }
 
@@ -124,7 +129,10 @@ impl SignalHub {
             }
         }
         if !live.is_empty() {
-            worker::console_warn!("signal hub loaded {} sockets", live.len());
+            log::warn("signal_hub.loaded")
+                .message("signal hub loaded its sockets")
+                .field("sockets", live.len())
+                .emit();
         }
         *self.hub.borrow_mut() = Some(hub);
     }
@@ -179,13 +187,15 @@ impl SignalHub {
             .get(ADMISSION_HEADER)?
             .and_then(|json| serde_json::from_str::<Admission>(&json).ok());
         let Some(admission) = admission else {
-            worker::console_error!("signal hub reached without an admission");
-            return http::problem(&ApiError::Internal);
+            log::error("signal_hub.no_admission")
+                .message("signal hub reached without an admission")
+                .emit();
+            return http::problem(&ApiError::Internal, None);
         };
         self.load();
         let limit = Limits::default().max_connections;
         if self.live.borrow().len() >= limit {
-            return http::problem(&ApiError::RoomFull { limit });
+            return http::problem(&ApiError::RoomFull { limit }, None);
         }
         let protocol = admission.protocol.clone();
         let id = random_safe_id();
@@ -206,7 +216,7 @@ impl SignalHub {
         }
         let meter = self.hub.borrow().as_ref().map(|h| h.meter(now_ms()));
         let Some(meter) = meter else {
-            return http::problem(&ApiError::Internal);
+            return http::problem(&ApiError::Internal, None);
         };
         let ws = pair.server;
         self.live.borrow_mut().insert(id, Live { ws, peer, meter });
@@ -254,10 +264,15 @@ impl DurableObject for SignalHub {
         // sleeps (and while it is awake, without an event).
         match WebSocketRequestResponsePair::new(PING, PONG) {
             Ok(pair) => state.set_websocket_auto_response(&pair),
-            Err(e) => worker::console_error!("auto-response: {e:?}"),
+            Err(e) => log::error("signal_hub.auto_response_failed")
+                .cause(format!("{e:?}"))
+                .emit(),
         }
-        // A warning so that `wrangler dev` prints it (it drops console.log from objects).
-        worker::console_warn!("signal hub started");
+        // A warning so that `wrangler dev` prints it at the tests' `--log-level info` (where it
+        // drops console.log); tests count the lines with this message.
+        log::warn("signal_hub.started")
+            .message("signal hub started")
+            .emit();
         SignalHub {
             state,
             hub: RefCell::new(None),
@@ -271,7 +286,7 @@ impl DurableObject for SignalHub {
                 self.accept(&req).await
             }
             (Method::Post, "/revoke") => self.revoke(req).await,
-            _ => http::problem(&ApiError::NotFound),
+            _ => http::problem(&ApiError::NotFound, None),
         }
     }
 
@@ -306,7 +321,12 @@ impl DurableObject for SignalHub {
         let out = match result {
             Ok(out) => out,
             Err(refused) => {
-                worker::console_warn!("signal connection {id}: close {}", refused.code);
+                log::warn("signal.connection_closed")
+                    .message("signal connection refused a frame; closing it")
+                    .field("connection", id)
+                    .field("code", refused.code)
+                    .field("reason", refused.reason)
+                    .emit();
                 self.drop_peer(id, refused.code, refused.reason);
                 return Ok(());
             }

@@ -6,6 +6,7 @@
 //! description instead.
 
 use super::env;
+use super::log::{self, Emit};
 use crate::api::ApiError;
 use worker::{Env, Method, Request, RequestInit, Response};
 
@@ -18,7 +19,10 @@ pub async fn read(req: Request, env: &Env) -> Result<Option<Response>, ApiError>
         return Ok(None);
     };
     let resp = files.fetch_request(req).await.map_err(|e| {
-        worker::console_error!("reading a static file failed: {e}");
+        log::error("static.read_failed")
+            .message("reading a static file failed")
+            .cause(e)
+            .emit();
         ApiError::Internal
     })?;
     Ok((resp.status_code() != 404).then_some(resp))
@@ -34,7 +38,10 @@ pub async fn serve(req: Request, env: &Env, method: &str) -> Result<Response, Ap
     let mut init = RequestInit::new();
     init.with_method(Method::Head);
     let probe = Request::new_with_init(url.as_str(), &init).map_err(|e| {
-        worker::console_error!("could not build a static file probe: {e}");
+        log::error("static.probe_failed")
+            .message("could not build a static file probe")
+            .cause(e)
+            .emit();
         ApiError::Internal
     })?;
     match read(probe, env).await? {

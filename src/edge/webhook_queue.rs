@@ -15,6 +15,7 @@
 use super::d1::{self, num, text};
 use super::env;
 use super::platform::{now_ms, random};
+use crate::edge::log::{self, Emit};
 use crate::net;
 use crate::webhooks::{backoff_ms, matches, signature_header, SigningSecrets};
 use serde::Deserialize;
@@ -188,7 +189,9 @@ impl WebhookQueue {
                 == Some(1)
             {
                 sql.exec(MIGRATE_QUEUE, None)?;
-                worker::console_log!("webhook queue: moved queued messages to the new schema");
+                log::info("webhook_queue.migrated")
+                    .message("webhook queue: moved queued messages to the new schema")
+                    .emit();
             }
             if count(
                 "SELECT COUNT(*) FROM pragma_table_info('messages') WHERE name = 'unless_read'",
@@ -414,7 +417,9 @@ impl WebhookQueue {
             // One object per project: the project is gone, and so is everything queued for it.
             self.sql()?.exec("DELETE FROM messages", None)?;
             self.state.storage().delete_alarm().await?;
-            worker::console_log!("webhook queue: project deleted, queue dropped");
+            log::info("webhook_queue.dropped")
+                .message("webhook queue: project deleted, queue dropped")
+                .emit();
             return Ok(());
         }
         for msg in due {
@@ -499,16 +504,26 @@ impl WebhookQueue {
                 .collect::<std::result::Result<_, _>>()
                 .map_err(rust_error)?;
             if let Err(e) = d1::batch(&db, stmts).await {
-                worker::console_error!("logging a webhook delivery: {e:?}");
+                log::error("webhook.delivery_unrecorded")
+                    .message("recording a webhook delivery failed")
+                    .field("webhook", msg.webhook_id.as_str())
+                    .field("message_id", msg.message_id.as_str())
+                    .cause(format!("{e:?}"))
+                    .emit();
             }
             if !ok {
-                worker::console_warn!(
-                    "webhook {} message {} attempt {attempt}: status {:?}, {} ({outcome})",
-                    msg.webhook_id,
-                    msg.message_id,
-                    result.status,
-                    result.error.as_deref().unwrap_or("not 2xx")
-                );
+                let mut line = log::warn("webhook.delivery_failed")
+                    .field("webhook", msg.webhook_id.as_str())
+                    .field("message_id", msg.message_id.as_str())
+                    .field("event_type", msg.event_type.as_str())
+                    .field("attempt", attempt)
+                    .field("outcome", outcome)
+                    .field("duration_ms", took);
+                if let Some(status) = result.status {
+                    line = line.field("status", status);
+                }
+                line.cause(result.error.as_deref().unwrap_or("not 2xx"))
+                    .emit();
             }
         }
         let next: Vec<Vec<SqlStorageValue>> = self
@@ -614,6 +629,10 @@ async fn enqueue(
     }
     .await;
     if let Err(e) = result {
-        worker::console_error!("queueing {event_type} for {project}: {e}");
+        log::error("webhook.enqueue_failed")
+            .project(project)
+            .field("event_type", event_type)
+            .cause(e)
+            .emit();
     }
 }

@@ -114,8 +114,10 @@ pub(super) fn schemas() -> Value {
         "Problem": object(json!({
             "type": { "type": "string", "description": "tag:tandemx,2026:<error>" }, "title": text,
             "status": { "type": "integer", "minimum": 400, "maximum": 599 }, "detail": text,
-            "error": { "type": "string", "description": "The last segment of type" } }),
-            &["type", "title", "status", "detail", "error"]),
+            "error": { "type": "string", "description": "The last segment of type" },
+            "request_id": { "type": "string", "pattern": patterns::ID,
+                "description": "The request's id, as in the X-Request-Id header: quote it when reporting a problem (docs/operations.md)" } }),
+            &["type", "title", "status", "detail", "error", "request_id"]),
         "Role": role,
         "Service": object(json!({ "name": text, "version": text, "rooms": text, "api": text, "health": text }),
             &["name", "version", "rooms", "api", "health"]),

@@ -294,16 +294,16 @@ function childEnv (extra = {}) {
  *   A persistDir created here is deleted when the test process exits (set
  *   TANDEMX_E2E_KEEP=1 to keep it for inspection).
  */
-export async function startServer ({ persistDir, vars = {}, reuse = false } = {}) {
+export async function startServer ({ persistDir, vars = {}, reuse = false, logLevel = 'info' } = {}) {
   if (!persistDir) {
     persistDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tandemx-e2e-'))
     ownedDirs.add(persistDir)
   }
   // A retry finds the migrations already applied.
-  return retryOnPortClash((attempt) => startServerOnce({ persistDir, vars, reuse: reuse || attempt > 1 }))
+  return retryOnPortClash((attempt) => startServerOnce({ persistDir, vars, logLevel, reuse: reuse || attempt > 1 }))
 }
 
-async function startServerOnce ({ persistDir, vars, reuse }) {
+async function startServerOnce ({ persistDir, vars, logLevel, reuse }) {
   const port = await freePort()
   const logs = new LogBuffer()
 
@@ -328,7 +328,7 @@ async function startServerOnce ({ persistDir, vars, reuse }) {
       '--port', String(port),
       '--inspector-port', String(inspectorPort),
       '--persist-to', persistDir,
-      '--log-level', 'info',
+      '--log-level', logLevel,
       // GET /__scheduled runs the cron handler (the asset sweep) on demand.
       '--test-scheduled'
     ]
@@ -405,7 +405,7 @@ async function startServerOnce ({ persistDir, vars, reuse }) {
     /** Start again on the same persistDir (after stop/kill9); returns a new handle. */
     async restart () {
       if (!stopped) await handle.stop()
-      return startServer({ persistDir, vars, reuse: true })
+      return startServer({ persistDir, vars, logLevel, reuse: true })
     }
   }
 

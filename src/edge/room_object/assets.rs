@@ -8,6 +8,7 @@ use super::{Loaded, RoomInfo, RoomObject};
 use crate::asset_refs::{self, Limits, Scan};
 use crate::edge::d1::{self, num, text};
 use crate::edge::env;
+use crate::edge::log::{self, Emit};
 
 /// `room_meta` key of the log position the last recorded scan read.
 const ASSETS_SEQ: &str = "assets_seq";
@@ -36,7 +37,9 @@ impl RoomObject {
         };
         let Some(info) = self.info().await else {
             // Only a room the worker never reached has no names: nothing to record them under.
-            worker::console_warn!("asset references not recorded: the room has no names");
+            log::warn("asset_refs.unrecorded")
+                .message("asset references not recorded: the room has no names")
+                .emit();
             return None;
         };
         match record(&self.env, &info, &scan, now).await {
@@ -48,14 +51,20 @@ impl RoomObject {
                         .and_then(|()| store.set_meta(ASSETS_SEQ, seq as i64));
                     if let Err(e) = stored {
                         // The next scan writes the same rows again; nothing is lost.
-                        worker::console_warn!("remembering the recorded asset references: {e}");
+                        let line = log::warn("asset_refs.unremembered")
+                            .message("remembering the recorded asset references failed")
+                            .cause(e);
+                        self.here(line).emit();
                     }
                 }
                 self.upkeep.borrow_mut().assets_recorded();
                 None
             }
             Err(e) => {
-                worker::console_error!("recording asset references failed (retried): {e}");
+                let line = log::error("asset_refs.record_failed")
+                    .message("recording asset references failed (retried)")
+                    .cause(e);
+                self.here(line).emit();
                 self.upkeep.borrow_mut().assets_failed(self.intervals, now)
             }
         }
@@ -73,7 +82,10 @@ impl RoomObject {
         let (last_seq, last_digest) = match (store.meta(ASSETS_SEQ), store.meta(ASSETS_DIGEST)) {
             (Ok(seq), Ok(digest)) => (seq.unwrap_or(0) as u64, digest),
             (Err(e), _) | (_, Err(e)) => {
-                worker::console_error!("asset references: room metadata unreadable: {e}");
+                let line = log::error("asset_refs.scan_failed")
+                    .message("asset references: room metadata unreadable")
+                    .cause(e);
+                self.here(line).emit();
                 return Found::Nothing;
             }
         };
@@ -84,18 +96,27 @@ impl RoomObject {
         let doc = match room.doc() {
             Ok(doc) => doc,
             Err(e) => {
-                worker::console_error!("asset references: document unreadable: {e}");
+                let line = log::error("asset_refs.scan_failed")
+                    .message("asset references: document unreadable")
+                    .cause(e);
+                self.here(line).emit();
                 return Found::Nothing;
             }
         };
         let scan = asset_refs::scan(doc, &Limits::default());
         if scan.truncated || scan.dropped > 0 || scan.too_deep > 0 {
-            worker::console_warn!("asset references at a cap: {}", asset_refs::describe(&scan));
+            let line = log::warn("asset_refs.capped")
+                .message("asset references at a cap")
+                .cause(asset_refs::describe(&scan));
+            self.here(line).emit();
         }
         let last_digest = last_digest.unwrap_or_else(|| asset_refs::digest(&Default::default()));
         if scan.digest() == last_digest {
             if let Err(e) = store.set_meta(ASSETS_SEQ, seq as i64) {
-                worker::console_warn!("remembering the asset scan: {e}");
+                let line = log::warn("asset_refs.unremembered")
+                    .message("remembering the asset scan failed")
+                    .cause(e);
+                self.here(line).emit();
             }
             self.upkeep.borrow_mut().assets_recorded();
             return Found::Nothing;

@@ -5,6 +5,7 @@
 use super::{now_ms, sockets, Live, Loaded, RoomInfo, RoomObject};
 use crate::api::ApiError;
 use crate::edge::http;
+use crate::edge::log::{self, Emit};
 use crate::names::{Id, RoomName};
 use crate::room::To;
 use crate::room_call::{RoomCall, RoomRequest};
@@ -68,7 +69,10 @@ impl RoomObject {
             .borrow_mut()
             .after_change(checkpoint_due, self.intervals, now);
         if let Err(e) = self.schedule(Upkeep::earliest([window, history])).await {
-            worker::console_warn!("could not schedule the alarm after a change: {e}");
+            let line = log::warn("room.alarm_unscheduled")
+                .message("could not schedule the alarm after a change")
+                .cause(e);
+            self.here(line).emit();
         }
         self.flush_now()
     }
@@ -80,8 +84,11 @@ impl RoomObject {
         let (request, payload) = match RoomRequest::decode(&body) {
             Ok(decoded) => decoded,
             Err(e) => {
-                worker::console_error!("refused a room call: {e}");
-                return http::problem(&ApiError::InvalidBody("malformed room call".into()));
+                log::error("room_call.refused")
+                    .message("refused a malformed room call")
+                    .cause(e)
+                    .emit();
+                return http::problem(&ApiError::InvalidBody("malformed room call".into()), None);
             }
         };
         let RoomRequest {
@@ -90,6 +97,10 @@ impl RoomObject {
             author,
             call,
         } = request;
+        self.learn_names(&RoomInfo {
+            project: project.to_string(),
+            room: room.to_string(),
+        });
         let answer = match call {
             RoomCall::Health => self.health(),
             RoomCall::Delete => self.delete().await,
@@ -122,22 +133,23 @@ impl RoomObject {
         };
         match answer {
             Ok(resp) => Ok(resp),
-            Err(e) => http::problem(&e),
+            Err(e) => http::problem(&e, None),
         }
     }
 
     /// Stores the project and room names, once (this instance reads whether they are stored
     /// once, too).
     pub(super) async fn remember_info(&self, project: &Id, room: &RoomName) -> Result<()> {
+        let info = RoomInfo {
+            project: project.to_string(),
+            room: room.to_string(),
+        };
+        self.learn_names(&info);
         if self.info_stored.get() {
             return Ok(());
         }
         let storage = self.state.storage();
         if storage.get::<RoomInfo>("info").await?.is_none() {
-            let info = RoomInfo {
-                project: project.to_string(),
-                room: room.to_string(),
-            };
             storage.put("info", info).await?;
         }
         self.info_stored.set(true);
@@ -178,7 +190,8 @@ impl RoomObject {
             if room.compaction_due() || (idle && room.logged_since_checkpoint() > 0) {
                 if let Err(e) = room.compact() {
                     // The log still holds every update; compaction is retried on the next one.
-                    worker::console_error!("compaction failed: {e}");
+                    self.here(log::error("room.compaction_failed").cause(e))
+                        .emit();
                 }
             }
         }

@@ -4,6 +4,7 @@
 use super::{new_connection_id, now_ms, sockets, Loaded, RoomObject};
 use crate::api::ApiError;
 use crate::edge::http;
+use crate::edge::log::{self, Emit};
 use crate::room::{Connection, Refusal, To, SETTLE_FALLBACK_MS};
 use crate::room_call::{Admission, ADMISSION_HEADER};
 use crate::upkeep::expiry_alarm_ms;
@@ -19,8 +20,10 @@ impl RoomObject {
             .flatten()
             .and_then(|json| serde_json::from_str::<Admission>(&json).ok());
         let Some(mut admission) = admission else {
-            worker::console_error!("room reached without an admission");
-            return http::problem(&ApiError::Internal);
+            log::error("room.no_admission")
+                .message("room reached without an admission")
+                .emit();
+            return http::problem(&ApiError::Internal, None);
         };
         self.remember_info(&admission.project, &admission.room)
             .await?;
@@ -30,21 +33,25 @@ impl RoomObject {
         self.load();
         let limits = match &*self.room.borrow() {
             Loaded::Ready(room) => *room.limits(),
-            _ => return http::problem(&ApiError::RoomUnavailable),
+            _ => return http::problem(&ApiError::RoomUnavailable, None),
         };
         let admitted = {
             let live = self.live.borrow();
             limits.admit(live.len(), live.of_user(&admission.sub))
         };
         if let Err(refusal) = admitted {
-            worker::console_warn!("refusing a connection: {refusal}");
-            return http::problem(&match refusal {
+            let line = log::warn("room.connection_refused")
+                .message("refusing a connection")
+                .cause(refusal);
+            self.here(line).emit();
+            let refused = match refusal {
                 Refusal::RoomFull { limit } => ApiError::RoomFull { limit },
                 Refusal::UserLimit { limit } => ApiError::TooManyConnections { limit },
-            });
+            };
+            return http::problem(&refused, None);
         }
         if let Err(e) = self.admit(&mut admission).await {
-            return http::problem(&e);
+            return http::problem(&e, None);
         }
         let pair = WebSocketPair::new()?;
         self.state.accept_web_socket(&pair.server);
@@ -68,7 +75,7 @@ impl RoomObject {
                 }
                 (sends, room.owes_settle())
             }
-            _ => return http::problem(&ApiError::RoomUnavailable),
+            _ => return http::problem(&ApiError::RoomUnavailable, None),
         };
         sockets::send_all(&self.live, &sends);
         if owes {

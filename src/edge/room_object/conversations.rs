@@ -12,6 +12,7 @@ use crate::conversations::{
 };
 use crate::edge::conversation_store::SqlConversations;
 use crate::edge::http;
+use crate::edge::log::{self, Emit};
 use crate::room::To;
 use serde_json::{json, Value};
 use worker::Response;
@@ -20,7 +21,7 @@ type Answer = std::result::Result<Response, ApiError>;
 
 fn conv_error(e: ConvError) -> ApiError {
     if let ConvError::Store(e) = &e {
-        worker::console_error!("conversation storage: {e}");
+        log::error("conversations.store_failed").cause(e).emit();
     }
     e.into()
 }

@@ -5,6 +5,7 @@
 use super::{now_ms, unavailable, Loaded, RoomObject};
 use crate::api::ApiError;
 use crate::edge::http;
+use crate::edge::log::{self, Emit};
 use crate::edge::sql_store::SqlRoomStore;
 use crate::room::{close, Outbox, Room};
 use crate::room_call::RoomCall;
@@ -106,7 +107,10 @@ impl RoomObject {
                 let doc = room.doc().map_err(unavailable)?;
                 apply_edits(doc, &edits, client).map_err(|e| {
                     if let crate::document::EditError::State(why) = &e {
-                        worker::console_error!("edits: the document state did not copy: {why}");
+                        log::error("document.edits_failed")
+                            .message("edits: the document state did not copy")
+                            .cause(why)
+                            .emit();
                     }
                     ApiError::from(e)
                 })?
@@ -118,7 +122,8 @@ impl RoomObject {
         match room.apply_external(&update, now_ms(), author) {
             Ok((out, change)) => Ok(Written::Change(out, change, before)),
             Err(rejection) if rejection.code == close::INTERNAL => {
-                worker::console_error!("document write failed: {}", rejection.detail);
+                let line = log::error("document.write_failed").cause(&rejection.detail);
+                self.here(line).emit();
                 Err(ApiError::Internal)
             }
             Err(rejection) => Err(ApiError::InvalidBody(format!(

@@ -6,6 +6,7 @@
 use super::document::binary;
 use super::{now_ms, unavailable, Loaded, RoomObject};
 use crate::api::ApiError;
+use crate::edge::log::{self, Emit};
 use crate::edge::sql_store::SqlRoomStore;
 use crate::edge::version_store as stored_versions;
 use crate::edge::{env, http};
@@ -19,7 +20,7 @@ use worker::Response;
 type Answer = std::result::Result<Response, ApiError>;
 
 pub(super) fn store_error(e: StoreError) -> ApiError {
-    worker::console_error!("history storage: {e}");
+    log::error("history.store_failed").cause(e).emit();
     ApiError::Internal
 }
 
@@ -145,7 +146,11 @@ impl RoomObject {
             return binary(state);
         }
         let doc = crate::history::state_at(Some(&state), []).map_err(|e| {
-            worker::console_error!("version {id} does not load: {e}");
+            log::error("version.unloadable")
+                .message("a version does not load")
+                .field("version", id)
+                .cause(e)
+                .emit();
             ApiError::Internal
         })?;
         http::json(&json!({
@@ -174,7 +179,10 @@ impl RoomObject {
                 super::document::server_client_id(room).map_err(store_error)?,
             )
             .map_err(|e| {
-                worker::console_error!("restore of version {id} failed: {e}");
+                log::error("version.restore_failed")
+                    .field("version", id)
+                    .cause(e)
+                    .emit();
                 ApiError::Internal
             })?;
             match update {
@@ -184,7 +192,10 @@ impl RoomObject {
                     room.apply_external(&update, now_ms(), author)
                         .map(|(out, _)| Some((out, before)))
                         .map_err(|r| {
-                            worker::console_error!("restore did not apply: {}", r.detail);
+                            log::error("version.restore_failed")
+                                .message("restore did not apply")
+                                .cause(&r.detail)
+                                .emit();
                             ApiError::Internal
                         })
                 }
@@ -224,7 +235,7 @@ impl RoomObject {
         let (before, from_seq) = self.side_state(from).await?;
         let (after, to_seq) = self.side_state(to).await?;
         let diff = crate::history::diff(&before, &after).map_err(|e| {
-            worker::console_error!("diff failed: {e}");
+            log::error("history.diff_failed").cause(e).emit();
             ApiError::Internal
         })?;
         let (lo, hi) = (from_seq.min(to_seq), from_seq.max(to_seq));
@@ -317,7 +328,7 @@ impl RoomObject {
             entries.iter().map(|e| e.update.as_slice()),
         )
         .map_err(|e| {
-            worker::console_error!("history replay failed: {e}");
+            log::error("history.replay_failed").cause(e).emit();
             ApiError::Internal
         })?;
         if as_update {
@@ -401,7 +412,10 @@ impl RoomObject {
                 Ok((before, after))
             })?;
             let diff = crate::history::diff(&before, &after).map_err(|e| {
-                worker::console_error!("merge preview failed: {e}");
+                log::error("branch.preview_failed")
+                    .message("merge preview failed")
+                    .cause(e)
+                    .emit();
                 ApiError::Internal
             })?;
             return http::json(&json!({ "changes": diff }));

@@ -7,6 +7,7 @@ use super::{now_ms, Loaded, RoomObject};
 use crate::api::ApiError;
 use crate::auth::AuthError;
 use crate::edge::access::{self, Holder};
+use crate::edge::log::{self, Emit};
 use crate::edge::{d1, http};
 use crate::room::{close, Connection};
 use crate::room_call::{Admission, Revocation, Verdict};
@@ -90,7 +91,10 @@ impl RoomObject {
             Ok(Some(r)) => r,
             Ok(None) => Vec::new(),
             Err(e) => {
-                worker::console_error!("reading revocations: {e}");
+                let line = log::error("revocation.unreadable")
+                    .message("reading revocations failed")
+                    .cause(e);
+                self.here(line).emit();
                 Vec::new()
             }
         };
@@ -131,7 +135,10 @@ impl RoomObject {
         self.live_since.set(Some(now));
         if let Loaded::Ready(room) = &*self.room.borrow() {
             if let Err(e) = room.store().set_meta(LIVE_SINCE, now as i64) {
-                worker::console_warn!("remembering the live mark: {e}");
+                let line = log::warn("room.live_mark_unremembered")
+                    .message("remembering the live mark failed")
+                    .cause(e);
+                self.here(line).emit();
             }
         }
         Ok(())
@@ -163,7 +170,12 @@ impl RoomObject {
             Err(e) => Err(e),
         };
         if let Err(e) = result {
-            worker::console_warn!("clearing the live mark: {e:?}");
+            log::warn("room.live_mark_uncleared")
+                .message("clearing the live mark failed")
+                .project(&info.project)
+                .room(&info.room)
+                .cause(format!("{e:?}"))
+                .emit();
         }
     }
 }

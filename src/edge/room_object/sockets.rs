@@ -3,6 +3,7 @@
 //! rule; this only schedules and delivers).
 
 use super::{now_ms, Loaded};
+use crate::edge::log::{self, Emit};
 use crate::room::{close, CommitFailure, Connection, Send, To};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -81,7 +82,10 @@ fn send_js(ws: &WebSocket, frame: &ArrayBuffer) {
     let socket: &worker::web_sys::WebSocket = ws.as_ref();
     // A socket may be closing while the room sends; its close event cleans it up.
     if let Err(e) = socket.send_with_array_buffer(frame) {
-        worker::console_debug!("send to a closing socket failed: {e:?}");
+        log::debug("socket.send_failed")
+            .message("send to a closing socket failed")
+            .cause(format!("{e:?}"))
+            .emit();
     }
 }
 
@@ -124,11 +128,11 @@ pub(super) fn commit(room: &RefCell<Loaded>, live: &RefCell<Live>) -> Option<Com
             None
         }
         Err(failure) => {
-            worker::console_error!(
-                "log write failed; closing {} waiting recipients: {}",
-                failure.close.len(),
-                failure.error
-            );
+            log::error("room.commit_failed")
+                .message("log write failed; closing the waiting recipients")
+                .field("recipients", failure.close.len())
+                .cause(&failure.error)
+                .emit();
             close_all(live, &failure.close, close::INTERNAL, "storage failure");
             Some(failure)
         }
@@ -168,7 +172,10 @@ pub(super) fn settle(room: &Rc<RefCell<Loaded>>, live: &Rc<RefCell<Live>>) {
             schedule_commit(room, live);
         }
         Err(e) => {
-            worker::console_error!("room failed to load; serving nobody: {e}");
+            log::error("room.load_failed")
+                .message("room failed to load; serving nobody")
+                .cause(e)
+                .emit();
             *room.borrow_mut() = Loaded::Failed;
             close_all(live, &[To::All], close::INTERNAL, "room unavailable");
         }

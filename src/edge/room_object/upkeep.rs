@@ -3,6 +3,7 @@
 
 use super::history_calls::store_error;
 use super::{now_ms, unavailable, Loaded, RoomInfo, RoomObject};
+use crate::edge::log::{self, Emit};
 
 /// Most authors of one automatic version the activity feed names one by one.
 const MAX_EDIT_ENTRIES: usize = 20;
@@ -105,17 +106,27 @@ impl RoomObject {
         }
         .await;
         if let Err(e) = result {
-            worker::console_warn!("recording edits in the activity feed: {e}");
+            log::warn("activity.record_failed")
+                .message("recording edits in the activity feed failed")
+                .project(&info.project)
+                .room(&info.room)
+                .cause(e)
+                .emit();
         }
     }
 
     pub(super) async fn info(&self) -> Option<RoomInfo> {
-        self.state
+        let info = self
+            .state
             .storage()
             .get::<RoomInfo>("info")
             .await
             .ok()
-            .flatten()
+            .flatten();
+        if let Some(info) = &info {
+            self.learn_names(info);
+        }
+        info
     }
 
     /// Deletes R2 objects of removed versions; a failure leaves garbage, never a broken version.
@@ -127,11 +138,19 @@ impl RoomObject {
             Ok(bucket) => {
                 for key in keys {
                     if let Err(e) = bucket.delete(&key).await {
-                        worker::console_warn!("could not delete {key}: {e}");
+                        let line = log::warn("version.r2_delete_failed")
+                            .field("key", key.as_str())
+                            .cause(e);
+                        self.here(line).emit();
                     }
                 }
             }
-            Err(e) => worker::console_warn!("no bucket to delete versions from: {e}"),
+            Err(e) => {
+                let line = log::warn("version.r2_delete_failed")
+                    .message("no bucket to delete versions from")
+                    .cause(e);
+                self.here(line).emit();
+            }
         }
     }
 
@@ -186,7 +205,8 @@ impl RoomObject {
         let state = match state {
             Ok(s) => s,
             Err(e) => {
-                worker::console_error!("history state unreadable: {e}");
+                let line = log::error("history.state_unreadable").cause(e);
+                self.here(line).emit();
                 return None;
             }
         };
@@ -195,7 +215,10 @@ impl RoomObject {
                 .take_version(VersionKind::Auto, None, None, "room")
                 .await
             {
-                worker::console_error!("automatic version failed: {e:?}");
+                let line = log::error("version.auto_failed")
+                    .message("automatic version failed")
+                    .cause(format!("{e:?}"));
+                self.here(line).emit();
             }
             self.apply_retention(now).await;
             return None;
@@ -214,7 +237,8 @@ impl RoomObject {
         policy.retention_ms = match self.retention_ms().await {
             Ok(retention) => retention,
             Err(e) => {
-                worker::console_warn!("retention skipped: {e}");
+                let line = log::warn("retention.skipped").cause(e);
+                self.here(line).emit();
                 return;
             }
         };
@@ -226,7 +250,10 @@ impl RoomObject {
             // what goes first.
             if prune.log_upto_seq > room.store().checkpoint_upto().map_err(store_error)? {
                 room.compact().map_err(|e| {
-                    worker::console_error!("checkpoint before retention failed: {e}");
+                    log::error("retention.checkpoint_failed")
+                        .message("checkpoint before retention failed")
+                        .cause(e)
+                        .emit();
                     ApiError::Internal
                 })?;
             }
@@ -242,7 +269,10 @@ impl RoomObject {
         });
         match keys {
             Ok(keys) => self.delete_r2(keys).await,
-            Err(e) => worker::console_error!("retention failed: {e:?}"),
+            Err(e) => {
+                let line = log::error("retention.failed").cause(format!("{e:?}"));
+                self.here(line).emit();
+            }
         }
     }
 
@@ -304,7 +334,10 @@ impl RoomObject {
     fn set_retention_at(&self, now: u64) {
         if let Loaded::Ready(room) = &*self.room.borrow() {
             if let Err(e) = room.store().set_meta(RETENTION_AT, now as i64) {
-                worker::console_warn!("remembering the retention run: {e}");
+                let line = log::warn("retention.unremembered")
+                    .message("remembering the retention run failed")
+                    .cause(e);
+                self.here(line).emit();
             }
         }
     }

@@ -3,6 +3,7 @@
 
 use super::{now_ms, Loaded, RoomInfo, RoomObject};
 use crate::changes::Due;
+use crate::edge::log::{self, Emit};
 use worker::Result;
 
 impl RoomObject {
@@ -21,7 +22,10 @@ impl RoomObject {
                 let doc = match room.doc() {
                     Ok(doc) => doc,
                     Err(e) => {
-                        worker::console_error!("no document.updated event: {e}");
+                        let line = log::error("webhook.event_failed")
+                            .message("no document.updated event: the document is unreadable")
+                            .cause(e);
+                        self.here(line).emit();
                         return Ok(None);
                     }
                 };
@@ -35,9 +39,12 @@ impl RoomObject {
             _ => return Ok(None),
         };
         let Some(info) = self.state.storage().get::<RoomInfo>("info").await? else {
-            worker::console_warn!("room without stored project and name; no webhook event");
+            log::warn("webhook.event_failed")
+                .message("room without stored project and name; no webhook event")
+                .emit();
             return Ok(None);
         };
+        self.learn_names(&info);
         if !self.changes.borrow().fresh(now) && !self.refresh_webhooks(&info.project).await {
             return Ok(None);
         }
@@ -68,7 +75,11 @@ impl RoomObject {
                 has
             }
             Err(e) => {
-                worker::console_warn!("checking webhook subscriptions: {e:?}");
+                log::warn("webhook.subscriptions_unchecked")
+                    .message("checking webhook subscriptions failed; assuming some")
+                    .project(project)
+                    .cause(format!("{e:?}"))
+                    .emit();
                 true
             }
         }

@@ -19,6 +19,7 @@ use crate::assets::sniff::{sniff, SNIFF_BYTES};
 use crate::assets::tar::{self, Event, Reader};
 use crate::assets::{self, Licence, Sha256};
 use crate::edge::d1::{self, num, text, DocumentState};
+use crate::edge::log::{self, Emit};
 use crate::edge::platform::now_ms;
 use crate::edge::room_client::RoomClient;
 use crate::edge::{http, webhook_queue};
@@ -64,11 +65,17 @@ pub async fn export(cx: &mut Call<'_>) -> Result<Response> {
         )
         .await?;
     crate::prescan::check_update_v1(&state).map_err(|e| {
-        worker::console_error!("export: the room's state does not scan: {e}");
+        log::error("export.bad_state")
+            .message("export: the room's state does not scan")
+            .cause(e)
+            .emit();
         ApiError::Internal
     })?;
     let doc = crate::history::state_at(Some(&state), []).map_err(|e| {
-        worker::console_error!("export: the room's state does not apply: {e}");
+        log::error("export.bad_state")
+            .message("export: the room's state does not apply")
+            .cause(e)
+            .emit();
         ApiError::Internal
     })?;
     let content = crate::document::render_json(&doc);
@@ -171,7 +178,7 @@ async fn entry(bucket: Bucket, part: Part, mtime: u64) -> Chunks {
 }
 
 fn failed(why: String) -> Chunks {
-    worker::console_error!("export: {why}");
+    log::error("export.failed").cause(&why).emit();
     stream::once(async move { Err(stream_error(why)) }).boxed_local()
 }
 
@@ -250,7 +257,11 @@ async fn resolve(
             continue;
         };
         let (Some(key), Ok(sha)) = (&v.r2_key, Sha256::parse(&v.sha256)) else {
-            worker::console_error!("asset {id}@{version} has no stored file");
+            log::error("asset.file_missing")
+                .message("an asset version has no stored file")
+                .field("asset", *id)
+                .field("version", *version)
+                .emit();
             missing.push(MissingAsset {
                 id: (*id).to_owned(),
                 version: Some(*version),
@@ -732,7 +743,11 @@ async fn take_back(env: &Env, db: &D1Database, project: &str, stored: &[(String,
     let named = match stored_blobs(db, project, &shas).await {
         Ok(rows) => rows,
         Err(e) => {
-            worker::console_error!("import: checking what to take back: {e:?}");
+            log::error("import.cleanup_failed")
+                .message("import: checking what to take back failed")
+                .project(project)
+                .cause(format!("{e:?}"))
+                .emit();
             return;
         }
     };
@@ -741,7 +756,12 @@ async fn take_back(env: &Env, db: &D1Database, project: &str, stored: &[(String,
             continue;
         }
         if let Err(e) = bucket.delete(key.clone()).await {
-            worker::console_error!("import: taking back {key}: {e}");
+            log::error("import.cleanup_failed")
+                .message("import: taking back a stored file failed")
+                .project(project)
+                .field("key", key.as_str())
+                .cause(e)
+                .emit();
         }
     }
 }
@@ -892,7 +912,12 @@ async fn record(
     if let Err(e) = d1::batch(db, stmts).await {
         // Nothing of the import may stay: the room goes back to empty.
         if let Err(wipe) = room.send(RoomCall::Delete, &[]).await {
-            worker::console_error!("import: wiping the room after a failed batch: {wipe:?}");
+            log::error("import.wipe_failed")
+                .message("import: wiping the room after a failed batch failed")
+                .project(p)
+                .room(doc_name)
+                .cause(format!("{wipe:?}"))
+                .emit();
         }
         return Err(e);
     }

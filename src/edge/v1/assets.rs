@@ -9,6 +9,7 @@ use crate::assets::signed::{Link, Serves};
 use crate::assets::{self, http_date, range, Licence, PreviewFormat};
 use crate::edge::access::{self, Actor};
 use crate::edge::d1::{self, num, text};
+use crate::edge::log::{self, Emit};
 use crate::edge::platform::now_ms;
 use crate::edge::{env, http, webhook_queue};
 use crate::names::Id;
@@ -238,7 +239,11 @@ pub async fn blob_r2_key(db: &D1Database, project: &str, sha: &str) -> Result<St
     )
     .await?;
     row.map(|r| r.r2_key).ok_or_else(|| {
-        worker::console_error!("asset blob {sha} of {project} has no row");
+        log::error("asset.blob_unlisted")
+            .message("an asset blob has no row")
+            .project(project)
+            .field("sha256", sha)
+            .emit();
         ApiError::Internal
     })
 }
@@ -1026,7 +1031,10 @@ async fn content(cx: &Call<'_>, version: Option<u64>) -> Result<Response> {
         .await
         .map_err(http::internal("asset get"))?
         .ok_or_else(|| {
-            worker::console_error!("asset blob of {asset} is missing from R2");
+            log::error("asset.blob_missing")
+                .message("an asset blob is missing from R2")
+                .field("asset", asset.to_string())
+                .emit();
             ApiError::Internal
         })?;
     let body = object
@@ -1188,7 +1196,10 @@ async fn preview(cx: &Call<'_>) -> Result<Response> {
         .await
     {
         // Served anyway; made again next time.
-        worker::console_warn!("caching a preview: {e}");
+        log::warn("preview.cache_failed")
+            .message("caching a preview failed; served anyway")
+            .cause(e)
+            .emit();
     }
     Ok(Response::from_bytes(bytes)
         .map_err(http::internal("response"))?

@@ -7,6 +7,7 @@ use super::{created, Call, Result};
 use crate::api::ApiError;
 use crate::auth::AuthError;
 use crate::edge::d1::{self, num, text, DocumentState};
+use crate::edge::log::{self, Emit};
 use crate::edge::platform::now_ms;
 use crate::edge::room_client::RoomClient;
 use crate::edge::{http, webhook_queue};
@@ -48,7 +49,10 @@ const MAX_BRANCH_PAGE: u32 = 50;
 
 fn decode_b64(s: &str) -> Result<Vec<u8>> {
     crate::codec::from_base64(s).map_err(|e| {
-        worker::console_error!("room sent bad base64: {e}");
+        log::error("room.bad_base64")
+            .message("room sent bad base64")
+            .cause(e)
+            .emit();
         ApiError::Internal
     })
 }
@@ -300,7 +304,11 @@ async fn create(cx: &mut Call<'_>) -> Result<Response> {
     )
     .await
     {
-        worker::console_error!("recording activity: {e:?}");
+        log::error("activity.record_failed")
+            .project(p)
+            .room(parent.as_str())
+            .cause(format!("{e:?}"))
+            .emit();
     }
     let mut body = serde_json::to_value(&row).map_err(http::internal("row json"))?;
     body["ahead"] = json!(0);
@@ -320,7 +328,12 @@ async fn merge(cx: &mut Call<'_>, apply: bool) -> Result<Response> {
             ApiError::InvalidBody(format!("{:?} is not a branch", branch_name.as_str()))
         })?;
     let parent_name = RoomName::parse(&row.parent).map_err(|e| {
-        worker::console_error!("stored parent name {:?}: {e}", row.parent);
+        log::error("branch.bad_parent")
+            .message("a stored parent name does not parse")
+            .project(&project)
+            .field("parent", row.parent.as_str())
+            .cause(e)
+            .emit();
         ApiError::Internal
     })?;
     if !cx.actor.covers(parent_name.as_str()) {
@@ -418,7 +431,11 @@ async fn merge(cx: &mut Call<'_>, apply: bool) -> Result<Response> {
         )
         .await
         {
-            worker::console_error!("recording activity: {e:?}");
+            log::error("activity.record_failed")
+                .project(p)
+                .room(&row.parent)
+                .cause(format!("{e:?}"))
+                .emit();
         }
         webhook_queue::emit(
             cx.env,

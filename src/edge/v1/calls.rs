@@ -6,6 +6,7 @@
 use super::{Call, Result};
 use crate::api::ApiError;
 use crate::edge::access::{secret, Actor};
+use crate::edge::log::{self, Emit};
 use crate::edge::platform::now_ms;
 use crate::edge::{env, http};
 use crate::ice::{self, IceServer};
@@ -25,7 +26,10 @@ fn var(env: &worker::Env, name: &str) -> Option<String> {
 
 fn misconfigured(name: &'static str) -> impl Fn(String) -> ApiError {
     move |why| {
-        worker::console_error!("{name}: {why}");
+        log::error("config.invalid")
+            .field("var", name)
+            .cause(why)
+            .emit();
         ApiError::NotConfigured(name)
     }
 }
@@ -110,7 +114,10 @@ async fn cloudflare(e: &worker::Env, key_id: &str, ttl: u64) -> Result<Vec<IceSe
         .with_body(Some(json!({ "ttl": ttl }).to_string().into()));
     let req = Request::new_with_init(&url, &init).map_err(http::internal("turn request"))?;
     let unavailable = |why: String| {
-        worker::console_error!("cloudflare turn: {why}");
+        log::error("turn.unavailable")
+            .message("Cloudflare's TURN service handed out no credentials")
+            .cause(why)
+            .emit();
         ApiError::Upstream(
             "turn-unavailable",
             "the TURN service did not hand out credentials; retry later".into(),

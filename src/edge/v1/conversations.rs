@@ -9,6 +9,7 @@ use crate::auth::{self, Membership, Role};
 use crate::conversations::{Body, ConvOp, ConvReply, Event, EventKind, Metadata, NewThread};
 use crate::edge::access::Actor;
 use crate::edge::d1::{self, text};
+use crate::edge::log::{self, Emit};
 use crate::edge::room_client::RoomClient;
 use crate::edge::{http, webhook_queue};
 use crate::names::{Id, RoomName};
@@ -244,11 +245,19 @@ async fn after_event(cx: &Call<'_>, project: &Id, document: &RoomName, event: &E
         if let Err(e) =
             activity::record(cx, p, Some(d), &event.actor, event.kind.as_str(), &data).await
         {
-            worker::console_error!("recording activity: {e:?}");
+            log::error("activity.record_failed")
+                .project(p)
+                .room(d)
+                .cause(format!("{e:?}"))
+                .emit();
         }
     }
     if let Err(e) = inbox::notify_for(cx, project, document, event).await {
-        worker::console_error!("filling the inbox: {e:?}");
+        log::error("inbox.fill_failed")
+            .project(p)
+            .room(d)
+            .cause(format!("{e:?}"))
+            .emit();
     }
     webhook_queue::emit(cx.env, p, event.kind.as_str(), data, None).await;
 }

@@ -7,6 +7,7 @@ use super::{Call, Result};
 use crate::api::ApiError;
 use crate::conversations::{Event, EventKind, Notice as RoomNotice, NoticeEntry};
 use crate::edge::d1::{self, num, text};
+use crate::edge::log::{self, Emit};
 use crate::edge::platform::now_ms;
 use crate::edge::{http, webhook_queue};
 use crate::names::{Id, RoomName};
@@ -210,7 +211,12 @@ pub async fn tell_room(cx: &Call<'_>, project: &str, document: &str, notice: Roo
         .send(crate::room_call::RoomCall::Notify { notice }, &[])
         .await
     {
-        worker::console_warn!("telling a room of a change: {e:?}");
+        log::warn("room.notify_failed")
+            .message("telling a room of a change failed")
+            .project(&project)
+            .room(&room)
+            .cause(format!("{e:?}"))
+            .emit();
     }
 }
 

@@ -6,6 +6,7 @@ use super::{activity, created, inbox, Call, Result};
 use crate::api::ApiError;
 use crate::auth::Role;
 use crate::edge::d1::{self, num, text};
+use crate::edge::log::{self, Emit};
 use crate::edge::platform::now_ms;
 use crate::edge::room_client::RoomClient;
 use crate::edge::{http, webhook_queue};
@@ -388,10 +389,18 @@ async fn after(
     notices: Vec<inbox::Notice<'_>>,
 ) {
     if let Err(e) = activity::record(cx, project, Some(document), actor, kind, data).await {
-        worker::console_error!("recording activity: {e:?}");
+        log::error("activity.record_failed")
+            .project(project)
+            .room(document)
+            .cause(format!("{e:?}"))
+            .emit();
     }
     if let Err(e) = inbox::store(cx, project, notices).await {
-        worker::console_error!("filling the inbox: {e:?}");
+        log::error("inbox.fill_failed")
+            .project(project)
+            .room(document)
+            .cause(format!("{e:?}"))
+            .emit();
     }
     if let Some(review) = data["review"]["id"].as_u64() {
         let notice = crate::conversations::Notice::ReviewChanged {

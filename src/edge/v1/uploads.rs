@@ -11,6 +11,7 @@ use crate::api::ApiError;
 use crate::assets::sniff::{sniff, SNIFF_BYTES};
 use crate::assets::{self, PartPlan, Sha256};
 use crate::edge::d1::{self, num, text};
+use crate::edge::log::{self, Emit};
 use crate::edge::platform::{now_ms, random};
 use crate::edge::{http, webhook_queue};
 use crate::routes::RouteId;
@@ -428,7 +429,7 @@ pub(super) async fn put_blob(
     {
         return Err(PutError::Digest);
     }
-    worker::console_error!("asset put: {message}");
+    log::error("asset.put_failed").cause(message).emit();
     Err(PutError::Failed(ApiError::Internal))
 }
 
@@ -662,7 +663,11 @@ async fn put_part(cx: &mut Call<'_>) -> Result<Response> {
         .upload_part(n as u16, worker::Data::ReadableStream(body))
         .await
         .map_err(|e| {
-            worker::console_error!("upload part: {e}");
+            log::error("upload.part_failed")
+                .field("upload", up.id.as_str())
+                .field("part", n)
+                .cause(e)
+                .emit();
             ApiError::InvalidBody(format!(
                 "part {n} could not be stored: the body ended early or the upload is gone"
             ))
@@ -700,7 +705,11 @@ pub async fn drop_upload(
     if let Ok(m) = bucket(env)?.resume_multipart_upload(key.to_owned(), r2_upload_id.to_owned()) {
         if let Err(e) = m.abort().await {
             // Gone already (completed or expired in R2): the rows go all the same.
-            worker::console_warn!("abort upload {id}: {e}");
+            log::warn("upload.abort_failed")
+                .project(project)
+                .field("upload", id)
+                .cause(e)
+                .emit();
         }
     }
     d1::batch(
@@ -726,7 +735,10 @@ async fn digest(stream: worker::web_sys::ReadableStream) -> Result<Vec<u8>> {
     use worker::js_sys::{ArrayBuffer, Function, Promise, Reflect, Uint8Array};
     let fail = |what: &'static str| {
         move |e: JsValue| {
-            worker::console_error!("{what}: {e:?}");
+            log::error("internal.failed")
+                .field("what", what)
+                .cause(format!("{e:?}"))
+                .emit();
             ApiError::Internal
         }
     };
@@ -798,7 +810,10 @@ async fn complete(cx: &mut Call<'_>) -> Result<Response> {
         .map(|p| worker::UploadedPart::new(p.part_number as u16, p.etag.clone()))
         .collect();
     let object = multipart.complete(uploaded).await.map_err(|e| {
-        worker::console_error!("complete upload {}: {e}", up.id);
+        log::error("upload.complete_failed")
+            .field("upload", up.id.as_str())
+            .cause(e)
+            .emit();
         ApiError::Conflict(
             "the parts could not be joined; upload the parts again or start over".into(),
         )

@@ -6,6 +6,7 @@ use super::{created, list_page, Call, Result};
 use crate::api::{ApiError, CreateWebhook, UpdateWebhook};
 use crate::codec::hex;
 use crate::edge::d1::{self, num, text};
+use crate::edge::log::{self, Emit};
 use crate::edge::platform::{now_ms, random};
 use crate::edge::{env, http, webhook_queue};
 use crate::routes::RouteId;
@@ -217,7 +218,10 @@ async fn create(cx: &mut Call<'_>, project: &str) -> Result<Response> {
 
 fn events_json(events: &[String]) -> Result<String> {
     serde_json::to_string(events).map_err(|e| {
-        worker::console_error!("webhook events as JSON: {e}");
+        log::error("internal.failed")
+            .field("what", "webhook events as JSON")
+            .cause(e)
+            .emit();
         ApiError::Internal
     })
 }
