@@ -285,19 +285,21 @@ impl Hub {
             );
             return Ok(());
         }
+        if matches!(frame, Frame::Signal { .. } | Frame::State { .. })
+            && !peer.calls.contains_key(&room)
+        {
+            error(
+                out,
+                ErrorCode::NotInCall,
+                "join the call first",
+                &room,
+                None,
+            );
+            return Ok(());
+        }
         match frame {
             Frame::Join { audio, video, .. } => self.join(peer, &room, Media { audio, video }, out),
             Frame::Signal { to, data, .. } => {
-                if !peer.calls.contains_key(&room) {
-                    error(
-                        out,
-                        ErrorCode::NotInCall,
-                        "join the call first",
-                        &room,
-                        None,
-                    );
-                    return Ok(());
-                }
                 let sdp = match check_signal(&data) {
                     Ok(sdp) => sdp,
                     Err(message) => {
@@ -325,16 +327,6 @@ impl Hub {
                 out.sends.push((vec![to], frame.to_string()));
             }
             Frame::State { audio, video, .. } => {
-                if !peer.calls.contains_key(&room) {
-                    error(
-                        out,
-                        ErrorCode::NotInCall,
-                        "join the call first",
-                        &room,
-                        None,
-                    );
-                    return Ok(());
-                }
                 if !peer.publish && (audio || video) {
                     error(
                         out,

@@ -35,3 +35,35 @@ export async function launch ({ args = [] } = {}) {
       '--disable-component-update', '--disable-sync', '--no-first-run', ...args]
   })
 }
+
+/**
+ * Bundles `contents` (a module that puts what a page needs on `window`) for a page, resolving
+ * imports from `resolveDir`.
+ */
+export async function pageBundle (contents, resolveDir) {
+  const esbuild = await import('esbuild')
+  const built = await esbuild.build({
+    stdin: { contents, resolveDir },
+    bundle: true,
+    format: 'iife',
+    platform: 'browser',
+    write: false,
+    logLevel: 'silent'
+  })
+  return built.outputFiles[0].text
+}
+
+/**
+ * A page in a browser context of its own (kept in `contexts` for closing), on `url` (the
+ * worker's origin, a secure one) with `script` added; its uncaught errors collect in `errors`.
+ */
+export async function scriptedPage (browser, contexts, url, script) {
+  const context = await browser.newContext()
+  contexts.push(context)
+  const p = await context.newPage()
+  p.errors = []
+  p.on('pageerror', (err) => p.errors.push(err.message))
+  await p.goto(url)
+  await p.addScriptTag({ content: script })
+  return p
+}

@@ -9,10 +9,9 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
-import * as esbuild from 'esbuild'
 import { createProject, waitFor, REPO_ROOT } from '../e2e/server.mjs'
 import { startDemoServer } from './server.mjs'
-import { browserMissing, launch } from './browser.mjs'
+import { browserMissing, launch, pageBundle, scriptedPage } from './browser.mjs'
 
 const ARTIFACTS = new URL('./artifacts/', import.meta.url)
 const missing = browserMissing()
@@ -29,15 +28,7 @@ before(async () => {
   if (missing !== null) return
   server = await startDemoServer({ vars: { ICE_STUN_URLS: STUN } })
   // The built SDK (startDemoServer builds client/lib when it is missing), for the page.
-  const built = await esbuild.build({
-    stdin: { contents: "import * as sdk from './lib/index.js'; window.tandemxSdk = sdk", resolveDir: `${REPO_ROOT}client` },
-    bundle: true,
-    format: 'iife',
-    platform: 'browser',
-    write: false,
-    logLevel: 'silent'
-  })
-  bundle = built.outputFiles[0].text
+  bundle = await pageBundle("import * as sdk from './lib/index.js'; window.tandemxSdk = sdk", `${REPO_ROOT}client`)
   browser = await launch({ args: ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', '--autoplay-policy=no-user-gesture-required'] })
 }, { timeout: 180_000 })
 
@@ -61,16 +52,7 @@ async function token ({ project, key }, room, sub, role = 'editor') {
 }
 
 /** A page in its own browser context on the worker's origin (a secure one), with the SDK. */
-async function page () {
-  const context = await browser.newContext()
-  contexts.push(context)
-  const p = await context.newPage()
-  p.errors = []
-  p.on('pageerror', (err) => p.errors.push(err.message))
-  await p.goto(`${server.url}/health`)
-  await p.addScriptTag({ content: bundle })
-  return p
-}
+const page = () => scriptedPage(browser, contexts, `${server.url}/health`, bundle)
 
 /**
  * joinCall on page `p`; answers what the call says of itself, or the error's class, code and

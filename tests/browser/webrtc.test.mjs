@@ -6,15 +6,10 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
-import fs from 'node:fs'
-import { createRequire } from 'node:module'
-import { pathToFileURL } from 'node:url'
-import * as esbuild from 'esbuild'
 import { createProject, startServer, waitFor, REPO_ROOT } from '../e2e/server.mjs'
-import { CHROMIUM } from './browser.mjs'
+import { browserMissing, launch, pageBundle, scriptedPage } from './browser.mjs'
 
-const require = createRequire(new URL('../../package.json', import.meta.url))
-const missing = fs.existsSync(CHROMIUM) ? null : `${CHROMIUM} not found (apt-get install -y chromium)`
+const missing = browserMissing()
 
 let server
 let browser
@@ -25,27 +20,10 @@ const contexts = []
 before(async () => {
   if (missing !== null) return
   // yjs and the stock y-webrtc provider, bundled for the page from node_modules.
-  const built = await esbuild.build({
-    stdin: {
-      contents: "import * as Y from 'yjs'; import { WebrtcProvider } from 'y-webrtc'; window.Y = Y; window.WebrtcProvider = WebrtcProvider",
-      resolveDir: REPO_ROOT
-    },
-    bundle: true,
-    format: 'iife',
-    platform: 'browser',
-    write: false,
-    logLevel: 'silent'
-  })
-  bundle = built.outputFiles[0].text
+  bundle = await pageBundle("import * as Y from 'yjs'; import { WebrtcProvider } from 'y-webrtc'; window.Y = Y; window.WebrtcProvider = WebrtcProvider", REPO_ROOT)
   server = await startServer()
   project = await createProject(server, 'WebRTC')
-  const mod = await import(pathToFileURL(require.resolve('playwright-core')).href)
-  const { chromium } = mod.chromium !== undefined ? mod : mod.default
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run']
-  })
+  browser = await launch()
 }, { timeout: 180_000 })
 
 after(async () => {
@@ -67,16 +45,7 @@ async function token (room, sub) {
 }
 
 /** A page in its own browser context (a secure origin: the worker's), with yjs and y-webrtc. */
-async function page () {
-  const context = await browser.newContext()
-  contexts.push(context)
-  const p = await context.newPage()
-  p.errors = []
-  p.on('pageerror', (err) => p.errors.push(err.message))
-  await p.goto(`${server.url}/health`)
-  await p.addScriptTag({ content: bundle })
-  return p
-}
+const page = () => scriptedPage(browser, contexts, `${server.url}/health`, bundle)
 
 /** Starts a WebrtcProvider for `room` on page `p`, signalling through /signal with `tok`. */
 function join (p, room, tok, password) {
