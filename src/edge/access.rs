@@ -565,7 +565,8 @@ pub struct ProjectAdmitted {
     pub credential: Credential,
     /// Whether it may send media in calls: editors and owners, others when the project allows.
     pub publish: bool,
-    /// The project's participant limit per call.
+    /// The project's participant limit per call, as stored ([`crate::signal::Peer::call_limit`]
+    /// keeps it within a mesh's range).
     pub call_limit: u8,
 }
 
@@ -585,11 +586,9 @@ pub async fn authorize_project(env: &Env, token: &str) -> Result<ProjectAdmitted
         kid: verified.signing_key.clone(),
         jti: verified.jti.clone(),
     };
-    let limits = crate::signal::MIN_PARTICIPANTS..=crate::signal::MAX_PARTICIPANTS;
-    let call_limit = u8::try_from(access.call_max_participants)
-        .ok()
-        .filter(|n| limits.contains(n))
-        .unwrap_or(crate::signal::MAX_PARTICIPANTS);
+    // Kept within what a mesh allows by `Peer::call_limit`, where the hub reads it.
+    let call_limit =
+        u8::try_from(access.call_max_participants).unwrap_or(crate::signal::MAX_PARTICIPANTS);
     Ok(ProjectAdmitted {
         verified,
         project,
