@@ -7,9 +7,9 @@
 
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import crypto from 'node:crypto'
 import fs from 'node:fs'
-import { createProject, waitFor, REPO_ROOT } from '../e2e/server.mjs'
+import { createProject, mintToken, waitFor, REPO_ROOT } from '../e2e/server.mjs'
+import { roomName } from '../e2e/helpers.mjs'
 import { startDemoServer } from './server.mjs'
 import { browserMissing, launch, pageBundle, scriptedPage } from './browser.mjs'
 
@@ -38,18 +38,8 @@ after(async () => {
   await server?.stop()
 })
 
-const roomName = (prefix) => `${prefix}-${crypto.randomBytes(4).toString('hex')}`
-
-/** A room token of `project` (owner key `key`) for `room`. */
-async function token ({ project, key }, room, sub, role = 'editor') {
-  const res = await fetch(`${server.url}/v1/projects/${project}/tokens`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ sub, room, role, ttl_seconds: 600 })
-  })
-  assert.equal(res.status, 201)
-  return (await res.json()).token
-}
+/** A room token of `proj` (its owner key) for `room`. */
+const token = async (proj, room, sub, role = 'editor') => (await mintToken(server, proj, { sub, room, role, ttl_seconds: 600 })).token
 
 /** A page in its own browser context on the worker's origin (a secure one), with the SDK. */
 const page = () => scriptedPage(browser, contexts, `${server.url}/health`, bundle)

@@ -5,8 +5,8 @@
 
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import crypto from 'node:crypto'
-import { createProject, startServer, waitFor, REPO_ROOT } from '../e2e/server.mjs'
+import { createProject, mintToken, startServer, waitFor, REPO_ROOT } from '../e2e/server.mjs'
+import { roomName } from '../e2e/helpers.mjs'
 import { browserMissing, launch, pageBundle, scriptedPage } from './browser.mjs'
 
 const missing = browserMissing()
@@ -32,17 +32,7 @@ after(async () => {
   await server?.stop()
 })
 
-const roomName = (prefix) => `${prefix}-${crypto.randomBytes(4).toString('hex')}`
-
-async function token (room, sub) {
-  const res = await fetch(`${server.url}/v1/projects/${project.project}/tokens`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${project.key}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ sub, room, role: 'editor' })
-  })
-  assert.equal(res.status, 201)
-  return (await res.json()).token
-}
+const token = async (room, sub) => (await mintToken(server, project, { sub, room })).token
 
 /** A page in its own browser context (a secure origin: the worker's), with yjs and y-webrtc. */
 const page = () => scriptedPage(browser, contexts, `${server.url}/health`, bundle)

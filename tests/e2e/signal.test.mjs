@@ -6,7 +6,7 @@
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import WebSocket from 'ws'
-import { IS_REFERENCE, createProject, sleep, startServer, waitFor } from './server.mjs'
+import { IS_REFERENCE, createProject, mintToken, sleep, startServer, waitFor } from './server.mjs'
 import { next, roomName, roundTrip, signalSocket, tryUpgrade } from './helpers.mjs'
 
 const SKIP = IS_REFERENCE && 'the reference y-websocket server has no /signal'
@@ -22,16 +22,7 @@ after(async () => {
   await server?.stop()
 })
 
-async function mint (project, key, body) {
-  const res = await fetch(`${server.url}/v1/projects/${project}/tokens`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ role: 'editor', ...body })
-  })
-  const json = await res.json()
-  assert.equal(res.status, 201, JSON.stringify(json))
-  return json
-}
+const mint = (project, key, body) => mintToken(server, { project, key }, body)
 
 /** A signalling socket of this server (`signalSocket`, helpers.mjs). */
 const signal = (token) => signalSocket(server.url, token, sockets)
