@@ -292,8 +292,10 @@ pub(super) fn errors(route: &Route, traits: &Traits) -> Map<String, Value> {
         );
     }
     let write = v1 && route.method != "GET";
-    if write || id == MintToken {
-        let limit = if id == MintToken {
+    if write || id == MintToken || id == IceServers {
+        let limit = if id == IceServers {
+            "Over the rate limit of credentials handed out: token mints and ICE servers together (300 per minute per caller)"
+        } else if id == MintToken {
             "Over the rate limit: writes (600 per minute per caller) or token mints (300 per minute per caller, and per user minted for)"
         } else if creates_conversation(id) {
             "Over the rate limit: writes (600 per minute per caller) or new threads, comments and chat messages (120 per minute per user and project)"

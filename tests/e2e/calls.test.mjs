@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
 import http from 'node:http'
-import { IS_REFERENCE, createProject, startServer } from './server.mjs'
+import { IS_REFERENCE, createProject, mintToken, startServer } from './server.mjs'
 import { next, roomName, roundTrip, signalSocket } from './helpers.mjs'
 
 const SKIP = IS_REFERENCE && 'the reference y-websocket server has no calls'
@@ -24,16 +24,8 @@ after(async () => {
   await server?.stop()
 })
 
-async function mint (srv, project, key, body) {
-  const res = await fetch(`${srv.url}/v1/projects/${project}/tokens`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ role: 'editor', room: '*', ...body })
-  })
-  const json = await res.json()
-  assert.equal(res.status, 201, JSON.stringify(json))
-  return json.token
-}
+/** A room token of `project` (for every room unless `body` names one), from server `srv`. */
+const mint = async (srv, project, key, body) => (await mintToken(srv, { project, key }, { room: '*', ...body })).token
 
 async function patchProject (project, key, body) {
   const res = await fetch(`${server.url}/v1/projects/${project}`, {
@@ -294,4 +286,22 @@ test('a member demoted below editor leaves the call (4403); one who keeps media 
   const jl = await join(late, room)
   assert.deepEqual(jl.participants.map((p) => [p.peer, p.role, p.publish]), [[jow.self, 'editor', true]])
   for (const ws of [ow, late]) ws.close()
+})
+
+test('ice-servers answers are rate limited per caller with token mints (429, Retry-After)', { skip: SKIP, timeout: 120_000 }, async () => {
+  const { project, key } = await createProject(server, 'ICE limits')
+  const token = await mint(server, project, key, { sub: 'greedy' })
+  let limited = null
+  // The limit counts per fixed minute: 601 calls within two minutes put 301 in one of them.
+  for (let i = 0; i < 620 && !limited; i++) {
+    const res = await iceServers(server, project, token)
+    if (res.status === 429) limited = res
+    else assert.equal(res.status, 200, JSON.stringify(res.body))
+  }
+  assert.ok(limited, 'a burst of ice-servers requests over the limit is refused')
+  assert.equal(limited.body.error, 'rate-limited')
+  assert.equal(limited.headers.get('retry-after'), '60')
+  // Another caller is not affected.
+  const other = await mint(server, project, key, { sub: 'patient' })
+  assert.equal((await iceServers(server, project, other)).status, 200)
 })

@@ -154,7 +154,9 @@ async fn route(req: Request, env: &Env, matched: Matched) -> Result<Response> {
     if !matches!(req.method(), Method::Get | Method::Head) {
         rate_limits::check(env, Limit::Writes, &caller_key(&actor)).await?;
     }
-    if id == RouteId::MintToken {
+    // Tokens and TURN credentials are handed out under one limit: each ice-servers answer may
+    // cost a call to Cloudflare's TURN API, which a caller must not be able to spend for all.
+    if matches!(id, RouteId::MintToken | RouteId::IceServers) {
         rate_limits::check(env, Limit::Mints, &caller_key(&actor)).await?;
     }
     let mut cx = Call {
