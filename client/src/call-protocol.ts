@@ -3,6 +3,7 @@
 
 import { ApiError, httpBase, requestJson, type Role } from './api.js'
 import type { SignalData } from './call-link.js'
+import { wsUrl } from './connect.js'
 
 /** Close code of a socket whose token, key or member was revoked (docs/signalling.md). */
 export const CLOSE_REVOKED = 4403
@@ -56,12 +57,7 @@ export class CallFullError extends CallError {
  * with or without a trailing `/rooms` or `/signal`.
  */
 export function signalUrl (server: string): string {
-  const u = new URL(server)
-  if (u.protocol === 'http:') u.protocol = 'ws:'
-  else if (u.protocol === 'https:') u.protocol = 'wss:'
-  else if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new Error(`unsupported server URL ${server}`)
-  const path = u.pathname.replace(/\/+$/, '').replace(/\/(rooms|signal)$/, '')
-  return `${u.protocol}//${u.host}${path}/signal`
+  return `${wsUrl(server).replace(/\/(rooms|signal)$/, '')}/signal`
 }
 
 /**

@@ -169,13 +169,20 @@ export interface Connection {
  * server URL, with or without the `/rooms` path.
  */
 export function roomsUrl (url: string): string {
+  const base = wsUrl(url)
+  return base.endsWith('/rooms') ? base : `${base}/rooms`
+}
+
+/**
+ * `url` as a WebSocket URL: http(s) becomes ws(s), ws(s) stays; without its query and trailing
+ * slashes. Other schemes are refused.
+ */
+export function wsUrl (url: string): string {
   const u = new URL(url)
   if (u.protocol === 'http:') u.protocol = 'ws:'
   else if (u.protocol === 'https:') u.protocol = 'wss:'
   else if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new Error(`unsupported server URL ${url}`)
-  let path = u.pathname.replace(/\/+$/, '')
-  if (!path.endsWith('/rooms')) path += '/rooms'
-  return `${u.protocol}//${u.host}${path}`
+  return `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, '')}`
 }
 
 /**
